@@ -1,0 +1,35 @@
+# dp: the two commands of the README (`make demo`, `make test`) and the maintainers' extras.
+# Every target installs what it needs into a local virtual environment first.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --quiet --disable-pip-version-check
+
+.PHONY: demo test bench notebooks clean
+
+# The marker files record which extras are installed; they are redone when pyproject.toml changes.
+$(VENV)/.demo: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -e '.[demo]'
+	touch $@
+
+$(VENV)/.dev: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -e '.[dev]'
+	touch $@ $(VENV)/.demo
+
+demo: $(VENV)/.demo
+	$(PY) -m dp.demo
+
+test: $(VENV)/.dev
+	$(PY) -m pytest -n 2 -q
+
+bench: $(VENV)/.dev
+	$(PY) benchmarks/run.py
+
+notebooks: $(VENV)/.dev
+	$(PY) -m jupytext --to ipynb notebooks/*.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build src/*.egg-info
