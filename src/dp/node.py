@@ -66,31 +66,14 @@ class Node:
     # ----------------------------------------------------------------------------------------
     # Construction helpers
 
-    @staticmethod
-    def _make(op: str, value: Any, parents: tuple[Node, ...], vjps: tuple[VJP, ...]) -> Node:
-        """A new non-leaf node. It keeps its parents only if a gradient must flow through it."""
-        node = _new_node(Node)
-        node.value = value
-        node.name = None
-        node.op = op
-        for parent in parents:
-            if parent.requires_grad:
-                node.parents = parents
-                node.vjps = vjps
-                node.requires_grad = True
-                return node
-        # Constants all the way down: forget the parents so their memory can be freed.
-        node.parents = ()
-        node.vjps = ()
-        node.requires_grad = False
-        return node
-
     def _operand(self, other: Any) -> Node:
         """`other` as a Node; Python numbers and integer arrays take this node's float dtype."""
         if isinstance(other, Node):
             return other
-        if isinstance(other, numbers.Real) and not isinstance(other, np.generic | bool):
-            return _constant(np.asarray(other, dtype=self.value.dtype))
+        if type(other) in (float, int):
+            # Kept as a Python number: NumPy treats it as weak, so it never changes this node's
+            # dtype, and array-with-number arithmetic is NumPy's fastest path.
+            return _constant(other)
         return _constant(_as_float_array(other, "operand", like=self.value.dtype))
 
     def detach(self) -> Node:
@@ -100,21 +83,22 @@ class Node:
     # ----------------------------------------------------------------------------------------
     # Array-like properties
 
+    # np.shape and friends, not value.shape: a constant made from a Python number keeps the number.
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.value.shape
+        return np.shape(self.value)
 
     @property
     def ndim(self) -> int:
-        return self.value.ndim
+        return np.ndim(self.value)
 
     @property
     def size(self) -> int:
-        return self.value.size
+        return np.size(self.value)
 
     @property
     def dtype(self) -> np.dtype:
-        return self.value.dtype
+        return np.asarray(self.value).dtype
 
     def __len__(self) -> int:
         return len(self.value)
@@ -142,19 +126,19 @@ class Node:
         """a + b.   d/da = 1, d/db = 1."""
         other = self._operand(other)
         value = _broadcasting("add", np.add, self, other)
-        return Node._make("add", value, (self, other), (_vjp_identity, _vjp_identity))
+        return _make("add", value, (self, other), (_vjp_identity, _vjp_identity))
 
     def __sub__(self, other: Any) -> Node:
         """a - b.   d/da = 1, d/db = -1."""
         other = self._operand(other)
         value = _broadcasting("subtract", np.subtract, self, other)
-        return Node._make("sub", value, (self, other), (_vjp_identity, _vjp_negate))
+        return _make("sub", value, (self, other), (_vjp_identity, _vjp_negate))
 
     def __mul__(self, other: Any) -> Node:
         """a * b (element-wise).   d/da = b, d/db = a."""
         other = self._operand(other)
         value = _broadcasting("multiply", np.multiply, self, other)
-        return Node._make("mul", value, (self, other),
+        return _make("mul", value, (self, other),
                           (lambda g, out, a, b: g * b,
                            lambda g, out, a, b: g * a))
 
@@ -162,7 +146,7 @@ class Node:
         """a / b.   d/da = 1/b, d/db = -a/b^2 = -out/b."""
         other = self._operand(other)
         value = _broadcasting("divide", np.divide, self, other)
-        return Node._make("div", value, (self, other),
+        return _make("div", value, (self, other),
                           (lambda g, out, a, b: g / b,
                            lambda g, out, a, b: -g * out / b))
 
@@ -170,7 +154,7 @@ class Node:
         """a ** b.   d/da = b a^(b-1), d/db = a^b log(a) (taken as 0 where a = 0)."""
         other = self._operand(other)
         value = _broadcasting("power", np.power, self, other)
-        return Node._make("pow", value, (self, other),
+        return _make("pow", value, (self, other),
                           (lambda g, out, a, b: g * b * a ** (b - 1),
                            lambda g, out, a, b: g * out * np.log(np.where(_data(a) == 0, 1, a))))
 
@@ -184,7 +168,7 @@ class Node:
             value = np.matmul(self.value, other.value)
         except ValueError:
             raise ValueError(f"matmul: shapes {self.shape} and {other.shape} do not multiply") from None
-        return Node._make("matmul", value, (self, other), (_vjp_matmul_left, _vjp_matmul_right))
+        return _make("matmul", value, (self, other), (_vjp_matmul_left, _vjp_matmul_right))
 
     dot = __matmul__
 
@@ -208,14 +192,14 @@ class Node:
 
     def __neg__(self) -> Node:
         """-x.   d/dx = -1."""
-        return Node._make("neg", -self.value, (self,), (_vjp_negate,))
+        return _make("neg", -self.value, (self,), (_vjp_negate,))
 
     def __pos__(self) -> Node:
         return self
 
     def __abs__(self) -> Node:
         """|x|.   d/dx = sign(x) (0 at x = 0, as PyTorch)."""
-        return Node._make("abs", np.abs(self.value), (self,),
+        return _make("abs", np.abs(self.value), (self,),
                           (lambda g, out, x: g * np.sign(_data(x)),))
 
     abs = __abs__
@@ -241,44 +225,44 @@ class Node:
 
     def exp(self) -> Node:
         """exp(x).   d/dx = exp(x) = out."""
-        return Node._make("exp", np.exp(self.value), (self,), (lambda g, out, x: g * out,))
+        return _make("exp", np.exp(self.value), (self,), (lambda g, out, x: g * out,))
 
     def log(self) -> Node:
         """log(x).   d/dx = 1/x."""
-        return Node._make("log", np.log(self.value), (self,), (lambda g, out, x: g / x,))
+        return _make("log", np.log(self.value), (self,), (lambda g, out, x: g / x,))
 
     def sin(self) -> Node:
         """sin(x).   d/dx = cos(x)."""
-        return Node._make("sin", np.sin(self.value), (self,), (lambda g, out, x: g * np.cos(x),))
+        return _make("sin", np.sin(self.value), (self,), (lambda g, out, x: g * np.cos(x),))
 
     def cos(self) -> Node:
         """cos(x).   d/dx = -sin(x)."""
-        return Node._make("cos", np.cos(self.value), (self,), (lambda g, out, x: -g * np.sin(x),))
+        return _make("cos", np.cos(self.value), (self,), (lambda g, out, x: -g * np.sin(x),))
 
     def tanh(self) -> Node:
         """tanh(x).   d/dx = 1 - tanh(x)^2."""
-        return Node._make("tanh", np.tanh(self.value), (self,),
+        return _make("tanh", np.tanh(self.value), (self,),
                           (lambda g, out, x: g * (1 - out * out),))
 
     def sigmoid(self) -> Node:
         """1 / (1 + exp(-x)), exact and finite for any x.   d/dx = out (1 - out)."""
-        return Node._make("sigmoid", _stable_sigmoid(self.value), (self,),
+        return _make("sigmoid", _stable_sigmoid(self.value), (self,),
                           (lambda g, out, x: g * out * (1 - out),))
 
     def relu(self) -> Node:
         """max(x, 0).   d/dx = 1 where x > 0, else 0."""
-        return Node._make("relu", np.maximum(self.value, 0), (self,),
+        return _make("relu", np.maximum(self.value, 0), (self,),
                           (lambda g, out, x: g * (_data(x) > 0),))
 
     def leaky_relu(self, alpha: float = 0.01) -> Node:
         """x where x > 0, else alpha x.   d/dx = 1 where x > 0, else alpha."""
         positive = self.value > 0
-        return Node._make("leaky_relu", np.where(positive, self.value, alpha * self.value), (self,),
+        return _make("leaky_relu", np.where(positive, self.value, alpha * self.value), (self,),
                           (lambda g, out, x: np.where(positive, g, alpha * g),))
 
     def sqrt(self) -> Node:
         """sqrt(x).   d/dx = 1 / (2 sqrt(x))."""
-        return Node._make("sqrt", np.sqrt(self.value), (self,), (lambda g, out, x: g * 0.5 / out,))
+        return _make("sqrt", np.sqrt(self.value), (self,), (lambda g, out, x: g * 0.5 / out,))
 
     def softmax(self, axis: int = -1) -> Node:
         """exp(x) / sum(exp(x)) along `axis`, shifted by the maximum so it never overflows.
@@ -287,7 +271,7 @@ class Node:
         """
         shifted = np.exp(self.value - self.value.max(axis=axis, keepdims=True))
         value = shifted / shifted.sum(axis=axis, keepdims=True)
-        return Node._make("softmax", value, (self,),
+        return _make("softmax", value, (self,),
                           (lambda g, out, x: out * (g - (g * out).sum(axis=axis, keepdims=True)),))
 
     def log_softmax(self, axis: int = -1) -> Node:
@@ -297,7 +281,7 @@ class Node:
         """
         shifted = self.value - self.value.max(axis=axis, keepdims=True)
         value = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-        return Node._make("log_softmax", value, (self,),
+        return _make("log_softmax", value, (self,),
                           (lambda g, out, x: g - np.exp(out) * g.sum(axis=axis, keepdims=True),))
 
     # ----------------------------------------------------------------------------------------
@@ -306,14 +290,14 @@ class Node:
     def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Node:
         """Sum over `axis` (all axes if None).   d/dx = 1: the gradient is copied back over them."""
         value = _reducing("sum", self, axis, keepdims)
-        return Node._make("sum", value, (self,),
+        return _make("sum", value, (self,),
                           (lambda g, out, x: np.broadcast_to(_keep_dims(g, x.shape, axis, keepdims), x.shape),))
 
     def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Node:
         """Mean over `axis` (all axes if None).   d/dx = 1/n for each of the n elements averaged."""
         value = _reducing("mean", self, axis, keepdims)
         count = self.value.size // max(np.size(value), 1)
-        return Node._make("mean", value, (self,),
+        return _make("mean", value, (self,),
                           (lambda g, out, x: np.broadcast_to(_keep_dims(g, x.shape, axis, keepdims) / count,
                                                              x.shape),))
 
@@ -326,7 +310,7 @@ class Node:
             share = (is_max / is_max.sum(axis=axis, keepdims=True)).astype(_data(x).dtype)
             return np.broadcast_to(_keep_dims(g, x.shape, axis, keepdims), x.shape) * share
 
-        return Node._make("max", value, (self,), (vjp_max,))
+        return _make("max", value, (self,), (vjp_max,))
 
     # ----------------------------------------------------------------------------------------
     # Shape operations
@@ -338,7 +322,7 @@ class Node:
             value = self.value.reshape(new_shape)
         except (ValueError, TypeError) as error:
             raise ValueError(f"reshape: cannot reshape shape {self.shape} into {tuple(new_shape)}: {error}") from None
-        return Node._make("reshape", value, (self,), (lambda g, out, x: g.reshape(x.shape),))
+        return _make("reshape", value, (self,), (lambda g, out, x: g.reshape(x.shape),))
 
     def transpose(self, *axes: int | Sequence[int]) -> Node:
         """Permute the axes (reverse them if none are given).   The gradient is permuted back."""
@@ -349,7 +333,7 @@ class Node:
         except (ValueError, TypeError) as error:
             raise ValueError(f"transpose: axes {order} do not fit shape {self.shape}: {error}") from None
         inverse = tuple(np.argsort(order))
-        return Node._make("transpose", value, (self,), (lambda g, out, x: g.transpose(inverse),))
+        return _make("transpose", value, (self,), (lambda g, out, x: g.transpose(inverse),))
 
     @property
     def T(self) -> Node:
@@ -373,7 +357,7 @@ class Node:
             value = self.value[key]
         except IndexError as error:
             raise IndexError(f"getitem: index {key!r} does not fit shape {self.shape}: {error}") from None
-        return Node._make("getitem", value, (self,),
+        return _make("getitem", value, (self,),
                           (lambda g, out, x: scatter_add(g, key, x.shape),))
 
     def broadcast_to(self, shape: tuple[int, ...]) -> Node:
@@ -382,11 +366,11 @@ class Node:
             value = np.broadcast_to(self.value, shape)
         except ValueError:
             raise ValueError(f"broadcast_to: shape {self.shape} does not broadcast to {tuple(shape)}") from None
-        return Node._make("broadcast_to", value, (self,), (lambda g, out, x: unbroadcast(g, x.shape),))
+        return _make("broadcast_to", value, (self,), (lambda g, out, x: unbroadcast(g, x.shape),))
 
     def _scatter_add(self, key: Any, shape: tuple[int, ...]) -> Node:
         """Zeros of `shape` with this value added at `key` (getitem's derivative, as an operation)."""
-        return Node._make("scatter_add", scatter_add(self.value, key, shape), (self,),
+        return _make("scatter_add", scatter_add(self.value, key, shape), (self,),
                           (lambda g, out, x: g[key],))
 
     # ----------------------------------------------------------------------------------------
@@ -447,7 +431,7 @@ def concatenate(nodes: Sequence[Any], axis: int = 0) -> Node:
     axis = axis % value.ndim
     bounds = np.cumsum([0] + [node.shape[axis] for node in nodes])
     vjps = tuple(_vjp_slice(axis, slice(start, stop)) for start, stop in zip(bounds[:-1], bounds[1:]))
-    return Node._make("concatenate", value, nodes, vjps)
+    return _make("concatenate", value, nodes, vjps)
 
 
 def stack(nodes: Sequence[Any], axis: int = 0) -> Node:
@@ -459,7 +443,7 @@ def stack(nodes: Sequence[Any], axis: int = 0) -> Node:
         shapes = ", ".join(str(node.shape) for node in nodes)
         raise ValueError(f"stack: shapes {shapes} differ: {error}") from None
     axis = axis % value.ndim
-    return Node._make("stack", value, nodes, tuple(_vjp_slice(axis, index) for index in range(len(nodes))))
+    return _make("stack", value, nodes, tuple(_vjp_slice(axis, index) for index in range(len(nodes))))
 
 
 def where(condition: Any, x: Any, y: Any) -> Node:
@@ -470,7 +454,7 @@ def where(condition: Any, x: Any, y: Any) -> Node:
         value = np.where(condition, x.value, y.value)
     except ValueError:
         raise ValueError(f"where: shapes {condition.shape}, {x.shape} and {y.shape} do not broadcast") from None
-    return Node._make("where", value, (x, y),
+    return _make("where", value, (x, y),
                       (lambda g, out, a, b: np.where(condition, g, 0),
                        lambda g, out, a, b: np.where(condition, 0, g)))
 
@@ -484,7 +468,7 @@ def maximum(a: Any, b: Any) -> Node:
         first, second = _data(first), _data(second)
         return np.where(first > second, g, np.where(first == second, g * 0.5, 0))
 
-    return Node._make("maximum", value, (a, b),
+    return _make("maximum", value, (a, b),
                       (lambda g, out, a, b: share(g, a, b),
                        lambda g, out, a, b: share(g, b, a)))
 
@@ -514,7 +498,9 @@ def backpropagate(output: Node, seed: Any = 1, *, create_graph: bool = False) ->
         for parent, vjp in zip(node.parents, node.vjps):
             if not parent.requires_grad:
                 continue
-            contribution = unbroadcast(vjp(gradient, out, *args), parent.value.shape)
+            contribution = vjp(gradient, out, *args)
+            if contribution.shape != parent.value.shape:  # checked here: most gradients need no work
+                contribution = unbroadcast(contribution, parent.value.shape)
             previous = gradients.get(parent)
             if previous is None:
                 gradients[parent] = contribution
@@ -620,7 +606,26 @@ def _matrix_transpose(x: Tensor) -> Tensor:
 # Helpers
 
 
-def _constant(value: np.ndarray) -> Node:
+def _make(op: str, value: Any, parents: tuple[Node, ...], vjps: tuple[VJP, ...]) -> Node:
+    """A new non-leaf node. It keeps its parents only if a gradient must flow through it."""
+    node = _new_node(Node)
+    node.value = value
+    node.name = None
+    node.op = op
+    for parent in parents:
+        if parent.requires_grad:
+            node.parents = parents
+            node.vjps = vjps
+            node.requires_grad = True
+            return node
+    # Constants all the way down: forget the parents so their memory can be freed.
+    node.parents = ()
+    node.vjps = ()
+    node.requires_grad = False
+    return node
+
+
+def _constant(value: Any) -> Node:
     node = _new_node(Node)
     node.value = value
     node.name = None
