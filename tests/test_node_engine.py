@@ -279,3 +279,49 @@ def test_comparisons_give_plain_boolean_arrays():
     np.testing.assert_array_equal(x > 0, [False, False, True])
     np.testing.assert_array_equal(0 < x, [False, False, True])
     np.testing.assert_array_equal(np.sign(x), [-1, 0, 1])
+
+
+# ---------------------------------------------------------------------------------------------
+# Random graphs: shared sub-expressions in every arrangement
+
+GRAPH_STEPS = {
+    "add": lambda a, b: a + b,
+    "mul": lambda a, b: a * b,
+    "sub": lambda a, b: a - b,
+    "tanh of sum": lambda a, b: (a + b).tanh(),
+    "sin": lambda a, b: a.sin(),
+    "div": lambda a, b: a / (1 + b * b),
+}
+
+
+@given(program=st.lists(st.tuples(st.sampled_from(sorted(GRAPH_STEPS)), st.integers(0, 10**6), st.integers(0, 10**6)),
+                        min_size=1, max_size=25),
+       seed=st.integers(0, 2**32 - 1))
+def test_random_graphs_with_shared_subexpressions_match_pytorch(program, seed):
+    """Each step combines two earlier results, picked at random: nodes get reused in every
+    arrangement (a parent used again by a later child, diamonds, chains) and all gradients
+    must still equal PyTorch's."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    values = [rng.uniform(-1, 1, (2, 3)), rng.uniform(-1, 1, (3,)), rng.uniform(-1, 1, (2, 1))]
+
+    def run(leaves, tanh, sin):
+        results = list(leaves)
+        for step, first, second in program:
+            a, b = results[first % len(results)], results[second % len(results)]
+            if step == "tanh of sum":
+                results.append(tanh(a + b))
+            elif step == "sin":
+                results.append(sin(a))
+            else:
+                results.append(GRAPH_STEPS[step](a, b))
+        return sum(result.sum() for result in results[len(leaves):])
+
+    leaves = [Node(v, f"x{i}") for i, v in enumerate(values)]
+    grads = run(leaves, Node.tanh, Node.sin).grad(1)
+    tensors = [torch.tensor(v, requires_grad=True) for v in values]
+    run(tensors, torch.tanh, torch.sin).backward()
+    for i, tensor in enumerate(tensors):
+        expected = tensor.grad.numpy() if tensor.grad is not None else np.zeros_like(values[i])
+        np.testing.assert_allclose(grads.get(f"x{i}", np.zeros_like(values[i])), expected, rtol=1e-10, atol=1e-12)

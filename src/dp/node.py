@@ -23,7 +23,9 @@ that can be differentiated again.
 
 from __future__ import annotations
 
+import itertools
 import numbers
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -36,6 +38,9 @@ Tensor = Any
 VJP = Callable[..., Tensor]
 
 _new_node = object.__new__
+#: Numbers the nodes in the order they are created: a topological order of any graph.
+_numbering = itertools.count()
+_creation_number = operator.attrgetter("number")
 
 
 class Node:
@@ -49,7 +54,7 @@ class Node:
     `node.value == ...`. `<`, `<=`, `>`, `>=` compare values and return boolean arrays.
     """
 
-    __slots__ = ("value", "name", "op", "parents", "vjps", "requires_grad", "__weakref__")
+    __slots__ = ("value", "name", "op", "parents", "vjps", "requires_grad", "number", "__weakref__")
 
     def __init__(self, value: Any, name: str | None = None, *, requires_grad: bool | None = None):
         if isinstance(value, Node):
@@ -62,6 +67,7 @@ class Node:
         self.parents = ()
         self.vjps = ()
         self.requires_grad = name is not None if requires_grad is None else bool(requires_grad)
+        self.number = next(_numbering)
 
     # ----------------------------------------------------------------------------------------
     # Construction helpers
@@ -384,9 +390,15 @@ class Node:
         name -> array of the leaf's shape and dtype. With `create_graph=True` the gradients are
         Nodes themselves, so they can be differentiated again.
         """
-        leaves = backpropagate(self, seed, create_graph=create_graph)
+        gradients: dict[str, Any] = {}
         # reversed: leaves were reached output-first; report them in the order they were built
-        return {leaf.name: gradient for leaf, gradient in reversed(leaves.items()) if leaf.name is not None}
+        for leaf, gradient in reversed(backpropagate(self, seed, create_graph=create_graph).items()):
+            if leaf.name is not None:
+                if leaf.name in gradients:
+                    raise ValueError(f"grad: two different leaves are named {leaf.name!r}; "
+                                     "a dict keyed by name cannot hold both gradients")
+                gradients[leaf.name] = gradient
+        return gradients
 
     def backward(self, seed: Any = 1, *, create_graph: bool = False) -> dict[str, Any]:
         """The same as `grad`, under PyTorch's name: returns dict name -> gradient."""
@@ -482,7 +494,6 @@ def backpropagate(output: Node, seed: Any = 1, *, create_graph: bool = False) ->
     if not isinstance(output, Node):
         raise TypeError(f"backpropagate: expected a Node, got {type(output).__name__}")
     order = topological_order(output)
-    _check_unique_names(order)
     gradients: dict[Node, Any] = {output: _seed(output, seed, create_graph)}
     owned: set[Node] = set()  # nodes whose gradient buffer no one else holds: safe to add into in place
     leaves: dict[Node, Any] = {}
@@ -516,22 +527,19 @@ def backpropagate(output: Node, seed: Any = 1, *, create_graph: bool = False) ->
 def topological_order(output: Node) -> list[Node]:
     """The nodes that need a gradient, each after all its parents, ending with `output`.
 
-    Iterative depth-first search, so a graph 100 000 nodes deep needs no recursion.
+    A node is always created after its parents, and nodes are numbered as they are created: so
+    the reachable nodes sorted by that number are in topological order. No recursion, so a graph
+    100 000 nodes deep is no problem, and each node is visited once however many paths reach it.
     """
-    order: list[Node] = []
-    visited: set[Node] = {output}
-    stack: list[tuple[Node, bool]] = [(output, False)]
-    while stack:
-        node, parents_done = stack.pop()
-        if parents_done:
-            order.append(node)
-            continue
-        stack.append((node, True))
-        for parent in reversed(node.parents):  # reversed: the first parent is visited first
-            if parent.requires_grad and parent not in visited:
-                visited.add(parent)
-                stack.append((parent, False))
-    return order
+    reached = [output]
+    seen = {output}
+    for node in reached:  # the list grows as we go: a breadth-first walk
+        for parent in node.parents:
+            if parent.requires_grad and parent not in seen:
+                seen.add(parent)
+                reached.append(parent)
+    reached.sort(key=_creation_number)
+    return reached
 
 
 def unbroadcast(gradient: Tensor, shape: tuple[int, ...]) -> Tensor:
@@ -612,6 +620,7 @@ def _make(op: str, value: Any, parents: tuple[Node, ...], vjps: tuple[VJP, ...])
     node.value = value
     node.name = None
     node.op = op
+    node.number = next(_numbering)
     for parent in parents:
         if parent.requires_grad:
             node.parents = parents
@@ -633,6 +642,7 @@ def _constant(value: Any) -> Node:
     node.parents = ()
     node.vjps = ()
     node.requires_grad = False
+    node.number = next(_numbering)
     return node
 
 
@@ -721,15 +731,6 @@ def _seed(output: Node, seed: Any, create_graph: bool) -> Any:
     if create_graph:
         return seed if isinstance(seed, Node) and seed.shape == output.shape else _constant(value)
     return value
-
-
-def _check_unique_names(order: list[Node]) -> None:
-    seen: dict[str, Node] = {}
-    for node in order:
-        if node.name is not None:
-            if seen.setdefault(node.name, node) is not node:
-                raise ValueError(f"grad: two different leaves are named {node.name!r}; "
-                                 "a dict keyed by name cannot hold both gradients")
 
 
 def _finish_leaf_gradients(leaves: dict[Node, Any], create_graph: bool) -> dict[Node, Any]:
