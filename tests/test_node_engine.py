@@ -316,7 +316,8 @@ def test_random_graphs_with_shared_subexpressions_match_pytorch(program, seed):
                 results.append(sin(a))
             else:
                 results.append(GRAPH_STEPS[step](a, b))
-        return sum(result.sum() for result in results[len(leaves):])
+        # newest first, so that the walk meets a node's children before the node's older parents
+        return sum(result.sum() for result in reversed(results[len(leaves):]))
 
     leaves = [Node(v, f"x{i}") for i, v in enumerate(values)]
     grads = run(leaves, Node.tanh, Node.sin).grad(1)
