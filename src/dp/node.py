@@ -518,8 +518,9 @@ def backpropagate(output: Node, seed: Any = 1, *, create_graph: bool = False) ->
             elif parent in owned:
                 previous += contribution
             else:
-                gradients[parent] = previous + contribution
-                if not create_graph:
+                gradients[parent] = previous = previous + contribution
+                # 0-d + 0-d gives an immutable NumPy scalar, which += could not update in place
+                if not create_graph and isinstance(previous, np.ndarray):
                     owned.add(parent)
     return _finish_leaf_gradients(leaves, create_graph)
 
@@ -700,10 +701,10 @@ def _keep_dims(g: Tensor, shape: tuple[int, ...], axis: Any, keepdims: bool) -> 
 
 
 def _stable_sigmoid(x: np.ndarray) -> np.ndarray:
-    # exp(-|x|) never overflows; the two forms 1/(1+e^-x) and e^x/(1+e^x) are each exact on
-    # their own side of zero, which keeps tiny outputs accurate too.
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1, e) / (1 + e)
+    # 1 / (1 + exp(-x)) is accurate to the last bit everywhere; where exp(-x) overflows (x < -709
+    # in float64) it gives 1 / inf = 0, the correctly rounded answer, so the warning is noise.
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-x))
 
 
 def _plain_index(key: Any) -> Any:
