@@ -3,17 +3,36 @@
 The public API, re-exported from the modules that define it; nothing is defined here.
 """
 
-from dp.node import Node, as_node, backpropagate, concatenate, maximum, stack, topological_order, unbroadcast, where
+from dp.allocator import keep_freed_memory
+from dp.check import gradcheck, numerical_grad
+# concatenate, maximum, stack, where: forward.py's versions take Duals too and hand anything else to dp.node
+from dp.forward import Dual, concatenate, jvp, maximum, stack, where
+from dp.functional import grad, hessian, jacobian, value_and_grad, vjp
+from dp.graph import to_dot, to_svg
+from dp.node import Node, as_node, backpropagate, topological_order, unbroadcast
 
 __all__ = [
+    "Dual",
     "Node",
     "as_node",
     "backpropagate",
     "concatenate",
+    "grad",
+    "gradcheck",
+    "hessian",
+    "jacobian",
+    "jvp",
     "maximum",
+    "numerical_grad",
     "stack",
+    "to_dot",
+    "to_svg",
     "topological_order",
     "unbroadcast",
+    "value_and_grad",
+    "vjp",
     "where",
 ]
 __version__ = "0.1.0"
+
+keep_freed_memory()  # see dp/allocator.py: a training step then reuses the memory the last one freed
