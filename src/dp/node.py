@@ -499,19 +499,21 @@ def backpropagate(output: Node, seed: Any = 1, *, create_graph: bool = False) ->
     leaves: dict[Node, Any] = {}
     for node in reversed(order):
         gradient = gradients.pop(node)
-        if not node.parents:
+        parents = node.parents
+        if not parents:
             leaves[node] = gradient
             continue
         if create_graph:
-            out, args = node, node.parents
+            out, args = node, parents
         else:
-            out, args = node.value, [parent.value for parent in node.parents]
-        for parent, vjp in zip(node.parents, node.vjps):
+            out, args = node.value, [parent.value for parent in parents]
+        for parent, vjp in zip(parents, node.vjps):
             if not parent.requires_grad:
                 continue
             contribution = vjp(gradient, out, *args)
-            if contribution.shape != parent.value.shape:  # checked here: most gradients need no work
-                contribution = unbroadcast(contribution, parent.value.shape)
+            shape = parent.value.shape
+            if contribution.shape != shape:  # checked here: most gradients need no work
+                contribution = unbroadcast(contribution, shape)
             previous = gradients.get(parent)
             if previous is None:
                 gradients[parent] = contribution
