@@ -10,10 +10,21 @@ from dp.forward import Dual, concatenate, jvp, maximum, stack, where
 from dp.functional import grad, hessian, jacobian, value_and_grad, vjp
 from dp.graph import to_dot, to_svg
 from dp.node import Node, as_node, backpropagate, topological_order, unbroadcast
+# The paper's high-level names at the top level too: `from dp import Model, SGD`.
+from dp import nn
+from dp.nn import SGD, SGD_Momentum, Adam, Model, Momentum, Optimizer, RMSProp, Sequential
 
 __all__ = [
+    "Adam",
     "Dual",
+    "Model",
+    "Momentum",
     "Node",
+    "Optimizer",
+    "RMSProp",
+    "SGD",
+    "SGD_Momentum",
+    "Sequential",
     "as_node",
     "backpropagate",
     "concatenate",
@@ -23,6 +34,7 @@ __all__ = [
     "jacobian",
     "jvp",
     "maximum",
+    "nn",
     "numerical_grad",
     "stack",
     "to_dot",

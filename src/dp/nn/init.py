@@ -1,0 +1,84 @@
+"""Weight initialisers: the random starting values of a layer's weight matrix.
+
+A weight matrix has shape (n_in, n_out) (layers compute `x @ W + b`), so fan_in = n_in and
+fan_out = n_out. The aim of each scheme is to keep the variance of the signal roughly constant
+from layer to layer, so that deep networks neither blow up nor fade out at the start:
+
+- Xavier / Glorot (Glorot & Bengio, 2010): Var(W) = 2 / (fan_in + fan_out), for activations
+  that are roughly linear around 0 (tanh, sigmoid, none, softmax outputs).
+- He / Kaiming (He et al., 2015): Var(W) = 2 / fan_in, for ReLU, which zeroes half its inputs.
+
+Each comes uniform, U(-limit, limit) with limit = sqrt(3 Var), or normal, N(0, Var). The layer
+defaults (see `dp.nn.layers.Linear`) are He normal after a ReLU and Xavier uniform otherwise, as
+in the two papers. Biases start at zero.
+
+    >>> W = he_normal((784, 500), rng=0)
+    >>> W.shape, W.dtype
+    ((784, 500), dtype('float64'))
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from numpy.typing import DTypeLike
+
+RngLike = np.random.Generator | int | None
+#: An initialiser: (shape, rng, dtype) -> a new array of that shape.
+Initializer = Callable[..., np.ndarray]
+
+__all__ = ["Initializer", "glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "xavier_normal",
+           "xavier_uniform", "zeros"]
+
+
+def xavier_uniform(shape: tuple[int, int], rng: RngLike = None, dtype: DTypeLike = np.float64,
+                   gain: float = 1.0) -> np.ndarray:
+    """U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio, 2010)."""
+    return _uniform(shape, gain * math.sqrt(2.0 / _fan_sum(shape)), rng, dtype)
+
+
+def xavier_normal(shape: tuple[int, int], rng: RngLike = None, dtype: DTypeLike = np.float64,
+                  gain: float = 1.0) -> np.ndarray:
+    """N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out)) (Glorot & Bengio, 2010)."""
+    return _normal(shape, gain * math.sqrt(2.0 / _fan_sum(shape)), rng, dtype)
+
+
+def he_uniform(shape: tuple[int, int], rng: RngLike = None, dtype: DTypeLike = np.float64) -> np.ndarray:
+    """U(-a, a) with a = sqrt(6 / fan_in) (He et al., 2015; PyTorch's kaiming_uniform_ for ReLU)."""
+    return _uniform(shape, math.sqrt(2.0 / _fan_in(shape)), rng, dtype)
+
+
+def he_normal(shape: tuple[int, int], rng: RngLike = None, dtype: DTypeLike = np.float64) -> np.ndarray:
+    """N(0, std^2) with std = sqrt(2 / fan_in) (He et al., 2015; PyTorch's kaiming_normal_ for ReLU)."""
+    return _normal(shape, math.sqrt(2.0 / _fan_in(shape)), rng, dtype)
+
+
+def zeros(shape: tuple[int, ...], rng: RngLike = None, dtype: DTypeLike = np.float64) -> np.ndarray:
+    """All zeros (the bias default). `rng` is accepted, and ignored, so it fits where the others do."""
+    return np.zeros(shape, dtype=dtype)
+
+
+# The names Keras uses for the same schemes.
+glorot_uniform = xavier_uniform
+glorot_normal = xavier_normal
+
+
+def _uniform(shape: tuple[int, ...], std: float, rng: RngLike, dtype: DTypeLike) -> np.ndarray:
+    limit = math.sqrt(3.0) * std  # U(-a, a) has variance a^2 / 3
+    return np.random.default_rng(rng).uniform(-limit, limit, shape).astype(dtype, copy=False)
+
+
+def _normal(shape: tuple[int, ...], std: float, rng: RngLike, dtype: DTypeLike) -> np.ndarray:
+    return np.random.default_rng(rng).normal(0.0, std, shape).astype(dtype, copy=False)
+
+
+def _fan_in(shape: tuple[int, ...]) -> int:
+    if len(shape) != 2 or min(shape) < 1:
+        raise ValueError(f"initialisers expect a weight shape (n_in, n_out) of positive sizes, got {tuple(shape)}")
+    return shape[0]
+
+
+def _fan_sum(shape: tuple[int, ...]) -> int:
+    return _fan_in(shape) + shape[1]

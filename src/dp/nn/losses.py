@@ -1,0 +1,125 @@
+"""Loss functions: a network's output and the labels in, one number (a Node) out.
+
+Each takes `reduction`: "mean" (the default, as PyTorch), "sum" (the paper's choice: its loss is
+summed over the batch) or "none" (one loss per example, or per element). Labels are constants:
+plain arrays (or unnamed Nodes), converted to the prediction's dtype so float32 stays float32.
+
+- `cross_entropy(logits, y)`: from raw scores, with log-softmax inside: exact and finite for any
+  logits. The one to train classifiers with.
+- `cross_entropy_from_probs(p, y)`: the paper's -sum(y log p) on softmax outputs.
+- `binary_cross_entropy(p, y)` on probabilities and `binary_cross_entropy_with_logits(z, y)` on
+  raw scores (stable for any z).
+- `mean_squared_error(pred, y)` (also `mse`).
+
+    >>> round(cross_entropy(np.array([[2.0, 0.0]]), np.array([0])).item(), 4)
+    0.1269
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+
+from dp.node import Node, as_node, maximum, stack
+
+Reduction = Literal["mean", "sum", "none"]
+
+__all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
+           "cross_entropy_from_probs", "mean_squared_error", "mse"]
+
+# PyTorch's binary_cross_entropy clamps each log at -100 so that p = 0 or 1 gives a finite loss.
+_LOG_FLOOR = -100.0
+
+
+def cross_entropy(logits: Any, y: Any, reduction: Reduction = "mean") -> Node:
+    """-sum_k y_k log softmax(logits)_k for each row, as PyTorch's `F.cross_entropy`.
+
+    `logits` (N, C) are raw scores; `y` is either the class indices (N,) (integers) or one-hot
+    rows / probabilities of the logits' shape. "mean" averages over the N examples.
+    The log-softmax never overflows or takes log(0), so this is exact for any logits.
+    """
+    log_p = as_node(logits).log_softmax(axis=-1)
+    labels = y.value if isinstance(y, Node) else np.asarray(y)
+    if labels.dtype.kind in "iu":
+        if log_p.ndim != 2 or labels.shape != log_p.shape[:1]:
+            raise ValueError(f"cross_entropy: class indices {labels.shape} need logits (N, C) with N = "
+                             f"{labels.shape[0] if labels.ndim else '?'}, got logits {log_p.shape}")
+        if labels.size and (labels.min() < 0 or labels.max() >= log_p.shape[1]):
+            raise ValueError(f"cross_entropy: class indices must lie in 0..{log_p.shape[1] - 1}")
+        per_example = -log_p[np.arange(len(labels)), labels]
+    else:
+        per_example = -(log_p * _target(y, log_p, "cross_entropy")).sum(axis=-1)
+    return _reduce(per_example, reduction)
+
+
+def cross_entropy_from_probs(p: Any, y: Any, reduction: Reduction = "mean") -> Node:
+    """The paper's cross-entropy on probabilities (softmax outputs): -sum_k y_k log p_k per row.
+
+    `y` is one-hot rows (or probabilities) of p's shape. p is floored at the dtype's smallest
+    normal number before the log, so a probability that underflowed to 0 gives a large finite
+    loss instead of 0 * log(0) = nan; use `cross_entropy` on logits to avoid the underflow itself.
+    """
+    p = as_node(p)
+    log_p = maximum(p, np.finfo(p.dtype).tiny).log()
+    return _reduce(-(log_p * _target(y, p, "cross_entropy_from_probs")).sum(axis=-1), reduction)
+
+
+def binary_cross_entropy(p: Any, y: Any, reduction: Reduction = "mean") -> Node:
+    """-(y log p + (1 - y) log(1 - p)) element-wise, as PyTorch's `F.binary_cross_entropy`.
+
+    Stable at p = 0 and p = 1: no log(0) is ever taken; each log is floored at -100 as in PyTorch
+    (in float32 at log(smallest normal float32) = -87.3, since exp(-100) is below it), so the loss
+    and its gradient stay finite. Saturated probabilities give no gradient, though: prefer
+    `binary_cross_entropy_with_logits` on the raw scores. "mean" averages over all elements.
+    """
+    p = as_node(p)
+    y = _target(y, p, "binary_cross_entropy")
+    floor = max(np.exp(_LOG_FLOOR), np.finfo(p.dtype).tiny)  # 1 / floor must not overflow
+    return _reduce(-(y * maximum(p, floor).log() + (1 - y) * maximum(1 - p, floor).log()), reduction)
+
+
+def binary_cross_entropy_with_logits(z: Any, y: Any, reduction: Reduction = "mean") -> Node:
+    """binary_cross_entropy(sigmoid(z), y), computed from the raw scores z without ever forming
+    sigmoid(z): exact and finite for any z (PyTorch's `F.binary_cross_entropy_with_logits`).
+
+    log sigmoid(z) and log sigmoid(-z) = log(1 - sigmoid(z)) are the two entries of
+    log_softmax([0, z]), which the engine computes stably; d/dz = sigmoid(z) - y.
+    """
+    z = as_node(z)
+    y = _target(y, z, "binary_cross_entropy_with_logits")
+    log_pair = stack([np.zeros_like(z.value), z], axis=-1).log_softmax(axis=-1)
+    return _reduce(-(y * log_pair[..., 1] + (1 - y) * log_pair[..., 0]), reduction)
+
+
+def mean_squared_error(pred: Any, y: Any, reduction: Reduction = "mean") -> Node:
+    """(pred - y)^2 element-wise, as PyTorch's `F.mse_loss`; "mean" averages over all elements."""
+    pred = as_node(pred)
+    error = pred - _target(y, pred, "mean_squared_error")
+    return _reduce(error * error, reduction)
+
+
+mse = mean_squared_error
+
+
+def _target(y: Any, like: Node, where: str) -> Any:
+    """The labels as a constant of `like`'s dtype and exact shape.
+
+    Equal shapes are required: broadcasting labels (N,) against predictions (N, 1) would silently
+    compare every example with every label.
+    """
+    if not isinstance(y, Node):
+        y = np.asarray(y, dtype=like.dtype)
+    if y.shape != like.shape:
+        raise ValueError(f"{where}: labels of shape {y.shape} do not match predictions of shape {like.shape}")
+    return y
+
+
+def _reduce(losses: Node, reduction: Reduction) -> Node:
+    if reduction == "mean":
+        return losses.mean()
+    if reduction == "sum":
+        return losses.sum()
+    if reduction == "none":
+        return losses
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")

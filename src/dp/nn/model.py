@@ -1,0 +1,227 @@
+"""Model, the paper's base class for networks, and Sequential, a model that is a list of layers.
+
+As in the paper, a network is a subclass of `Model` that creates its layers as attributes and
+defines `forward(x)` and `loss(x, y)`:
+
+    class Network(Model):
+        def __init__(self):
+            super().__init__()
+            self.h1 = self.ReLu_Layer(784, 500, "h1")
+            self.h2 = self.ReLu_Layer(500, 200, "h2")
+            self.h3 = self.Linear_Layer(200, 10, "h3")
+        def forward(self, x):
+            return self.h3(self.h2(self.h1(x))).softmax()
+        def loss(self, x, y):
+            return (-1 * (y * self.forward(x).log())).sum()
+
+The model finds its layers (and their parameters) from its attributes, lists and tuples of
+layers included, in the order they were defined; parameter names (`h1.W`, `h1.b`, ...) are
+unique within a model. `get_grad`, `get_param` and `set_param` are what optimizers, and
+hand-written training loops, are built on. `save` / `load` keep the parameters (and buffers such
+as BatchNorm's running statistics) in a `.npz` file that loading can never execute code from.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Self
+
+import numpy as np
+from numpy.typing import DTypeLike
+
+from dp.nn.init import Initializer, RngLike
+from dp.nn.layers import Layer, Linear, relu
+from dp.node import Node
+
+__all__ = ["Model", "Sequential"]
+
+
+class Model(Layer):
+    """Base class of networks: subclass it, create layers as attributes, define `forward(x)` and
+    `loss(x, y)` (a Node holding one number).
+
+    `rng` (a seed or a `numpy.random.Generator`) and `dtype` are what the layer factories
+    `ReLu_Layer` / `Linear_Layer` initialise weights with; use `dtype=np.float32` for speed.
+    """
+
+    def __init__(self, *, rng: RngLike = None, dtype: DTypeLike = np.float64) -> None:
+        super().__init__()
+        self.rng = np.random.default_rng(rng)
+        self.dtype = np.dtype(dtype)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        if isinstance(value, Layer) and "_param_keys" not in self.__dict__:
+            raise TypeError(f"{type(self).__name__}: call super().__init__() at the start of __init__, "
+                            "before creating layers")
+        object.__setattr__(self, key, value)
+        if not key.startswith("_") and isinstance(value, Layer | list | tuple):
+            self._walk()  # name the new layers after the attribute now, before any forward pass
+
+    def _items(self) -> Iterator[tuple[str | None, Node | Layer]]:
+        yield from super()._items()
+        for key, value in vars(self).items():
+            if key.startswith("_"):
+                continue
+            if isinstance(value, Layer):
+                yield key, value
+            elif isinstance(value, list | tuple) and value and callable(value[0]):
+                # Layers (and functions) in a list; a list of data (a loss history...) is skipped
+                # at its first item rather than scanned at every step.
+                for index, item in enumerate(value):
+                    if isinstance(item, Layer):
+                        yield f"{key}.{index}", item
+            elif isinstance(value, Node) and value.name is not None and value.op == "leaf" and value.requires_grad:
+                # A named leaf kept as an attribute (`self.w = Node(w0, "w")`) is a parameter under
+                # its own name: low-level models need no layer classes.
+                yield None, value
+
+    # -- the paper's layer factories ------------------------------------------------------------
+
+    def ReLu_Layer(self, n_in: int, n_out: int, name: str | None = None, *,
+                   init: Initializer | None = None) -> Linear:
+        """The paper's ReLU layer: relu(x @ W + b), W of shape (n_in, n_out) He-initialised."""
+        return Linear(n_in, n_out, name, activation=relu, init=init, rng=self.rng, dtype=self.dtype)
+
+    def Linear_Layer(self, n_in: int, n_out: int, name: str | None = None, *,
+                     init: Initializer | None = None) -> Linear:
+        """The paper's linear layer: x @ W + b, W of shape (n_in, n_out) Xavier-initialised."""
+        return Linear(n_in, n_out, name, init=init, rng=self.rng, dtype=self.dtype)
+
+    # -- what subclasses define -----------------------------------------------------------------
+
+    def loss(self, x: Any, y: Any) -> Node:
+        raise NotImplementedError(f"{type(self).__name__} must define loss(self, x, y), returning a Node "
+                                  "that holds one number, e.g. dp.nn.cross_entropy(self.forward(x), y)")
+
+    # -- gradients and parameters ---------------------------------------------------------------
+
+    def get_grad(self, x: Any, y: Any) -> tuple[dict[str, np.ndarray], float]:
+        """(dict name -> gradient of loss(x, y), the loss as a float), one entry per parameter
+        (zeros for a parameter the loss does not depend on)."""
+        params = self.parameters()
+        loss = self.loss(x, y)
+        if not isinstance(loss, Node) or loss.size != 1:
+            got = f"shape {loss.shape}" if isinstance(loss, Node) else type(loss).__name__
+            raise TypeError(f"{type(self).__name__}.loss(x, y) must return a Node holding one number, got {got}")
+        grads = loss.grad(1)
+        return ({name: grads[name] if name in grads else np.zeros_like(node.value) for name, node in params.items()},
+                loss.value.item())
+
+    def get_param(self) -> dict[str, np.ndarray]:
+        """dict name -> the parameter's current array.
+
+        These are the live arrays, not copies (like PyTorch's `state_dict`): an optimizer step
+        changes them in place. Copy them (`{k: v.copy() for k, v in ...}`) to keep a snapshot.
+        """
+        return {name: node.value for name, node in self.parameters().items()}
+
+    def set_param(self, values: Mapping[str, Any]) -> None:
+        """Copy new values into the parameters. `values` must have exactly the parameters' names
+        and shapes; otherwise a ValueError (or TypeError) says what is wrong and nothing changes."""
+        _copy_into(self.get_param(), values, f"{type(self).__name__}.set_param")
+
+    # -- saving and loading ---------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the parameters and buffers to `path` (exactly that name), NumPy's `.npz` format."""
+        with open(path, "wb") as file:
+            np.savez(file, **self._state())
+
+    def load(self, path: str | os.PathLike[str]) -> Self:
+        """Read what `save` wrote into this model, and return it.
+
+        The file must hold exactly this model's names and shapes, else a ValueError and nothing
+        changes. Loading never unpickles (`allow_pickle=False`): a file holding Python objects is
+        refused, since unpickling can run arbitrary code.
+        """
+        try:
+            archive = np.load(path, allow_pickle=False)
+        except ValueError as error:
+            raise ValueError(f"{path}: not a .npz file of arrays (pickled data is never loaded): {error}") from None
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError(f"{path}: not a .npz file of named arrays, as Model.save writes")
+        with archive:
+            try:
+                values = {name: archive[name] for name in archive.files}
+            except ValueError as error:
+                raise ValueError(f"{path}: holds Python objects, which are never unpickled: {error}") from None
+        _copy_into(self._state(), values, f"{type(self).__name__}.load({os.fspath(path)!r})")
+        return self
+
+    def __repr__(self) -> str:
+        return _listing(self, ((key, item) for key, item in self._items() if isinstance(item, Layer)))
+
+
+class Sequential(Model):
+    """A model that applies its layers in order: `Sequential([Linear(784, 100), relu, Linear(100, 10)])`.
+
+    Items are layers or plain functions of a Node (activation functions). Unnamed layers are named
+    by their index: `0.W`, `0.b`, `2.W`, ... `loss`, if given, makes `model.loss(x, y)` =
+    `loss(model(x), y)`, so optimizers can train the model directly.
+    """
+
+    def __init__(self, layers: Iterable[Callable[[Any], Node]],
+                 loss: Callable[[Node, Any], Node] | None = None) -> None:
+        super().__init__()
+        layers = list(layers)
+        for index, layer in enumerate(layers):
+            if not callable(layer):
+                raise TypeError(f"Sequential: item {index} is a {type(layer).__name__}, not a layer or function")
+        self.loss_function = loss
+        self.layers = layers
+
+    def _items(self) -> Iterator[tuple[str | None, Node | Layer]]:
+        for index, layer in enumerate(self.layers):
+            if isinstance(layer, Layer):
+                yield str(index), layer
+
+    def forward(self, x: Any) -> Node:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def loss(self, x: Any, y: Any) -> Node:
+        if self.loss_function is None:
+            raise NotImplementedError("this Sequential has no loss: give one, "
+                                      "Sequential(layers, loss=dp.nn.cross_entropy)")
+        return self.loss_function(self.forward(x), y)
+
+    def __getitem__(self, index: int) -> Callable[[Any], Node]:
+        return self.layers[index]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __repr__(self) -> str:
+        return _listing(self, ((str(index), layer) for index, layer in enumerate(self.layers)))
+
+
+def _listing(model: Model, items: Iterable[tuple[str, Any]]) -> str:
+    lines = [f"({key}) {item!r}" if isinstance(item, Layer) else f"({key}) {getattr(item, '__name__', item)}"
+             for key, item in items]
+    body = "".join("\n  " + line.replace("\n", "\n  ") for line in lines)
+    return f"{type(model).__name__}({body}\n)" if lines else f"{type(model).__name__}()"
+
+
+def _copy_into(targets: dict[str, np.ndarray], values: Mapping[str, Any], what: str) -> None:
+    """Copy each of `values` into the array of the same name in `targets`, in place, after checking
+    all of them first (names, numeric type, shape), so that a bad dict changes nothing."""
+    if not isinstance(values, Mapping):
+        raise TypeError(f"{what}: expected a dict name -> array, got {type(values).__name__}")
+    missing, extra = targets.keys() - values.keys(), values.keys() - targets.keys()
+    if missing or extra:
+        problems = ([f"missing {sorted(missing)}"] if missing else []) + ([f"unknown {sorted(extra)}"] if extra else [])
+        raise ValueError(f"{what}: the names must be exactly the model's: {'; '.join(problems)}")
+    arrays = {}
+    for name, target in targets.items():
+        value = values[name]
+        array = value.value if isinstance(value, Node) else np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"{what}: {name!r} must be numbers, got dtype {array.dtype}")
+        if array.shape != target.shape:
+            raise ValueError(f"{what}: {name!r} has shape {array.shape}, expected {target.shape}")
+        arrays[name] = array
+    for name, array in arrays.items():
+        if array is not targets[name]:
+            np.copyto(targets[name], array)

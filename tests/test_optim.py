@@ -1,0 +1,175 @@
+"""Optimizers: each update rule against PyTorch's for 20 steps on the same parameters and
+gradients, the ways to call `step`, and `train` (minibatches, histories, modes, messages)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dp import Node
+from dp.data import make_moons
+from dp.nn import SGD, SGD_Momentum, Adam, Linear, Model, Momentum, RMSProp, Sequential, cross_entropy, relu
+
+# dp optimizer, the same rule in PyTorch (hyper-parameters spelled both ways)
+RULES = {
+    "SGD": (lambda: SGD(learning_rate=0.05), lambda p: torch.optim.SGD(p, lr=0.05)),
+    "SGD momentum": (lambda: SGD(learning_rate=0.05, momentum=0.8),
+                     lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.8)),
+    "SGD Nesterov": (lambda: SGD(learning_rate=0.05, momentum=0.8, nesterov=True),
+                     lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.8, nesterov=True)),
+    "SGD_Momentum": (lambda: SGD_Momentum(learning_rate=0.05),
+                     lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9)),
+    "RMSProp": (lambda: RMSProp(learning_rate=0.01, decay=0.95, eps=1e-6),
+                lambda p: torch.optim.RMSprop(p, lr=0.01, alpha=0.95, eps=1e-6)),
+    "Adam": (lambda: Adam(learning_rate=0.02, beta1=0.8, beta2=0.99, eps=1e-7),
+             lambda p: torch.optim.Adam(p, lr=0.02, betas=(0.8, 0.99), eps=1e-7)),
+    "Adam defaults": (lambda: Adam(), lambda p: torch.optim.Adam(p)),
+}
+
+
+def gradient(p, noise):
+    """A gradient that depends on where the parameters are, so that any difference would grow."""
+    return p ** 3 - p + noise
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_update_rules_match_pytorch_for_20_steps(rule):
+    make_ours, make_theirs = RULES[rule]
+    rng = np.random.default_rng(0)
+    params = {"W": rng.standard_normal((5, 3)), "b": rng.standard_normal(3)}
+    tensors = {name: torch.tensor(value.copy(), requires_grad=True) for name, value in params.items()}
+    ours, theirs = make_ours(), make_theirs(list(tensors.values()))
+    for _ in range(20):
+        noise = {name: rng.standard_normal(value.shape) for name, value in params.items()}
+        ours.step(params, {name: gradient(value, noise[name]) for name, value in params.items()})
+        for name, tensor in tensors.items():
+            tensor.grad = torch.tensor(gradient(tensor.detach().numpy(), noise[name]))
+        theirs.step()
+    for name, value in params.items():
+        np.testing.assert_allclose(value, tensors[name].detach().numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+def test_step_takes_a_model_a_dict_of_nodes_or_a_dict_of_arrays():
+    grads = {"0.W": np.ones((2, 1)), "0.b": np.ones(1)}
+    models = [Sequential([Linear(2, 1)]) for _ in range(3)]
+    for model in models:
+        model.set_param({"0.W": np.zeros((2, 1)), "0.b": np.zeros(1)})
+    SGD(learning_rate=0.5).step(models[0], grads)
+    SGD(learning_rate=0.5)(models[1].variables, grads)  # seed 002's spelling
+    SGD(learning_rate=0.5).step(models[2].get_param(), grads)
+    for model in models:
+        np.testing.assert_array_equal(model.get_param()["0.W"], [[-0.5], [-0.5]])
+
+
+def test_step_leaves_parameters_without_a_gradient_and_refuses_unknown_names():
+    params = {"a": np.ones(2), "b": np.ones(2)}
+    optimizer = Adam()
+    optimizer.step(params, {"a": np.ones(2)})
+    np.testing.assert_array_equal(params["b"], 1)
+    assert set(optimizer.state) == {"a"}
+    with pytest.raises(KeyError, match="'c'"):
+        optimizer.step(params, {"c": np.ones(2)})
+    with pytest.raises(TypeError, match="in place"):
+        optimizer.step({"a": 1.0}, {"a": 1.0})
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: SGD(0.1), "first argument is the model"),
+    (lambda: SGD(learning_rate=-1), "learning_rate"),
+    (lambda: SGD(batch_size=0), "batch_size"),
+    (lambda: SGD(momentum=1.0), "momentum"),
+    (lambda: SGD(nesterov=True), "nesterov"),
+    (lambda: Adam(beta2=1.0), "beta2"),
+    (lambda: RMSProp(decay=-0.1), "decay"),
+    (lambda: SGD(Sequential([]), np.zeros((3, 2))), "both"),
+    (lambda: SGD(Sequential([]), np.zeros((3, 2)), np.zeros(2)), "3 examples"),
+    (lambda: SGD(Sequential([])).train(steps=1), "training data"),
+    (lambda: SGD(Sequential([]), np.zeros((3, 2)), np.zeros(3)).train(steps=0), "steps"),
+])
+def test_bad_arguments_are_explained(make, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        make()
+
+
+def test_names_and_defaults():
+    assert Momentum is SGD_Momentum
+    assert SGD_Momentum().momentum == 0.9 and SGD().momentum == 0
+    assert SGD().learning_rate == 1e-5 and Adam().learning_rate == 1e-3
+
+
+# --------------------------------------------------------------------------------------------
+# train()
+
+
+class Recorder(Model):
+    """A one-parameter model whose loss remembers the batches it was given and the mode it was in."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = Node(np.zeros(1), "w")
+        self.batches, self.modes = [], []
+
+    def loss(self, x, y):
+        self.batches.append(np.asarray(y).copy())
+        self.modes.append(self.training)
+        error = x @ self.w - y
+        return (error * error).mean()
+
+
+def test_minibatches_cover_the_data_each_pass_and_follow_the_rng():
+    x, y = np.arange(10.0)[:, None], np.arange(10.0)
+    model = Recorder()
+    SGD(model, x, y, learning_rate=1e-3, batch_size=4, rng=0).train(steps=6, print_each=None, progress=False)
+    sizes = [len(batch) for batch in model.batches]
+    assert sizes == [4, 4, 2, 4, 4, 2]
+    for epoch in (model.batches[:3], model.batches[3:]):
+        assert sorted(np.concatenate(epoch)) == list(range(10))
+    assert not np.array_equal(model.batches[0], [0, 1, 2, 3])  # shuffled
+
+    again = Recorder()
+    SGD(again, x, y, learning_rate=1e-3, batch_size=4, rng=0).train(steps=6, print_each=None, progress=False)
+    for a, b in zip(model.batches, again.batches):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_full_batch_by_default_and_training_mode_while_training():
+    x, y = np.ones((5, 1)), np.ones(5)
+    model = Recorder().eval()
+    SGD(model, x, y).train(steps=2, print_each=None, progress=False)
+    assert [len(batch) for batch in model.batches] == [5, 5]
+    assert model.modes == [True, True] and not model.training  # the mode it had is restored
+
+
+def test_err_hist_returns_the_loss_and_parameter_copies_of_every_step():
+    x, y = np.ones((5, 1)), np.full(5, 2.0)
+    model = Recorder()
+    loss, loss_hist, para_hist = SGD(model, x, y, learning_rate=0.1).train(
+        steps=3, print_each=None, err_hist=True, progress=False)
+    np.testing.assert_allclose(loss_hist, [4.0, 2.56, 1.6384])  # w: 0 -> 0.4 -> 0.72 -> 0.976
+    assert loss == loss_hist[-1]
+    np.testing.assert_allclose([p["w"][0] for p in para_hist], [0.4, 0.72, 0.976])
+
+
+def test_messages_and_progress_bar(capsys):
+    x, y = np.ones((5, 1)), np.ones(5)
+    Adam(Recorder(), x, y).train(steps=4, print_each=2)
+    out, err = capsys.readouterr()
+    assert out.splitlines() == ["step 2/4: loss 0.998001", "step 4/4: loss 0.994009"]  # w = 0.001, 0.003
+    assert "Adam" in err and "4/4" in err  # tqdm draws on stderr
+    Adam(Recorder(), x, y).train(steps=4, print_each=0, progress=False)
+    assert capsys.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize("make", [
+    lambda m, x, y: SGD(m, x, y, learning_rate=0.1, batch_size=32, rng=0),
+    lambda m, x, y: SGD_Momentum(m, x, y, learning_rate=0.02, batch_size=32, rng=0),
+    lambda m, x, y: RMSProp(m, x, y, learning_rate=3e-3, batch_size=32, rng=0),
+    lambda m, x, y: Adam(m, x, y, learning_rate=1e-2, batch_size=32, rng=0),
+])
+def test_each_optimizer_trains_a_small_network(make):
+    x, y = make_moons(200, noise=0.1, rng=0)
+    model = Sequential([Linear(2, 16, activation=relu, rng=0), Linear(16, 2, rng=1)], loss=cross_entropy)
+    first = model.loss(x, y).value.item()
+    make(model, x, y).train(steps=300, print_each=None, progress=False)
+    assert model.loss(x, y).value.item() < 0.6 * first
