@@ -23,7 +23,8 @@ demo: $(VENV)/.demo
 	$(PY) -m dp.demo
 
 test: $(VENV)/.dev
-	$(PY) -m pytest -n 2 -q
+	# One BLAS thread a worker: two pytest workers on two cores, each with its own BLAS threads, would thrash.
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 -q
 
 bench: $(VENV)/.dev
 	$(PY) benchmarks/run.py
