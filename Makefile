@@ -22,8 +22,8 @@ $(VENV)/.dev: pyproject.toml
 demo: $(VENV)/.demo
 	$(PY) -m dp.demo
 
+# One BLAS thread a worker: two pytest workers on two cores, each with its own BLAS threads, would thrash.
 test: $(VENV)/.dev
-	# One BLAS thread a worker: two pytest workers on two cores, each with its own BLAS threads, would thrash.
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 -q
 
 bench: $(VENV)/.dev
