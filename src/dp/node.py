@@ -556,7 +556,9 @@ def unbroadcast(gradient: Tensor, shape: tuple[int, ...]) -> Tensor:
     extra = gradient.ndim - len(shape)
     stretched = tuple(extra + axis for axis, size in enumerate(shape)
                       if size == 1 and gradient.shape[extra + axis] != 1)
-    return gradient.sum(axis=tuple(range(extra)) + stretched).reshape(shape)
+    summed = gradient.sum(axis=tuple(range(extra)) + stretched)
+    # reshape only to put back size-1 axes: a needless reshape makes a view, which the leaf would copy
+    return summed if summed.shape == shape else summed.reshape(shape)
 
 
 def scatter_add(gradient: Tensor, key: Any, shape: tuple[int, ...]) -> Tensor:
