@@ -145,24 +145,24 @@ class Node:
         other = self._operand(other)
         value = _broadcasting("multiply", np.multiply, self, other)
         return _make("mul", value, (self, other),
-                          (lambda g, out, a, b: g * b,
-                           lambda g, out, a, b: g * a))
+                     (lambda g, out, a, b: g * b,
+                      lambda g, out, a, b: g * a))
 
     def __truediv__(self, other: Any) -> Node:
         """a / b.   d/da = 1/b, d/db = -a/b^2 = -out/b."""
         other = self._operand(other)
         value = _broadcasting("divide", np.divide, self, other)
         return _make("div", value, (self, other),
-                          (lambda g, out, a, b: g / b,
-                           lambda g, out, a, b: -g * out / b))
+                     (lambda g, out, a, b: g / b,
+                      lambda g, out, a, b: -g * out / b))
 
     def __pow__(self, other: Any) -> Node:
         """a ** b.   d/da = b a^(b-1), d/db = a^b log(a) (taken as 0 where a = 0)."""
         other = self._operand(other)
         value = _broadcasting("power", np.power, self, other)
         return _make("pow", value, (self, other),
-                          (lambda g, out, a, b: g * b * a ** (b - 1),
-                           lambda g, out, a, b: g * out * np.log(np.where(_data(a) == 0, 1, a))))
+                     (lambda g, out, a, b: g * b * a ** (b - 1),
+                      lambda g, out, a, b: g * out * np.log(np.where(_data(a) == 0, 1, a))))
 
     def __matmul__(self, other: Any) -> Node:
         """a @ b, NumPy's matmul (1-D operands and stacks of matrices included).
@@ -206,7 +206,7 @@ class Node:
     def __abs__(self) -> Node:
         """|x|.   d/dx = sign(x) (0 at x = 0, as PyTorch)."""
         return _make("abs", np.abs(self.value), (self,),
-                          (lambda g, out, x: g * np.sign(_data(x)),))
+                     (lambda g, out, x: g * np.sign(_data(x)),))
 
     abs = __abs__
 
@@ -248,23 +248,23 @@ class Node:
     def tanh(self) -> Node:
         """tanh(x).   d/dx = 1 - tanh(x)^2."""
         return _make("tanh", np.tanh(self.value), (self,),
-                          (lambda g, out, x: g * (1 - out * out),))
+                     (lambda g, out, x: g * (1 - out * out),))
 
     def sigmoid(self) -> Node:
         """1 / (1 + exp(-x)), exact and finite for any x.   d/dx = out (1 - out)."""
         return _make("sigmoid", _stable_sigmoid(self.value), (self,),
-                          (lambda g, out, x: g * out * (1 - out),))
+                     (lambda g, out, x: g * out * (1 - out),))
 
     def relu(self) -> Node:
         """max(x, 0).   d/dx = 1 where x > 0, else 0."""
         return _make("relu", np.maximum(self.value, 0), (self,),
-                          (lambda g, out, x: g * (_data(x) > 0),))
+                     (lambda g, out, x: g * (_data(x) > 0),))
 
     def leaky_relu(self, alpha: float = 0.01) -> Node:
         """x where x > 0, else alpha x.   d/dx = 1 where x > 0, else alpha."""
         positive = self.value > 0
         return _make("leaky_relu", np.where(positive, self.value, alpha * self.value), (self,),
-                          (lambda g, out, x: np.where(positive, g, alpha * g),))
+                     (lambda g, out, x: np.where(positive, g, alpha * g),))
 
     def sqrt(self) -> Node:
         """sqrt(x).   d/dx = 1 / (2 sqrt(x))."""
@@ -278,7 +278,7 @@ class Node:
         shifted = np.exp(self.value - self.value.max(axis=axis, keepdims=True))
         value = shifted / shifted.sum(axis=axis, keepdims=True)
         return _make("softmax", value, (self,),
-                          (lambda g, out, x: out * (g - (g * out).sum(axis=axis, keepdims=True)),))
+                     (lambda g, out, x: out * (g - (g * out).sum(axis=axis, keepdims=True)),))
 
     def log_softmax(self, axis: int = -1) -> Node:
         """x - log(sum(exp(x))) along `axis`, computed without overflow.
@@ -288,7 +288,7 @@ class Node:
         shifted = self.value - self.value.max(axis=axis, keepdims=True)
         value = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
         return _make("log_softmax", value, (self,),
-                          (lambda g, out, x: g - np.exp(out) * g.sum(axis=axis, keepdims=True),))
+                     (lambda g, out, x: g - np.exp(out) * g.sum(axis=axis, keepdims=True),))
 
     # ----------------------------------------------------------------------------------------
     # Reductions
@@ -297,15 +297,15 @@ class Node:
         """Sum over `axis` (all axes if None).   d/dx = 1: the gradient is copied back over them."""
         value = _reducing("sum", self, axis, keepdims)
         return _make("sum", value, (self,),
-                          (lambda g, out, x: np.broadcast_to(_keep_dims(g, x.shape, axis, keepdims), x.shape),))
+                     (lambda g, out, x: np.broadcast_to(_keep_dims(g, x.shape, axis, keepdims), x.shape),))
 
     def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Node:
         """Mean over `axis` (all axes if None).   d/dx = 1/n for each of the n elements averaged."""
         value = _reducing("mean", self, axis, keepdims)
         count = self.value.size // max(np.size(value), 1)
         return _make("mean", value, (self,),
-                          (lambda g, out, x: np.broadcast_to(_keep_dims(g, x.shape, axis, keepdims) / count,
-                                                             x.shape),))
+                     (lambda g, out, x: np.broadcast_to(_keep_dims(g, x.shape, axis, keepdims) / count,
+                                                        x.shape),))
 
     def max(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Node:
         """Maximum over `axis`.   d/dx = 1 at the maximum; ties share the gradient equally."""
@@ -364,7 +364,7 @@ class Node:
         except IndexError as error:
             raise IndexError(f"getitem: index {key!r} does not fit shape {self.shape}: {error}") from None
         return _make("getitem", value, (self,),
-                          (lambda g, out, x: scatter_add(g, key, x.shape),))
+                     (lambda g, out, x: scatter_add(g, key, x.shape),))
 
     def broadcast_to(self, shape: tuple[int, ...]) -> Node:
         """The value repeated to `shape` by broadcasting.   d/dx: sum over the repeated axes."""
@@ -377,7 +377,7 @@ class Node:
     def _scatter_add(self, key: Any, shape: tuple[int, ...]) -> Node:
         """Zeros of `shape` with this value added at `key` (getitem's derivative, as an operation)."""
         return _make("scatter_add", scatter_add(self.value, key, shape), (self,),
-                          (lambda g, out, x: g[key],))
+                     (lambda g, out, x: g[key],))
 
     # ----------------------------------------------------------------------------------------
     # Reverse mode
@@ -467,8 +467,8 @@ def where(condition: Any, x: Any, y: Any) -> Node:
     except ValueError:
         raise ValueError(f"where: shapes {condition.shape}, {x.shape} and {y.shape} do not broadcast") from None
     return _make("where", value, (x, y),
-                      (lambda g, out, a, b: np.where(condition, g, 0),
-                       lambda g, out, a, b: np.where(condition, 0, g)))
+                 (lambda g, out, a, b: np.where(condition, g, 0),
+                  lambda g, out, a, b: np.where(condition, 0, g)))
 
 
 def maximum(a: Any, b: Any) -> Node:
@@ -481,8 +481,8 @@ def maximum(a: Any, b: Any) -> Node:
         return np.where(first > second, g, np.where(first == second, g * 0.5, 0))
 
     return _make("maximum", value, (a, b),
-                      (lambda g, out, a, b: share(g, a, b),
-                       lambda g, out, a, b: share(g, b, a)))
+                 (lambda g, out, a, b: share(g, a, b),
+                  lambda g, out, a, b: share(g, b, a)))
 
 
 def backpropagate(output: Node, seed: Any = 1, *, create_graph: bool = False) -> dict[Node, Any]:
@@ -661,7 +661,8 @@ def _as_float_array(value: Any, where: str, like: np.dtype | None = None) -> np.
     try:
         array = value if type(value) is np.ndarray else np.asarray(value)
     except (ValueError, TypeError) as error:
-        raise TypeError(f"{where}: expected a number or an array of numbers, got {type(value).__name__}: {error}") from None
+        raise TypeError(f"{where}: expected a number or an array of numbers, "
+                        f"got {type(value).__name__}: {error}") from None
     kind = array.dtype.kind
     if kind in "biu":
         array = array.astype(like if like is not None and like.kind == "f" else np.float64)
