@@ -118,3 +118,15 @@ def test_bad_input():
         dp.gradcheck(np.sin, np.ones(2), modes=("sideways",))
     with pytest.raises(TypeError, match="returned a Dual"):
         dp.gradcheck(lambda x: Dual(x, x), np.ones(2))
+
+
+def test_argnums_out_of_range_and_a_single_mode_as_a_string():
+    with pytest.raises(IndexError, match="gradcheck: argnum 5 is out of range: f was called with 2"):
+        dp.gradcheck(lambda x, y: x * y, np.ones(2), np.ones(2), argnums=[5])
+    with pytest.raises(ValueError, match="names an argument twice"):
+        dp.gradcheck(lambda x, y: x * y, np.ones(2), np.ones(2), argnums=[0, -2])
+    assert dp.gradcheck(lambda x, y: x * y, np.ones(2), np.ones(2), argnums=[-1])
+    assert dp.gradcheck(lambda x, y: x * y, np.ones(2), np.ones(2), argnums=1)
+    assert dp.gradcheck(np.sin, np.ones(2), modes="forward")  # one mode, not the letters of its name
+    with pytest.raises(ValueError, match="got 'sideways'"):
+        dp.gradcheck(np.sin, np.ones(2), modes="sideways")

@@ -96,6 +96,15 @@ def test_load_mnist_rejects_bad_arguments() -> None:
         data.load_mnist(normalize=True, dtype=np.uint8)
 
 
+@pytest.mark.parametrize("dtype", [np.int8, np.bool_])
+def test_load_mnist_refuses_a_dtype_that_cannot_hold_raw_pixels(dtype: type) -> None:
+    # int8 would silently turn a white pixel (255) into -1, bool every ink pixel into True
+    with pytest.raises(ValueError, match="cannot hold the pixel values 0..255"):
+        data.load_mnist("test", normalize=False, dtype=dtype)
+    x, _ = data.load_mnist("test", normalize=False, dtype=np.int16)
+    assert x.dtype == np.int16 and x.min() == 0 and x.max() == 255
+
+
 # --------------------------------------------------------------------------- one_hot
 
 
@@ -129,6 +138,7 @@ def test_one_hot_infers_classes_and_keeps_shape() -> None:
         ([0, 1], 0, ValueError, "num_classes"),
         ([0, 1], 2.0, TypeError, "num_classes"),
         ([], None, ValueError, "num_classes"),
+        (np.array([2**63], dtype=np.uint64), 3, ValueError, "below num_classes=3, got 9223372036854775808"),
     ],
 )
 def test_one_hot_rejects_bad_labels(labels: list, num_classes: object, error: type, message: str) -> None:

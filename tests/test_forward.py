@@ -197,3 +197,26 @@ def test_bad_input_gives_clear_errors():
         np.cumsum(Dual(np.ones(3)))
     with pytest.raises(TypeError, match="expected a number or an array"):
         Dual("text")
+
+
+def test_power_with_exponent_zero_has_zero_tangent_at_zero():
+    # d/dx x^0 = 0 everywhere, x = 0 included: not 0 * 0^(-1) = 0 * inf = NaN (PyTorch gives 0).
+    x = np.array([0.0, 1.0, 2.0])
+    assert np.array_equal((Dual(x, 1.0) ** 0).tangent, np.zeros(3))
+    assert np.array_equal(jvp(lambda x: x ** 0.0, x, np.ones(3))[1], np.zeros(3))
+    d = Dual(np.array([0.0, 0.0, 2.0]), 1.0) ** Dual(np.array([0.0, 2.0, 2.0]), np.array([0.0, 0.0, 1.0]))
+    assert np.array_equal(d.tangent, [0.0, 0.0, 4.0 + 4.0 * np.log(2.0)])
+    assert (Dual(np.zeros(2, np.float32), 1.0) ** 0).tangent.dtype == np.float32
+
+
+def test_swapaxes_with_an_axis_out_of_range_names_the_operation():
+    with pytest.raises(ValueError, match=r"swapaxes: axes 0 and 5 do not fit shape \(2, 3\)"):
+        Dual(np.ones((2, 3))).swapaxes(0, 5)
+
+
+def test_a_float_tangent_takes_the_values_dtype():
+    # A Python float (or float64 array) tangent must not make a float32 dual's tangent float64.
+    assert Dual(np.float32([1, 2]), 1.0).tangent.dtype == np.float32
+    assert Dual(np.float32(2), np.float64(1)).tangent.dtype == np.float32
+    assert Dual(np.float32([1, 2]), np.ones(2)).tangent.dtype == np.float32
+    assert jvp(lambda x: x * x, np.float32(3), 1.0)[1].dtype == np.float32

@@ -185,6 +185,9 @@ def test_dropout_edge_probabilities_and_seeds():
     assert Dropout(0.5)(x.astype(np.float32)).dtype == np.float32
     with pytest.raises(ValueError, match="probability"):
         Dropout(1.5)
+    for p in ("0.5", None, True):  # "0.5" was a bare "'<=' not supported", True a silent p = 1
+        with pytest.raises(TypeError, match="Dropout: p must be a probability"):
+            Dropout(p)
 
 
 # --------------------------------------------------------------------------------------------

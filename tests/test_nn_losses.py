@@ -130,6 +130,22 @@ def test_labels_must_match_the_predictions_shape():
         mean_squared_error(LOGITS, LOGITS, reduction="max")
 
 
+def test_labels_that_are_not_numbers_are_refused_by_name():
+    with pytest.raises(TypeError, match="binary_cross_entropy: labels must be an array of numbers, got list of dtype"):
+        binary_cross_entropy(np.full(3, 0.5), ["a", "b", "c"])
+    with pytest.raises(TypeError, match="mean_squared_error: labels must be an array of numbers, got NoneType"):
+        mean_squared_error(np.array(1.0), None)  # np.asarray(None, float) would be a silent NaN
+    with pytest.raises(TypeError, match="complex"):
+        mean_squared_error(np.ones(2), np.array([1 + 1j, 2]))  # the imaginary part would be dropped
+
+
+def test_constant_node_labels_take_the_predictions_dtype_too():
+    logits = Node(LOGITS.astype(np.float32), "x")
+    for loss in (cross_entropy(logits, Node(ONE_HOT)), mse(logits, Node(LOGITS))):
+        assert loss.dtype == np.float32
+        assert loss.grad(1)["x"].dtype == np.float32
+
+
 def test_labels_take_the_predictions_dtype():
     logits = Node(LOGITS.astype(np.float32), "x")
     for loss in (cross_entropy(logits, ONE_HOT), cross_entropy(logits, LABELS), mse(logits, LOGITS)):

@@ -272,6 +272,33 @@ def test_a_model_of_raw_nodes():
     np.testing.assert_allclose(model.get_param()["w"], [2.0, -1.0], atol=1e-6)
 
 
+def test_a_model_with_a_scalar_parameter_can_be_set_trained_saved_and_loaded(tmp_path):
+    """A parameter holding one number (Node(0.5, "w")): a Node keeps a number as an immutable
+    NumPy scalar, which set_param, load and the optimizers could not update in place."""
+
+    class Scale(Model):
+        def __init__(self):
+            super().__init__()
+            self.w = Node(0.5, "w")
+
+        def loss(self, x, y):
+            error = x * self.w - y
+            return (error * error).mean()
+
+    model = Scale()
+    model.set_param({"w": 3.0})
+    assert float(model.w.value) == 3.0
+    params = model.get_param()
+    x = np.linspace(-1.0, 1.0, 20)
+    SGD(model, x, 2.0 * x, learning_rate=0.5).train(steps=50, print_each=0, progress=False)
+    np.testing.assert_allclose(model.w.value, 2.0, atol=1e-6)
+    assert params["w"] is model.get_param()["w"]  # still the live array
+    model.save(tmp_path / "scale.npz")
+    other = Scale()
+    other.load(tmp_path / "scale.npz")
+    np.testing.assert_allclose(other.w.value, 2.0, atol=1e-6)
+
+
 # --------------------------------------------------------------------------------------------
 # Saving and loading
 
@@ -293,6 +320,25 @@ def test_save_load_round_trip_with_buffers(tmp_path):
     np.testing.assert_array_equal(other.blocks[1].running_var, model.blocks[1].running_var)
     model.eval(), other.eval()
     np.testing.assert_array_equal(other.forward(x).value, model.forward(x).value)
+
+
+@pytest.mark.parametrize("name", ["file", "allow_pickle"])
+def test_save_keeps_parameters_whose_names_are_np_savez_arguments(tmp_path, name):
+    """np.savez(file, allow_pickle=..., **arrays) would take these names as its own arguments:
+    "file" was a TypeError, "allow_pickle" silently left the parameter out of the file."""
+
+    class Named(Model):
+        def __init__(self):
+            super().__init__()
+            self.p = Node(np.arange(3.0), name)
+
+    Named().save(tmp_path / "named.npz")
+    with np.load(tmp_path / "named.npz", allow_pickle=False) as archive:
+        assert archive.files == [name]
+    other = Named()
+    other.p.value[...] = 0.0
+    other.load(tmp_path / "named.npz")
+    np.testing.assert_array_equal(other.p.value, [0.0, 1.0, 2.0])
 
 
 def test_load_refuses_pickled_objects(tmp_path):

@@ -74,6 +74,44 @@ def test_step_leaves_parameters_without_a_gradient_and_refuses_unknown_names():
         optimizer.step({"a": 1.0}, {"a": 1.0})
 
 
+def test_a_rejected_step_changes_nothing_and_a_broadcastable_gradient_is_rejected():
+    params = {"W": np.ones((3, 2)), "b": np.ones(2)}
+    optimizer = Adam()
+    optimizer.step(params, {"W": np.ones((3, 2)), "b": np.ones(2)})
+    W, b = params["W"].copy(), params["b"].copy()
+    state = {name: {key: np.copy(value) for key, value in part.items()} for name, part in optimizer.state.items()}
+
+    def unchanged():
+        np.testing.assert_array_equal(params["W"], W)
+        np.testing.assert_array_equal(params["b"], b)
+        for name, part in optimizer.state.items():
+            for key, value in part.items():
+                np.testing.assert_array_equal(value, state[name][key], err_msg=f"{name} {key}")
+
+    # (2,) and () broadcast onto W (3, 2): applying them would be a wrong answer, not an update
+    for bad in (np.ones(2), 1.0, np.ones((5, 5))):
+        with pytest.raises(ValueError, match=r"Adam.step: the gradient for 'W' has shape .* but the parameter has "
+                                             r"shape \(3, 2\)"):
+            optimizer.step(params, {"W": bad})
+        unchanged()
+    with pytest.raises(KeyError, match="'nope'"):  # b comes first and must not be updated either
+        optimizer.step(params, {"b": np.ones(2), "nope": np.ones(2)})
+    unchanged()
+    with pytest.raises(TypeError, match="must be numbers"):
+        optimizer.step(params, {"b": np.ones(2), "W": np.array([["a", "b"]] * 3)})
+    unchanged()
+    with pytest.raises(TypeError, match="writable NumPy float array"):
+        SGD(learning_rate=0.1).step({"w": np.ones(2, dtype=int)}, {"w": np.ones(2)})
+    with pytest.raises(TypeError, match="dict name -> gradient"):
+        optimizer.step(params, [np.ones(2)])
+
+
+def test_step_takes_node_gradients_and_scalar_node_parameters():
+    w = Node(1.0, "w")
+    SGD(learning_rate=0.5).step({"w": w}, {"w": Node(2.0)})
+    assert float(w.value) == 0.0
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda: SGD(0.1), "first argument is the model"),
     (lambda: SGD(learning_rate=-1), "learning_rate"),

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from dp.forward import Dual, _plain, flatten, jvp
-from dp.functional import grad
+from dp.functional import _argnums, grad
 from dp.node import Node
 
 
@@ -66,11 +66,14 @@ def gradcheck(f: Callable[..., Any], *args: Any, rtol: float = 1e-3, atol: float
     Returns True, or raises AssertionError naming the mode, argument, worst element, both values
     and the tolerance.
     """
+    if isinstance(modes, str):  # modes="forward": one mode, not the letters f, o, r, ...
+        modes = (modes,)
     for mode in modes:
         if mode not in ("reverse", "forward"):
             raise ValueError(f"gradcheck: modes must be 'reverse' and/or 'forward', got {mode!r}")
     args = tuple(_in_float64(arg) for arg in args)
-    positions = range(len(args)) if argnums is None else argnums
+    positions = range(len(args)) if argnums is None else _argnums(
+        argnums if isinstance(argnums, int) else tuple(argnums), len(args), "gradcheck")
     # Every argument goes in as a Node (constant, or dp's variable) or a Dual, never as a plain
     # array, so f may use dp's methods (x.exp(), x.softmax()) on any of them.
     constants = tuple(_as_constants(arg) for arg in args)

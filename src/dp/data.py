@@ -125,7 +125,6 @@ def one_hot(labels: ArrayLike, num_classes: int | None = None, dtype: DTypeLike 
         raise ValueError("one_hot of no labels needs num_classes")
     if labels.size > 0 and not np.issubdtype(labels.dtype, np.integer):
         raise TypeError(f"labels must be integers, got dtype {labels.dtype}")
-    labels = labels.astype(np.int64)
     if labels.size > 0 and labels.min() < 0:
         raise ValueError(f"labels must be non-negative, got {labels.min()}")
     if num_classes is None:
@@ -133,6 +132,7 @@ def one_hot(labels: ArrayLike, num_classes: int | None = None, dtype: DTypeLike 
     num_classes = _check_count(num_classes, "num_classes")
     if labels.size > 0 and labels.max() >= num_classes:
         raise ValueError(f"labels must be below num_classes={num_classes}, got {labels.max()}")
+    labels = labels.astype(np.int64)  # after the checks: a huge uint64 label would wrap around
     # Row i of the identity matrix is the one-hot code of class i.
     return np.eye(num_classes, dtype=dtype)[labels]
 
@@ -288,6 +288,9 @@ def _prepare(
     dtype = np.dtype(dtype)
     if normalize and not np.issubdtype(dtype, np.floating):
         raise ValueError(f"normalize=True scales pixels to [0, 1], which needs a float dtype, got {dtype}")
+    if not np.can_cast(images.dtype, dtype):
+        raise ValueError(f"dtype {dtype} cannot hold the pixel values 0..255 (int8 would wrap 255 to -1); "
+                         "use a float dtype, uint8 or a wider integer type")
     x = images.reshape(len(images), math.prod(images.shape[1:])).astype(dtype)  # -1 fails when n = 0
     if normalize:
         x /= 255  # in place: x is already a fresh float array

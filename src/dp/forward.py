@@ -176,9 +176,12 @@ class Dual:
                        lambda dy, out, x, y: -dy * x / (y * y)))
 
     def __pow__(self, other: Any) -> Dual:
-        """(x, x') ** (y, y') = (x^y, x' y x^(y-1) + y' x^y log x), log x taken as 0 where x = 0."""
+        """(x, x') ** (y, y') = (x^y, x' y x^(y-1) + y' x^y log x), log x taken as 0 where x = 0.
+
+        Where y = 0 the first share is 0 (x^0 = 1 is constant): x is replaced by 1 there, so that
+        0 * 0^(-1) = 0 * inf never makes a NaN (PyTorch does the same)."""
         return _apply("pow", operator.pow, (self, other),
-                      (lambda dx, out, x, y: dx * y * x ** (y - 1),
+                      (lambda dx, out, x, y: dx * y * _base_for_power(x, y) ** (y - 1),
                        lambda dy, out, x, y: dy * out * np.log(np.where(_plain(x) == 0, 1, x))))
 
     def __matmul__(self, other: Any) -> Dual:
@@ -335,7 +338,10 @@ class Dual:
     def swapaxes(self, axis1: int, axis2: int) -> Dual:
         """Exchange two axes."""
         order = list(range(self.ndim))
-        order[axis1], order[axis2] = order[axis2], order[axis1]
+        try:
+            order[axis1], order[axis2] = order[axis2], order[axis1]
+        except (IndexError, TypeError):
+            raise ValueError(f"swapaxes: axes {axis1} and {axis2} do not fit shape {self.shape}") from None
         return self.transpose(order)
 
     def __getitem__(self, key: Any) -> Dual:
@@ -417,6 +423,14 @@ def _primal(method: str, *args: Any) -> Callable[[Any], Any]:
             return getattr(x, method)(*args)
         return getattr(as_node(x), method)(*args).value
     return forward
+
+
+def _base_for_power(x: Any, y: Any) -> Any:
+    """x, with 1 in its place where the exponent y is 0 (see `Dual.__pow__`)."""
+    zero = _plain(y) == 0
+    if not np.any(zero):
+        return x
+    return np.where(zero, np.ones((), _dtype(x)), x)  # a one of x's dtype: float32 stays float32
 
 
 def _jvp_identity(dx, out, *values):
@@ -570,9 +584,10 @@ def _component(x: Any, where: str, like: np.dtype | None = None) -> Any:
     """A dual's value or tangent: a Node or Dual as it is, anything else as a float array."""
     if isinstance(x, Node | Dual):
         return x
-    if isinstance(x, np.ndarray) and x.dtype.kind == "f" and like is not None and x.dtype != like:
-        return x.astype(like)
-    return _node._as_float_array(x, where, like=like)
+    array = _node._as_float_array(x, where, like=like)
+    if like is not None and like.kind == "f" and array.dtype != like:
+        array = array.astype(like)  # a float tangent (1.0, a float64 array) takes the value's dtype
+    return array
 
 
 def _constant(x: Any, like: np.dtype) -> Any:

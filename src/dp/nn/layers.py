@@ -136,6 +136,10 @@ class Layer:
                 if isinstance(item, Node):
                     if key is not None:
                         item.name = _join(layer._prefix, key)
+                    if isinstance(item.value, np.generic):
+                        # A Node keeps a number as an immutable NumPy scalar; a parameter needs an
+                        # array that optimizers, set_param and load can update in place.
+                        item.value = np.array(item.value)
                     params.append(item)
                 elif id(item) not in seen:  # a layer used twice shares its parameters
                     visit(item, _join(layer._prefix, key))
@@ -305,6 +309,8 @@ class Dropout(Layer):
 
     def __init__(self, p: float = 0.5, rng: RngLike = None) -> None:
         super().__init__()
+        if isinstance(p, bool) or not isinstance(p, int | float | np.integer | np.floating):
+            raise TypeError(f"Dropout: p must be a probability (a number in [0, 1]), got {type(p).__name__}")
         if not 0 <= p <= 1:
             raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p}")
         self.p = float(p)

@@ -108,8 +108,17 @@ def _target(y: Any, like: Node, where: str) -> Any:
     Equal shapes are required: broadcasting labels (N,) against predictions (N, 1) would silently
     compare every example with every label.
     """
+    if isinstance(y, Node) and not y.requires_grad:
+        y = y.value  # a constant Node: its array, converted like any labels
     if not isinstance(y, Node):
-        y = np.asarray(y, dtype=like.dtype)
+        try:
+            labels = np.asarray(y)
+        except (TypeError, ValueError) as error:  # ragged lists, ...
+            raise TypeError(f"{where}: labels must be an array of numbers: {error}") from None
+        if labels.dtype.kind not in "biuf":  # strings, None, complex (the imaginary part would be dropped)
+            raise TypeError(f"{where}: labels must be an array of numbers, got {type(y).__name__} of dtype "
+                            f"{labels.dtype}")
+        y = labels.astype(like.dtype, copy=False)
     if y.shape != like.shape:
         raise ValueError(f"{where}: labels of shape {y.shape} do not match predictions of shape {like.shape}")
     return y

@@ -24,6 +24,7 @@ as BatchNorm's running statistics) in a `.npz` file that loading can never execu
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Self
 
@@ -125,8 +126,13 @@ class Model(Layer):
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the parameters and buffers to `path` (exactly that name), NumPy's `.npz` format."""
-        with open(path, "wb") as file:
-            np.savez(file, **self._state())
+        # What np.savez writes (a zip of one .npy per name), written by hand: np.savez takes the
+        # names as keyword arguments, so a parameter named "file" or "allow_pickle" would clash
+        # with its own arguments (the second silently: it would not be saved).
+        with open(path, "wb") as file, zipfile.ZipFile(file, "w", allowZip64=True) as archive:
+            for name, array in self._state().items():
+                with archive.open(f"{name}.npy", "w", force_zip64=True) as entry:
+                    np.lib.format.write_array(entry, np.asanyarray(array), allow_pickle=False)
 
     def load(self, path: str | os.PathLike[str]) -> Self:
         """Read what `save` wrote into this model, and return it.

@@ -84,20 +84,39 @@ class Optimizer:
         """
         if isinstance(params, Layer):
             params = params.parameters()
+        who = f"{type(self).__name__}.step"
+        if not isinstance(params, Mapping) or not isinstance(grads, Mapping):
+            raise TypeError(f"{who}: expected a model or a dict name -> parameter, and a dict name -> gradient, "
+                            f"got {type(params).__name__} and {type(grads).__name__}")
+        # Every name, type and shape is checked before anything changes, so a rejected call leaves
+        # the parameters and the optimizer's state as they were (and a gradient that would only
+        # broadcast onto its parameter, a wrong answer, is refused).
+        updates = []
         for name, grad in grads.items():
             try:
                 param = params[name]
             except KeyError:
-                raise KeyError(f"{type(self).__name__}.step: a gradient for {name!r}, but no parameter of that "
-                               "name") from None
+                raise KeyError(f"{who}: a gradient for {name!r}, but no parameter of that name") from None
+            if isinstance(param, Node) and isinstance(param.value, np.generic):
+                param.value = np.array(param.value)  # a number held as a 0-d array, updatable in place
             value = param.value if isinstance(param, Node) else param
-            if not isinstance(value, np.ndarray):
-                raise TypeError(f"{type(self).__name__}.step: parameter {name!r} must be a Node or a NumPy array "
-                                f"(updated in place), got {type(value).__name__}")
+            if not isinstance(value, np.ndarray) or value.dtype.kind != "f" or not value.flags.writeable:
+                got = (f"a {type(value).__name__}" if not isinstance(value, np.ndarray) else
+                       "a read-only array" if value.dtype.kind == "f" else f"an array of dtype {value.dtype}")
+                raise TypeError(f"{who}: parameter {name!r} must be a Node or a writable NumPy float array "
+                                f"(updated in place), got {got}")
+            grad = np.asarray(grad.value if isinstance(grad, Node) else grad)
+            if grad.dtype.kind not in "biuf":
+                raise TypeError(f"{who}: the gradient for {name!r} must be numbers, got dtype {grad.dtype}")
+            if grad.shape != value.shape:
+                raise ValueError(f"{who}: the gradient for {name!r} has shape {grad.shape}, but the parameter "
+                                 f"has shape {value.shape}")
+            updates.append((name, value, grad))
+        for name, value, grad in updates:
             state = self.state.get(name)
             if state is None:
                 state = self.state[name] = self._new_state(value)
-            self._update(value, np.asarray(grad), state)
+            self._update(value, grad, state)
 
     __call__ = step
 
