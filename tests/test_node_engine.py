@@ -326,3 +326,44 @@ def test_random_graphs_with_shared_subexpressions_match_pytorch(program, seed):
     for i, tensor in enumerate(tensors):
         expected = tensor.grad.numpy() if tensor.grad is not None else np.zeros_like(values[i])
         np.testing.assert_allclose(grads.get(f"x{i}", np.zeros_like(values[i])), expected, rtol=1e-10, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# Found in review: powers at zero, dtypes of second derivatives, errors of axis arguments
+
+
+def test_powers_at_zero_take_pytorchs_gradients():
+    """d/dx x^0 = 0 at x = 0 (not 0 * inf), d/dy 0^y = 0 (not 0 * log 0), as PyTorch."""
+    import torch
+
+    base, exponent = np.array([0.0, 2.0, 0.0]), np.array([0.0, 3.0, 2.0])
+    grads = (Node(base, "x") ** Node(exponent, "y")).sum().grad(1)
+    x, y = torch.tensor(base, requires_grad=True), torch.tensor(exponent, requires_grad=True)
+    (x ** y).sum().backward()
+    np.testing.assert_array_equal(grads["x"], x.grad.numpy())
+    np.testing.assert_array_equal(grads["y"], y.grad.numpy())
+    np.testing.assert_array_equal((Node(base, "x") ** 0).sum().grad(1)["x"], [0.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("power", [lambda x: x ** 2, lambda x: 2 ** x, lambda x: x ** 0.5, lambda x: (x / 3 - 1) * x])
+def test_second_derivatives_keep_float32(power):
+    x = Node(np.array([1.0, 2.0], np.float32), "x")
+    first = power(x).sum().grad(1, create_graph=True)["x"]
+    assert first.dtype == np.float32
+    assert first.sum().grad(1)["x"].dtype == np.float32
+
+
+@pytest.mark.parametrize("operation, message", [
+    (lambda x: x.softmax(axis=5), r"softmax: cannot reduce shape \(2, 3\) over axis 5"),
+    (lambda x: x.log_softmax(axis=-3), r"log_softmax: cannot reduce shape \(2, 3\) over axis -3"),
+    (lambda x: x.swapaxes(0, 5), r"swapaxes: axes \(0, 5\) do not fit shape \(2, 3\)"),
+    (lambda x: x.max(axis=(0, 7)), r"max: cannot reduce shape \(2, 3\)"),
+])
+def test_axis_errors_name_the_operation_and_shape(operation, message):
+    with pytest.raises(ValueError, match=message):
+        operation(Node(np.ones((2, 3)), "x"))
+
+
+def test_a_condition_must_be_booleans_or_numbers():
+    with pytest.raises(TypeError, match="where: the condition must be booleans or numbers, got str"):
+        dp.where("no", Node(1.0, "x"), 0.0)

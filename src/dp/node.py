@@ -157,12 +157,15 @@ class Node:
                       lambda g, out, a, b: -g * out / b))
 
     def __pow__(self, other: Any) -> Node:
-        """a ** b.   d/da = b a^(b-1), d/db = a^b log(a) (taken as 0 where a = 0)."""
+        """a ** b.   d/da = b a^(b-1), d/db = a^b log(a).
+
+        As PyTorch: d/da is 0 where b = 0 (not 0 * inf at a = 0), d/db is 0 where a = 0.
+        """
         other = self._operand(other)
         value = _broadcasting("power", np.power, self, other)
         return _make("pow", value, (self, other),
-                     (lambda g, out, a, b: g * b * a ** (b - 1),
-                      lambda g, out, a, b: g * out * np.log(np.where(_data(a) == 0, 1, a))))
+                     (lambda g, out, a, b: g * b * _one_where_zero(b, a) ** (b - 1),
+                      lambda g, out, a, b: g * out * _log_of_base(a)))
 
     def __matmul__(self, other: Any) -> Node:
         """a @ b, NumPy's matmul (1-D operands and stacks of matrices included).
@@ -275,7 +278,7 @@ class Node:
 
         d/dx (vector-Jacobian product) = out * (g - sum(g * out)).
         """
-        shifted = np.exp(self.value - self.value.max(axis=axis, keepdims=True))
+        shifted = np.exp(self.value - _reducing("softmax", self, axis, True, "max"))
         value = shifted / shifted.sum(axis=axis, keepdims=True)
         return _make("softmax", value, (self,),
                      (lambda g, out, x: out * (g - (g * out).sum(axis=axis, keepdims=True)),))
@@ -285,7 +288,7 @@ class Node:
 
         d/dx (vector-Jacobian product) = g - exp(out) * sum(g).
         """
-        shifted = self.value - self.value.max(axis=axis, keepdims=True)
+        shifted = self.value - _reducing("log_softmax", self, axis, True, "max")
         value = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
         return _make("log_softmax", value, (self,),
                      (lambda g, out, x: g - np.exp(out) * g.sum(axis=axis, keepdims=True),))
@@ -348,6 +351,8 @@ class Node:
 
     def swapaxes(self, axis1: int, axis2: int) -> Node:
         """Exchange two axes."""
+        if not all(-self.ndim <= axis < self.ndim for axis in (axis1, axis2)):
+            raise ValueError(f"swapaxes: axes ({axis1}, {axis2}) do not fit shape {self.shape}")
         order = list(range(self.ndim))
         order[axis1], order[axis2] = order[axis2], order[axis1]
         return self.transpose(order)
@@ -460,7 +465,11 @@ def stack(nodes: Sequence[Any], axis: int = 0) -> Node:
 
 def where(condition: Any, x: Any, y: Any) -> Node:
     """x where `condition` holds, else y.   d/dx = condition, d/dy = not condition."""
-    condition = np.asarray(_data(condition), dtype=bool)
+    mask = np.asarray(_data(condition))
+    if mask.dtype.kind not in "biuf":
+        raise TypeError(f"where: the condition must be booleans or numbers, got {type(condition).__name__}"
+                        f" of dtype {mask.dtype}")
+    condition = mask.astype(bool, copy=False)
     x, y = _pair(x, y)
     try:
         value = np.where(condition, x.value, y.value)
@@ -503,8 +512,8 @@ def backpropagate(output: Node, seed: Any = 1, *, create_graph: bool = False) ->
         if not parents:
             leaves[node] = gradient
             continue
-        if create_graph:
-            out, args = node, parents
+        if create_graph:  # the rules get Nodes, so their results are graphs; constants stay plain values
+            out, args = node, [parent if parent.requires_grad else parent.value for parent in parents]
         else:
             out, args = node.value, [parent.value for parent in parents]
         for parent, vjp in zip(parents, node.vjps):
@@ -693,9 +702,10 @@ def _broadcasting(op: str, function: np.ufunc, a: Node, b: Node) -> np.ndarray:
         raise ValueError(f"{op}: shapes {a.shape} and {b.shape} do not broadcast") from None
 
 
-def _reducing(op: str, node: Node, axis: Any, keepdims: bool) -> np.ndarray:
+def _reducing(op: str, node: Node, axis: Any, keepdims: bool, method: str | None = None) -> np.ndarray:
+    """node.value.<method>(axis, keepdims), NumPy's reduction; errors name `op` and the shape."""
     try:
-        return getattr(node.value, op)(axis=axis, keepdims=keepdims)
+        return getattr(node.value, method or op)(axis=axis, keepdims=keepdims)
     except (ValueError, TypeError, np.exceptions.AxisError) as error:
         raise ValueError(f"{op}: cannot reduce shape {node.shape} over axis {axis}: {error}") from None
 
@@ -707,6 +717,21 @@ def _keep_dims(g: Tensor, shape: tuple[int, ...], axis: Any, keepdims: bool) -> 
     axes = range(len(shape)) if axis is None else np.atleast_1d(axis) % max(len(shape), 1)
     kept = [1 if index in axes else size for index, size in enumerate(shape)]
     return g.reshape(tuple(kept))
+
+
+def _one_where_zero(test: Any, x: Tensor) -> Tensor:
+    """x, with 1 wherever `test` is 0: keeps 0 * inf and log(0) out of the power rules."""
+    zero = _data(test) == 0
+    if zero is False or not np.any(zero):  # the usual case, and a Python number stays weak
+        return x
+    return np.where(zero, 1, x)
+
+
+def _log_of_base(a: Any) -> Tensor:
+    """log(a) for the power rule, 0 where a = 0. For a Python number (`2 ** x`) it is a Python
+    float, which NumPy treats as weak: a float32 gradient stays float32."""
+    log = np.log(_one_where_zero(a, a))
+    return float(log) if type(a) in (int, float) else log
 
 
 def _stable_sigmoid(x: np.ndarray) -> np.ndarray:
