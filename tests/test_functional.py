@@ -115,7 +115,8 @@ def test_jacobian_and_hessian_shapes():
 def test_functions_that_ignore_an_argument_get_zeros():
     grads = dp.grad(lambda a, b: np.sum(a * 2), (0, 1))(np.ones(2), np.ones(3))
     np.testing.assert_array_equal(grads[1], np.zeros(3))
-    assert dp.grad(lambda a: 5.0)(np.ones(2)).tolist() == [0.0, 0.0]
+    with pytest.warns(UserWarning, match="does not depend on its inputs"):  # a constant: said, then 0
+        assert dp.grad(lambda a: 5.0)(np.ones(2)).tolist() == [0.0, 0.0]
     assert dp.grad(lambda a: a)(3.0) == 1.0
 
 
@@ -172,3 +173,11 @@ def test_the_docstring_examples_run(module):
 
     results = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
     assert results.attempted > 0 and results.failed == 0
+
+
+def test_a_function_that_leaves_the_graph_is_flagged_not_silently_zero():
+    """math.exp(x) or float(x) turn a Node into a plain float: the gradient is then 0, and dp says why."""
+    import math
+
+    with pytest.warns(UserWarning, match=r"does not depend on its inputs .*math.exp"):
+        assert dp.grad(lambda x: math.exp(x))(1.0) == 0.0

@@ -378,3 +378,12 @@ def test_load_refuses_a_plain_npy_file(tmp_path):
     np.save(tmp_path / "array.npy", np.zeros(3))
     with pytest.raises(ValueError, match="npz"):
         TwoLayers().load(tmp_path / "array.npy")
+
+
+def test_the_paper_layer_factories_say_when_super_init_was_forgotten():
+    class Forgetful(Model):
+        def __init__(self):
+            self.h1 = self.ReLu_Layer(4, 3, "h1")
+
+    with pytest.raises(AttributeError, match=r"Forgetful: call super\(\).__init__\(\) at the start of __init__"):
+        Forgetful()

@@ -98,7 +98,7 @@ def train(net: Network, x_train: np.ndarray, y_train: np.ndarray, x_test: np.nda
     evaluate_at = set(np.linspace(0, steps, EVALUATIONS + 1).round().astype(int)[1:])
     losses: list[float] = []
     curve: list[tuple[int, float]] = []
-    bar = tqdm(total=steps, unit="step", desc="training") if progress and tqdm is not None else None
+    bar = tqdm(total=steps, unit="step", desc="training", mininterval=1) if progress and tqdm is not None else None
     for step in range(1, steps + 1):
         # Cosine decay of the learning rate to 0: big steps early, small ones to settle at the end.
         optimizer.learning_rate = LEARNING_RATE * 0.5 * (1 + math.cos(math.pi * (step - 1) / steps))

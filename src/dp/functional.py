@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -225,6 +226,10 @@ class _Trace:
         pass reaches a differentiable leaf that is not ours (f closes over a Node of an enclosing
         pass), the gradient depends on that Node: run again keeping the graph, and from then on.
         """
+        if not isinstance(self.out, Node | Dual):
+            warnings.warn(f"the output of f does not depend on its inputs (it is a plain {type(self.out).__name__}, "
+                          "not a Node), so the gradient is 0; if it should depend on them, f left dp's graph "
+                          "somewhere (math.exp(x), float(x), x.value, ...)", stacklevel=4)
         create_graph = self.create_graph or (isinstance(seed, Node) and seed.requires_grad)
         gradients, foreign = self._pullback(self.out, seed, create_graph)
         if foreign and not create_graph:

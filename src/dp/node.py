@@ -50,8 +50,13 @@ class Node:
     gradient with respect to it. A leaf without a name is a constant (inputs, labels): no gradient
     is computed for it, nor for anything that depends on constants only.
 
-    Note that `==` compares identity (nodes are keys in the backward pass); compare values with
-    `node.value == ...`. `<`, `<=`, `>`, `>=` compare values and return boolean arrays.
+    `requires_grad=True` makes an unnamed leaf a variable too: `backpropagate` returns its gradient
+    (keyed by the leaf itself), while `grad` reports named leaves only.
+
+    Values are not copied: a graph reads its leaves' arrays when `grad` runs, so change a leaf's
+    array in place only after the last `grad` of a graph (training loops build a new graph after
+    each update). `==` compares identity (nodes are keys in the backward pass); compare values
+    with `node.value == ...`. `<`, `<=`, `>`, `>=` compare values and return boolean arrays.
     """
 
     __slots__ = ("value", "name", "op", "parents", "vjps", "requires_grad", "number", "__weakref__")
@@ -763,7 +768,10 @@ def _seed(output: Node, seed: Any, create_graph: bool) -> Any:
         return output.value.dtype.type(seed)  # the paper's grad(1): a NumPy scalar, immutable
     value = seed.value if isinstance(seed, Node) else _as_float_array(seed, "grad(seed)", like=output.value.dtype)
     if value.shape != output.shape:
-        if value.ndim != 0 or output.size != 1:
+        if value.ndim == 0 and output.size != 1:
+            raise ValueError(f"grad: the output has shape {output.shape}, not one number: reduce it first "
+                             "(e.g. .sum()), or give a seed of its shape for a vector-Jacobian product")
+        if value.ndim != 0:
             raise ValueError(f"grad: the seed's shape {value.shape} differs from the output's shape {output.shape}")
         value = value.reshape(output.shape)
     value = np.array(value, dtype=output.value.dtype)  # a copy: the caller's seed is never aliased

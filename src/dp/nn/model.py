@@ -79,6 +79,13 @@ class Model(Layer):
 
     # -- the paper's layer factories ------------------------------------------------------------
 
+    def __getattr__(self, key: str) -> Any:
+        # Only reached when an attribute is missing; these two are set by Model.__init__.
+        if key in ("rng", "dtype"):
+            raise AttributeError(f"{type(self).__name__}: call super().__init__() at the start of __init__, "
+                                 "before creating layers")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {key!r}")
+
     def ReLu_Layer(self, n_in: int, n_out: int, name: str | None = None, *,
                    init: Initializer | None = None) -> Linear:
         """The paper's ReLU layer: relu(x @ W + b), W of shape (n_in, n_out) He-initialised."""

@@ -145,7 +145,8 @@ class Optimizer:
         params = model.parameters()
         loss_hist: list[float] = []
         para_hist: list[dict[str, np.ndarray]] = []
-        bar = tqdm(total=steps, desc=type(self).__name__, unit="step") if progress and tqdm is not None else None
+        bar = (tqdm(total=steps, desc=type(self).__name__, unit="step", mininterval=1)  # once a second: logs stay short
+               if progress and tqdm is not None else None)
         was_training = model.training
         model.train()
         try:
