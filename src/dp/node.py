@@ -444,12 +444,7 @@ def as_node(x: Any) -> Node:
 
 def concatenate(nodes: Sequence[Any], axis: int = 0) -> Node:
     """Join nodes along an existing axis.   Each gradient is its own slice of g."""
-    nodes = tuple(as_node(node) for node in nodes)
-    try:
-        value = np.concatenate([node.value for node in nodes], axis=axis)
-    except ValueError as error:
-        shapes = ", ".join(str(node.shape) for node in nodes)
-        raise ValueError(f"concatenate: shapes {shapes} do not join along axis {axis}: {error}") from None
+    nodes, value = _joined("concatenate", np.concatenate, nodes, axis)
     axis = axis % value.ndim
     bounds = np.cumsum([0] + [node.shape[axis] for node in nodes])
     vjps = tuple(_vjp_slice(axis, slice(start, stop)) for start, stop in zip(bounds[:-1], bounds[1:]))
@@ -458,14 +453,19 @@ def concatenate(nodes: Sequence[Any], axis: int = 0) -> Node:
 
 def stack(nodes: Sequence[Any], axis: int = 0) -> Node:
     """Join nodes along a new axis.   Each gradient is its own slice of g."""
-    nodes = tuple(as_node(node) for node in nodes)
-    try:
-        value = np.stack([node.value for node in nodes], axis=axis)
-    except ValueError as error:
-        shapes = ", ".join(str(node.shape) for node in nodes)
-        raise ValueError(f"stack: shapes {shapes} differ: {error}") from None
+    nodes, value = _joined("stack", np.stack, nodes, axis)
     axis = axis % value.ndim
     return _make("stack", value, nodes, tuple(_vjp_slice(axis, index) for index in range(len(nodes))))
+
+
+def _joined(op: str, join: Callable, nodes: Sequence[Any], axis: int) -> tuple[tuple[Node, ...], np.ndarray]:
+    """The operands as Nodes, and `join` of their values; errors name `op` and every shape."""
+    nodes = tuple(as_node(node) for node in nodes)
+    try:
+        return nodes, join([node.value for node in nodes], axis=axis)
+    except ValueError as error:
+        shapes = ", ".join(str(node.shape) for node in nodes)
+        raise ValueError(f"{op}: shapes {shapes} do not fit together along axis {axis}: {error}") from None
 
 
 def where(condition: Any, x: Any, y: Any) -> Node:
