@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --quiet --disable-pip-version-check
 
-.PHONY: demo test bench notebooks clean
+.PHONY: demo test bench notebooks course clean
 
 # The marker files record which extras are installed; they are redone when pyproject.toml changes.
 $(VENV)/.demo: pyproject.toml
@@ -29,8 +29,20 @@ test: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(PY) benchmarks/run.py
 
-notebooks: $(VENV)/.dev
-	$(PY) -m jupytext --to ipynb notebooks/*.py
+# A notebook is made from its .py only when the .py is newer: a student's work is never overwritten.
+NOTEBOOKS := $(patsubst %.py,%.ipynb,$(wildcard notebooks/*.py))
+notebooks: $(NOTEBOOKS)
+
+notebooks/%.ipynb: notebooks/%.py | $(VENV)/.dev
+	$(PY) -m jupytext --to ipynb $<
+
+$(VENV)/.course: pyproject.toml | $(VENV)/.dev
+	$(PIP) install -e '.[dev,jupyter]'
+	touch $@
+
+# The course in a browser: Jupyter on the notebooks folder.
+course: $(VENV)/.course notebooks
+	$(VENV)/bin/jupyter notebook notebooks/
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build src/*.egg-info
