@@ -53,7 +53,9 @@ Method:
    reports its peak resident set (``VmHWM``, Linux's per-process ``ru_maxrss`` that does not
    inherit the parent's), also minus its value after the imports.
 
-A target missed is reported in the table, never an error.  The tables go to stdout; the
+A target missed is reported in the table, never an error; a ``--smoke`` run judges no target
+(its Met column reads "—") and names each row's tiny size beside the workload's name (W2-32x32
+runs on 3x3 there).  The tables go to stdout; the
 full run also writes them with the machine's facts to ``docs/benchmarks.md`` (``--out``
 chooses another path; ``--smoke`` and subset runs write only where ``--out`` says).
 A dp that cannot be imported yet gives skipped dp rows with a note instead of numbers.
@@ -433,45 +435,63 @@ def _fmt_iqr(spec: wl.WorkloadSpec, t: Timing, sizes: wl.Sizes) -> str:
     return _fmt_time(spec, t.q3 - t.q1, sizes).split(" (")[0]
 
 
+def _workload_cell(name: str, smoke_size: str, settings: Settings) -> str:
+    """A table's Workload cell.  The names give the full run's sizes (W2-32x32); a smoke run
+    runs them tiny, so it says the size it really ran at next to the name."""
+    return f"{name} (smoke: {smoke_size})" if settings.smoke else name
+
+
+def _met_cell(met: bool, settings: Settings) -> str:
+    """Whether dp met its target.  A smoke run judges none: its numbers mean nothing, and a
+    column of "NO" would only alarm."""
+    if settings.smoke:
+        return "—"
+    return "yes" if met else "**NO**"
+
+
 def timing_table(timings: dict[tuple[str, str], Timing], specs: Sequence[wl.WorkloadSpec],
-                 impls: Sequence[str], skipped: dict[str, str], sizes: wl.Sizes) -> str:
+                 impls: Sequence[str], skipped: dict[str, str], settings: Settings) -> str:
+    sizes = settings.sizes
     headers = ["Workload", "Implementation", "Median", "IQR", "x NumPy", "dp target", "Met",
                "Minor faults/step", "CPU/wall"]
     rows = []
     for spec in specs:
+        workload = _workload_cell(spec.id, spec.describe(sizes), settings)
         by_impl = {i: timings[i, spec.id] for i in impls if (i, spec.id) in timings}
         ref = by_impl.get(wl.REFERENCE)
         for impl in impls:
             if not IMPLS[impl].applies(spec):
-                rows.append([spec.id, impl, "n/a (scalar-only)"] + [""] * 6)
+                rows.append([workload, impl, "n/a (scalar-only)"] + [""] * 6)
                 continue
             if impl in skipped:
-                rows.append([spec.id, impl, "skipped: not importable"] + [""] * 6)
+                rows.append([workload, impl, "skipped: not importable"] + [""] * 6)
                 continue
             t = by_impl[impl]
             ratio = t.median / ref.median if ref else float("nan")
             target, met = "", ""
             if impl == "dp" and spec.id in TARGETS:
                 target = TARGETS[spec.id].text
-                met = "yes" if TARGETS[spec.id].met(by_impl, ratio) else "**NO**"
+                met = _met_cell(TARGETS[spec.id].met(by_impl, ratio), settings)
             median = _fmt_time(spec, t.median, sizes) + ("" if t.finite_after else " (non-finite!)")
-            rows.append([spec.id, impl, median, _fmt_iqr(spec, t, sizes), f"{ratio:.2f}x",
+            rows.append([workload, impl, median, _fmt_iqr(spec, t, sizes), f"{ratio:.2f}x",
                          target, met, f"{t.faults_per_step:.1f}", f"{t.cpu_share:.2f}"])
     return md_table(headers, rows)
 
 
 def memory_table(memory: dict[str, dict[str, int]], impls: Sequence[str],
-                 skipped: dict[str, str]) -> str:
+                 skipped: dict[str, str], settings: Settings) -> str:
     headers = ["Workload", "Implementation", "Peak RSS", "RSS after imports", "Growth",
                "x NumPy (peak)", "x NumPy (growth)", "dp target", "Met"]
+    workload = _workload_cell("MEM", f"{settings.sizes.memory_steps} steps of "
+                              f"{wl.MEMORY_SPEC.describe(settings.sizes)}", settings)
     ref = memory.get(wl.REFERENCE)
     rows = []
     for impl in impls:
         if not IMPLS[impl].applies(wl.MEMORY_SPEC):
-            rows.append(["MEM", impl, "n/a (scalar-only)"] + [""] * 6)
+            rows.append([workload, impl, "n/a (scalar-only)"] + [""] * 6)
             continue
         if impl in skipped:
-            rows.append(["MEM", impl, "skipped: not importable"] + [""] * 6)
+            rows.append([workload, impl, "skipped: not importable"] + [""] * 6)
             continue
         m = memory[impl]
         growth = m["peak_kib"] - m["import_kib"]
@@ -481,19 +501,21 @@ def memory_table(memory: dict[str, dict[str, int]], impls: Sequence[str],
         target = met = ""
         if impl == "dp":
             target = f"<= {MEMORY_TARGET:.2f}x peak"
-            met = "yes" if ratio <= MEMORY_TARGET else "**NO**"
-        rows.append(["MEM", impl, f"{m['peak_kib'] / 1024:.1f} MiB",
+            met = _met_cell(ratio <= MEMORY_TARGET, settings)
+        rows.append([workload, impl, f"{m['peak_kib'] / 1024:.1f} MiB",
                      f"{m['import_kib'] / 1024:.1f} MiB", f"{growth / 1024:.1f} MiB",
                      f"{ratio:.2f}x", g_ratio, target, met])
     return md_table(headers, rows)
 
 
-def check_table(check: CheckResult, specs: Sequence[wl.WorkloadSpec], impls: Sequence[str]) -> str:
+def check_table(check: CheckResult, specs: Sequence[wl.WorkloadSpec], impls: Sequence[str],
+                settings: Settings) -> str:
     rows = []
     for spec in specs:
+        workload = _workload_cell(spec.id, spec.describe(settings.sizes), settings)
         for impl in impls:
             if (impl, spec.id) in check.errors:
-                rows.append([spec.id, impl, f"{check.errors[impl, spec.id]:.2e}",
+                rows.append([workload, impl, f"{check.errors[impl, spec.id]:.2e}",
                              f"{RTOL[spec.dtype]:g}"])
     return md_table(["Workload", "Implementation", "max abs(g - ref) / max abs(ref)", "rtol"], rows)
 
@@ -552,7 +574,8 @@ def render(settings: Settings, specs: Sequence[wl.WorkloadSpec], impls: Sequence
            argv: Sequence[str]) -> str:
     sizes = settings.sizes
     if settings.smoke:
-        mode = "SMOKE run (tiny sizes, a few steps: the numbers mean nothing)"
+        mode = ("SMOKE run (tiny sizes, a few steps: the numbers mean nothing, so no target is "
+                "judged; each row says the size it ran at)")
     else:
         mode = "full sizes"
     parts = [
@@ -568,6 +591,8 @@ def render(settings: Settings, specs: Sequence[wl.WorkloadSpec], impls: Sequence
         "",
         "## Workloads",
         "",
+        *(["The names give the full run's sizes; this smoke run used the sizes below.", ""]
+          if settings.smoke else []),
         *[f"- **{s.id}**: {s.title}; {s.describe(sizes)}" for s in specs],
         f"- **MEM**: peak RSS of a process running {sizes.memory_steps} steps of "
         f"{wl.MEMORY_SPEC.id}",
@@ -585,7 +610,7 @@ def render(settings: Settings, specs: Sequence[wl.WorkloadSpec], impls: Sequence
         "over the rounds, of the child's CPU time over wall time while timing: well below 1 "
         f"(with {settings.threads} thread(s)) means that something else had the CPU.",
         "",
-        timing_table(timings, specs, impls, check.skipped, sizes),
+        timing_table(timings, specs, impls, check.skipped, settings),
         "",
     ]
     if memory is not None:
@@ -595,7 +620,7 @@ def render(settings: Settings, specs: Sequence[wl.WorkloadSpec], impls: Sequence
             "Peak resident set (`VmHWM`) of a fresh process, at the end; the growth is over its value after "
             "the imports (the libraries' own footprint differs a lot: PyTorch's is large).",
             "",
-            memory_table(memory, impls, check.skipped),
+            memory_table(memory, impls, check.skipped, settings),
             "",
         ]
     parts += [
@@ -603,7 +628,7 @@ def render(settings: Settings, specs: Sequence[wl.WorkloadSpec], impls: Sequence
         "",
         "Every implementation's gradients against hand-written NumPy's, same weights and batch.",
         "",
-        check_table(check, specs, impls),
+        check_table(check, specs, impls, settings),
     ]
     parts += ["", "## Notes", ""]
     parts += [f"- **{impl} rows skipped**: `{why}`" for impl, why in check.skipped.items()]
@@ -691,7 +716,7 @@ def main(argv: Sequence[str]) -> int:
         try:
             check = check_gradients(runner, impls, specs)
             if check.failures:
-                _progress("\n" + check_table(check, specs, impls))
+                _progress("\n" + check_table(check, specs, impls, settings))
                 _progress("\nGRADIENT CHECK FAILED, nothing was timed:\n  "
                           + "\n  ".join(check.failures))
                 return 1

@@ -25,7 +25,10 @@
 #
 # There are two small exercises. Each one is a function for you to fill in, followed by a
 # `check(...)` cell that runs your function against the reference on random inputs and prints
-# `correct`, or the smallest input where yours differs, with the value it expected.
+# one verdict: `✓ … correct (…)` — for example
+# `✓ part0.least_squares_gradient: correct (40 random inputs, sizes 1 to 8)` — or `✗ …` with the
+# smallest input where yours differs, what yours returned and the value it expected (or
+# `… not written yet` while the stub is still empty).
 
 # %%
 import numpy as np
@@ -155,24 +158,39 @@ print(f"gradient descent (150): w = {theta[0]: .4f}, b = {theta[1]: .4f}")
 print(f"distance to the closed form: {np.linalg.norm(theta - theta_closed):.2e}")
 
 # %% [markdown]
-# The left plot shows the path of $\boldsymbol\theta$ on the contour lines of $J$: each step goes
-# downhill, at right angles to the contour it is on. The right plot shows that the loss
-# approaches the minimum geometrically — fast at first, then ever more slowly.
+# The left plot shows the path of $\boldsymbol\theta$ on the contour lines of $J$, with the same
+# scale on both axes (otherwise angles are distorted): each step goes downhill, at right angles to
+# the contour it starts from, because the gradient is perpendicular to the contour lines.
+#
+# The right plot shows the distance to the minimum, $J(\boldsymbol\theta) - J(\boldsymbol\theta^*)$,
+# on a logarithmic axis. It is (nearly) a straight line: every step multiplies the distance by about
+# the same factor, below 1 — it shrinks *geometrically*, and on a log axis geometric decay is a
+# straight line going down. (On a linear axis the same numbers would drop fast at first and then
+# seem to crawl.)
 
 # %%
-fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-w_grid, b_grid = np.meshgrid(np.linspace(-0.5, 2 * max(abs(theta_closed[0]), 1), 120),
-                             np.linspace(-2, 2, 120))
+fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+# A square window around the path, drawn with equal scales on both axes (aspect="equal"): only
+# then does a step look, as it is, perpendicular to the contour line it starts from.
+centre, half = (path.min(axis=0) + path.max(axis=0)) / 2, 0.7 * np.ptp(path, axis=0).max()
+w_grid, b_grid = np.meshgrid(np.linspace(centre[0] - half, centre[0] + half, 150),
+                             np.linspace(centre[1] - half, centre[1] + half, 150))
 J = ((y[None, None, :] - w_grid[..., None] * x[None, None, :, 0] - b_grid[..., None]) ** 2).sum(-1)
-left.contour(w_grid, b_grid, J, levels=30, cmap="viridis", linewidths=0.7)
+J_min = np.sum((y - X @ theta_closed) ** 2)
+# Contour levels spaced geometrically above the minimum, so that there are lines near it too.
+left.contour(w_grid, b_grid, J, levels=J_min + np.geomspace(0.05, J.max() - J_min, 25),
+             cmap="viridis", linewidths=0.7)
 left.plot(path[:, 0], path[:, 1], ".-", color="C3", markersize=3, label="gradient descent")
 left.plot(*theta_closed, "k*", markersize=12, label="closed form")
-left.set(xlabel="w", ylabel="b", title="the path of θ on the contours of J")
-left.legend()
-right.semilogy(np.array(losses) - np.sum((y - X @ theta_closed) ** 2) + 1e-12)
-right.set(xlabel="step", ylabel="J(θ) − J(θ*)", title="distance to the minimum")
+left.set(xlabel="w", ylabel="b", title="the path of θ on the contours of J", aspect="equal")
+left.legend(loc="lower right")
+distance = np.array(losses) - J_min
+right.semilogy(distance)
+right.set(xlabel="step", ylabel="J(θ) − J(θ*)", title="distance to the minimum (log axis)")
 right.grid(alpha=0.3)
 plt.show()
+factor = (distance[-1] / distance[0]) ** (1 / (len(distance) - 1))
+print(f"on average, each step multiplies the distance to the minimum by {factor:.3f}")
 
 # %% [markdown]
 # For least squares gradient descent is not the method of choice — the closed form is exact and

@@ -122,6 +122,11 @@ def topological_order(output):
 #
 # Each vjp is a function of the gradient `g` arriving at the new node. Do not un-broadcast in
 # the vjps: the engine does it once, for every operation.
+#
+# The three checks below each judge one operation: they run the backward pass with the
+# reference engine (and the reference `unbroadcast`), so a mistake in your `unbroadcast` shows
+# up in its own check above, not here. The figure-1 check at the end runs all of your code
+# together, `grad` and `unbroadcast` included.
 
 # %%
 @exercise("part1.node_mul", "part1.node_exp", "part1.node_sum")

@@ -16,7 +16,7 @@ import pytest
 
 from dp.exercises import EXERCISES, Exercise, check, exercise, mode, run_check
 from dp.exercises import solutions as S
-from dp.exercises.checker import describe_inputs, show
+from dp.exercises.checker import describe_inputs, show, show_answer
 from dp.nn import Adam, BatchNorm, Momentum, RMSProp
 from dp.node import Node
 
@@ -43,7 +43,7 @@ def test_the_planted_wrong_answer_fails_and_says_where(name):
     assert result.status in ("wrong", "error"), result.message
     assert result.message.startswith(f"✗ {name}:")
     assert _indented(describe_inputs(exercise_, result.inputs)) in result.message       # the failing input
-    assert "  expected\n" + _indented(show(result.expected)) in result.message           # the right value
+    assert "  expected\n" + _indented(show_answer(exercise_, result.expected)) in result.message  # the right value
     assert exercise_.right_answer(result.inputs) is not None
 
 
@@ -110,6 +110,30 @@ def test_an_answer_of_the_wrong_kind_is_wrong_not_a_crash(toy_exercise):
 def test_check_prints_one_verdict(toy_exercise, capsys):
     check("toy.double", lambda n: 2 * n)
     assert capsys.readouterr().out == "✓ toy.double: correct (12 random inputs, sizes 1 to 6)\n"
+
+
+def test_the_parts_of_a_tuple_answer_are_labelled():
+    """(value, d/da, d/db) is shown one labelled part a line, not as a bare tuple to decode."""
+    result = run_check("part1.node_mul", EXERCISES["part1.node_mul"].wrong)
+    yours, expected = result.message.split("  yours\n")[1].split("  expected\n")
+    for shown in (yours, expected):
+        assert [line.split("=")[0].strip() for line in shown.splitlines() if "=" in line] == ["value", "d/da", "d/db"]
+    assert "    d/da  = " + show(result.expected[1]) in expected
+
+
+def test_labelled_exercises_label_every_part_of_the_reference_answer():
+    for name, exercise_ in EXERCISES.items():
+        if exercise_.labels:
+            inputs = next(exercise_.cases())
+            answer = exercise_.right_answer(inputs)
+            assert isinstance(answer, tuple) and len(answer) == len(exercise_.labels), name
+
+
+def test_an_answer_that_does_not_fit_the_labels_is_shown_as_it_is(toy_exercise):
+    labelled = Exercise("toy.pair", "a pair", inputs=toy_exercise.inputs, solution=lambda n: (n, 2 * n),
+                        wrong=lambda n: (n,), labels=("n", "twice n"))
+    assert show_answer(labelled, (1, 2)) == "n       = 1\ntwice n = 2"
+    assert show_answer(labelled, (1,)) == show((1,)) and show_answer(labelled, 3) == "3"
 
 
 def test_an_unknown_exercise_names_the_known_ones():
@@ -202,6 +226,40 @@ def test_an_integration_check_judges_the_parts_it_needs(monkeypatch):
 
     assert run_check("part1.node_mul", MiniNode).status == "correct"
     assert run_check("part1.node_figure1", MiniNode).status == "not implemented"
+
+
+def test_each_node_operation_is_judged_without_the_students_engine():
+    """node_mul, node_exp and node_sum run the reference backward pass on the student's graph, so
+    a broken engine or `unbroadcast` (the student's `grad` calls the student's `unbroadcast`)
+    cannot fail a right operation; node_figure1 runs the student's whole engine, and says which
+    answers it runs together."""
+
+    class MiniNode(S.MiniNode):
+        def grad(self, seed=1.0):  # as if the student's unbroadcast were broken
+            raise ValueError("operands could not be broadcast together")
+
+    for name in ("part1.node_mul", "part1.node_exp", "part1.node_sum"):
+        assert run_check(name, MiniNode).status == "correct", name
+    figure1 = run_check("part1.node_figure1", MiniNode)
+    assert figure1.status == "error"
+    assert "runs your answers to part1.unbroadcast, part1.node_mul" in figure1.message
+
+
+def test_unbroadcast_gets_arrays_as_the_notebook_says():
+    """"A gradient of shape ...": g is always an array (0-d for shape ()), so g.ndim works."""
+    gradients = [inputs["g"] for inputs in EXERCISES["part1.unbroadcast"].cases()]
+    assert all(isinstance(g, np.ndarray) for g in gradients)
+    assert any(g.ndim == 0 for g in gradients)
+
+    def unbroadcast(g, shape):  # uses g.ndim and g.shape, no np.asarray
+        while g.ndim > len(shape):
+            g = g.sum(axis=0)
+        for axis, size in enumerate(shape):
+            if size == 1 and g.shape[axis] != 1:
+                g = g.sum(axis=axis, keepdims=True)
+        return g
+
+    assert run_check("part1.unbroadcast", unbroadcast).status == "correct"
 
 
 # ------------------------------------------------------------------------------------------------

@@ -41,8 +41,9 @@ The registry
 ------------
 Every exercise is registered in `dp.exercises.catalog` (`EXERCISES`: name -> `Exercise`) with
 a generator of random inputs (small to large), the reference solution (`dp.exercises.solutions`),
-how to run an answer, what the right output is (often dp itself), a comparison, and a planted
-wrong answer. tests/test_exercises.py proves, for every exercise, that the reference passes and
+how to run an answer, what the right output is (often dp itself), a comparison, a planted
+wrong answer and, for an answer that is a tuple, a label for each part (``value``, ``d/da``, ...)
+that the messages print beside it. tests/test_exercises.py proves, for every exercise, that the reference passes and
 that the planted wrong answer fails with a message that names the input and the expected value.
 
 `dp.exercises.course` holds the notebooks' shared helpers (plots, timing, showing source code).

@@ -8,6 +8,7 @@ Where the right answer is dp's own (the Node chapters), `expected` asks dp, not 
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -136,6 +137,7 @@ register(Exercise(
     solution=S.reverse_by_hand, run=_run,
     expected=lambda inputs: _dp_gradients(lambda x1, x2: x1 * x2 + x1.sin(), inputs),
     wrong=lambda x1, x2: (x2, x1),  # the path through sin(x1) forgotten
+    labels=("dy/dx1", "dy/dx2"),
 ))
 
 register(Exercise(
@@ -144,6 +146,7 @@ register(Exercise(
     solution=S.neuron_by_hand, run=_run,
     expected=lambda inputs: _dp_gradients(lambda a, b, c, x, y: (a * x + b * y + c).sigmoid(), inputs),
     wrong=lambda a, b, c, x, y: (x, y, 1.0, a, b),  # sigma'(z) forgotten
+    labels=tuple(f"df/d{name}" for name in "abcxy"),
 ))
 
 
@@ -158,7 +161,16 @@ def _broadcast_pair(rng: np.random.Generator, size: int) -> dict[str, Any]:
         shape = ()
     stretched = tuple(int(rng.integers(2, 4)) if n == 1 else n for n in shape)
     leading = tuple(int(n) for n in rng.integers(1, 4, size=rng.integers(0, 3)))
-    return {"g": nice(rng, size, leading + stretched), "shape": shape}
+    # Always an array, a 0-d one for shape (): the notebook calls g "a gradient of shape ...",
+    # and an answer that asks for g.ndim or g.shape must work (nice() gives a float for ()).
+    return {"g": np.asarray(nice(rng, size, leading + stretched)), "shape": shape}
+
+
+def _describe_broadcast(inputs: Mapping[str, Any]) -> str:
+    """g with its shape spelled out: the shapes are the point of the exercise (and a 0-d array
+    looks like a plain number)."""
+    g = inputs["g"]
+    return "\n".join([f"g.shape = {g.shape}", hanging("g = ", show(g)), f"shape = {inputs['shape']}"])
 
 
 def _wrong_unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
@@ -170,8 +182,8 @@ def _wrong_unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
 
 register(Exercise(
     "part1.unbroadcast", "unbroadcast(g, shape): sum a gradient back to its operand's shape",
-    inputs=_broadcast_pair, solution=S.unbroadcast, run=_run,
-    expected=lambda inputs: unbroadcast(np.asarray(inputs["g"]), inputs["shape"]),
+    inputs=_broadcast_pair, solution=S.unbroadcast, run=_run, describe=_describe_broadcast,
+    expected=lambda inputs: unbroadcast(inputs["g"], inputs["shape"]),
     wrong=_wrong_unbroadcast,
 ))
 
@@ -184,41 +196,66 @@ def _node_inputs(count: int):
     return inputs
 
 
-def _graph_gradients(make, output, inputs: Mapping[str, Any], names: str) -> tuple[Any, ...]:
-    """(value of output, gradient for each named input): one backward pass seeded with inputs["seed"]."""
+def _graph_gradients(make, output, inputs: Mapping[str, Any], names: str, backward=None) -> tuple[Any, ...]:
+    """(value of output, gradient for each named input): one backward pass seeded with inputs["seed"].
+
+    `backward(out, seed)` runs the pass; by default the graph's own `out.grad(seed)`.
+    """
     leaves = [make(np.copy(inputs[name]), name) for name in names]
     out = output(*leaves)
-    grads = out.grad(np.copy(inputs["seed"]))
+    seed = np.copy(inputs["seed"])
+    grads = out.grad(seed) if backward is None else backward(out, seed)
     return (out.value, *(grads[name] for name in names))
 
 
-def _node_exercise(operation, names: str):
-    """run (the student's class) and expected (dp's Node) for one operation of the MiniNode chapter."""
+def _gradient_labels(names: str) -> tuple[str, ...]:
+    """The labels of a (value, gradient of each named input) answer: value, d/da, d/db, ..."""
+    return ("value", *(f"d/d{name}" for name in names))
+
+
+#: The backward pass a single-operation check runs on the student's graph: the reference engine
+#: (reference topological order and `unbroadcast`), called on the student's nodes. The student's
+#: own `grad` calls the student's own `unbroadcast`, a separate exercise: with it, a wrong
+#: unbroadcast made a right `sum` fail. Each check judges only the operation it names;
+#: part1.node_figure1 then runs the student's whole engine.
+_REFERENCE_BACKWARD = S.MiniNode.grad
+
+
+def _node_exercise(operation, names: str, options: tuple[str, ...] = (),
+                   backward=_REFERENCE_BACKWARD) -> dict[str, Any]:
+    """run (the student's class), expected (dp's Node) and labels for one MiniNode exercise.
+
+    `operation(*leaves, **options)` is what to differentiate: `names` are its leaves, in order,
+    and `options` the inputs passed by keyword (sum's axis).
+    """
+    def output(inputs: Mapping[str, Any]):
+        return functools.partial(operation, **{option: inputs[option] for option in options})
+
     def run(cls: type, inputs: Mapping[str, Any]) -> tuple[Any, ...]:
-        return _graph_gradients(cls, operation, inputs, names)
+        return _graph_gradients(cls, output(inputs), inputs, names, backward)
 
     def expected(inputs: Mapping[str, Any]) -> tuple[Any, ...]:
-        return _graph_gradients(Node, operation, inputs, names)
-    return run, expected
+        return _graph_gradients(Node, output(inputs), inputs, names)
+    return {"run": run, "expected": expected, "labels": _gradient_labels(names)}
 
 
 def _wrong_node(**methods: Any) -> type:
     return type("WrongNode", (S.MiniNode,), methods)
 
 
-_run_mul, _expected_mul = _node_exercise(lambda a, b: a * b, "ab")
 register(Exercise(
     "part1.node_mul", "MiniNode.__mul__: value and both vector-Jacobian products",
-    inputs=_node_inputs(2), solution=S.MiniNode, method="__mul__", run=_run_mul, expected=_expected_mul,
+    inputs=_node_inputs(2), solution=S.MiniNode, method="__mul__",
+    **_node_exercise(lambda a, b: a * b, "ab"),
     wrong=_wrong_node(__mul__=lambda self, other: type(self)(  # the two gradients swapped
         self.value * other.value, parents=(self, other),
         vjps=(lambda g: g * self.value, lambda g: g * other.value))),
 ))
 
-_run_exp, _expected_exp = _node_exercise(lambda a: a.exp(), "a")
 register(Exercise(
     "part1.node_exp", "MiniNode.exp: reuse the output in the derivative",
-    inputs=_node_inputs(1), solution=S.MiniNode, method="exp", run=_run_exp, expected=_expected_exp,
+    inputs=_node_inputs(1), solution=S.MiniNode, method="exp",
+    **_node_exercise(lambda a: a.exp(), "a"),
     wrong=_wrong_node(exp=lambda self: type(self)(  # the incoming gradient g forgotten
         np.exp(self.value), parents=(self,), vjps=(lambda g: np.exp(self.value),))),
 ))
@@ -231,14 +268,10 @@ def _sum_inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
     return {"a": nice(rng, size, shape, -2, 2), "axis": axis, "seed": nice(rng, size, out_shape)}
 
 
-def _sum_gradients(make, inputs: Mapping[str, Any]) -> tuple[Any, ...]:
-    return _graph_gradients(make, lambda a: a.sum(axis=inputs["axis"]), inputs, "a")
-
-
 register(Exercise(
     "part1.node_sum", "MiniNode.sum(axis): copy the gradient back over the summed axis",
     inputs=_sum_inputs, solution=S.MiniNode, method="sum",
-    run=lambda cls, inputs: _sum_gradients(cls, inputs), expected=lambda inputs: _sum_gradients(Node, inputs),
+    **_node_exercise(lambda a, axis: a.sum(axis=axis), "a", options=("axis",)),
     wrong=_wrong_node(sum=lambda self, axis=None: type(self)(  # ones: the incoming gradient forgotten
         self.value.sum(axis=axis), parents=(self,), vjps=(lambda g: np.ones_like(self.value),))),
 ))
@@ -249,10 +282,10 @@ def _figure1_inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
     return {"a": nice(rng, size, (rows, columns), -1, 1), "b": nice(rng, size, (1, columns), -1, 1), "seed": 1.0}
 
 
-_run_figure1, _expected_figure1 = _node_exercise(lambda a, b: (a * b).exp().sum(), "ab")
 register(Exercise(
     "part1.node_figure1", "the paper's figure 1, e = sum(exp(A * B)) with B broadcast, on your MiniNode",
-    inputs=_figure1_inputs, solution=S.MiniNode, run=_run_figure1, expected=_expected_figure1,
+    inputs=_figure1_inputs, solution=S.MiniNode,
+    **_node_exercise(lambda a, b: (a * b).exp().sum(), "ab", backward=None),  # the student's whole engine
     judges=("part1.unbroadcast", "part1.node_mul", "part1.node_exp", "part1.node_sum"),
     wrong=_wrong_node(exp=lambda self: type(self)(  # d exp(x)/dx taken as x
         np.exp(self.value), parents=(self,), vjps=(lambda g: g * self.value,))),
@@ -416,7 +449,7 @@ def _deep_without_sigmoid(x, weights, biases, activation):
 register(Exercise(
     "part2.deep_forward", "the paper's deep network: `activation` in every hidden layer, sigmoid at the end",
     inputs=_deep_inputs, solution=S.deep_forward, run=_run_deep, describe=_describe_deep,
-    wrong=_deep_without_sigmoid, sizes=9, trials=3,
+    wrong=_deep_without_sigmoid, sizes=9, trials=3, labels=("output", "gradients of output.sum()"),
 ))
 
 
@@ -440,14 +473,14 @@ def _optimizer_inputs(*state: str, **hyper: tuple[float, float]):
 register(Exercise(
     "part2.momentum_step", "one step of SGD with momentum (PyTorch's form)",
     inputs=_optimizer_inputs("velocity", learning_rate=(0.01, 0.5), momentum=(0.5, 0.99)),
-    solution=S.momentum_step, run=_run,
+    solution=S.momentum_step, run=_run, labels=("new param", "new velocity"),
     wrong=lambda param, grad, velocity, learning_rate, momentum: (param - learning_rate * grad, grad),  # no memory
 ))
 
 register(Exercise(
     "part2.rmsprop_step", "one step of RMSProp",
     inputs=_optimizer_inputs("square_avg", learning_rate=(0.01, 0.5), decay=(0.5, 0.99), eps=(1e-8, 1e-6)),
-    solution=S.rmsprop_step, run=_run,
+    solution=S.rmsprop_step, run=_run, labels=("new param", "new square_avg"),
     wrong=lambda param, grad, square_avg, learning_rate, decay, eps: (  # the square root forgotten
         param - learning_rate * grad / (decay * square_avg + (1 - decay) * grad ** 2 + eps),
         decay * square_avg + (1 - decay) * grad ** 2),
@@ -464,8 +497,12 @@ register(Exercise(
     "part2.adam_step", "one step of Adam, bias correction included",
     inputs=_optimizer_inputs("m", "v", t=(1, 1), learning_rate=(0.001, 0.1), beta1=(0.5, 0.95),
                              beta2=(0.9, 0.9999), eps=(1e-8, 1e-6)),
-    solution=S.adam_step, run=_run, wrong=_adam_without_correction,
+    solution=S.adam_step, run=_run, wrong=_adam_without_correction, labels=("new param", "new m", "new v"),
 ))
+
+
+#: The labels of an answer from `_run_on_nodes`.
+_ON_NODES_LABELS = ("value", "gradients")
 
 
 def _run_on_nodes(candidate: Any, inputs: Mapping[str, Any], differentiate: str) -> tuple[Any, dict[str, Any]]:
@@ -485,7 +522,7 @@ def _dropout_inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
 register(Exercise(
     "part2.dropout", "inverted dropout on a Node, with a given mask",
     inputs=_dropout_inputs, solution=S.dropout,
-    run=lambda candidate, inputs: _run_on_nodes(candidate, inputs, ("x",)),
+    run=lambda candidate, inputs: _run_on_nodes(candidate, inputs, ("x",)), labels=_ON_NODES_LABELS,
     wrong=lambda x, keep, p: x * keep,  # not rescaled: the expected output shrinks by (1 - p)
 ))
 
@@ -506,7 +543,7 @@ def _batchnorm_unbiased(x, gamma, beta, eps):
 register(Exercise(
     "part2.batchnorm", "batch normalisation (training mode) on Nodes",
     inputs=_batchnorm_inputs, solution=S.batchnorm,
-    run=lambda candidate, inputs: _run_on_nodes(candidate, inputs, ("x", "gamma", "beta")),
+    run=lambda candidate, inputs: _run_on_nodes(candidate, inputs, ("x", "gamma", "beta")), labels=_ON_NODES_LABELS,
     wrong=_batchnorm_unbiased,
 ))
 

@@ -78,6 +78,8 @@ class Exercise:
     method    for a class exercise: the method the student writes (the class is the candidate).
     describe  inputs -> text, when "name = value" lines would not be readable (graphs, functions).
     judges    the other exercises whose stubs this check judges too (no reference stands in for them).
+    labels    for an answer that is a tuple: what each part is, e.g. ("value", "d/da", "d/db"); the
+              messages then show one labelled part per line instead of a bare tuple.
     """
 
     name: str
@@ -91,6 +93,7 @@ class Exercise:
     method: str | None = None
     describe: Callable[[Mapping[str, Any]], str] | None = None
     judges: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
     sizes: int = 8
     trials: int = 5
 
@@ -192,20 +195,44 @@ def _not_written(exercise: Exercise, inputs: Mapping[str, Any], expected: Any) -
     what = exercise.method or ("a part of it" if exercise.judges else "the function")
     return (f"… {exercise.name}: not written yet ({what} raises NotImplementedError).\n"
             f"  For example, for the input\n{_indent(describe_inputs(exercise, inputs))}\n"
-            f"  the expected value is\n{_indent(show(expected))}")
+            f"  the expected value is\n{_indent(show_answer(exercise, expected))}")
 
 
 def _raised(exercise: Exercise, inputs: Mapping[str, Any], expected: Any, error: BaseException) -> str:
     return (f"✗ {exercise.name}: yours raised {type(error).__name__}: {_cut(str(error))}\n"
             f"  on the input\n{_indent(describe_inputs(exercise, inputs))}\n"
-            f"  expected\n{_indent(show(expected))}")
+            f"  expected\n{_indent(show_answer(exercise, expected))}" + _judged_too(exercise))
 
 
 def _differs(exercise: Exercise, inputs: Mapping[str, Any], got: Any, expected: Any) -> str:
     return (f"✗ {exercise.name}: wrong answer. The smallest input where yours differs:\n"
             f"{_indent(describe_inputs(exercise, inputs))}\n"
-            f"  yours\n{_indent(show(got))}\n"
-            f"  expected\n{_indent(show(expected))}")
+            f"  yours\n{_indent(show_answer(exercise, got))}\n"
+            f"  expected\n{_indent(show_answer(exercise, expected))}" + _judged_too(exercise))
+
+
+def _judged_too(exercise: Exercise) -> str:
+    """For a check that runs several of the student's answers together: which ones, so that a
+    failure is not blamed on the last one written (their own checks say which is wrong)."""
+    if not exercise.judges:
+        return ""
+    return (f"\n  This check runs your answers to {', '.join(exercise.judges)} together:\n"
+            "  if one of their own checks fails, fix that one first.")
+
+
+def show_answer(exercise: Exercise, value: Any) -> str:
+    """An answer (the student's or the expected one) as the messages show it.
+
+    When the exercise labels the parts of a tuple answer, each part gets a line of its own
+    under its label, e.g. ``value = ...`` then ``d/da  = ...``, so that nobody has to guess
+    what the third number of a bare tuple means. Anything else (no labels, not a tuple, a tuple
+    of the wrong length) is shown as it is.
+    """
+    labels = exercise.labels
+    if not labels or not isinstance(value, tuple) or len(value) != len(labels):
+        return show(value)
+    width = max(len(label) for label in labels)
+    return "\n".join(hanging(f"{label:<{width}} = ", show(part)) for label, part in zip(labels, value))
 
 
 def describe_inputs(exercise: Exercise, inputs: Mapping[str, Any]) -> str:
