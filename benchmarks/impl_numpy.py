@@ -74,7 +74,22 @@ def _dense_backward(s: DenseState, activation_derivative) -> None:
             activation_derivative(dh, h_prev, s.scratch[i - 1])
 
 
-class MLP:
+class _DenseNetwork:
+    """What W1 and W3 share: a step is forward + backward by hand, then SGD on the buffers."""
+
+    def _forward_backward(self, s: DenseState) -> None:
+        raise NotImplementedError
+
+    def step(self, s: DenseState) -> None:
+        self._forward_backward(s)
+        _sgd(s.params, s.grads)
+
+    def gradients(self, s: DenseState) -> Grads:
+        self._forward_backward(s)
+        return _copy(s.grads)
+
+
+class MLP(_DenseNetwork):
     """W1: ReLU layers, softmax cross-entropy from logits, mean over the batch."""
 
     def make_state(self, seed: int, dtype: np.dtype, sizes: Sizes) -> DenseState:
@@ -108,14 +123,6 @@ class MLP:
         p *= 1.0 / n
         _dense_backward(s, self._relu_backward)
 
-    def step(self, s: DenseState) -> None:
-        self._forward_backward(s)
-        _sgd(s.params, s.grads)
-
-    def gradients(self, s: DenseState) -> Grads:
-        self._forward_backward(s)
-        return _copy(s.grads)
-
 
 def _sigmoid_inplace(z: np.ndarray) -> None:
     np.negative(z, out=z)
@@ -124,7 +131,7 @@ def _sigmoid_inplace(z: np.ndarray) -> None:
     np.reciprocal(z, out=z)
 
 
-class SigmoidNet:
+class SigmoidNet(_DenseNetwork):
     """W3: sigmoid layers, sigmoid output of width 1, binary cross-entropy."""
 
     def make_state(self, seed: int, dtype: np.dtype, sizes: Sizes) -> DenseState:
@@ -151,14 +158,6 @@ class SigmoidNet:
         np.subtract(p, y, out=dz)
         dz *= 1.0 / n
         _dense_backward(s, self._sigmoid_backward)
-
-    def step(self, s: DenseState) -> None:
-        self._forward_backward(s)
-        _sgd(s.params, s.grads)
-
-    def gradients(self, s: DenseState) -> Grads:
-        self._forward_backward(s)
-        return _copy(s.grads)
 
 
 @dataclass

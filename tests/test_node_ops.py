@@ -119,21 +119,18 @@ DTYPES = [np.float64, np.float32]
 seeds = st.integers(0, 2**32 - 1)
 
 
-@pytest.mark.parametrize("name", ELEMENTWISE)
-@given(shape=array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4), seed=seeds,
-       dtype=st.sampled_from(DTYPES))
-def test_elementwise(name, shape, seed, dtype):
-    function, torch_function, domain = ELEMENTWISE[name]
-    x = domain(np.random.default_rng(seed), shape)
-    assert_matches_oracles(function, torch_function, [x], dtype, seed)
+# Element-wise operations take any shape; the others need at least two axes of at least 2.
+UNARY = {**{name: (*spec, array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4))
+            for name, spec in ELEMENTWISE.items()},
+         **{name: (*spec, array_shapes(min_dims=2, max_dims=3, min_side=2, max_side=4))
+            for name, spec in SHAPED.items()}}
 
 
-@pytest.mark.parametrize("name", SHAPED)
-@given(shape=array_shapes(min_dims=2, max_dims=3, min_side=2, max_side=4), seed=seeds,
-       dtype=st.sampled_from(DTYPES))
-def test_shaped(name, shape, seed, dtype):
-    function, torch_function, domain = SHAPED[name]
-    x = domain(np.random.default_rng(seed), shape)
+@pytest.mark.parametrize("name", UNARY)
+@given(data=st.data(), seed=seeds, dtype=st.sampled_from(DTYPES))
+def test_one_operand(name, data, seed, dtype):
+    function, torch_function, domain, shapes = UNARY[name]
+    x = domain(np.random.default_rng(seed), data.draw(shapes, label="shape"))
     assert_matches_oracles(function, torch_function, [x], dtype, seed)
 
 
