@@ -175,9 +175,10 @@ def test_jvp_with_nodes_as_primals_is_differentiable_in_reverse_mode():
 
 def test_module_functions_dispatch():
     d, a = Dual(np.ones(3), np.ones(3)), np.arange(3.0)
-    assert isinstance(dp.where(a > 0, d, a), Dual) and isinstance(dp.where(a > 0, a, a), Node)
+    assert isinstance(dp.where(a > 0, d, a), Dual) and isinstance(dp.where(a > 0, Node(a), a), Node)
     assert isinstance(dp.maximum(a, d), Dual) and isinstance(dp.stack([a, d]), Dual)
-    assert isinstance(dp.concatenate([a, a]), Node)
+    # on plain arrays the table's operations are plain NumPy
+    assert type(dp.concatenate([a, a])) is np.ndarray and type(dp.where(a > 0, a, a)) is np.ndarray
 
 
 def test_bad_input_gives_clear_errors():
@@ -189,12 +190,12 @@ def test_bad_input_gives_clear_errors():
         jvp(lambda a, b: a * b, (1.0, 2.0), (1.0,))
     with pytest.raises(ValueError, match="structure"):
         jvp(lambda p: p[0], [1.0, 2.0], [1.0])
-    with pytest.raises(ValueError, match=r"matmul: operands of shapes \(2, 3\) and \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"matmul: shapes \(2, 3\) and \(2, 3\) do not multiply"):
         Dual(np.ones((2, 3))) @ np.ones((2, 3))
     with pytest.raises(TypeError, match="without losing its tangent"):
         np.asarray(Dual(1.0, 1.0))
-    with pytest.raises(TypeError, match="does not support numpy.cumsum"):
-        np.cumsum(Dual(np.ones(3)))
+    with pytest.raises(TypeError, match="cannot differentiate through numpy.fft.fft"):
+        np.fft.fft(Dual(np.ones(3)))
     with pytest.raises(TypeError, match="expected a number or an array"):
         Dual("text")
 
@@ -210,7 +211,7 @@ def test_power_with_exponent_zero_has_zero_tangent_at_zero():
 
 
 def test_swapaxes_with_an_axis_out_of_range_names_the_operation():
-    with pytest.raises(ValueError, match=r"swapaxes: axes 0 and 5 do not fit shape \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"swapaxes: axes \(0, 5\) do not fit shape \(2, 3\)"):
         Dual(np.ones((2, 3))).swapaxes(0, 5)
 
 

@@ -58,7 +58,7 @@ def test_dot_shows_names_operations_and_shapes_and_parses():
     parsed = layout(dot)
     texts = labels(parsed)
     assert "A\\n(2, 3)" in texts and "B\\n(1, 3)" in texts
-    assert "mul\\n(2, 3)" in texts and "exp\\n(2, 3)" in texts and "sum\\nscalar" in texts
+    assert "multiply\\n(2, 3)" in texts and "exp\\n(2, 3)" in texts and "sum\\nscalar" in texts
     assert len(parsed["edges"]) == 4  # A -> mul, B -> mul, mul -> exp, exp -> sum
 
 

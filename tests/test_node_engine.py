@@ -100,7 +100,7 @@ def test_unnamed_leaves_are_constants_and_get_no_work():
         raise AssertionError("a derivative rule ran for a constant")
 
     x, w = Node(np.ones((2, 3))), Node(np.ones((3, 4)), "W")
-    product = dp.node._make("spy", x.value @ w.value, (x, w), (refuse, lambda g, out, a, b: a.T @ g))
+    product = dp.node._make("spy", x.value @ w.value, (x, w), (refuse, lambda g, out, a, b: a.T @ g), {})
     grads = product.sum().grad(1)
     assert set(grads) == {"W"}
     np.testing.assert_array_equal(grads["W"], np.full((3, 4), 2.0))
@@ -235,7 +235,8 @@ def test_shapes_that_do_not_multiply():
 
 @pytest.mark.parametrize("bad", ["abc", None, object()])
 def test_operands_must_be_numeric(bad):
-    with pytest.raises(TypeError, match="number"):
+    # foreign types get Python's own "unsupported operand" error (Node returns NotImplemented)
+    with pytest.raises(TypeError, match="number|unsupported operand"):
         Node(1.0) + bad
 
 
@@ -270,8 +271,8 @@ def test_shape_errors_name_the_operation_and_shapes(operation, message):
 def test_unsupported_numpy_functions_say_so():
     with pytest.raises(TypeError, match="numpy.arctan2"):
         np.arctan2(Node(1.0), 2.0)
-    with pytest.raises(TypeError, match="numpy.cumsum"):
-        np.cumsum(Node(np.ones(3)))
+    with pytest.raises(TypeError, match="cannot differentiate through numpy.fft.fft"):
+        np.fft.fft(Node(np.ones(3)))
 
 
 def test_comparisons_give_plain_boolean_arrays():

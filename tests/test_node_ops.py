@@ -163,6 +163,8 @@ MATMUL_SHAPES = [((4, 3), (3, 5)), ((3,), (3, 5)), ((4, 3), (3,)), ((3,), (3,)),
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("spelling", ["@", "dot", "np.matmul"])
 def test_matmul(shapes, dtype, spelling):
+    if spelling == "dot" and len(shapes[1]) > 2:
+        pytest.skip("NumPy's dot is not matmul when b has more than two axes: tests/test_numpy_api.py checks it")
     functions = {"@": lambda a, b: a @ b, "dot": lambda a, b: a.dot(b), "np.matmul": np.matmul}
     rng = np.random.default_rng(2)
     assert_matches_oracles(functions[spelling], torch.matmul, [real(rng, shapes[0]), real(rng, shapes[1])], dtype)

@@ -5,11 +5,12 @@ The public API, re-exported from the modules that define it; nothing is defined 
 
 from dp.allocator import keep_freed_memory
 from dp.check import gradcheck, numerical_grad
-# concatenate, maximum, stack, where: forward.py's versions take Duals too and hand anything else to dp.node
-from dp.forward import Dual, concatenate, jvp, maximum, stack, where
+from dp.forward import Dual, jvp
+from dp import ops
+from dp.ops import concatenate, maximum, stack, where
 from dp.functional import grad, hessian, jacobian, value_and_grad, vjp
 from dp.graph import to_dot, to_svg
-from dp.node import Node, as_node, backpropagate, topological_order, unbroadcast
+from dp.node import Node, Primitive, as_node, backpropagate, primitive, topological_order, unbroadcast
 # The paper's high-level names at the top level too: `from dp import Model, SGD`.
 from dp import nn
 from dp.nn import SGD, SGD_Momentum, Adam, Model, Momentum, Optimizer, RMSProp, Sequential
@@ -21,6 +22,7 @@ __all__ = [
     "Momentum",
     "Node",
     "Optimizer",
+    "Primitive",
     "RMSProp",
     "SGD",
     "SGD_Momentum",
@@ -36,6 +38,8 @@ __all__ = [
     "maximum",
     "nn",
     "numerical_grad",
+    "ops",
+    "primitive",
     "stack",
     "to_dot",
     "to_svg",

@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from dp.forward import Dual, _plain, flatten, jvp
+from dp.forward import Dual, flatten, jvp
 from dp.functional import _argnums, grad
-from dp.node import Node
+from dp.node import Node, plain
 
 
 def numerical_grad(f: Callable[[np.ndarray], Any], x: Any, eps: float = 1e-6) -> np.ndarray:
@@ -144,18 +144,18 @@ def _value(out: Any, who: str) -> np.ndarray:
     """f's output as a float64 array (f may build Nodes internally)."""
     if isinstance(out, Dual):
         raise TypeError(f"{who}: f returned a Dual on plain inputs; it must return a number, an array or a Node")
-    return np.asarray(_plain(out), dtype=np.float64)
+    return np.asarray(plain(out), dtype=np.float64)
 
 
 def _plain_array(x: Any, mode: str) -> np.ndarray:
     if isinstance(x, Dual):
         raise TypeError(f"gradcheck: {mode} returned a Dual; check functions of plain arrays")
-    return np.asarray(_plain(x), dtype=np.float64)
+    return np.asarray(plain(x), dtype=np.float64)
 
 
 def _in_float64(arg: Any) -> Any:
     leaves, rebuild = flatten(arg)
-    return rebuild([np.array(_plain(leaf), dtype=np.float64) for leaf in leaves])
+    return rebuild([np.array(plain(leaf), dtype=np.float64) for leaf in leaves])
 
 
 def _as_constants(arg: Any) -> Any:

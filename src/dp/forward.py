@@ -1,47 +1,30 @@
 """Forward mode: dual numbers, which carry a value and its derivative along one direction.
 
 A `Dual(value, tangent)` is a value `x` together with `x'`, how fast it changes when the inputs
-move along a chosen direction (seed 002: the seed tangents pick the direction). Every operation
-computes its value and, beside it, each operand's share of the output's tangent, so the blog's
+move along a chosen direction (the project sheet "Algorithmic differentiation for machine
+learning": the seed tangents pick the direction). The blog post's
 
     (x, x') *. (y, y') = (x * y, x * y' + x' * y)
 
-reads here as
-
-    _apply("mul", operator.mul, (x, y), (lambda dx, out, x, y: dx * y,
-                                         lambda dy, out, x, y: x * dy))
-
-The shares of the operands are summed; an operand that is a constant (an array, a number) has no
-tangent and contributes nothing, so no arrays of zeros are built for it. `jvp(f, primals,
-tangents)` runs f once on duals and returns (f(x), J·v).
+is not written here at all: every operation is a primitive of the one table (node.py and
+dp/ops/), and its tangent rule is part of its definition there, mostly derived (element-wise
+operations reuse their VJP, linear ones apply themselves to the tangent, products are
+multilinear). A Dual only has to say what to do with a primitive applied to it: `__dp_apply__`
+computes the value with the primitive itself and the tangent with the primitive's tangent rule.
+So the values of both modes are the same computation, to the last bit, stable formulas included.
+`jvp(f, primals, tangents)` runs f once on duals and returns (f(x), J·v).
 
 Design choices, each for a reason:
 
-* One idiom for arrays, Nodes and Duals. Dual takes part in NumPy's `__array_ufunc__` and
-  `__array_function__` protocols exactly as Node does, so a function written with NumPy's
-  functions (`np.exp`, `np.tanh`, `np.where`, `np.concatenate`, `np.stack`, `np.maximum`, ...),
-  operators, indexing and the methods `sum`, `mean`, `max`, `reshape`, `transpose`, `.T` runs
-  unchanged on plain arrays (giving arrays), on Nodes (reverse mode) and on Duals (forward mode):
-
-      sigmoid = lambda z: 1 / (1 + np.exp(-z))
-      neuron = lambda p: sigmoid(p[0] * p[3] + p[1] * p[4] + p[2])
-
-  dp's own methods (`x.sigmoid()`, `x.softmax()`, `x.relu()`) exist on Nodes and Duals but not on
-  arrays. `dp.where`, `dp.concatenate`, `dp.stack` and `dp.maximum` (defined here) send Duals to
-  forward mode and everything else to `dp.node`, so they always return a Node or a Dual.
-
-* The value of every operation is Node's own forward computation (`_primal`), so forward and
-  reverse mode agree to the last bit, stable formulas included (sigmoid, softmax at ±1000).
-
-* The tangent rules are NumPy expressions, so a dual's value and tangent may themselves be Nodes
-  (reverse over forward: `dp.grad` of a function that calls `jvp`) or Duals of an enclosing `jvp`
-  (forward over forward). Each `jvp` gives its duals a fresh nesting `level`; an operation works
-  at the innermost (highest) level among its operands and treats the others as constants. That
-  avoids "perturbation confusion" (Siskind & Pearlmutter): in d/dx [x * d/dy (x + y)] the inner
-  derivative must not see the outer x's tangent. The other order, a Node holding a Dual, cannot
-  exist (a Node holds an array); forward over reverse is done in `dp.functional.grad` instead.
-  Put a Dual before a Node in a binary operation (`dual * node`, not `node * dual`): Node's own
-  operators only know arrays and raise a clear TypeError.
+* One idiom for arrays, Nodes and Duals: Dual takes part in NumPy's protocols exactly as Node
+  does, so a function written with NumPy's functions, operators, indexing and methods runs
+  unchanged on plain arrays, on Nodes (reverse mode) and on Duals (forward mode). Node and Dual
+  mix in any order (`node * dual` is a Dual whose parts are Nodes).
+* The rules are NumPy expressions, so a dual's value and tangent may themselves be Nodes (reverse
+  over forward) or Duals of an enclosing `jvp` (forward over forward). Each `jvp` gives its duals
+  a fresh nesting `level`; an operation works at the innermost (highest) level among its operands
+  and treats the others as constants. That avoids "perturbation confusion" (Siskind &
+  Pearlmutter): in d/dx [x * d/dy (x + y)] the inner derivative must not see the outer x's tangent.
 
     >>> y, dy = jvp(lambda x: x * x, 3.0, 1.0)
     >>> float(y), float(dy)
@@ -51,19 +34,14 @@ Design choices, each for a reason:
 from __future__ import annotations
 
 import itertools
-import numbers
-import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+import dp.ops  # noqa: F401  (the catalogue: every operation a Dual can take part in)
 from dp import node as _node
-from dp.node import Node, as_node
-
-#: A tangent rule: (the operand's tangent, the output, *operand values) -> its share of the
-#: output's tangent. Everything in it may be an array, a Node or a Dual of an enclosing level.
-JVP = Callable[..., Any]
+from dp.node import Node, Primitive, array_type, numpy_function, numpy_ufunc, plain
 
 #: Each jvp takes the next level; user-made Duals are level 0.
 _levels = itertools.count(1)
@@ -81,10 +59,11 @@ class Dual:
         218.393
 
     `level` is the nesting level of forward mode the dual belongs to; `jvp` picks a fresh one, so
-    you rarely set it. `==` compares identity, as for Node; `<`, `<=`, `>`, `>=` compare values.
+    you rarely set it. Comparisons (`==`, `<`, ...) compare values element-wise, as for Node.
     """
 
     __slots__ = ("value", "tangent", "level")
+    __array_priority__ = 200
 
     def __init__(self, value: Any, tangent: Any = 0.0, *, level: int = 0):
         value = _component(value, "Dual(value)")
@@ -138,266 +117,131 @@ class Dual:
         return (self[index] for index in range(len(self)))
 
     def __float__(self) -> float:
-        return float(_plain(self))
+        return float(plain(self))
 
     def item(self) -> float:
-        return _plain(self).item()
+        return plain(self).item()
 
     def __repr__(self) -> str:
         level = f", level={self.level}" if self.level else ""
         return f"Dual({_show(self.value)}, {_show(self.tangent)}{level})"
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        raise TypeError("a Dual cannot become a plain array without losing its tangent: use dual.value, "
-                        "or put the Dual first (dual * node, not node * dual)")
+        raise TypeError("a Dual cannot become a plain array without losing its tangent: np.array of a "
+                        "list of Duals is dp.stack(list); dual.value is the plain value, but no derivative "
+                        "flows through it")
 
     # ----------------------------------------------------------------------------------------
-    # Arithmetic: (x, x') op (y, y'). Broadcasting is NumPy's; `_apply` gives the tangent the
-    # output's shape.
+    # Forward mode: what a primitive does on duals
 
+    @staticmethod
+    def __dp_apply__(operation: Primitive, operands: Sequence[Any], params: dict[str, Any]) -> Dual:
+        """The value by the operation itself, the tangent by its tangent rule, at the innermost level."""
+        level, values, tangents = _split(operands)
+        out = operation(*values, **params)
+        if not operation.differentiable:
+            return Dual._make(out, np.zeros(_shape(out), _float_dtype(out)), level)
+        return Dual._make(out, _fit(_tangent(operation, tangents, out, values, params), _shape(out)), level)
+
+    # Operators: each is the primitive applied to both operands (reflected ones swap them).
     def __add__(self, other: Any) -> Dual:
-        """(x, x') + (y, y') = (x + y, x' + y')."""
-        return _apply("add", operator.add, (self, other), (_jvp_identity, _jvp_identity))
+        return _node.add(self, other)
+
+    def __radd__(self, other: Any) -> Dual:
+        return _node.add(other, self)
 
     def __sub__(self, other: Any) -> Dual:
-        """(x, x') - (y, y') = (x - y, x' - y')."""
-        return _apply("sub", operator.sub, (self, other), (_jvp_identity, _jvp_negate))
-
-    def __mul__(self, other: Any) -> Dual:
-        """(x, x') * (y, y') = (x y, x' y + x y')."""
-        return _apply("mul", operator.mul, (self, other),
-                      (lambda dx, out, x, y: dx * y,
-                       lambda dy, out, x, y: x * dy))
-
-    def __truediv__(self, other: Any) -> Dual:
-        """(x, x') / (y, y') = (x / y, (y x' - x y') / y^2) = (x / y, x' / y - x y' / y^2)."""
-        return _apply("div", operator.truediv, (self, other),
-                      (lambda dx, out, x, y: dx / y,
-                       lambda dy, out, x, y: -dy * x / (y * y)))
-
-    def __pow__(self, other: Any) -> Dual:
-        """(x, x') ** (y, y') = (x^y, x' y x^(y-1) + y' x^y log x), log x taken as 0 where x = 0.
-
-        Where y = 0 the first share is 0 (x^0 = 1 is constant): x is replaced by 1 there, so that
-        0 * 0^(-1) = 0 * inf never makes a NaN (PyTorch does the same)."""
-        return _apply("pow", operator.pow, (self, other),
-                      (lambda dx, out, x, y: dx * y * _base_for_power(x, y) ** (y - 1),
-                       lambda dy, out, x, y: dy * out * np.log(np.where(_plain(x) == 0, 1, x))))
-
-    def __matmul__(self, other: Any) -> Dual:
-        """(x, x') @ (y, y') = (x @ y, x' @ y + x @ y'): the product rule, for matrices too."""
-        return _apply("matmul", operator.matmul, (self, other),
-                      (lambda dx, out, x, y: dx @ y,
-                       lambda dy, out, x, y: x @ dy))
-
-    dot = __matmul__
-
-    # Reflected operators: `2 - d` is `Dual.__sub__(2, d)`; `_apply` finds the dual wherever it is.
-    def __radd__(self, other: Any) -> Dual:
-        return Dual.__add__(other, self)
+        return _node.subtract(self, other)
 
     def __rsub__(self, other: Any) -> Dual:
-        return Dual.__sub__(other, self)
+        return _node.subtract(other, self)
+
+    def __mul__(self, other: Any) -> Dual:
+        return _node.multiply(self, other)
 
     def __rmul__(self, other: Any) -> Dual:
-        return Dual.__mul__(other, self)
+        return _node.multiply(other, self)
+
+    def __truediv__(self, other: Any) -> Dual:
+        return _node.divide(self, other)
 
     def __rtruediv__(self, other: Any) -> Dual:
-        return Dual.__truediv__(other, self)
+        return _node.divide(other, self)
+
+    def __pow__(self, other: Any) -> Dual:
+        return _node.power(self, other)
 
     def __rpow__(self, other: Any) -> Dual:
-        return Dual.__pow__(other, self)
+        return _node.power(other, self)
+
+    def __matmul__(self, other: Any) -> Dual:
+        return _node.matmul(self, other)
 
     def __rmatmul__(self, other: Any) -> Dual:
-        return Dual.__matmul__(other, self)
+        return _node.matmul(other, self)
 
     def __neg__(self) -> Dual:
-        """-(x, x') = (-x, -x')."""
-        return _apply("neg", operator.neg, (self,), (_jvp_negate,))
+        return _node.negative(self)
 
     def __pos__(self) -> Dual:
         return self
 
-    def __abs__(self) -> Dual:
-        """|(x, x')| = (|x|, x' sign(x)), with sign(0) = 0 as in reverse mode."""
-        return _apply("abs", abs, (self,), (lambda dx, out, x: dx * np.sign(_plain(x)),))
+    # Comparisons are not differentiable: element-wise on the values, as NumPy's.
+    def __eq__(self, other: Any) -> Any:
+        return plain(self) == plain(other)
 
-    abs = __abs__
+    def __ne__(self, other: Any) -> Any:
+        return plain(self) != plain(other)
 
-    # Comparisons give plain boolean arrays: they are not differentiable.
-    def __lt__(self, other: Any) -> np.ndarray:
-        return _plain(self) < _plain(other)
+    def __lt__(self, other: Any) -> Any:
+        return plain(self) < plain(other)
 
-    def __le__(self, other: Any) -> np.ndarray:
-        return _plain(self) <= _plain(other)
+    def __le__(self, other: Any) -> Any:
+        return plain(self) <= plain(other)
 
-    def __gt__(self, other: Any) -> np.ndarray:
-        return _plain(self) > _plain(other)
+    def __gt__(self, other: Any) -> Any:
+        return plain(self) > plain(other)
 
-    def __ge__(self, other: Any) -> np.ndarray:
-        return _plain(self) >= _plain(other)
+    def __ge__(self, other: Any) -> Any:
+        return plain(self) >= plain(other)
 
-    __eq__ = object.__eq__
     __hash__ = object.__hash__
 
-    # ----------------------------------------------------------------------------------------
-    # Element-wise functions
-
-    def exp(self) -> Dual:
-        """exp(x, x') = (exp x, x' exp x) = (out, x' out)."""
-        return _apply("exp", np.exp, (self,), (lambda dx, out, x: dx * out,))
-
-    def log(self) -> Dual:
-        """log(x, x') = (log x, x' / x)."""
-        return _apply("log", np.log, (self,), (lambda dx, out, x: dx / x,))
-
-    def sin(self) -> Dual:
-        """sin(x, x') = (sin x, x' cos x)."""
-        return _apply("sin", np.sin, (self,), (lambda dx, out, x: dx * np.cos(x),))
-
-    def cos(self) -> Dual:
-        """cos(x, x') = (cos x, -x' sin x)."""
-        return _apply("cos", np.cos, (self,), (lambda dx, out, x: -dx * np.sin(x),))
-
-    def tanh(self) -> Dual:
-        """tanh(x, x') = (tanh x, x' (1 - tanh^2 x))."""
-        return _apply("tanh", np.tanh, (self,), (lambda dx, out, x: dx * (1 - out * out),))
-
-    def sigmoid(self) -> Dual:
-        """sigmoid(x, x') = (s, x' s (1 - s)) with s = 1 / (1 + exp(-x)), finite for any x."""
-        return _apply("sigmoid", _primal("sigmoid"), (self,), (lambda dx, out, x: dx * out * (1 - out),))
-
-    def relu(self) -> Dual:
-        """relu(x, x') = (max(x, 0), x' where x > 0, else 0)."""
-        return _apply("relu", _primal("relu"), (self,), (lambda dx, out, x: dx * (_plain(x) > 0),))
-
-    def leaky_relu(self, alpha: float = 0.01) -> Dual:
-        """leaky_relu(x, x') = (x or alpha x, x' or alpha x'), by the sign of x."""
-        return _apply("leaky_relu", _primal("leaky_relu", alpha), (self,),
-                      (lambda dx, out, x: np.where(_plain(x) > 0, dx, alpha * dx),))
-
-    def sqrt(self) -> Dual:
-        """sqrt(x, x') = (sqrt x, x' / (2 sqrt x))."""
-        return _apply("sqrt", np.sqrt, (self,), (lambda dx, out, x: dx * 0.5 / out,))
-
-    def softmax(self, axis: int = -1) -> Dual:
-        """softmax(x, x') = (s, s (x' - sum(x' s))) along `axis`."""
-        return _apply("softmax", _primal("softmax", axis), (self,),
-                      (lambda dx, out, x: out * (dx - (dx * out).sum(axis=axis, keepdims=True)),))
-
-    def log_softmax(self, axis: int = -1) -> Dual:
-        """log_softmax(x, x') = (l, x' - sum(x' exp(l))) along `axis` (exp(l) is the softmax)."""
-        return _apply("log_softmax", _primal("log_softmax", axis), (self,),
-                      (lambda dx, out, x: dx - (dx * np.exp(out)).sum(axis=axis, keepdims=True),))
-
-    # ----------------------------------------------------------------------------------------
-    # Reductions
-
-    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Dual:
-        """sum(x, x') = (sum x, sum x') over `axis`."""
-        return _apply("sum", _primal("sum", axis, keepdims), (self,),
-                      (lambda dx, out, x: dx.sum(axis=axis, keepdims=keepdims),))
-
-    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Dual:
-        """mean(x, x') = (mean x, mean x') over `axis`."""
-        return _apply("mean", _primal("mean", axis, keepdims), (self,),
-                      (lambda dx, out, x: dx.mean(axis=axis, keepdims=keepdims),))
-
-    def max(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Dual:
-        """max(x, x') = (max x, x' at the maximum); tied maxima share it equally, as in reverse mode."""
-        def tangent(dx, out, x):
-            values = _plain(x)
-            is_max = values == values.max(axis=axis, keepdims=True)
-            share = (is_max / is_max.sum(axis=axis, keepdims=True)).astype(values.dtype)
-            return (dx * share).sum(axis=axis, keepdims=keepdims)
-
-        return _apply("max", _primal("max", axis, keepdims), (self,), (tangent,))
-
-    # ----------------------------------------------------------------------------------------
-    # Shape operations: the tangent moves with the value.
-
-    def reshape(self, *shape: int | Sequence[int]) -> Dual:
-        """reshape(x, x') = (reshape x, reshape x')."""
-        new_shape = shape[0] if len(shape) == 1 and not isinstance(shape[0], numbers.Integral) else shape
-        new_shape = tuple(new_shape)
-        return _apply("reshape", _primal("reshape", new_shape), (self,),
-                      (lambda dx, out, x: dx.reshape(_shape(out)),))
-
-    def transpose(self, *axes: int | Sequence[int]) -> Dual:
-        """transpose(x, x') = (transpose x, transpose x') (axes reversed if none are given)."""
-        order = axes[0] if len(axes) == 1 and not isinstance(axes[0], numbers.Integral) else axes
-        order = tuple(range(self.ndim))[::-1] if not order else tuple(order)
-        return _apply("transpose", _primal("transpose", order), (self,),
-                      (lambda dx, out, x: dx.transpose(order),))
-
-    @property
-    def T(self) -> Dual:
-        """The transpose (axes reversed)."""
-        return self.transpose()
-
-    def swapaxes(self, axis1: int, axis2: int) -> Dual:
-        """Exchange two axes."""
-        order = list(range(self.ndim))
-        try:
-            order[axis1], order[axis2] = order[axis2], order[axis1]
-        except (IndexError, TypeError):
-            raise ValueError(f"swapaxes: axes {axis1} and {axis2} do not fit shape {self.shape}") from None
-        return self.transpose(order)
-
-    def __getitem__(self, key: Any) -> Dual:
-        """(x, x')[key] = (x[key], x'[key])."""
-        key = _plain_index(key)
-        return _apply("getitem", _primal("__getitem__", key), (self,), (lambda dx, out, x: dx[key],))
-
-    def broadcast_to(self, shape: tuple[int, ...]) -> Dual:
-        """broadcast_to((x, x'), shape) = (broadcast x, broadcast x')."""
-        shape = tuple(shape)
-        return _apply("broadcast_to", _primal("broadcast_to", shape), (self,),
-                      (lambda dx, out, x: np.broadcast_to(dx, shape),))
-
-    # ----------------------------------------------------------------------------------------
     # NumPy interoperability: np.exp(dual), array * dual, np.where(c, dual, 0) give Duals.
-
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        if method == "__call__" and not kwargs:
-            if ufunc in _NOT_DIFFERENTIABLE:
-                return ufunc(*(_plain(x) for x in inputs))
-            operation = _UFUNCS.get(ufunc)
-            if operation is not None:
-                return operation(*inputs)
-        raise TypeError(f"dp.Dual does not support numpy.{ufunc.__name__}.{method} with {kwargs or 'these arguments'}")
+        return numpy_ufunc("Dual", ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func: Callable, types: Any, args: Any, kwargs: Any) -> Any:
-        operation = _FUNCTIONS.get(func)
-        if operation is None:
-            raise TypeError(f"dp.Dual does not support numpy.{func.__name__}; use dual.value and dual.tangent")
-        return operation(*args, **kwargs)
+        return numpy_function("Dual", func, args, kwargs)
 
 
-# --------------------------------------------------------------------------------------------
-# One operation on duals
+array_type(Dual)
 
 
-def _apply(op: str, forward: Callable[..., Any], operands: Sequence[Any], rules: Sequence[JVP]) -> Dual:
-    """Apply `forward` to the operands' values and sum the tangent shares of those that have one.
-
-    The operation works at the innermost level among its dual operands; duals of other (outer)
-    levels, Nodes and arrays are constants there. The tangent is broadcast to the output's shape.
-    """
-    level, values, tangents = _split(operands)
-    try:
-        out = forward(*values)
-    except ValueError as error:
-        if len(values) < 2:
-            raise  # Node's own message already names the shape
-        shapes = " and ".join(str(_shape(value)) for value in values)
-        raise ValueError(f"{op}: operands of shapes {shapes}: {error}") from None
-    tangent = None
-    for rule, dx in zip(rules, tangents):
-        if dx is not None:
-            share = rule(dx, out, *values)
-            tangent = share if tangent is None else tangent + share
-    return Dual._make(out, _fit(tangent, _shape(out)), level)
+def _tangent(operation: Primitive, tangents: list[Any], out: Any, values: list[Any], params: dict[str, Any]) -> Any:
+    """The output's tangent from the operands' (None for a constant), by the operation's tangent rule."""
+    rule = operation.tangent
+    if rule is None:
+        raise NotImplementedError(f"{operation.name}: this operation has no forward-mode (tangent) rule, only "
+                                  "a reverse-mode (vjp) rule; use reverse mode (dp.grad, dp.vjp), or define it "
+                                  "with a tangent= rule")
+    if rule == "linear":  # the operation applied to the tangents, zeros for constants
+        return operation(*[np.zeros(_shape(value), _float_dtype(value)) if dx is None else dx
+                           for dx, value in zip(tangents, values)], **params)
+    total = None
+    for index, dx in enumerate(tangents):
+        if dx is None:
+            continue
+        if rule == "multilinear":  # the product rule: this operand replaced by its tangent
+            share = operation(*values[:index], dx, *values[index + 1:], **params)
+        elif rule == "elementwise":  # a diagonal Jacobian: the VJP rule applied to the tangent
+            share = operation.vjps[index](dx, out, *values, **params)
+        elif callable(rule):
+            share = rule(dx, out, *values, **params)
+        else:
+            share = rule[index](dx, out, *values, **params)
+        total = share if total is None else total + share
+    return total
 
 
 def _split(operands: Sequence[Any]) -> tuple[int, list[Any], list[Any]]:
@@ -413,89 +257,6 @@ def _split(operands: Sequence[Any]) -> tuple[int, list[Any], list[Any]]:
             values.append(_constant(x, like))
             tangents.append(None)
     return level, values, tangents
-
-
-def _primal(method: str, *args: Any) -> Callable[[Any], Any]:
-    """The forward value of Node's operation `method`: on a Node or a Dual, its own method; on an
-    array, Node's method on a constant (so the numerics, stable formulas included, are Node's)."""
-    def forward(x: Any) -> Any:
-        if isinstance(x, Node | Dual):
-            return getattr(x, method)(*args)
-        return getattr(as_node(x), method)(*args).value
-    return forward
-
-
-def _base_for_power(x: Any, y: Any) -> Any:
-    """x, with 1 in its place where the exponent y is 0 (see `Dual.__pow__`)."""
-    zero = _plain(y) == 0
-    if not np.any(zero):
-        return x
-    return np.where(zero, np.ones((), _dtype(x)), x)  # a one of x's dtype: float32 stays float32
-
-
-def _jvp_identity(dx, out, *values):
-    return dx
-
-
-def _jvp_negate(dx, out, *values):
-    return -dx
-
-
-# --------------------------------------------------------------------------------------------
-# Module-level operations on several operands: Duals here, anything else in dp.node
-
-
-def concatenate(arrays: Sequence[Any], axis: int = 0) -> Any:
-    """Join along an existing axis.   concatenate((x, x'), (y, y')) = (concatenate(x, y), concatenate(x', y'))."""
-    arrays = list(arrays)
-    if not any(isinstance(x, Dual) for x in arrays):
-        return _node.concatenate(arrays, axis)
-    return _joining("concatenate", np.concatenate, arrays, axis)
-
-
-def stack(arrays: Sequence[Any], axis: int = 0) -> Any:
-    """Join along a new axis.   stack((x, x'), (y, y')) = (stack(x, y), stack(x', y'))."""
-    arrays = list(arrays)
-    if not any(isinstance(x, Dual) for x in arrays):
-        return _node.stack(arrays, axis)
-    return _joining("stack", np.stack, arrays, axis)
-
-
-def where(condition: Any, x: Any, y: Any) -> Any:
-    """x where `condition` holds, else y.   where(c, (x, x'), (y, y')) = (where(c, x, y), where(c, x', y'))."""
-    if not (isinstance(x, Dual) or isinstance(y, Dual)):
-        return _node.where(condition, x, y)
-    condition = np.asarray(_plain(condition), dtype=bool)
-    return _apply("where", lambda a, b: np.where(condition, a, b), (x, y),
-                  (lambda dx, out, a, b: np.where(condition, dx, 0),
-                   lambda dy, out, a, b: np.where(condition, 0, dy)))
-
-
-def maximum(a: Any, b: Any) -> Any:
-    """Element-wise maximum.   The tangent of the larger operand; ties take the mean of both, as in reverse mode."""
-    if not (isinstance(a, Dual) or isinstance(b, Dual)):
-        return _node.maximum(a, b)
-
-    def share(dx, first, second):
-        first, second = _plain(first), _plain(second)
-        return np.where(first > second, dx, np.where(first == second, dx * 0.5, 0))
-
-    return _apply("maximum", np.maximum, (a, b),
-                  (lambda da, out, a, b: share(da, a, b),
-                   lambda db, out, a, b: share(db, b, a)))
-
-
-def _joining(op: str, join: Callable[..., Any], arrays: list[Any], axis: int) -> Dual:
-    """concatenate or stack: the values joined, and the tangents joined (zeros for constants)."""
-    level, values, tangents = _split(arrays)
-    try:
-        out = join(values, axis=axis)
-    except ValueError as error:
-        shapes = ", ".join(str(_shape(value)) for value in values)
-        raise ValueError(f"{op}: shapes {shapes}: {error}") from None
-    dtype = _dtype(out)
-    tangents = [np.zeros(_shape(value), dtype) if dx is None else dx for value, dx in zip(values, tangents)]
-    return Dual._make(out, join(tangents, axis=axis), level)
 
 
 # --------------------------------------------------------------------------------------------
@@ -606,26 +367,12 @@ def _fit(tangent: Any, shape: tuple[int, ...]) -> Any:
     return tangent if _shape(tangent) == shape else np.broadcast_to(tangent, shape)
 
 
-def _plain(x: Any) -> Any:
-    """The plain array inside Duals and Nodes (for masks and comparisons, never differentiated)."""
-    while isinstance(x, Dual | Node):
-        x = x.value
-    return x
-
-
-def _plain_index(key: Any) -> Any:
-    """An index with any Duals or Nodes in it replaced by their values."""
-    if isinstance(key, tuple):
-        return tuple(_plain(part) for part in key)
-    return _plain(key)
-
-
 def _shape(x: Any) -> tuple[int, ...]:
     return x.shape if isinstance(x, Node | Dual | np.ndarray | np.generic) else np.shape(x)
 
 
 def _dtype(x: Any) -> np.dtype:
-    return np.asarray(_plain(x)).dtype
+    return np.asarray(plain(x)).dtype
 
 
 def _float_dtype(x: Any) -> np.dtype:
@@ -646,36 +393,3 @@ def _describe(x: Any) -> str:
     return f"has {len(x)}" if isinstance(x, tuple | list) else f"is one {type(x).__name__}"
 
 
-_UFUNCS: dict[np.ufunc, Callable[..., Dual]] = {
-    np.add: Dual.__add__,
-    np.subtract: Dual.__sub__,
-    np.multiply: Dual.__mul__,
-    np.true_divide: Dual.__truediv__,
-    np.power: Dual.__pow__,
-    np.matmul: Dual.__matmul__,
-    np.maximum: maximum,
-    np.negative: Dual.__neg__,
-    np.absolute: Dual.__abs__,
-    np.exp: Dual.exp,
-    np.log: Dual.log,
-    np.sin: Dual.sin,
-    np.cos: Dual.cos,
-    np.tanh: Dual.tanh,
-    np.sqrt: Dual.sqrt,
-}
-# Comparisons and sign have zero derivative almost everywhere: they act on plain values.
-_NOT_DIFFERENTIABLE = {np.less, np.less_equal, np.greater, np.greater_equal, np.sign}
-_FUNCTIONS: dict[Callable, Callable[..., Dual]] = {
-    np.sum: lambda x, axis=None, keepdims=False: x.sum(axis, keepdims),
-    np.mean: lambda x, axis=None, keepdims=False: x.mean(axis, keepdims),
-    np.max: lambda x, axis=None, keepdims=False: x.max(axis, keepdims),
-    np.amax: lambda x, axis=None, keepdims=False: x.max(axis, keepdims),
-    np.reshape: lambda x, shape: x.reshape(shape),
-    np.transpose: lambda x, axes=None: x.transpose(axes or ()),
-    np.swapaxes: lambda x, axis1, axis2: x.swapaxes(axis1, axis2),
-    np.broadcast_to: lambda x, shape: Dual.broadcast_to(x, shape),
-    np.dot: Dual.__matmul__,
-    np.where: where,
-    np.concatenate: concatenate,
-    np.stack: stack,
-}

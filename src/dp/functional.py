@@ -172,7 +172,7 @@ class _Trace:
         # Seen from outside our own passes, a variable is a constant: an enclosing pass that meets
         # it (in a gradient we return) must neither differentiate into it nor think it has to
         # keep a graph because of it. `cut` makes the variables live again for our passes.
-        self.retired = [variable for variable in self.variables if variable not in self.links]
+        self.retired = [variable for variable in self.variables if variable not in set(self.links)]
         for variable in self.retired:
             variable.requires_grad = False
         # Known now only for linked variables; otherwise the first pullback finds out (see there).

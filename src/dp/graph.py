@@ -43,7 +43,7 @@ _VARIABLE = {"shape": "box", "style": "rounded,filled", "fillcolor": "#cfe3ff"}
 _OPERATION = {"shape": "ellipse"}
 _CONSTANT = {"shape": "box", "style": "rounded,dashed", "color": "#999999", "fontcolor": "#777777"}
 _REACHED = {"fillcolor": "#d4f5d0"}  # filled with it after a backward pass
-_SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "matmul": "@"}
+_SYMBOLS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/", "power": "**", "matmul": "@"}
 
 
 def to_dot(output: Node, *, grads: Mapping[Any, Any] | None = None, max_nodes: int = 40) -> str:

@@ -1,18 +1,28 @@
-"""Node: a value in a computational graph, its elementary operations, and reverse mode.
+"""Node: a value in a computational graph, how operations build graphs, and reverse mode.
 
 Read this file first. A `Node` holds a NumPy array (`value`), an optional `name`, the nodes it was
-computed from (`parents`) and, for each parent, a vector-Jacobian product: a small function that
-turns the gradient arriving at the node into the gradient for that parent. Every operation below
-computes its forward value and states those derivative rules side by side.
+computed from (`parents`) and, for each parent, a vector-Jacobian product (VJP): a small function
+that turns the gradient arriving at the node into the gradient for that parent.
+
+Every operation is a `Primitive`: its NumPy forward computation and its VJP rules, side by side,
+defined once. The dozen operations at the end of this file are the worked examples; the rest of
+the catalogue (`dp/ops/`) is written the same way. A primitive applied to Nodes builds a node
+(reverse mode); applied to Duals it carries tangents (forward mode, `dp/forward.py`); applied to
+plain arrays it is just NumPy.
+
+    >>> log1p = primitive("log1p", np.log1p, vjp=lambda g, out, x: g / (1 + x), tangent="elementwise")
+    >>> x = Node(np.array([0.0, 1.0]), "x")
+    >>> log1p(x).sum().grad(1)["x"]
+    array([1. , 0.5])
 
 Reverse mode (`Node.grad`, `backpropagate`) visits each node once, in reverse topological order,
 sums the gradients that arrive by several paths, and sums each gradient back to its parent's shape
 in one place (`unbroadcast`) rather than in every rule.
 
-Derivative rules are written with NumPy expressions that also work on Nodes (Node takes part in
-NumPy's `__array_ufunc__` / `__array_function__` protocols). The ordinary backward pass feeds
-them arrays; `grad(..., create_graph=True)` feeds them Nodes, so the gradient is itself a graph
-that can be differentiated again.
+VJP rules are NumPy expressions that also work on Nodes (Node takes part in NumPy's
+`__array_ufunc__` / `__array_function__` protocols). The ordinary backward pass feeds them arrays;
+`grad(..., create_graph=True)` feeds them Nodes, so the gradient is itself a graph that can be
+differentiated again.
 
     >>> a = Node([[1, 1, 1], [2, 2, 2]], "A")
     >>> b = Node([[1, 2, 3]], "B")
@@ -23,24 +33,201 @@ that can be differentiated again.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import numbers
 import operator
+import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-#: What a derivative rule receives and returns: arrays on the ordinary pass, Nodes when
-#: `create_graph=True`.
+#: What a rule receives and returns: arrays on the ordinary pass, Nodes when `create_graph=True`,
+#: Duals in forward mode.
 Tensor = Any
-#: A vector-Jacobian product: (gradient at the output, the output, *parents) -> parent's gradient.
+#: A vector-Jacobian product: (gradient at the output, the output, *operands, **params) -> the
+#: operand's gradient.
 VJP = Callable[..., Tensor]
 
+#: Every primitive by name: dp's own catalogue and the user's.
+PRIMITIVES: dict[str, Primitive] = {}
+#: NumPy's ufuncs and functions that dp differentiates, and what they become on Nodes and Duals.
+NUMPY_UFUNCS: dict[np.ufunc, Callable[..., Any]] = {}
+NUMPY_FUNCTIONS: dict[Callable, Callable[..., Any]] = {}
+#: NumPy functions whose result does not depend on values smoothly (comparisons, argmax, shape
+#: queries): they run on the plain values and return plain arrays.
+NOT_DIFFERENTIABLE: set[Callable] = set()
+#: The ndarray method spellings (`x.var()`, `x.clip(0, 1)`) given to Node and Dual alike.
+METHODS: dict[str, Any] = {}
+_ARRAY_TYPES: list[type] = []
+NOT_DIFFERENTIABLE.update({np.shape, np.ndim, np.size, np.zeros_like, np.ones_like, np.empty_like, np.full_like,
+                           np.array_equal, np.allclose, np.isclose, np.any, np.all, np.count_nonzero, np.nonzero,
+                           np.argwhere, np.flatnonzero, np.isscalar, np.iscomplexobj, np.isrealobj, np.result_type,
+                           np.array_equiv, np.shares_memory, np.may_share_memory})
+_WRAPPERS: tuple[type, ...] = ()
+
+_NO_PARAMS: dict[str, Any] = {}  # shared by every node without parameters: never written to
 _new_node = object.__new__
 #: Numbers the nodes in the order they are created: a topological order of any graph.
 _numbering = itertools.count()
 _creation_number = operator.attrgetter("number")
+
+
+# --------------------------------------------------------------------------------------------
+# Primitives: one definition per operation
+
+
+class Primitive:
+    """One differentiable operation: NumPy forward, a VJP rule per operand, and a tangent rule.
+
+    `forward(*operands, **params)` computes the value from plain arrays. Operands are what is
+    differentiated; params (axis, shape, an index, ...) are passed by keyword to `forward` and to
+    every rule. `vjps` holds one rule per operand (for a `variadic` primitive, one rule that also
+    gets `index=`, the operand's position). `tangent` is the forward-mode rule:
+
+    * "elementwise": each operand's share of the tangent is its VJP applied to its tangent (the
+      Jacobian of an element-wise function is diagonal);
+    * "linear": the operation applied to the tangents (sum, reshape, indexing, concatenate, ...);
+    * "multilinear": linear in each operand alone (mul, matmul, einsum): the sum over operands of
+      the operation with that operand replaced by its tangent;
+    * a function, or one per operand, `(tangent, out, *operands, **params) -> share`;
+    * None: only reverse mode; forward mode raises an error saying so.
+
+    `differentiable=False` marks operations with zero derivative (floor, sign): the result is a
+    constant.
+    """
+
+    __slots__ = ("name", "forward", "vjps", "tangent", "variadic", "differentiable", "error", "__dict__")
+
+    def __init__(self, name: str, forward: Callable[..., Any], vjps: Sequence[VJP] | VJP | None = None,
+                 tangent: str | Callable[..., Any] | Sequence[Callable[..., Any]] | None = None, *,
+                 variadic: bool = False, differentiable: bool = True, error: str | None = None,
+                 doc: str | None = None):
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"primitive: the name must be a non-empty string, got {name!r}")
+        if not callable(forward):
+            raise TypeError(f"primitive {name!r}: forward must be callable, got {type(forward).__name__}")
+        if callable(vjps):
+            vjps = (vjps,)
+        vjps = tuple(vjps or ())
+        if differentiable and not vjps:
+            raise TypeError(f"primitive {name!r}: give a vjp rule per operand (or differentiable=False)")
+        if not all(callable(rule) for rule in vjps):
+            raise TypeError(f"primitive {name!r}: every vjp rule must be callable")
+        if isinstance(tangent, str) and tangent not in ("elementwise", "linear", "multilinear"):
+            raise ValueError(f"primitive {name!r}: tangent must be 'elementwise', 'linear', 'multilinear', "
+                             f"a function, or a tuple of functions; got {tangent!r}")
+        self.name = name
+        self.forward = forward
+        self.vjps = vjps
+        self.tangent = tangent
+        self.variadic = variadic
+        self.differentiable = differentiable
+        self.error = error  # how a shape mismatch is described: "do not broadcast", "do not multiply"
+        self.__doc__ = doc or f"The primitive {name!r}."  # what help() shows
+
+    def __repr__(self) -> str:
+        return f"<dp primitive {self.name}>"
+
+    def __call__(self, *operands: Any, **params: Any) -> Any:
+        """Apply to Nodes (reverse mode), Duals (forward mode) or plain arrays (NumPy)."""
+        node_seen = False
+        for x in operands:
+            kind = type(x)
+            if kind is Node:
+                node_seen = True
+            elif kind not in _PLAIN_TYPES:
+                if isinstance(x, Node):
+                    node_seen = True
+                elif hasattr(kind, "__dp_apply__"):  # a Dual: forward mode takes over
+                    return kind.__dp_apply__(self, operands, params)
+        if node_seen:
+            return self.apply_to_nodes(_as_operands(operands), params)
+        return self.compute(operands, params)
+
+    def compute(self, values: Sequence[Any], params: dict[str, Any]) -> Any:
+        """The forward value; a NumPy error becomes one that names the operation and the shapes."""
+        try:
+            return self.forward(*values, **params)
+        except (ValueError, IndexError, TypeError, np.exceptions.AxisError) as error:
+            shapes = " and ".join(str(np.shape(value)) for value in values)
+            if self.error:
+                raise ValueError(f"{self.name}: shapes {shapes} {self.error}") from None
+            raise type(error)(f"{self.name}: operands of shapes {shapes}: {error}") from None
+
+    def apply_to_nodes(self, operands: tuple[Node, ...], params: dict[str, Any]) -> Node:
+        """Reverse mode: the result as a node of the graph, remembering how to differentiate it."""
+        value = self.compute([x.value for x in operands], params)
+        if not self.differentiable:
+            return _constant(value)
+        vjps = self.vjps if not self.variadic else _indexed_rules(self.vjps[0], len(operands))
+        return _make(self.name, value, operands, vjps, params)
+
+
+def primitive(name: str, forward: Callable[..., Any], vjp: Sequence[VJP] | VJP | None = None,
+              tangent: str | Callable[..., Any] | Sequence[Callable[..., Any]] | None = None,
+              **options: Any) -> Primitive:
+    """Define a differentiable operation: its NumPy forward and its derivative rules.
+
+    `vjp`: one rule per operand, `(g, out, *operands, **params) -> gradient of that operand`
+    (g is the gradient at the output, out the output). `tangent`: the forward-mode rule (see
+    `Primitive`); without one, the operation works in reverse mode only. Rules are NumPy
+    expressions, so they also work on Nodes and Duals, and higher derivatives come for free.
+
+        >>> softplus = primitive("softplus", lambda x: np.logaddexp(0, x),
+        ...                      vjp=lambda g, out, x: g / (1 + np.exp(-x)), tangent="elementwise")
+        >>> float(softplus(Node(0.0, "x")).grad(1)["x"])
+        0.5
+    """
+    made = Primitive(name, forward, vjp, tangent, **options)
+    PRIMITIVES[name] = made
+    return made
+
+
+def implements(*numpy_functions: Callable) -> Callable[[Callable], Callable]:
+    """Register a function as what NumPy's `numpy_functions` do on Nodes and Duals."""
+    def register(function: Callable) -> Callable:
+        for numpy_function in numpy_functions:
+            table = NUMPY_UFUNCS if isinstance(numpy_function, np.ufunc) else NUMPY_FUNCTIONS
+            table[numpy_function] = function
+        return function
+    return register
+
+
+def method(*names: str, as_property: bool = False) -> Callable[[Callable], Callable]:
+    """Give Node and Dual a method (or property) spelled `names` that calls this function on self."""
+    def register(function: Callable) -> Callable:
+        bound = function
+        if not isinstance(function, types.FunctionType):  # a Primitive: wrap it so it binds to self
+            bound = functools.wraps(function)(lambda self, *args, **kwargs: function(self, *args, **kwargs))
+        for name in names:
+            METHODS[name] = property(bound) if as_property else bound
+            for cls in _ARRAY_TYPES:
+                setattr(cls, name, METHODS[name])
+        return function
+    return register
+
+
+def array_type(cls: type) -> type:
+    """Give a class (Node, Dual) every method registered with `method`, now and later. Its
+    instances must have `.value` (what `plain` unwraps) and may take over primitives applied to
+    them by defining `__dp_apply__(primitive, operands, params)` (Dual does: forward mode)."""
+    global _WRAPPERS
+    _ARRAY_TYPES.append(cls)
+    _WRAPPERS = tuple(_ARRAY_TYPES)
+    for name, function in METHODS.items():
+        setattr(cls, name, function)
+    return cls
+
+
+def _indexed_rules(rule: VJP, count: int) -> tuple[VJP, ...]:
+    """A variadic operation's rule, bound to each operand's position."""
+    return tuple(functools.partial(rule, index=index) for index in range(count))
+
+
+# --------------------------------------------------------------------------------------------
+# Node
 
 
 class Node:
@@ -55,11 +242,14 @@ class Node:
 
     Values are not copied: a graph reads its leaves' arrays when `grad` runs, so change a leaf's
     array in place only after the last `grad` of a graph (training loops build a new graph after
-    each update). `==` compares identity (nodes are keys in the backward pass); compare values
-    with `node.value == ...`. `<`, `<=`, `>`, `>=` compare values and return boolean arrays.
+    each update). Comparisons (`==`, `<`, ...) compare values element-wise and return boolean
+    arrays, as in NumPy; a Node is still hashable by identity (the backward pass keys dicts by it).
+    Besides the operators and the methods defined here, Node has the ndarray methods of the
+    catalogue (`x.var()`, `x.clip(0, 1)`, `x.T`, ...), given to it by `dp/ops/`.
     """
 
-    __slots__ = ("value", "name", "op", "parents", "vjps", "requires_grad", "number", "__weakref__")
+    __slots__ = ("value", "name", "op", "parents", "vjps", "params", "requires_grad", "number", "__weakref__")
+    __array_priority__ = 100
 
     def __init__(self, value: Any, name: str | None = None, *, requires_grad: bool | None = None):
         if isinstance(value, Node):
@@ -71,21 +261,9 @@ class Node:
         self.op = "leaf"
         self.parents = ()
         self.vjps = ()
+        self.params = _NO_PARAMS
         self.requires_grad = name is not None if requires_grad is None else bool(requires_grad)
         self.number = next(_numbering)
-
-    # ----------------------------------------------------------------------------------------
-    # Construction helpers
-
-    def _operand(self, other: Any) -> Node:
-        """`other` as a Node; Python numbers and integer arrays take this node's float dtype."""
-        if isinstance(other, Node):
-            return other
-        if type(other) in (float, int):
-            # Kept as a Python number: NumPy treats it as weak, so it never changes this node's
-            # dtype, and array-with-number arithmetic is NumPy's fastest path.
-            return _constant(other)
-        return _constant(_as_float_array(other, "operand", like=self.value.dtype))
 
     def detach(self) -> Node:
         """A constant leaf with the same value: gradients do not flow through it."""
@@ -122,8 +300,19 @@ class Node:
     def __float__(self) -> float:
         return float(self.value)
 
+    def __int__(self) -> int:
+        return int(self.value)
+
+    def __bool__(self) -> bool:
+        return bool(self.value)
+
     def item(self) -> float:
         return self.value.item()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        raise TypeError("a Node cannot become a plain NumPy array without leaving the graph: "
+                        "np.array/np.asarray of a list of Nodes is dp.stack(list); node.value is the "
+                        "plain array, but no gradient flows through it")
 
     def __repr__(self) -> str:
         label = f", name={self.name!r}" if self.name is not None else ""
@@ -131,263 +320,70 @@ class Node:
         return f"Node({np.array2string(np.asarray(self.value), separator=', ')}{label}{op})"
 
     # ----------------------------------------------------------------------------------------
-    # Arithmetic. Broadcasting is NumPy's; `unbroadcast` sums each gradient back to its operand.
+    # Operators: each is a primitive applied to this node and the other operand
 
     def __add__(self, other: Any) -> Node:
-        """a + b.   d/da = 1, d/db = 1."""
-        other = self._operand(other)
-        value = _broadcasting("add", np.add, self, other)
-        return _make("add", value, (self, other), (_vjp_identity, _vjp_identity))
-
-    def __sub__(self, other: Any) -> Node:
-        """a - b.   d/da = 1, d/db = -1."""
-        other = self._operand(other)
-        value = _broadcasting("subtract", np.subtract, self, other)
-        return _make("sub", value, (self, other), (_vjp_identity, _vjp_negate))
-
-    def __mul__(self, other: Any) -> Node:
-        """a * b (element-wise).   d/da = b, d/db = a."""
-        other = self._operand(other)
-        value = _broadcasting("multiply", np.multiply, self, other)
-        return _make("mul", value, (self, other),
-                     (lambda g, out, a, b: g * b,
-                      lambda g, out, a, b: g * a))
-
-    def __truediv__(self, other: Any) -> Node:
-        """a / b.   d/da = 1/b, d/db = -a/b^2 = -out/b."""
-        other = self._operand(other)
-        value = _broadcasting("divide", np.divide, self, other)
-        return _make("div", value, (self, other),
-                     (lambda g, out, a, b: g / b,
-                      lambda g, out, a, b: -g * out / b))
-
-    def __pow__(self, other: Any) -> Node:
-        """a ** b.   d/da = b a^(b-1), d/db = a^b log(a).
-
-        As PyTorch: d/da is 0 where b = 0 (not 0 * inf at a = 0), d/db is 0 where a = 0.
-        """
-        other = self._operand(other)
-        value = _broadcasting("power", np.power, self, other)
-        return _make("pow", value, (self, other),
-                     (lambda g, out, a, b: g * b * _one_where_zero(b, a) ** (b - 1),
-                      lambda g, out, a, b: g * out * _log_of_base(a)))
-
-    def __matmul__(self, other: Any) -> Node:
-        """a @ b, NumPy's matmul (1-D operands and stacks of matrices included).
-
-        d/da = g @ b^T, d/db = a^T @ g, with 1-D operands treated as a row / column.
-        """
-        other = self._operand(other)
-        try:
-            value = np.matmul(self.value, other.value)
-        except ValueError:
-            raise ValueError(f"matmul: shapes {self.shape} and {other.shape} do not multiply") from None
-        return _make("matmul", value, (self, other), (_vjp_matmul_left, _vjp_matmul_right))
-
-    dot = __matmul__
+        return _binary(add, self, other)
 
     def __radd__(self, other: Any) -> Node:
-        return self._operand(other) + self
+        return _binary(add, other, self)
+
+    def __sub__(self, other: Any) -> Node:
+        return _binary(subtract, self, other)
 
     def __rsub__(self, other: Any) -> Node:
-        return self._operand(other) - self
+        return _binary(subtract, other, self)
+
+    def __mul__(self, other: Any) -> Node:
+        return _binary(multiply, self, other)
 
     def __rmul__(self, other: Any) -> Node:
-        return self._operand(other) * self
+        return _binary(multiply, other, self)
+
+    def __truediv__(self, other: Any) -> Node:
+        return _binary(divide, self, other)
 
     def __rtruediv__(self, other: Any) -> Node:
-        return self._operand(other) / self
+        return _binary(divide, other, self)
+
+    def __pow__(self, other: Any) -> Node:
+        return _binary(power, self, other)
 
     def __rpow__(self, other: Any) -> Node:
-        return self._operand(other) ** self
+        return _binary(power, other, self)
+
+    def __matmul__(self, other: Any) -> Node:
+        return _binary(matmul, self, other)
 
     def __rmatmul__(self, other: Any) -> Node:
-        return self._operand(other) @ self
+        return _binary(matmul, other, self)
 
     def __neg__(self) -> Node:
-        """-x.   d/dx = -1."""
-        return _make("neg", -self.value, (self,), (_vjp_negate,))
+        return negative.apply_to_nodes((self,), _NO_PARAMS)
 
     def __pos__(self) -> Node:
         return self
 
-    def __abs__(self) -> Node:
-        """|x|.   d/dx = sign(x) (0 at x = 0, as PyTorch)."""
-        return _make("abs", np.abs(self.value), (self,),
-                     (lambda g, out, x: g * np.sign(_data(x)),))
+    # Comparisons are not differentiable: element-wise on the values, as NumPy's.
+    def __eq__(self, other: Any) -> Any:
+        return plain(self) == plain(other)
 
-    abs = __abs__
+    def __ne__(self, other: Any) -> Any:
+        return plain(self) != plain(other)
 
-    # Comparisons give plain boolean arrays: they are not differentiable.
-    def __lt__(self, other: Any) -> np.ndarray:
-        return self.value < _data(other)
+    def __lt__(self, other: Any) -> Any:
+        return plain(self) < plain(other)
 
-    def __le__(self, other: Any) -> np.ndarray:
-        return self.value <= _data(other)
+    def __le__(self, other: Any) -> Any:
+        return plain(self) <= plain(other)
 
-    def __gt__(self, other: Any) -> np.ndarray:
-        return self.value > _data(other)
+    def __gt__(self, other: Any) -> Any:
+        return plain(self) > plain(other)
 
-    def __ge__(self, other: Any) -> np.ndarray:
-        return self.value >= _data(other)
+    def __ge__(self, other: Any) -> Any:
+        return plain(self) >= plain(other)
 
-    __eq__ = object.__eq__
     __hash__ = object.__hash__
-
-    # ----------------------------------------------------------------------------------------
-    # Element-wise functions
-
-    def exp(self) -> Node:
-        """exp(x).   d/dx = exp(x) = out."""
-        return _make("exp", np.exp(self.value), (self,), (lambda g, out, x: g * out,))
-
-    def log(self) -> Node:
-        """log(x).   d/dx = 1/x."""
-        return _make("log", np.log(self.value), (self,), (lambda g, out, x: g / x,))
-
-    def sin(self) -> Node:
-        """sin(x).   d/dx = cos(x)."""
-        return _make("sin", np.sin(self.value), (self,), (lambda g, out, x: g * np.cos(x),))
-
-    def cos(self) -> Node:
-        """cos(x).   d/dx = -sin(x)."""
-        return _make("cos", np.cos(self.value), (self,), (lambda g, out, x: -g * np.sin(x),))
-
-    def tanh(self) -> Node:
-        """tanh(x).   d/dx = 1 - tanh(x)^2."""
-        return _make("tanh", np.tanh(self.value), (self,),
-                     (lambda g, out, x: g * (1 - out * out),))
-
-    def sigmoid(self) -> Node:
-        """1 / (1 + exp(-x)), exact and finite for any x.   d/dx = out (1 - out)."""
-        return _make("sigmoid", _stable_sigmoid(self.value), (self,),
-                     (lambda g, out, x: g * out * (1 - out),))
-
-    def relu(self) -> Node:
-        """max(x, 0).   d/dx = 1 where x > 0, else 0."""
-        return _make("relu", np.maximum(self.value, 0), (self,),
-                     (lambda g, out, x: g * (_data(x) > 0),))
-
-    def leaky_relu(self, alpha: float = 0.01) -> Node:
-        """x where x > 0, else alpha x.   d/dx = 1 where x > 0, else alpha."""
-        positive = self.value > 0
-        return _make("leaky_relu", np.where(positive, self.value, alpha * self.value), (self,),
-                     (lambda g, out, x: np.where(positive, g, alpha * g),))
-
-    def sqrt(self) -> Node:
-        """sqrt(x).   d/dx = 1 / (2 sqrt(x))."""
-        return _make("sqrt", np.sqrt(self.value), (self,), (lambda g, out, x: g * 0.5 / out,))
-
-    def softmax(self, axis: int = -1) -> Node:
-        """exp(x) / sum(exp(x)) along `axis`, shifted by the maximum so it never overflows.
-
-        d/dx (vector-Jacobian product) = out * (g - sum(g * out)).
-        """
-        shifted = np.exp(self.value - _reducing("softmax", self, axis, True, "max"))
-        value = shifted / shifted.sum(axis=axis, keepdims=True)
-        return _make("softmax", value, (self,),
-                     (lambda g, out, x: out * (g - (g * out).sum(axis=axis, keepdims=True)),))
-
-    def log_softmax(self, axis: int = -1) -> Node:
-        """x - log(sum(exp(x))) along `axis`, computed without overflow.
-
-        d/dx (vector-Jacobian product) = g - exp(out) * sum(g).
-        """
-        shifted = self.value - _reducing("log_softmax", self, axis, True, "max")
-        value = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-        return _make("log_softmax", value, (self,),
-                     (lambda g, out, x: g - np.exp(out) * g.sum(axis=axis, keepdims=True),))
-
-    # ----------------------------------------------------------------------------------------
-    # Reductions
-
-    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Node:
-        """Sum over `axis` (all axes if None).   d/dx = 1: the gradient is copied back over them."""
-        value = _reducing("sum", self, axis, keepdims)
-        return _make("sum", value, (self,),
-                     (lambda g, out, x: np.broadcast_to(_keep_dims(g, x.shape, axis, keepdims), x.shape),))
-
-    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Node:
-        """Mean over `axis` (all axes if None).   d/dx = 1/n for each of the n elements averaged."""
-        value = _reducing("mean", self, axis, keepdims)
-        count = self.value.size // max(np.size(value), 1)
-        return _make("mean", value, (self,),
-                     (lambda g, out, x: np.broadcast_to(_keep_dims(g, x.shape, axis, keepdims) / count,
-                                                        x.shape),))
-
-    def max(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Node:
-        """Maximum over `axis`.   d/dx = 1 at the maximum; ties share the gradient equally."""
-        value = _reducing("max", self, axis, keepdims)
-
-        def vjp_max(g, out, x):
-            is_max = _data(x) == _keep_dims(_data(out), x.shape, axis, keepdims)
-            share = (is_max / is_max.sum(axis=axis, keepdims=True)).astype(_data(x).dtype)
-            return np.broadcast_to(_keep_dims(g, x.shape, axis, keepdims), x.shape) * share
-
-        return _make("max", value, (self,), (vjp_max,))
-
-    # ----------------------------------------------------------------------------------------
-    # Shape operations
-
-    def reshape(self, *shape: int | Sequence[int]) -> Node:
-        """The same elements in a new shape.   The gradient takes the old shape back."""
-        new_shape = shape[0] if len(shape) == 1 and not isinstance(shape[0], numbers.Integral) else shape
-        try:
-            value = self.value.reshape(new_shape)
-        except (ValueError, TypeError) as error:
-            raise ValueError(f"reshape: cannot reshape shape {self.shape} into {tuple(new_shape)}: {error}") from None
-        return _make("reshape", value, (self,), (lambda g, out, x: g.reshape(x.shape),))
-
-    def transpose(self, *axes: int | Sequence[int]) -> Node:
-        """Permute the axes (reverse them if none are given).   The gradient is permuted back."""
-        order = axes[0] if len(axes) == 1 and not isinstance(axes[0], numbers.Integral) else axes
-        order = tuple(range(self.ndim))[::-1] if not order else tuple(order)
-        try:
-            value = self.value.transpose(order)
-        except (ValueError, TypeError) as error:
-            raise ValueError(f"transpose: axes {order} do not fit shape {self.shape}: {error}") from None
-        inverse = tuple(np.argsort(order))
-        return _make("transpose", value, (self,), (lambda g, out, x: g.transpose(inverse),))
-
-    @property
-    def T(self) -> Node:
-        """The transpose (axes reversed)."""
-        return self.transpose()
-
-    def swapaxes(self, axis1: int, axis2: int) -> Node:
-        """Exchange two axes."""
-        if not all(-self.ndim <= axis < self.ndim for axis in (axis1, axis2)):
-            raise ValueError(f"swapaxes: axes ({axis1}, {axis2}) do not fit shape {self.shape}")
-        order = list(range(self.ndim))
-        order[axis1], order[axis2] = order[axis2], order[axis1]
-        return self.transpose(order)
-
-    def __getitem__(self, key: Any) -> Node:
-        """x[key]: slicing, integers, None, Ellipsis, integer and boolean arrays.
-
-        d/dx: the gradient lands in the selected places, zero elsewhere (summed where an
-        integer array selects one element more than once).
-        """
-        key = _plain_index(key)
-        try:
-            value = self.value[key]
-        except IndexError as error:
-            raise IndexError(f"getitem: index {key!r} does not fit shape {self.shape}: {error}") from None
-        return _make("getitem", value, (self,),
-                     (lambda g, out, x: scatter_add(g, key, x.shape),))
-
-    def broadcast_to(self, shape: tuple[int, ...]) -> Node:
-        """The value repeated to `shape` by broadcasting.   d/dx: sum over the repeated axes."""
-        try:
-            value = np.broadcast_to(self.value, shape)
-        except ValueError:
-            raise ValueError(f"broadcast_to: shape {self.shape} does not broadcast to {tuple(shape)}") from None
-        return _make("broadcast_to", value, (self,), (lambda g, out, x: unbroadcast(g, x.shape),))
-
-    def _scatter_add(self, key: Any, shape: tuple[int, ...]) -> Node:
-        """Zeros of `shape` with this value added at `key` (getitem's derivative, as an operation)."""
-        return _make("scatter_add", scatter_add(self.value, key, shape), (self,),
-                     (lambda g, out, x: g[key],))
 
     # ----------------------------------------------------------------------------------------
     # Reverse mode
@@ -418,116 +414,94 @@ class Node:
     # NumPy interoperability: np.exp(node), array * node, np.where(c, node, 0), ... give Nodes.
 
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        if method == "__call__" and not kwargs:
-            if ufunc in _NOT_DIFFERENTIABLE:
-                return ufunc(*(_data(x) for x in inputs))
-            operation = _UFUNCS.get(ufunc)
-            if operation is not None:
-                return operation(*inputs)
-        raise TypeError(f"dp.Node does not support numpy.{ufunc.__name__}.{method} with {kwargs or 'these arguments'}")
+        return numpy_ufunc("Node", ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func: Callable, types: Any, args: Any, kwargs: Any) -> Any:
-        operation = _FUNCTIONS.get(func)
-        if operation is None:
-            raise TypeError(f"dp.Node does not support numpy.{func.__name__}; use node.value for a plain array")
-        return operation(*args, **kwargs)
+        return numpy_function("Node", func, args, kwargs)
+
+
+array_type(Node)
+
+
+def numpy_ufunc(who: str, ufunc: np.ufunc, method: str, inputs: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """What a NumPy ufunc does on Nodes and Duals: the catalogue's operation, or a clear refusal."""
+    if method == "__call__" and not kwargs:
+        if ufunc in NOT_DIFFERENTIABLE:
+            return ufunc(*(plain(x) for x in inputs))
+        operation = NUMPY_UFUNCS.get(ufunc)
+        if operation is not None:
+            return operation(*inputs)
+    detail = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+    if kwargs and method == "__call__" and ufunc in NUMPY_UFUNCS:
+        raise TypeError(f"dp.{who}: numpy.{ufunc.__name__} with {sorted(kwargs)} is not supported "
+                        "(dp makes new arrays: no out=, where=, dtype=)")
+    raise TypeError(f"dp.{who}: dp cannot differentiate through {detail}. Write it with operations dp "
+                    "has (see dp.ops), or define it with dp.primitive; x.value is the plain array, "
+                    "but no gradient flows through it")
+
+
+def numpy_function(who: str, func: Callable, args: Any, kwargs: Any) -> Any:
+    """What a NumPy function does on Nodes and Duals: the catalogue's operation, or a clear refusal."""
+    if func in NOT_DIFFERENTIABLE:
+        return func(*_plain_tree(args), **_plain_tree(kwargs))
+    operation = NUMPY_FUNCTIONS.get(func)
+    if operation is None:
+        name = getattr(func, "__module__", "numpy").replace("numpy.linalg._linalg", "numpy.linalg")
+        name = "numpy" if name.startswith("numpy._core") or name == "numpy" else name
+        raise TypeError(f"dp.{who}: dp cannot differentiate through {name}.{func.__name__}. Write it with "
+                        "operations dp has (see dp.ops), or define it with dp.primitive; x.value is the "
+                        "plain array, but no gradient flows through it")
+    return operation(*args, **kwargs)
+
+
+def _plain_tree(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {key: _plain_tree(value) for key, value in x.items()}
+    if isinstance(x, list | tuple):
+        return type(x)(_plain_tree(item) for item in x)
+    return plain(x)
 
 
 # --------------------------------------------------------------------------------------------
-# Module-level operations on several nodes
+# Reverse mode
 
 
-def as_node(x: Any) -> Node:
-    """`x` itself if it is a Node, else a constant leaf holding it."""
-    return x if isinstance(x, Node) else _constant(_as_float_array(x, "as_node"))
-
-
-def concatenate(nodes: Sequence[Any], axis: int = 0) -> Node:
-    """Join nodes along an existing axis.   Each gradient is its own slice of g."""
-    nodes, value = _joined("concatenate", np.concatenate, nodes, axis)
-    axis = axis % value.ndim
-    bounds = np.cumsum([0] + [node.shape[axis] for node in nodes])
-    vjps = tuple(_vjp_slice(axis, slice(start, stop)) for start, stop in zip(bounds[:-1], bounds[1:]))
-    return _make("concatenate", value, nodes, vjps)
-
-
-def stack(nodes: Sequence[Any], axis: int = 0) -> Node:
-    """Join nodes along a new axis.   Each gradient is its own slice of g."""
-    nodes, value = _joined("stack", np.stack, nodes, axis)
-    axis = axis % value.ndim
-    return _make("stack", value, nodes, tuple(_vjp_slice(axis, index) for index in range(len(nodes))))
-
-
-def _joined(op: str, join: Callable, nodes: Sequence[Any], axis: int) -> tuple[tuple[Node, ...], np.ndarray]:
-    """The operands as Nodes, and `join` of their values; errors name `op` and every shape."""
-    nodes = tuple(as_node(node) for node in nodes)
-    try:
-        return nodes, join([node.value for node in nodes], axis=axis)
-    except ValueError as error:
-        shapes = ", ".join(str(node.shape) for node in nodes)
-        raise ValueError(f"{op}: shapes {shapes} do not fit together along axis {axis}: {error}") from None
-
-
-def where(condition: Any, x: Any, y: Any) -> Node:
-    """x where `condition` holds, else y.   d/dx = condition, d/dy = not condition."""
-    mask = np.asarray(_data(condition))
-    if mask.dtype.kind not in "biuf":
-        raise TypeError(f"where: the condition must be booleans or numbers, got {type(condition).__name__}"
-                        f" of dtype {mask.dtype}")
-    condition = mask.astype(bool, copy=False)
-    x, y = _pair(x, y)
-    try:
-        value = np.where(condition, x.value, y.value)
-    except ValueError:
-        raise ValueError(f"where: shapes {condition.shape}, {x.shape} and {y.shape} do not broadcast") from None
-    return _make("where", value, (x, y),
-                 (lambda g, out, a, b: np.where(condition, g, 0),
-                  lambda g, out, a, b: np.where(condition, 0, g)))
-
-
-def maximum(a: Any, b: Any) -> Node:
-    """Element-wise maximum.   d/da = 1 where a > b, d/db = 1 where b > a; ties share it."""
-    a, b = _pair(a, b)
-    value = _broadcasting("maximum", np.maximum, a, b)
-
-    def share(g, first, second):
-        first, second = _data(first), _data(second)
-        return np.where(first > second, g, np.where(first == second, g * 0.5, 0))
-
-    return _make("maximum", value, (a, b),
-                 (lambda g, out, a, b: share(g, a, b),
-                  lambda g, out, a, b: share(g, b, a)))
-
-
-def backpropagate(output: Node, seed: Any = 1, *, create_graph: bool = False) -> dict[Node, Any]:
+def backpropagate(output: Node, seed: Any = 1, *, create_graph: bool = False,
+                  inputs: Sequence[Node] | None = None) -> dict[Node, Any]:
     """Reverse mode: the gradient of `output` (seeded with `seed`) for every leaf that requires one.
 
     Visits each node once in reverse topological order, sums gradients arriving by several paths,
     and drops each node's gradient as soon as it has been passed on to the node's parents.
+
+    `inputs`, if given, are the nodes to differentiate with respect to: the pass stops at them
+    (even where they have parents of their own) and returns exactly their gradients, whether or
+    not they require one; the graph itself is never changed (so threads may share it).
     """
     if not isinstance(output, Node):
         raise TypeError(f"backpropagate: expected a Node, got {type(output).__name__}")
-    order = topological_order(output)
+    stops = None if inputs is None else set(inputs)
+    order = topological_order(output, stops)
     gradients: dict[Node, Any] = {output: _seed(output, seed, create_graph)}
     owned: set[Node] = set()  # nodes whose gradient buffer no one else holds: safe to add into in place
     leaves: dict[Node, Any] = {}
     for node in reversed(order):
         gradient = gradients.pop(node)
         parents = node.parents
-        if not parents:
+        if not parents or (stops is not None and node in stops):
             leaves[node] = gradient
             continue
         if create_graph:  # the rules get Nodes, so their results are graphs; constants stay plain values
-            out, args = node, [parent if parent.requires_grad else parent.value for parent in parents]
+            out = node
+            args = [parent if _wanted(parent, stops) else parent.value for parent in parents]
         else:
             out, args = node.value, [parent.value for parent in parents]
         for parent, vjp in zip(parents, node.vjps):
-            if not parent.requires_grad:
+            if not (parent.requires_grad or (stops is not None and parent in stops)):
                 continue
-            contribution = vjp(gradient, out, *args)
+            contribution = vjp(gradient, out, *args, **node.params)
             shape = parent.value.shape
             if contribution.shape != shape:  # checked here: most gradients need no work
-                contribution = unbroadcast(contribution, shape)
+                contribution = unbroadcast(contribution, shape, node.op)
             previous = gradients.get(parent)
             if previous is None:
                 gradients[parent] = contribution
@@ -538,36 +512,49 @@ def backpropagate(output: Node, seed: Any = 1, *, create_graph: bool = False) ->
                 # 0-d + 0-d gives an immutable NumPy scalar, which += could not update in place
                 if not create_graph and isinstance(previous, np.ndarray):
                     owned.add(parent)
+    if stops is not None:
+        leaves = {node: gradient for node, gradient in leaves.items() if node in stops}
     return _finish_leaf_gradients(leaves, create_graph)
 
 
-def topological_order(output: Node) -> list[Node]:
+def _wanted(node: Node, stops: set[Node] | None) -> bool:
+    return node.requires_grad or (stops is not None and node in stops)
+
+
+def topological_order(output: Node, stops: set[Node] | None = None) -> list[Node]:
     """The nodes that need a gradient, each after all its parents, ending with `output`.
 
     A node is always created after its parents, and nodes are numbered as they are created: so
     the reachable nodes sorted by that number are in topological order. No recursion, so a graph
     100 000 nodes deep is no problem, and each node is visited once however many paths reach it.
+    The walk does not go beyond the nodes in `stops`.
     """
     reached = [output]
     seen = {output}
     for node in reached:  # the list grows as we go: a breadth-first walk
+        if stops is not None and node in stops:
+            continue
         for parent in node.parents:
-            if parent.requires_grad and parent not in seen:
+            if parent not in seen and (parent.requires_grad or (stops is not None and parent in stops)):
                 seen.add(parent)
                 reached.append(parent)
     reached.sort(key=_creation_number)
     return reached
 
 
-def unbroadcast(gradient: Tensor, shape: tuple[int, ...]) -> Tensor:
+def unbroadcast(gradient: Tensor, shape: tuple[int, ...], op: str = "unbroadcast") -> Tensor:
     """Sum `gradient` over the axes that broadcasting added or stretched, so it has `shape`.
 
     This is the one place where broadcasting is undone: the chain rule for y = broadcast(x)
-    sums the gradient over every copy of each element of x.
+    sums the gradient over every copy of each element of x. A gradient that `shape` does not
+    broadcast to is a wrong derivative rule: an error names the operation and both shapes.
     """
     if gradient.shape == shape:
         return gradient
     extra = gradient.ndim - len(shape)
+    if extra < 0 or any(size not in (1, gradient.shape[extra + axis]) for axis, size in enumerate(shape)):
+        raise ValueError(f"{op}: a derivative rule returned a gradient of shape {gradient.shape} for an "
+                         f"operand of shape {shape}")
     stretched = tuple(extra + axis for axis, size in enumerate(shape)
                       if size == 1 and gradient.shape[extra + axis] != 1)
     summed = gradient.sum(axis=tuple(range(extra)) + stretched)
@@ -575,70 +562,17 @@ def unbroadcast(gradient: Tensor, shape: tuple[int, ...]) -> Tensor:
     return summed if summed.shape == shape else summed.reshape(shape)
 
 
-def scatter_add(gradient: Tensor, key: Any, shape: tuple[int, ...]) -> Tensor:
-    """Zeros of `shape` with `gradient` added at `key`: the derivative of indexing."""
-    if isinstance(gradient, Node):
-        return gradient._scatter_add(key, shape)
-    result = np.zeros(shape, dtype=gradient.dtype)
-    if _is_basic_index(key):
-        result[key] = gradient  # basic indexing selects each element at most once
-    else:
-        np.add.at(result, key, gradient)  # an integer array may select an element twice
-    return result
-
-
 # --------------------------------------------------------------------------------------------
-# Derivative rules shared by several operations
+# Building nodes
 
 
-def _vjp_identity(g, out, *parents):
-    return g
-
-
-def _vjp_negate(g, out, *parents):
-    return -g
-
-
-def _vjp_matmul_left(g, out, a, b):
-    if b.ndim == 1:  # out = a @ b drops b's only axis: restore it as a column
-        return g.reshape(g.shape + (1,)) @ b.reshape((1,) + b.shape)
-    if a.ndim == 1:  # out = a @ b dropped a's row axis
-        return (g.reshape(g.shape[:-1] + (1, g.shape[-1])) @ _matrix_transpose(b)).reshape(
-            g.shape[:-1] + a.shape)
-    return g @ _matrix_transpose(b)
-
-
-def _vjp_matmul_right(g, out, a, b):
-    if a.ndim == 1:
-        column = a.reshape(a.shape + (1,))
-        if b.ndim == 1:
-            return g * a
-        return column @ g.reshape(g.shape[:-1] + (1, g.shape[-1]))
-    if b.ndim == 1:
-        return (_matrix_transpose(a) @ g.reshape(g.shape + (1,))).reshape(g.shape[:-1] + b.shape)
-    return _matrix_transpose(a) @ g
-
-
-def _vjp_slice(axis: int, index: int | slice) -> VJP:
-    """The gradient of one part of a concatenation or stack: its slice of g along `axis`."""
-    key = (slice(None),) * axis + (index,)
-    return lambda g, out, *parents: g[key]
-
-
-def _matrix_transpose(x: Tensor) -> Tensor:
-    return x.T if x.ndim == 2 else x.swapaxes(-1, -2)
-
-
-# --------------------------------------------------------------------------------------------
-# Helpers
-
-
-def _make(op: str, value: Any, parents: tuple[Node, ...], vjps: tuple[VJP, ...]) -> Node:
+def _make(op: str, value: Any, parents: tuple[Node, ...], vjps: tuple[VJP, ...], params: dict[str, Any]) -> Node:
     """A new non-leaf node. It keeps its parents only if a gradient must flow through it."""
     node = _new_node(Node)
     node.value = value
     node.name = None
     node.op = op
+    node.params = params
     node.number = next(_numbering)
     for parent in parents:
         if parent.requires_grad:
@@ -660,9 +594,53 @@ def _constant(value: Any) -> Node:
     node.op = "leaf"
     node.parents = ()
     node.vjps = ()
+    node.params = _NO_PARAMS
     node.requires_grad = False
     node.number = next(_numbering)
     return node
+
+
+#: Operands that are plain values (not Nodes, not Duals).
+_PLAIN_TYPES = frozenset({float, int, bool, np.ndarray, np.float64, np.float32, np.float16,
+                          np.int64, np.int32, np.bool_, list, tuple, type(None)})
+#: Python numbers stay Python numbers inside their constant node: NumPy treats them as weak, so
+#: they never change a node's dtype, and array-with-number arithmetic is NumPy's fastest path.
+_WEAK = (float, int)
+
+
+def _binary(operation: Primitive, a: Any, b: Any) -> Any:
+    """An operator with a Node on one side; foreign operands get NotImplemented (Python then asks
+    them), Duals take the operation over (forward mode)."""
+    for x in (a, b):
+        kind = type(x)
+        if kind is not Node and kind not in _PLAIN_TYPES and not isinstance(x, np.generic | Node):
+            if hasattr(kind, "__dp_apply__"):
+                return operation(a, b)
+            return NotImplemented
+    return operation.apply_to_nodes(_as_operands((a, b)), _NO_PARAMS)
+
+
+def _as_operands(operands: Sequence[Any]) -> tuple[Node, ...]:
+    """Every operand as a Node; plain ones become constants in the dtype of the Nodes among them."""
+    like = None
+    for x in operands:
+        if isinstance(x, Node):
+            like = x.value.dtype if isinstance(x.value, np.ndarray | np.generic) else None
+            break
+    nodes = []
+    for x in operands:
+        if isinstance(x, Node):
+            nodes.append(x)
+        elif type(x) in _WEAK:
+            nodes.append(_constant(x))
+        else:
+            nodes.append(_constant(_as_float_array(x, "operand", like=like)))
+    return tuple(nodes)
+
+
+def as_node(x: Any) -> Node:
+    """`x` itself if it is a Node, else a constant leaf holding it."""
+    return x if isinstance(x, Node) else _constant(_as_float_array(x, "as_node"))
 
 
 def _as_float_array(value: Any, where: str, like: np.dtype | None = None) -> np.ndarray | np.floating:
@@ -680,86 +658,20 @@ def _as_float_array(value: Any, where: str, like: np.dtype | None = None) -> np.
     kind = array.dtype.kind
     if kind in "biu":
         array = array.astype(like if like is not None and like.kind == "f" else np.float64)
+    elif kind == "c":
+        raise TypeError(f"{where}: complex numbers are not supported (dp differentiates real functions), "
+                        f"got dtype {array.dtype}")
     elif kind != "f":
         raise TypeError(f"{where}: expected a number or an array of numbers, got {type(value).__name__}"
                         f" of dtype {array.dtype}")
     return array[()] if array.ndim == 0 else array
 
 
-def _data(x: Any) -> Any:
-    """The plain value of a Node (for masks and conditions, which are not differentiated)."""
-    return x.value if isinstance(x, Node) else x
-
-
-def _pair(a: Any, b: Any) -> tuple[Node, Node]:
-    """Two operands as Nodes, constants taking the dtype of the Node among them."""
-    if isinstance(a, Node):
-        return a, a._operand(b)
-    if isinstance(b, Node):
-        return b._operand(a), b
-    return as_node(a), as_node(b)
-
-
-def _broadcasting(op: str, function: np.ufunc, a: Node, b: Node) -> np.ndarray:
-    try:
-        return function(a.value, b.value)
-    except ValueError:
-        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} do not broadcast") from None
-
-
-def _reducing(op: str, node: Node, axis: Any, keepdims: bool, method: str | None = None) -> np.ndarray:
-    """node.value.<method>(axis, keepdims), NumPy's reduction; errors name `op` and the shape."""
-    try:
-        return getattr(node.value, method or op)(axis=axis, keepdims=keepdims)
-    except (ValueError, TypeError, np.exceptions.AxisError) as error:
-        raise ValueError(f"{op}: cannot reduce shape {node.shape} over axis {axis}: {error}") from None
-
-
-def _keep_dims(g: Tensor, shape: tuple[int, ...], axis: Any, keepdims: bool) -> Tensor:
-    """A reduction's result with the reduced axes put back as size 1, ready to broadcast."""
-    if keepdims:
-        return g
-    axes = range(len(shape)) if axis is None else np.atleast_1d(axis) % max(len(shape), 1)
-    kept = [1 if index in axes else size for index, size in enumerate(shape)]
-    return g.reshape(tuple(kept))
-
-
-def _one_where_zero(test: Any, x: Tensor) -> Tensor:
-    """x, with 1 wherever `test` is 0: keeps 0 * inf and log(0) out of the power rules."""
-    zero = _data(test) == 0
-    if zero is False or not np.any(zero):  # the usual case, and a Python number stays weak
-        return x
-    return np.where(zero, 1, x)
-
-
-def _log_of_base(a: Any) -> Tensor:
-    """log(a) for the power rule, 0 where a = 0. For a Python number (`2 ** x`) it is a Python
-    float, which NumPy treats as weak: a float32 gradient stays float32."""
-    log = np.log(_one_where_zero(a, a))
-    return float(log) if type(a) in (int, float) else log
-
-
-def _stable_sigmoid(x: np.ndarray) -> np.ndarray:
-    # 1 / (1 + exp(-x)) is accurate to the last bit everywhere; where exp(-x) overflows (x < -709
-    # in float64, x < -88 in float32) it gives 1 / inf = 0, the correctly rounded answer, so the
-    # overflow warning is noise. Silencing it costs about 1.5 us, as much as a scalar sigmoid
-    # itself: scalars that cannot overflow (the blog's neuron, say) skip it.
-    if x.ndim == 0 and x > -80:
-        return 1 / (1 + np.exp(-x))
-    with np.errstate(over="ignore"):
-        return 1 / (1 + np.exp(-x))
-
-
-def _plain_index(key: Any) -> Any:
-    """An index with any Nodes in it replaced by their values (indices are not differentiated)."""
-    if isinstance(key, tuple):
-        return tuple(_data(part) for part in key)
-    return _data(key)
-
-
-def _is_basic_index(key: Any) -> bool:
-    parts = key if isinstance(key, tuple) else (key,)
-    return all(part is None or part is Ellipsis or isinstance(part, slice | numbers.Integral) for part in parts)
+def plain(x: Any) -> Any:
+    """The plain array inside Nodes and Duals (for masks and conditions, which are not differentiated)."""
+    while isinstance(x, _WRAPPERS):
+        x = x.value
+    return x
 
 
 def _seed(output: Node, seed: Any, create_graph: bool) -> Any:
@@ -798,43 +710,243 @@ def _finish_leaf_gradients(leaves: dict[Node, Any], create_graph: bool) -> dict[
     return leaves
 
 
-def _binary(method: str, reflected: str) -> Callable[[Any, Any], Node]:
-    """A NumPy binary ufunc on (a, b) where at least one is a Node, as Node's operator."""
-    def operation(a: Any, b: Any) -> Node:
-        return getattr(a, method)(b) if isinstance(a, Node) else getattr(b, reflected)(a)
-    return operation
+# --------------------------------------------------------------------------------------------
+# The worked examples: a dozen operations, each its forward value beside its derivative rules.
+# Rules read (g, out, *operands): g is the gradient arriving at the output, out the output.
+# The rest of the catalogue, written the same way, is in dp/ops/.
 
 
-_UFUNCS: dict[np.ufunc, Callable[..., Node]] = {
-    np.add: _binary("__add__", "__radd__"),
-    np.subtract: _binary("__sub__", "__rsub__"),
-    np.multiply: _binary("__mul__", "__rmul__"),
-    np.true_divide: _binary("__truediv__", "__rtruediv__"),
-    np.power: _binary("__pow__", "__rpow__"),
-    np.matmul: _binary("__matmul__", "__rmatmul__"),
-    np.maximum: maximum,
-    np.negative: Node.__neg__,
-    np.absolute: Node.__abs__,
-    np.exp: Node.exp,
-    np.log: Node.log,
-    np.sin: Node.sin,
-    np.cos: Node.cos,
-    np.tanh: Node.tanh,
-    np.sqrt: Node.sqrt,
-}
-# Comparisons and sign have zero derivative almost everywhere: they act on plain values.
-_NOT_DIFFERENTIABLE = {np.less, np.less_equal, np.greater, np.greater_equal, np.sign}
-_FUNCTIONS: dict[Callable, Callable[..., Node]] = {
-    np.sum: lambda x, axis=None, keepdims=False: as_node(x).sum(axis, keepdims),
-    np.mean: lambda x, axis=None, keepdims=False: as_node(x).mean(axis, keepdims),
-    np.max: lambda x, axis=None, keepdims=False: as_node(x).max(axis, keepdims),
-    np.amax: lambda x, axis=None, keepdims=False: as_node(x).max(axis, keepdims),
-    np.reshape: lambda x, shape: as_node(x).reshape(shape),
-    np.transpose: lambda x, axes=None: as_node(x).transpose(axes or ()),
-    np.swapaxes: lambda x, axis1, axis2: as_node(x).swapaxes(axis1, axis2),
-    np.broadcast_to: lambda x, shape: as_node(x).broadcast_to(shape),
-    np.dot: lambda a, b: _binary("__matmul__", "__rmatmul__")(a, b),
-    np.where: where,
-    np.concatenate: concatenate,
-    np.stack: stack,
-}
+def _vjp_identity(g, out, *operands, **params):
+    return g
+
+
+def _vjp_negate(g, out, *operands, **params):
+    return -g
+
+
+#: a + b.   d/da = 1, d/db = 1.
+add = primitive("add", np.add, vjp=(_vjp_identity, _vjp_identity), tangent="linear", error="do not broadcast")
+#: a - b.   d/da = 1, d/db = -1.
+subtract = primitive("subtract", np.subtract, vjp=(_vjp_identity, _vjp_negate), tangent="linear",
+                     error="do not broadcast")
+#: -x.   d/dx = -1.
+negative = primitive("negative", np.negative, vjp=_vjp_negate, tangent="linear")
+#: a * b (element-wise).   d/da = b, d/db = a.
+multiply = primitive("multiply", np.multiply,
+                     vjp=(lambda g, out, a, b: g * b,
+                          lambda g, out, a, b: g * a), tangent="multilinear", error="do not broadcast")
+#: a / b.   d/da = 1/b, d/db = -a/b^2 = -out/b.
+divide = primitive("divide", np.divide,
+                   vjp=(lambda g, out, a, b: g / b,
+                        lambda g, out, a, b: -g * out / b), tangent="elementwise", error="do not broadcast")
+
+
+def _one_where_zero(test: Any, x: Tensor) -> Tensor:
+    """x, with 1 wherever `test` is 0: keeps 0 * inf and log(0) out of the power rules."""
+    zero = plain(test) == 0
+    if zero is False or not np.any(zero):  # the usual case, and a Python number stays weak
+        return x
+    return np.where(zero, np.ones((), plain(x).dtype) if hasattr(plain(x), "dtype") else 1, x)
+
+
+def _log_of_base(a: Any) -> Tensor:
+    """log(a) for the power rule, 0 where a = 0. For a Python number (`2 ** x`) it is a Python
+    float, which NumPy treats as weak: a float32 gradient stays float32."""
+    log = np.log(_one_where_zero(a, a))
+    return float(log) if type(a) in (int, float) else log
+
+
+#: a ** b.   d/da = b a^(b-1), d/db = a^b log(a); as PyTorch, d/da is 0 where b = 0 (not 0 * inf
+#: at a = 0) and d/db is 0 where a = 0.
+power = primitive("power", np.power,
+                  vjp=(lambda g, out, a, b: g * b * _one_where_zero(b, a) ** (b - 1),
+                       lambda g, out, a, b: g * out * _log_of_base(a)), tangent="elementwise",
+                  error="do not broadcast")
+
+
+def _matrix_transpose(x: Tensor) -> Tensor:
+    return x.T if x.ndim == 2 else x.swapaxes(-1, -2)
+
+
+def _vjp_matmul_left(g, out, a, b):
+    """d/da of a @ b = g @ b^T, with a 1-D operand treated as a row (a) or a column (b)."""
+    if b.ndim == 1:  # out = a @ b drops b's only axis: restore it as a column
+        return g.reshape(g.shape + (1,)) @ b.reshape((1,) + b.shape)
+    if a.ndim == 1:  # out = a @ b dropped a's row axis
+        return (g.reshape(g.shape[:-1] + (1, g.shape[-1])) @ _matrix_transpose(b)).reshape(
+            g.shape[:-1] + a.shape)
+    return g @ _matrix_transpose(b)
+
+
+def _vjp_matmul_right(g, out, a, b):
+    """d/db of a @ b = a^T @ g."""
+    if a.ndim == 1:
+        if b.ndim == 1:
+            return g * a
+        return a.reshape(a.shape + (1,)) @ g.reshape(g.shape[:-1] + (1, g.shape[-1]))
+    if b.ndim == 1:
+        return (_matrix_transpose(a) @ g.reshape(g.shape + (1,))).reshape(g.shape[:-1] + b.shape)
+    return _matrix_transpose(a) @ g
+
+
+#: a @ b, NumPy's matmul (1-D operands and stacks of matrices included).
+matmul = primitive("matmul", np.matmul, vjp=(_vjp_matmul_left, _vjp_matmul_right), tangent="multilinear",
+                   error="do not multiply")
+#: exp(x).   d/dx = exp(x) = out.
+exp = primitive("exp", np.exp, vjp=lambda g, out, x: g * out, tangent="elementwise")
+#: log(x).   d/dx = 1/x.
+log = primitive("log", np.log, vjp=lambda g, out, x: g / x, tangent="elementwise")
+#: tanh(x).   d/dx = 1 - tanh(x)^2.
+tanh = primitive("tanh", np.tanh, vjp=lambda g, out, x: g * (1 - out * out), tangent="elementwise")
+
+
+def _keep_dims(g: Tensor, shape: tuple[int, ...], axis: Any, keepdims: bool) -> Tensor:
+    """A reduction's result with the reduced axes put back as size 1, ready to broadcast."""
+    if keepdims:
+        return g
+    axes = range(len(shape)) if axis is None else np.atleast_1d(axis) % max(len(shape), 1)
+    kept = [1 if index in axes else size for index, size in enumerate(shape)]
+    return g.reshape(tuple(kept))
+
+
+def _sum(x, axis=None, keepdims=False):
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+#: Sum over `axis` (all axes if None).   d/dx = 1: the gradient is copied back over them.
+sum_ = primitive("sum", _sum, vjp=lambda g, out, x, axis, keepdims:
+                 np.broadcast_to(_keep_dims(g, x.shape, axis, keepdims), x.shape), tangent="linear")
+#: The same elements in a new shape.   The gradient takes the old shape back.
+reshape_ = primitive("reshape", np.reshape, vjp=lambda g, out, x, shape: g.reshape(x.shape), tangent="linear")
+
+
+def scatter_add(gradient: Tensor, key: Any, shape: tuple[int, ...]) -> Tensor:
+    """Zeros of `shape` with `gradient` added at `key`: the derivative of indexing."""
+    if not isinstance(gradient, np.ndarray | np.generic):
+        return scatter(gradient, key=key, shape=shape)
+    result = np.zeros(shape, dtype=gradient.dtype)
+    if _is_basic_index(key):
+        result[key] = gradient  # basic indexing selects each element at most once
+    else:
+        np.add.at(result, key, gradient)  # an integer array may select an element twice
+    return result
+
+
+def _is_basic_index(key: Any) -> bool:
+    parts = key if isinstance(key, tuple) else (key,)
+    return all(part is None or part is Ellipsis or isinstance(part, slice | numbers.Integral) for part in parts)
+
+
+#: x[key]: slices, integers, None, Ellipsis, integer and boolean arrays.   d/dx: the gradient lands
+#: in the selected places, zero elsewhere (summed where an integer array selects an element twice).
+getitem = primitive("getitem", lambda x, key: x[key], vjp=lambda g, out, x, key: scatter_add(g, key, x.shape),
+                    tangent="linear")
+#: getitem's derivative as an operation of its own (for higher order): linear, its VJP is getitem.
+scatter = primitive("scatter_add", lambda g, key, shape: scatter_add(g, key, shape),
+                    vjp=lambda g, out, x, key, shape: g[key], tangent="linear")
+
+
+def _plain_index(key: Any) -> Any:
+    """An index with any Nodes or Duals in it replaced by their values (indices are not differentiated)."""
+    if isinstance(key, tuple):
+        return tuple(plain(part) for part in key)
+    return plain(key)
+
+
+def _exp(self: Any) -> Any:
+    """exp(x)."""
+    return exp(self)
+
+
+def _log(self: Any) -> Any:
+    """log(x)."""
+    return log(self)
+
+
+def _tanh(self: Any) -> Any:
+    """tanh(x)."""
+    return tanh(self)
+
+
+def _method_sum(self: Any, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Any:
+    """Sum over `axis` (all axes if None)."""
+    return sum_(self, axis=reduction_axis("sum", self, axis), keepdims=bool(keepdims))
+
+
+def _method_reshape(self: Any, *shape: int | Sequence[int]) -> Any:
+    """The same elements in a new shape: x.reshape(2, 3) or x.reshape((2, 3))."""
+    new_shape = shape[0] if len(shape) == 1 and not isinstance(shape[0], numbers.Integral) else shape
+    try:
+        new_shape = tuple(int(size) for size in np.atleast_1d(new_shape)) if np.ndim(new_shape) else int(new_shape)
+        np.empty(np.shape(plain(self)), dtype=np.bool_).reshape(new_shape)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"reshape: cannot reshape shape {np.shape(plain(self))} into {new_shape}: {error}") from None
+    return reshape_(self, shape=new_shape)
+
+
+def _method_getitem(self: Any, key: Any) -> Any:
+    """x[key]."""
+    key = _plain_index(key)
+    try:
+        return getitem(self, key=key)
+    except (IndexError, ValueError, TypeError) as error:
+        raise IndexError(f"getitem: index {key!r} does not fit shape {np.shape(plain(self))}: {error}") from None
+
+
+def reduction_axis(op: str, x: Any, axis: Any) -> int | tuple[int, ...] | None:
+    """`axis` checked against x's shape, as NumPy takes it (None, an int or a tuple of ints);
+    an axis out of range raises an error that names the operation and the shape."""
+    if axis is None:
+        return None
+    ndim = np.ndim(plain(x))
+    axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis) if isinstance(axis, list | tuple) else None
+    if axes is None or not all(isinstance(a, numbers.Integral) and -ndim <= a < ndim for a in axes) \
+            or len({int(a) % max(ndim, 1) for a in axes}) != len(axes):
+        raise ValueError(f"{op}: cannot reduce shape {np.shape(plain(x))} over axis {axis}")
+    return int(axis) if isinstance(axis, numbers.Integral) else tuple(int(a) for a in axes)
+
+
+method("exp")(_exp)
+method("log")(_log)
+method("tanh")(_tanh)
+method("sum")(_method_sum)
+method("reshape")(_method_reshape)
+method("__getitem__")(_method_getitem)
+implements(np.add)(add)
+implements(np.subtract)(subtract)
+implements(np.multiply)(multiply)
+implements(np.true_divide)(divide)
+implements(np.power)(power)
+implements(np.matmul)(matmul)
+implements(np.negative)(negative)
+implements(np.exp)(exp)
+implements(np.log)(log)
+implements(np.tanh)(tanh)
+
+
+@implements(np.sum)
+def _numpy_sum(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False,
+               **options: Any) -> Any:
+    _plain_options("sum", dtype, out, options)
+    return _method_sum(_stacked(x), axis, keepdims)
+
+
+@implements(np.reshape)
+def _numpy_reshape(x: Any, shape: Any = None, order: str = "C", **options: Any) -> Any:
+    if order != "C" or options:
+        raise TypeError("numpy.reshape on Nodes/Duals: only order='C' is supported")
+    return _method_reshape(x, options.get("newshape", shape))
+
+
+def _plain_options(name: str, dtype: Any, out: Any, options: dict[str, Any]) -> None:
+    """Refuse NumPy's options that dp cannot honour (out=, another dtype, where=)."""
+    if out is not None or dtype is not None or options.get("where", True) is not True:
+        raise TypeError(f"numpy.{name} on Nodes/Duals: out=, dtype= and where= are not supported")
+
+
+def _stacked(x: Any) -> Any:
+    """A list or tuple of Nodes/Duals as one stacked value (np.sum([x, y]) means the stack's sum)."""
+    if isinstance(x, list | tuple):
+        from dp.ops.shape import stack  # the catalogue is loaded by then; imported here, as it depends on us
+        return stack(x)
+    return x

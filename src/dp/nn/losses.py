@@ -21,7 +21,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from dp.node import Node, as_node, maximum, stack
+from dp.node import Node, as_node
+from dp.ops import maximum, stack
 
 Reduction = Literal["mean", "sum", "none"]
 

@@ -1,0 +1,19 @@
+"""The catalogue of operations: every primitive dp differentiates, beyond node.py's dozen examples.
+
+Each module holds one family, each operation defined once (`dp.primitive`: its NumPy forward, its
+VJP rules, its tangent rule), registered as the NumPy function it stands for (`implements`) and,
+where ndarray has one, as a method of Node and Dual (`method`):
+
+    elementwise.py   unary and binary element-wise functions, activations
+    reductions.py    sum's relatives: mean, max, min, prod, var, std, cumsum, logsumexp, norms
+    shape.py         reshaping, transposing, joining, splitting, indexing, padding
+    linalg.py        products (dot, inner, outer, tensordot, einsum, kron) and linear algebra
+
+`dp.ops.<name>` is each operation as a function, for Nodes, Duals and arrays alike.
+"""
+
+from dp.node import PRIMITIVES, primitive
+from dp.ops.elementwise import *  # noqa: F401,F403
+from dp.ops.reductions import *  # noqa: F401,F403
+from dp.ops.shape import *  # noqa: F401,F403
+from dp.ops.linalg import *  # noqa: F401,F403
