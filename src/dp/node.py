@@ -144,25 +144,37 @@ class Primitive:
                     return kind.__dp_apply__(self, operands, params)
         if node_seen:
             return self.apply_to_nodes(_as_operands(operands), params)
-        return self.compute(operands, params)
-
-    def compute(self, values: Sequence[Any], params: dict[str, Any]) -> Any:
-        """The forward value; a NumPy error becomes one that names the operation and the shapes."""
         try:
-            return self.forward(*values, **params)
+            return self.forward(*operands, **params)
         except (ValueError, IndexError, TypeError, np.exceptions.AxisError) as error:
-            shapes = " and ".join(str(np.shape(value)) for value in values)
-            if self.error:
-                raise ValueError(f"{self.name}: shapes {shapes} {self.error}") from None
-            raise type(error)(f"{self.name}: operands of shapes {shapes}: {error}") from None
+            raise self._failure(operands, error) from None
 
     def apply_to_nodes(self, operands: tuple[Node, ...], params: dict[str, Any]) -> Node:
         """Reverse mode: the result as a node of the graph, remembering how to differentiate it."""
-        value = self.compute([x.value for x in operands], params)
+        forward = self.forward
+        try:  # spelled out for one and two operands: the per-operation cost of every graph is here
+            if params:
+                value = forward(*[x.value for x in operands], **params)
+            elif len(operands) == 2:
+                value = forward(operands[0].value, operands[1].value)
+            elif len(operands) == 1:
+                value = forward(operands[0].value)
+            else:
+                value = forward(*[x.value for x in operands])
+        except (ValueError, IndexError, TypeError, np.exceptions.AxisError) as error:
+            raise self._failure([x.value for x in operands], error) from None
+        if self.variadic:
+            return _make(self.name, value, operands, _indexed_rules(self.vjps[0], len(operands)), params)
         if not self.differentiable:
             return _constant(value)
-        vjps = self.vjps if not self.variadic else _indexed_rules(self.vjps[0], len(operands))
-        return _make(self.name, value, operands, vjps, params)
+        return _make(self.name, value, operands, self.vjps, params)
+
+    def _failure(self, values: Sequence[Any], error: Exception) -> Exception:
+        """NumPy's error, as one that names the operation and the operands' shapes."""
+        shapes = " and ".join(str(np.shape(value)) for value in values)
+        if self.error:
+            return ValueError(f"{self.name}: shapes {shapes} {self.error}")
+        return type(error)(f"{self.name}: operands of shapes {shapes}: {error}")
 
 
 def primitive(name: str, forward: Callable[..., Any], vjp: Sequence[VJP] | VJP | None = None,
@@ -199,8 +211,12 @@ def method(*names: str, as_property: bool = False) -> Callable[[Callable], Calla
     """Give Node and Dual a method (or property) spelled `names` that calls this function on self."""
     def register(function: Callable) -> Callable:
         bound = function
-        if not isinstance(function, types.FunctionType):  # a Primitive: wrap it so it binds to self
-            bound = functools.wraps(function)(lambda self, *args, **kwargs: function(self, *args, **kwargs))
+        if isinstance(function, Primitive):  # wrapped so that it binds to self; x.exp() on a Node goes straight in
+            def bound(self: Any, *args: Any, **kwargs: Any) -> Any:
+                if type(self) is Node and not args and not kwargs:
+                    return function.apply_to_nodes((self,), _NO_PARAMS)
+                return function(self, *args, **kwargs)
+            bound.__doc__, bound.__name__ = function.__doc__, names[0]
         for name in names:
             METHODS[name] = property(bound) if as_property else bound
             for cls in _ARRAY_TYPES:
@@ -487,18 +503,23 @@ def backpropagate(output: Node, seed: Any = 1, *, create_graph: bool = False,
     for node in reversed(order):
         gradient = gradients.pop(node)
         parents = node.parents
+        params = node.params
         if not parents or (stops is not None and node in stops):
             leaves[node] = gradient
             continue
         if create_graph:  # the rules get Nodes, so their results are graphs; constants stay plain values
             out = node
             args = [parent if _wanted(parent, stops) else parent.value for parent in parents]
+        elif len(parents) == 2:  # spelled out for the common arities: this loop runs once a node
+            out, args = node.value, (parents[0].value, parents[1].value)
+        elif len(parents) == 1:
+            out, args = node.value, (parents[0].value,)
         else:
             out, args = node.value, [parent.value for parent in parents]
         for parent, vjp in zip(parents, node.vjps):
             if not (parent.requires_grad or (stops is not None and parent in stops)):
                 continue
-            contribution = vjp(gradient, out, *args, **node.params)
+            contribution = vjp(gradient, out, *args, **params) if params else vjp(gradient, out, *args)
             shape = parent.value.shape
             if contribution.shape != shape:  # checked here: most gradients need no work
                 contribution = unbroadcast(contribution, shape, node.op)
@@ -611,9 +632,14 @@ _WEAK = (float, int)
 def _binary(operation: Primitive, a: Any, b: Any) -> Any:
     """An operator with a Node on one side; foreign operands get NotImplemented (Python then asks
     them), Duals take the operation over (forward mode)."""
+    kind_a, kind_b = type(a), type(b)
+    if kind_a is Node and (kind_b is Node or kind_b is float or kind_b is int):  # the usual cases, first
+        return operation.apply_to_nodes((a, b if kind_b is Node else _constant(b)), _NO_PARAMS)
+    if kind_b is Node and (kind_a is float or kind_a is int):
+        return operation.apply_to_nodes((_constant(a), b), _NO_PARAMS)
     for x in (a, b):
         kind = type(x)
-        if kind is not Node and kind not in _PLAIN_TYPES and not isinstance(x, np.generic | Node):
+        if kind not in _PLAIN_TYPES and not isinstance(x, np.generic | Node):
             if hasattr(kind, "__dp_apply__"):
                 return operation(a, b)
             return NotImplemented
@@ -853,21 +879,6 @@ def _plain_index(key: Any) -> Any:
     return plain(key)
 
 
-def _exp(self: Any) -> Any:
-    """exp(x)."""
-    return exp(self)
-
-
-def _log(self: Any) -> Any:
-    """log(x)."""
-    return log(self)
-
-
-def _tanh(self: Any) -> Any:
-    """tanh(x)."""
-    return tanh(self)
-
-
 def _method_sum(self: Any, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Any:
     """Sum over `axis` (all axes if None)."""
     return sum_(self, axis=reduction_axis("sum", self, axis), keepdims=bool(keepdims))
@@ -906,9 +917,9 @@ def reduction_axis(op: str, x: Any, axis: Any) -> int | tuple[int, ...] | None:
     return int(axis) if isinstance(axis, numbers.Integral) else tuple(int(a) for a in axes)
 
 
-method("exp")(_exp)
-method("log")(_log)
-method("tanh")(_tanh)
+method("exp")(exp)
+method("log")(log)
+method("tanh")(tanh)
 method("sum")(_method_sum)
 method("reshape")(_method_reshape)
 method("__getitem__")(_method_getitem)

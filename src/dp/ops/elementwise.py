@@ -41,7 +41,7 @@ def _stable_sigmoid(x: Any) -> Any:
     # in float64, x < -88 in float32) it gives 1 / inf = 0, the correctly rounded answer, so the
     # overflow warning is noise. Silencing it costs about 1.5 us, as much as a scalar sigmoid
     # itself: scalars that cannot overflow (the blog's neuron, say) skip it.
-    if np.ndim(x) == 0 and x > -80:
+    if isinstance(x, np.generic) and x > -80:
         return 1 / (1 + np.exp(-x))
     with np.errstate(over="ignore"):
         return 1 / (1 + np.exp(-x))
