@@ -627,6 +627,7 @@ _PLAIN_TYPES = frozenset({float, int, bool, np.ndarray, np.float64, np.float32, 
 #: Python numbers stay Python numbers inside their constant node: NumPy treats them as weak, so
 #: they never change a node's dtype, and array-with-number arithmetic is NumPy's fastest path.
 _WEAK = (float, int)
+_FLOAT_SCALARS = frozenset({np.float64, np.float32, np.float16})
 
 
 def _binary(operation: Primitive, a: Any, b: Any) -> Any:
@@ -676,6 +677,10 @@ def _as_float_array(value: Any, where: str, like: np.dtype | None = None) -> np.
     A 0-d value becomes a NumPy scalar (still with .shape, .dtype and NumPy's maths): NumPy
     computes with those about five times faster than with 0-d arrays, which is what scalar graphs
     such as the blog's neuron are made of."""
+    if type(value) in _FLOAT_SCALARS:  # already what we want (scalar graphs make many of these)
+        return value
+    if type(value) is float:
+        return np.float64(value)
     try:
         array = value if type(value) is np.ndarray else np.asarray(value)
     except (ValueError, TypeError) as error:
