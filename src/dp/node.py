@@ -37,11 +37,14 @@ import functools
 import itertools
 import numbers
 import operator
-import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+
+from dp.registry import (METHODS, NOT_DIFFERENTIABLE, NUMPY_FUNCTIONS, NUMPY_UFUNCS, PRIMITIVES,  # noqa: F401
+                         array_type, implements, method, numpy_function, numpy_ufunc, plain)
+from dp.registry import plain_options as _plain_options
 
 #: What a rule receives and returns: arrays on the ordinary pass, Nodes when `create_graph=True`,
 #: Duals in forward mode.
@@ -49,23 +52,6 @@ Tensor = Any
 #: A vector-Jacobian product: (gradient at the output, the output, *operands, **params) -> the
 #: operand's gradient.
 VJP = Callable[..., Tensor]
-
-#: Every primitive by name: dp's own catalogue and the user's.
-PRIMITIVES: dict[str, Primitive] = {}
-#: NumPy's ufuncs and functions that dp differentiates, and what they become on Nodes and Duals.
-NUMPY_UFUNCS: dict[np.ufunc, Callable[..., Any]] = {}
-NUMPY_FUNCTIONS: dict[Callable, Callable[..., Any]] = {}
-#: NumPy functions whose result does not depend on values smoothly (comparisons, argmax, shape
-#: queries): they run on the plain values and return plain arrays.
-NOT_DIFFERENTIABLE: set[Callable] = set()
-#: The ndarray method spellings (`x.var()`, `x.clip(0, 1)`) given to Node and Dual alike.
-METHODS: dict[str, Any] = {}
-_ARRAY_TYPES: list[type] = []
-NOT_DIFFERENTIABLE.update({np.shape, np.ndim, np.size, np.zeros_like, np.ones_like, np.empty_like, np.full_like,
-                           np.array_equal, np.allclose, np.isclose, np.any, np.all, np.count_nonzero, np.nonzero,
-                           np.argwhere, np.flatnonzero, np.isscalar, np.iscomplexobj, np.isrealobj, np.result_type,
-                           np.array_equiv, np.shares_memory, np.may_share_memory})
-_WRAPPERS: tuple[type, ...] = ()
 
 _NO_PARAMS: dict[str, Any] = {}  # shared by every node without parameters: never written to
 _new_node = object.__new__
@@ -169,6 +155,15 @@ class Primitive:
             return _constant(value)
         return _make(self.name, value, operands, self.vjps, params)
 
+    def as_method(self, name: str) -> Callable[..., Any]:
+        """This operation as a method (`x.exp()`); on a Node without arguments it goes straight in."""
+        def bound(x: Any, *args: Any, **kwargs: Any) -> Any:
+            if type(x) is Node and not args and not kwargs:
+                return self.apply_to_nodes((x,), _NO_PARAMS)
+            return self(x, *args, **kwargs)
+        bound.__name__, bound.__doc__ = name, self.__doc__
+        return bound
+
     def _failure(self, values: Sequence[Any], error: Exception) -> Exception:
         """NumPy's error, as one that names the operation and the operands' shapes."""
         shapes = " and ".join(str(np.shape(value)) for value in values)
@@ -195,46 +190,6 @@ def primitive(name: str, forward: Callable[..., Any], vjp: Sequence[VJP] | VJP |
     made = Primitive(name, forward, vjp, tangent, **options)
     PRIMITIVES[name] = made
     return made
-
-
-def implements(*numpy_functions: Callable) -> Callable[[Callable], Callable]:
-    """Register a function as what NumPy's `numpy_functions` do on Nodes and Duals."""
-    def register(function: Callable) -> Callable:
-        for numpy_function in numpy_functions:
-            table = NUMPY_UFUNCS if isinstance(numpy_function, np.ufunc) else NUMPY_FUNCTIONS
-            table[numpy_function] = function
-        return function
-    return register
-
-
-def method(*names: str, as_property: bool = False) -> Callable[[Callable], Callable]:
-    """Give Node and Dual a method (or property) spelled `names` that calls this function on self."""
-    def register(function: Callable) -> Callable:
-        bound = function
-        if isinstance(function, Primitive):  # wrapped so that it binds to self; x.exp() on a Node goes straight in
-            def bound(self: Any, *args: Any, **kwargs: Any) -> Any:
-                if type(self) is Node and not args and not kwargs:
-                    return function.apply_to_nodes((self,), _NO_PARAMS)
-                return function(self, *args, **kwargs)
-            bound.__doc__, bound.__name__ = function.__doc__, names[0]
-        for name in names:
-            METHODS[name] = property(bound) if as_property else bound
-            for cls in _ARRAY_TYPES:
-                setattr(cls, name, METHODS[name])
-        return function
-    return register
-
-
-def array_type(cls: type) -> type:
-    """Give a class (Node, Dual) every method registered with `method`, now and later. Its
-    instances must have `.value` (what `plain` unwraps) and may take over primitives applied to
-    them by defining `__dp_apply__(primitive, operands, params)` (Dual does: forward mode)."""
-    global _WRAPPERS
-    _ARRAY_TYPES.append(cls)
-    _WRAPPERS = tuple(_ARRAY_TYPES)
-    for name, function in METHODS.items():
-        setattr(cls, name, function)
-    return cls
 
 
 def _indexed_rules(rule: VJP, count: int) -> tuple[VJP, ...]:
@@ -437,45 +392,6 @@ class Node:
 
 
 array_type(Node)
-
-
-def numpy_ufunc(who: str, ufunc: np.ufunc, method: str, inputs: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """What a NumPy ufunc does on Nodes and Duals: the catalogue's operation, or a clear refusal."""
-    if method == "__call__" and not kwargs:
-        if ufunc in NOT_DIFFERENTIABLE:
-            return ufunc(*(plain(x) for x in inputs))
-        operation = NUMPY_UFUNCS.get(ufunc)
-        if operation is not None:
-            return operation(*inputs)
-    detail = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
-    if kwargs and method == "__call__" and ufunc in NUMPY_UFUNCS:
-        raise TypeError(f"dp.{who}: numpy.{ufunc.__name__} with {sorted(kwargs)} is not supported "
-                        "(dp makes new arrays: no out=, where=, dtype=)")
-    raise TypeError(f"dp.{who}: dp cannot differentiate through {detail}. Write it with operations dp "
-                    "has (see dp.ops), or define it with dp.primitive; x.value is the plain array, "
-                    "but no gradient flows through it")
-
-
-def numpy_function(who: str, func: Callable, args: Any, kwargs: Any) -> Any:
-    """What a NumPy function does on Nodes and Duals: the catalogue's operation, or a clear refusal."""
-    if func in NOT_DIFFERENTIABLE:
-        return func(*_plain_tree(args), **_plain_tree(kwargs))
-    operation = NUMPY_FUNCTIONS.get(func)
-    if operation is None:
-        name = getattr(func, "__module__", "numpy").replace("numpy.linalg._linalg", "numpy.linalg")
-        name = "numpy" if name.startswith("numpy._core") or name == "numpy" else name
-        raise TypeError(f"dp.{who}: dp cannot differentiate through {name}.{func.__name__}. Write it with "
-                        "operations dp has (see dp.ops), or define it with dp.primitive; x.value is the "
-                        "plain array, but no gradient flows through it")
-    return operation(*args, **kwargs)
-
-
-def _plain_tree(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {key: _plain_tree(value) for key, value in x.items()}
-    if isinstance(x, list | tuple):
-        return type(x)(_plain_tree(item) for item in x)
-    return plain(x)
 
 
 # --------------------------------------------------------------------------------------------
@@ -696,13 +612,6 @@ def _as_float_array(value: Any, where: str, like: np.dtype | None = None) -> np.
         raise TypeError(f"{where}: expected a number or an array of numbers, got {type(value).__name__}"
                         f" of dtype {array.dtype}")
     return array[()] if array.ndim == 0 else array
-
-
-def plain(x: Any) -> Any:
-    """The plain array inside Nodes and Duals (for masks and conditions, which are not differentiated)."""
-    while isinstance(x, _WRAPPERS):
-        x = x.value
-    return x
 
 
 def _seed(output: Node, seed: Any, create_graph: bool) -> Any:
@@ -952,12 +861,6 @@ def _numpy_reshape(x: Any, shape: Any = None, order: str = "C", **options: Any) 
     if order != "C" or options:
         raise TypeError("numpy.reshape on Nodes/Duals: only order='C' is supported")
     return _method_reshape(x, options.get("newshape", shape))
-
-
-def _plain_options(name: str, dtype: Any, out: Any, options: dict[str, Any]) -> None:
-    """Refuse NumPy's options that dp cannot honour (out=, another dtype, where=)."""
-    if out is not None or dtype is not None or options.get("where", True) is not True:
-        raise TypeError(f"numpy.{name} on Nodes/Duals: out=, dtype= and where= are not supported")
 
 
 def _stacked(x: Any) -> Any:
