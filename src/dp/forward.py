@@ -128,8 +128,8 @@ class Dual:
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         raise TypeError("a Dual cannot become a plain array without losing its tangent: np.array of a "
-                        "list of Duals is dp.stack(list); dual.value is the plain value, but no derivative "
-                        "flows through it")
+                        "list of Duals is dp.stack(list); dual.value is the plain value, but taking it "
+                        "stops the derivative")
 
     # ----------------------------------------------------------------------------------------
     # Forward mode: what a primitive does on duals

@@ -283,7 +283,7 @@ class Node:
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         raise TypeError("a Node cannot become a plain NumPy array without leaving the graph: "
                         "np.array/np.asarray of a list of Nodes is dp.stack(list); node.value is the "
-                        "plain array, but no gradient flows through it")
+                        "plain array, but taking it stops the gradient")
 
     def __repr__(self) -> str:
         label = f", name={self.name!r}" if self.name is not None else ""

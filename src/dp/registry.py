@@ -101,8 +101,8 @@ def numpy_function(who: str, func: Callable, args: Any, kwargs: Any) -> Any:
 
 def _refusal(who: str, name: str) -> TypeError:
     return TypeError(f"dp.{who}: dp cannot differentiate through {name}. Write it with operations dp has "
-                     "(see dp.ops), or define it with dp.primitive; x.value is the plain array, but no "
-                     "gradient flows through it")
+                     "(see dp.ops), or define it with dp.primitive; x.value is the plain array, but taking it "
+                     "stops the gradient")
 
 
 def _plain_tree(x: Any) -> Any:
