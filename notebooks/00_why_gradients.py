@@ -111,7 +111,7 @@ plt.show()
 #
 # ## 3. Gradient descent on linear least squares
 #
-# Seed 002's example: we observe inputs $\mathbf{x}_n$ and targets $y_n$ and look for the
+# The example of the project sheet ("Algorithmic differentiation for machine learning"): we observe inputs $\mathbf{x}_n$ and targets $y_n$ and look for the
 # parameters $\boldsymbol\theta$ that minimise
 #
 # $$J(\boldsymbol\theta) = \sum_n \left(y_n - \mathbf{x}_n^T \boldsymbol\theta\right)^2 .$$

@@ -131,7 +131,7 @@ print(y.value, y.tangent, "expected", 3 * np.e)
 # $\sigma(z) = 1 / (1 + e^{-z})$, built from the operations above and nothing else. At
 # $a = 1, b = 2, c = -3, x = -1, y = 3$ it outputs $0.8808$.
 #
-# Which derivative do we get? The one we *seed*. Seed 002 explains it: each input gets a seed
+# Which derivative do we get? The one we *seed*. The project sheet ("Algorithmic differentiation for machine learning") explains it: each input gets a seed
 # tangent, and the output's tangent is $\sum_i \frac{\partial f}{\partial v_i} \dot v_i$. Seeding
 # $a$ with 1 and the others with 0 gives $\partial f / \partial a$; to get all five partial
 # derivatives, forward mode runs the function **five times**, once per input.
@@ -162,7 +162,7 @@ for name, out in passes.items():
 print(f"value: {out.value:.16f}  (the blog: 0.8807970779778823)")
 
 # %% [markdown]
-# Seed 002's question: what do we get when we seed *two* inputs with 1, say $a$ and $b$? The
+# The project sheet's question: what do we get when we seed *two* inputs with 1, say $a$ and $b$? The
 # tangent is $\partial f / \partial a + \partial f / \partial b$: the derivative along the
 # direction $(1, 1, 0, 0, 0)$. In general one forward pass gives one **Jacobian-vector product**
 # $J \dot v$.

@@ -25,9 +25,10 @@
 # %%
 import numpy as np
 
+import dp
 from dp import Node
 from dp.exercises import check, exercise
-from dp.exercises.course import show_graph, show_source
+from dp.exercises.course import show_definitions, show_graph
 
 # %% [markdown]
 # ## What a node holds
@@ -221,24 +222,61 @@ check("part1.node_figure1", MiniNode)
 show_graph(E, grads=theirs)
 
 # %% [markdown]
-# ## How dp does it
+# ## How dp does it: one table of operations
 #
-# dp's `Node.__mul__` is the same idea in the same few lines: the forward value, then the two
-# vjps. Its rules receive the gradient, the output and the parents' values, so `exp` can reuse
-# its output; `_make` records the parents and forgets them when no gradient can flow (constants
-# only). Read the rest of `src/dp/node.py`: every operation looks like this.
+# Each of your operations is a method that computes a value and *closes over* its operands:
+# `lambda g: g * other.value` remembers `other`. dp writes each operation once, as a
+# **primitive**: the NumPy forward computation beside one VJP rule per operand, in a table that
+# every part of dp reads. Here are your three operations as `src/dp/node.py` defines them:
 
 # %%
-show_source(Node.__mul__)
+show_definitions(dp.node, "multiply", "exp", "sum_")
+
+# %% [markdown]
+# Read them beside yours:
+#
+# * **The forward** is plain NumPy (`np.multiply`, `np.exp`, a sum), applied to the operands'
+#   values.
+# * **A VJP rule** is `(g, out, *operands, **params) -> the gradient for that operand`. The engine
+#   passes it the gradient `g` arriving at the node, the node's output `out` and the operands
+#   when the backward pass reaches the node, so nothing is captured in a closure: one rule serves
+#   every node of its operation, and `exp` reuses its output as yours did. Parameters such as
+#   `sum`'s `axis` arrive by keyword; `_keep_dims` puts the summed axes back as size 1, your
+#   `np.expand_dims`. As in your engine, no rule un-broadcasts: the engine does it once
+#   (`unbroadcast`), and it refuses a gradient of a shape that cannot be summed back.
+# * **`tangent=`** says how *forward* mode gets the derivative from the same entry, without a
+#   second rule: `"multilinear"` for the product (one operand replaced by its tangent at a time:
+#   the product rule), `"elementwise"` for `exp` (its Jacobian is diagonal, so the VJP rule
+#   applied to the tangent gives the tangent), `"linear"` for the sum (the sum of the tangents).
+#
+# One entry, three uses: applied to Nodes a primitive builds a node of the graph (reverse mode);
+# applied to `dp.Dual`s it carries tangents (forward mode, the dual numbers of `10_dual_numbers`);
+# applied to arrays it is just NumPy. `a * b`, `np.exp(a)` and `a.exp()` on Nodes all reach
+# these same entries.
 
 # %%
-show_source(Node.exp)
+x = np.array([0.0, 1.0, 2.0])
+v = np.array([1.0, 0.0, 2.0])
+print(dp.node.exp(x))                                 # arrays: NumPy's exp
+print(dp.node.exp(Node(x, "x")).grad(v)["x"])         # Nodes: reverse mode, the rule g * out with g = v
+print(dp.node.exp(dp.Dual(x, v)).tangent)             # Duals: forward mode, the same rule on the tangent v
+print(np.exp(Node(x, "x")).op, Node(x, "x").exp().op, (Node(x, "x") * 2).op)   # the same table entries
+
+# %% [markdown]
+# `src/dp/node.py` ends with a dozen such worked examples — `add`, `subtract`, `negative`,
+# `multiply`, `divide`, `power`, `matmul`, `exp`, `log`, `tanh`, `sum`, `reshape`, `getitem`
+# — each its forward value beside its derivative. The rest of the catalogue is written the same
+# way in `src/dp/ops/`, one file per family (element-wise functions, reductions, shapes and
+# indexing, products and linear algebra). In `15_your_own_operation` you add an operation of
+# your own to the table.
 
 # %% [markdown]
 # ## Summary
 #
 # * A node = value + parents + one vjp per parent. Each operation states its derivative next to
 #   its value; the engine does the rest.
+# * dp states each operation once, as a primitive: NumPy forward, a VJP rule per operand that gets
+#   (g, out, operands), and a word for forward mode. Nodes, Duals and arrays all use that entry.
 # * Broadcasting is undone in one place, by summing the gradient over the axes it added or
 #   stretched.
 # * The engine visits nodes in reverse topological order, so each gradient is complete before it

@@ -128,5 +128,5 @@ for kind, fast, slow in [("wide", "reverse", "forward"), ("tall", "forward", "re
 # * Jacobian of $f: \mathbb{R}^n \to \mathbb{R}^m$: forward mode $n$ passes (columns), reverse
 #   mode $m$ passes (rows).
 # * Training needs the gradient of one number with respect to everything: reverse mode.
-# * End of Part 1. **Part 2** uses dp to build and train networks, starting with how to initialise
-#   their weights (`20_initialisation`).
+# * Next, `15_your_own_operation`: add an operation of your own to dp, with its derivative rule,
+#   and check it in both modes.

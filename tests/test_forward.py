@@ -45,7 +45,7 @@ def test_float32_stays_float32(name):
 
 @pytest.mark.parametrize("name", ["matmul", "softmax", "sum axis 0 keepdims", "where", "concatenate"])
 def test_seeding_one_input_element_gives_one_jacobian_column(name):
-    """Seed 002: tangent 1 on one element, 0 elsewhere, gives the column for that element."""
+    """The project sheet: tangent 1 on one element, 0 elsewhere, gives the column for that element."""
     op = OPS[name]
     inputs = op.sample(np.random.default_rng(1))
     jacobian = dp.jacobian(op.dp, argnum=0)(*inputs)  # reverse mode, row by row
@@ -77,7 +77,7 @@ def blog(number):
 
 
 def test_the_blogs_neuron_seeded_one_input_at_a_time():
-    """Seed 003: neuron1 [(1, 1), (2, 0), (-3, 0), (-1, 0), (3, 0)] = (0.8807970779778823, -0.1049935854035065)."""
+    """The blog post: neuron1 [(1, 1), (2, 0), (-3, 0), (-1, 0), (3, 0)] = (0.8807970779778823, -0.1049935854035065)."""
     for position, expected in enumerate(BLOG_GRADIENT):
         seeds = [1.0 if index == position else 0.0 for index in range(5)]
         value, tangent = jvp(neuron, BLOG_POINT, seeds)
@@ -91,7 +91,7 @@ def test_the_blogs_neuron_on_dual_numbers_directly():
 
 
 def test_seeding_all_ones_gives_the_directional_derivative():
-    """Seed 002's third case: both seeds 1 give the sum of the partial derivatives."""
+    """The project sheet's third case: both seeds 1 give the sum of the partial derivatives."""
     _, tangent = jvp(neuron, BLOG_POINT, [1.0] * 5)
     assert float(tangent) == pytest.approx(sum(BLOG_GRADIENT), rel=1e-15)
 

@@ -1,5 +1,5 @@
 """Model and Sequential: finding layers and naming parameters, get_grad / get_param / set_param,
-training and evaluation mode, seed 002's style, and saving / loading to .npz."""
+training and evaluation mode, the project sheet's style, and saving / loading to .npz."""
 
 from __future__ import annotations
 
@@ -211,7 +211,7 @@ def test_set_param_rejects_a_bad_dict_without_changing_anything(change, error, m
 
 
 # --------------------------------------------------------------------------------------------
-# Modes, Sequential and seed 002's style
+# Modes, Sequential and the project sheet's style
 
 
 def test_train_and_eval_switch_every_layer():

@@ -56,7 +56,7 @@ def test_step_takes_a_model_a_dict_of_nodes_or_a_dict_of_arrays():
     for model in models:
         model.set_param({"0.W": np.zeros((2, 1)), "0.b": np.zeros(1)})
     SGD(learning_rate=0.5).step(models[0], grads)
-    SGD(learning_rate=0.5)(models[1].variables, grads)  # seed 002's spelling
+    SGD(learning_rate=0.5)(models[1].variables, grads)  # the project sheet's spelling
     SGD(learning_rate=0.5).step(models[2].get_param(), grads)
     for model in models:
         np.testing.assert_array_equal(model.get_param()["0.W"], [[-0.5], [-0.5]])

@@ -86,7 +86,7 @@ class Primitive:
 
     __slots__ = ("name", "forward", "vjps", "tangent", "variadic", "differentiable", "error", "__dict__")
 
-    def __init__(self, name: str, forward: Callable[..., Any], vjps: Sequence[VJP] | VJP | None = None,
+    def __init__(self, name: str, forward: Callable[..., Any], vjp: Sequence[VJP] | VJP | None = None,
                  tangent: str | Callable[..., Any] | Sequence[Callable[..., Any]] | None = None, *,
                  variadic: bool = False, differentiable: bool = True, error: str | None = None,
                  doc: str | None = None):
@@ -94,9 +94,7 @@ class Primitive:
             raise TypeError(f"primitive: the name must be a non-empty string, got {name!r}")
         if not callable(forward):
             raise TypeError(f"primitive {name!r}: forward must be callable, got {type(forward).__name__}")
-        if callable(vjps):
-            vjps = (vjps,)
-        vjps = tuple(vjps or ())
+        vjps = (vjp,) if callable(vjp) else tuple(vjp or ())
         if differentiable and not vjps:
             raise TypeError(f"primitive {name!r}: give a vjp rule per operand (or differentiable=False)")
         if not all(callable(rule) for rule in vjps):

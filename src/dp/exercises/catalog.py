@@ -16,7 +16,8 @@ import numpy as np
 
 from dp.exercises import solutions as S
 from dp.exercises.checker import Exercise, hanging, named, nice, register, show
-from dp.node import Node, unbroadcast
+from dp.forward import Dual
+from dp.node import Node, Primitive, unbroadcast
 
 
 def _run(candidate: Any, inputs: Mapping[str, Any]) -> Any:
@@ -386,6 +387,76 @@ register(Exercise(
     inputs=_vector_function, solution=S.jacobian_forward, run=_run,
     expected=lambda inputs: S.jacobian_reverse(*inputs.values()),  # the other mode as the judge
     wrong=lambda f, x: S.jacobian_forward(f, x).T,
+))
+
+
+# ================================================================================================
+# Part 1.5: your own operation. The student writes the VJP rules of two primitives. Each check
+# builds the primitive around the student's rule (a `Primitive`: dp's table is left as it is,
+# since `dp.primitive` would also register it) and compares what dp computes with it against
+# what dp computes for the same function from its own operations.
+
+
+def _gradient_with_rule(operation: Primitive, x: Any, g: Any) -> Any:
+    """The gradient for x of operation(x), seeded with g: the ordinary backward pass (the rule gets
+    arrays), then the pass that keeps a graph (the rule gets Nodes, as under dp.grad(dp.grad(f))).
+    A rule that works on arrays only (a loop, np.asarray) fails in the second: the notebook
+    differentiates through the student's rule again, so the check says so first."""
+    gradient = operation(Node(np.copy(x), "x")).grad(np.copy(g))["x"]
+    try:
+        operation(Node(np.copy(x), "x")).grad(np.copy(g), create_graph=True)
+    except NotImplementedError:
+        raise
+    except Exception as error:
+        raise TypeError("your rule works on arrays but not on Nodes, which dp gives it to differentiate it "
+                        "again (dp.grad(dp.grad(f))): write it with NumPy functions of g, out and x, without "
+                        f"loops or np.asarray. dp said: {error}") from error
+    return gradient
+
+
+def _log1p_inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
+    shape = () if size <= 2 else _shape(rng, size)  # numbers first, then arrays
+    return {"x": nice(rng, size, shape, -0.5, 3), "g": nice(rng, size, shape, avoid_zero=True),
+            "dx": nice(rng, size, shape, avoid_zero=True)}
+
+
+def _run_log1p(rule: Any, inputs: Mapping[str, Any]) -> tuple[Any, Any]:
+    """(the gradient for x seeded with g, the tangent of the output for the tangent dx of x)."""
+    operation = Primitive("my_log1p", np.log1p, rule, tangent="elementwise")
+    x, dx = inputs["x"], inputs["dx"]
+    return _gradient_with_rule(operation, x, inputs["g"]), operation(Dual(np.copy(x), np.copy(dx))).tangent
+
+
+def _expected_log1p(inputs: Mapping[str, Any]) -> tuple[Any, Any]:
+    """dp's own answer for log(1 + x), in both modes."""
+    x, dx = inputs["x"], inputs["dx"]
+    gradient = np.log(1 + Node(np.copy(x), "x")).grad(np.copy(inputs["g"]))["x"]
+    return gradient, np.log(1 + Dual(np.copy(x), np.copy(dx))).tangent
+
+
+register(Exercise(
+    "part1.log1p_vjp", "the VJP rule of log1p(x) = log(1 + x); forward mode derived from it",
+    inputs=_log1p_inputs, solution=S.log1p_vjp, run=_run_log1p, expected=_expected_log1p,
+    wrong=lambda g, out, x: g / (1 + out),  # the output taken for the operand
+    labels=("reverse mode: the gradient for x", "forward mode: the tangent"),
+))
+
+
+def _cumulative_inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
+    n = size + 1  # at least two elements: with one, a cumulative sum is the identity
+    return {"x": nice(rng, size, (n,)), "g": nice(rng, size, (n,))}
+
+
+def _run_cumulative_sum(rule: Any, inputs: Mapping[str, Any]) -> Any:
+    operation = Primitive("cumulative_sum", np.cumsum, rule)  # no tangent: reverse mode only
+    return _gradient_with_rule(operation, inputs["x"], inputs["g"])
+
+
+register(Exercise(
+    "part1.cumulative_sum_vjp", "the VJP rule of a cumulative sum: not element-wise",
+    inputs=_cumulative_inputs, solution=S.cumulative_sum_vjp, run=_run_cumulative_sum,
+    expected=lambda inputs: np.cumsum(Node(np.copy(inputs["x"]), "x")).grad(np.copy(inputs["g"]))["x"],
+    wrong=lambda g, out, x: np.cumsum(g),  # summed from the front: the Jacobian, not its transpose
 ))
 
 

@@ -7,6 +7,7 @@ to it; nothing here is needed to use dp itself.
 
 from __future__ import annotations
 
+import ast
 import inspect
 import os
 import sys
@@ -35,7 +36,38 @@ def _pyplot():
 
 def show_source(obj: Any) -> Any:
     """The source code of a function or class, highlighted in Jupyter (plain text elsewhere)."""
-    source = inspect.getsource(obj)
+    return _code(inspect.getsource(obj))
+
+
+def show_definitions(module: Any, *names: str) -> Any:
+    """The statements of `module` that define `names`, each with the `#:` comment lines above it.
+
+    dp defines its operations as assignments (`exp = primitive("exp", np.exp, vjp=...)`), which
+    `inspect.getsource` cannot find: this reads them out of the module's source instead.
+    """
+    source = inspect.getsource(module)
+    lines = source.splitlines()
+    found: dict[str, str] = {}
+    for statement in ast.parse(source).body:
+        if isinstance(statement, ast.Assign):
+            defined = [target.id for target in statement.targets if isinstance(target, ast.Name)]
+        elif isinstance(statement, ast.FunctionDef | ast.ClassDef):
+            defined = [statement.name]
+        else:
+            continue
+        start = statement.lineno - 1 if not getattr(statement, "decorator_list", None) else \
+            statement.decorator_list[0].lineno - 1
+        while start > 0 and lines[start - 1].lstrip().startswith("#:"):
+            start -= 1
+        for name in defined:
+            found[name] = "\n".join(lines[start:statement.end_lineno])
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise KeyError(f"show_definitions: {module.__name__} defines no {', '.join(missing)}")
+    return _code("\n".join(found[name] for name in names))
+
+
+def _code(source: str) -> Any:
     try:
         from IPython.display import Code
     except ImportError:  # pragma: no cover - the notebooks always have IPython

@@ -19,9 +19,9 @@ from dp.forward import Dual as _DpDual
 from dp.node import Node
 
 __all__ = ["central_difference", "least_squares_gradient", "Dual", "reverse_by_hand", "neuron_by_hand", "unbroadcast",
-           "topological_order", "MiniNode", "jacobian_reverse", "jacobian_forward", "xavier_std", "he_std",
-           "deep_forward", "momentum_step", "rmsprop_step", "adam_step", "dropout", "batchnorm", "confusion_matrix",
-           "to_torch_state"]
+           "topological_order", "MiniNode", "jacobian_reverse", "jacobian_forward", "log1p_vjp", "cumulative_sum_vjp",
+           "xavier_std", "he_std", "deep_forward", "momentum_step", "rmsprop_step", "adam_step", "dropout", "batchnorm",
+           "confusion_matrix", "to_torch_state"]
 
 # ================================================================================================
 # Part 0: why gradients
@@ -231,6 +231,24 @@ def jacobian_reverse(f, x):
 def jacobian_forward(f, x):
     """The Jacobian (m, n) of f: R^n -> R^m, one column per forward pass (tangent e_j)."""
     return np.stack([f(_DpDual(x, direction)).tangent for direction in np.eye(len(x))], axis=1)
+
+
+# ================================================================================================
+# Part 1.5: your own operation. VJP rules (g, out, x) -> the gradient for x, written with NumPy
+# functions only, so that they work on arrays and on Nodes alike (higher derivatives).
+
+
+def log1p_vjp(g, out, x):
+    """log1p(x) = log(1 + x), so d/dx = 1 / (1 + x): the gradient for x is g / (1 + x).
+
+    (Not g / (1 + out): out is log1p(x), the output, not the operand.)"""
+    return g / (1 + x)
+
+
+def cumulative_sum_vjp(g, out, x):
+    """y_i = x_0 + ... + x_i, so x_j takes part in every y_i with i >= j and its gradient is
+    g_j + g_(j+1) + ... + g_(n-1): the cumulative sum of g taken from the end."""
+    return np.flip(np.cumsum(np.flip(g)))
 
 
 # ================================================================================================

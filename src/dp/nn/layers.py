@@ -159,7 +159,7 @@ class Layer:
 
     @property
     def variables(self) -> dict[str, Node]:
-        """The parameters, under seed 002's name: `optimizer(model.variables, gradients)`."""
+        """The parameters, under the project sheet's name: `optimizer(model.variables, gradients)`."""
         return self.parameters()
 
     def _state(self) -> dict[str, np.ndarray]:
@@ -238,7 +238,7 @@ class Linear(Layer):
         return f"{self.n_in} -> {self.n_out}{act}"
 
 
-#: Seed 002's name for the same layer.
+#: The project sheet's name for the same layer.
 LinearLayer = Linear
 
 

@@ -6,7 +6,7 @@ Two ways to use them, as in the paper:
     loss, loss_hist, para_hist = Adam(net, x_train, y_train, batch_size=128).train(
         steps=1000, print_each=100, err_hist=True)
 
-or by hand, one update at a time (seed 002's `optimizer(model.variables, gradients)`):
+or by hand, one update at a time (the project sheet's `optimizer(model.variables, gradients)`):
 
     opt = Adam(learning_rate=1e-3)
     grads, loss = net.get_grad(x, y)
