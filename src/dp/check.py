@@ -11,7 +11,8 @@ of about 1e-16 / eps, so eps = 1e-6 in float64 agrees with an exact derivative t
 
 with central differences of <u, f(x)>, and returns True or raises an AssertionError that names
 the argument, the worst element, both values and the tolerance: what a student needs to find a
-wrong derivative rule.
+wrong derivative rule. An operation defined with a reverse rule only (`dp.primitive(...,
+tangent=None)`) has no forward mode: gradcheck then checks reverse mode alone, and warns so.
 
     >>> gradcheck(lambda x: np.sin(x) * x, np.array([0.5, 1.0, 2.0]))
     True
@@ -20,14 +21,16 @@ wrong derivative rule.
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from dp.forward import Dual, flatten, jvp
+from dp.forward import Dual, jvp
 from dp.functional import _argnums, grad
 from dp.node import Node, plain
+from dp.trees import flatten, paths
 
 
 def numerical_grad(f: Callable[[np.ndarray], Any], x: Any, eps: float = 1e-6) -> np.ndarray:
@@ -59,12 +62,13 @@ def gradcheck(f: Callable[..., Any], *args: Any, rtol: float = 1e-3, atol: float
     """Check f's derivatives by reverse and forward mode against central differences.
 
     Every argument (or those in `argnums`) is checked; arguments are numbers, arrays or
-    lists/tuples of them, taken in float64. An element passes when
+    dicts/lists/tuples of them, taken in float64. An element passes when
     |ad - numerical| <= atol + rtol * |numerical| (PyTorch's gradcheck defaults). A non-scalar f is
     checked through <u, f(x)> with a fixed random u, so every output element counts.
 
     Returns True, or raises AssertionError naming the mode, argument, worst element, both values
-    and the tolerance.
+    and the tolerance. Where f uses an operation without a forward-mode rule, forward mode is
+    left out with a warning (and if it was the only mode asked for, its NotImplementedError is raised).
     """
     if isinstance(modes, str):  # modes="forward": one mode, not the letters f, o, r, ...
         modes = (modes,)
@@ -85,11 +89,13 @@ def gradcheck(f: Callable[..., Any], *args: Any, rtol: float = 1e-3, atol: float
         return np.sum(f(*xs) * u)
 
     everything = tuple(range(len(args)))
+    if "forward" in modes and not _has_forward_mode(scalar, args, modes):
+        modes = tuple(mode for mode in modes if mode != "forward")
     reverse = grad(scalar, everything)(*args) if "reverse" in modes else None
     for position in positions:
         leaves, _ = flatten(args[position])
-        for part, leaf in enumerate(leaves):
-            where = names[position] + (f"[{part}]" if len(leaves) > 1 or leaf is not args[position] else "")
+        for part, (leaf, path) in enumerate(zip(leaves, paths(args[position]))):
+            where = names[position] + path
 
             def scalar_of_leaf(value: np.ndarray, part: int = part, position: int = position) -> Any:
                 return scalar(*_replace(constants, position, part, Node(value)))
@@ -108,6 +114,18 @@ def gradcheck(f: Callable[..., Any], *args: Any, rtol: float = 1e-3, atol: float
                     _, slope = jvp(scalar, args, tangents)
                     forward[index] = _plain_array(slope, "forward mode")
                 _compare("forward mode", where, forward, numerical, rtol, atol, eps)
+    return True
+
+
+def _has_forward_mode(scalar: Callable[..., Any], args: tuple[Any, ...], modes: Sequence[str]) -> bool:
+    """Whether forward mode runs through f; if not, say so (or raise, when it is all that was asked)."""
+    try:
+        jvp(scalar, args, tuple(_zeros_like(arg) for arg in args))
+    except NotImplementedError as error:
+        if "no forward-mode" not in str(error) or "reverse" not in modes:
+            raise
+        warnings.warn(f"gradcheck: forward mode not checked, reverse mode alone: {error}", stacklevel=3)
+        return False
     return True
 
 

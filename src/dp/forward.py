@@ -119,6 +119,15 @@ class Dual:
     def __float__(self) -> float:
         return float(plain(self))
 
+    def __int__(self) -> int:
+        return int(plain(self))
+
+    def __bool__(self) -> bool:
+        return bool(plain(self))
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        raise TypeError("a Dual is immutable: build a new one, e.g. with np.where(mask, new, x) or dp.concatenate")
+
     def item(self) -> float:
         return plain(self).item()
 
@@ -235,11 +244,14 @@ def _tangent(operation: Primitive, tangents: list[Any], out: Any, values: list[A
         if rule == "multilinear":  # the product rule: this operand replaced by its tangent
             share = operation(*values[:index], dx, *values[index + 1:], **params)
         elif rule == "elementwise":  # a diagonal Jacobian: the VJP rule applied to the tangent
-            share = operation.vjps[index](dx, out, *values, **params)
+            share = (operation.vjps[0](dx, out, *values, index=index, **params) if operation.variadic
+                     else operation.vjps[index](dx, out, *values, **params))
         elif callable(rule):
             share = rule(dx, out, *values, **params)
         else:
             share = rule[index](dx, out, *values, **params)
+        if getattr(share, "shape", None) is None:
+            raise TypeError(f"{operation.name}: a tangent rule returned {type(share).__name__}, not an array")
         total = share if total is None else total + share
     return total
 
@@ -268,16 +280,18 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any) -> tuple[Any, Any]:
 
     `primals` is a tuple of f's positional arguments, or anything else for f's only argument (a
     list is one argument: `jvp(neuron, [1, 2, -3, -1, 3], [1, 0, 0, 0, 0])`). Each argument is a
-    number, an array, a Node, a Dual, or a list/tuple of them; `tangents` has the same structure,
-    each tangent its primal's shape. Seeding one input element with 1 and the rest with 0 gives
-    one column of the Jacobian; a tangent of all ones gives the sum of the columns (the
-    directional derivative along (1, ..., 1)).
+    number, an array, a Node, a Dual, or a dict/list/tuple of them, nested (`dp.trees`);
+    `tangents` has the same structure (dict keys matched by name), each tangent its primal's
+    shape. Keyword arguments for f: `jvp(functools.partial(f, scale=2), primals, tangents)`.
+    Seeding one input element with 1 and the rest with 0 gives one column of the Jacobian; a
+    tangent of all ones gives the sum of the columns (the directional derivative along (1, ..., 1)).
 
         >>> value, slope = jvp(np.sin, 0.0, 1.0)
         >>> float(value), float(slope)
         (0.0, 1.0)
 
-    The result has f's output structure: arrays (a Node or Dual where the primals held one).
+    Both results have f's output structure (a dict, tuple, ... of arrays; a Node or Dual where
+    the primals held one).
     """
     arguments, directions = ((primals, tangents) if isinstance(primals, tuple)
                              else ((primals,), (tangents,)))
@@ -299,11 +313,9 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any) -> tuple[Any, Any]:
 
 
 def _seed_duals(argument: Any, direction: Any, level: int, index: int) -> Any:
+    from dp.trees import leaves_like
     primal_leaves, rebuild = flatten(argument)
-    tangent_leaves, _ = flatten(direction)
-    if len(tangent_leaves) != len(primal_leaves):
-        raise ValueError(f"jvp: argument {index} has {len(primal_leaves)} array(s) but its tangent has "
-                         f"{len(tangent_leaves)}; tangents must have the primals' structure")
+    tangent_leaves = leaves_like(direction, argument, f"jvp: the tangent of argument {index}")
     duals = []
     for primal, tangent in zip(primal_leaves, tangent_leaves):
         value = _component(primal, f"jvp(primals) argument {index}")
@@ -320,21 +332,11 @@ def _seed_duals(argument: Any, direction: Any, level: int, index: int) -> Any:
 
 
 def flatten(tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any]]:
-    """The leaves of nested lists/tuples, and a function that builds the same structure from new
-    leaves. Anything that is not a list or a tuple (a number, an array, a Node, a Dual) is a leaf."""
-    if not isinstance(tree, list | tuple):
-        return [tree], lambda leaves: leaves[0]
-    parts = [flatten(item) for item in tree]
-    sizes = [len(leaves) for leaves, _ in parts]
-
-    def rebuild(leaves: list[Any]) -> Any:
-        items, start = [], 0
-        for (_, build), size in zip(parts, sizes):
-            items.append(build(leaves[start:start + size]))
-            start += size
-        return type(tree)(*items) if hasattr(tree, "_fields") else type(tree)(items)  # namedtuples too
-
-    return [leaf for leaves, _ in parts for leaf in leaves], rebuild
+    """The leaves of nested dicts/lists/tuples/namedtuples, and a function that builds the same
+    structure from new leaves: `dp.trees.flatten`. Anything else (a number, an array, a Node, a
+    Dual) is a leaf."""
+    from dp.trees import flatten as flatten_tree
+    return flatten_tree(tree)
 
 
 # --------------------------------------------------------------------------------------------

@@ -151,6 +151,9 @@ class Primitive:
             return _make(self.name, value, operands, _indexed_rules(self.vjps[0], len(operands)), params)
         if not self.differentiable:
             return _constant(value)
+        if len(self.vjps) != len(operands):
+            raise TypeError(f"{self.name}: {len(operands)} operand(s) but {len(self.vjps)} vjp rule(s): give one "
+                            "rule per operand (non-differentiable arguments go in by keyword)")
         return _make(self.name, value, operands, self.vjps, params)
 
     def as_method(self, name: str) -> Callable[..., Any]:
@@ -282,6 +285,10 @@ class Node:
         raise TypeError("a Node cannot become a plain NumPy array without leaving the graph: "
                         "np.array/np.asarray of a list of Nodes is dp.stack(list); node.value is the "
                         "plain array, but taking it stops the gradient")
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        raise TypeError("a Node is immutable (its value is part of a graph): build a new one, e.g. with "
+                        "np.where(mask, new, x) or dp.concatenate")
 
     def __repr__(self) -> str:
         label = f", name={self.name!r}" if self.name is not None else ""
@@ -435,8 +442,8 @@ def backpropagate(output: Node, seed: Any = 1, *, create_graph: bool = False,
                 continue
             contribution = vjp(gradient, out, *args, **params) if params else vjp(gradient, out, *args)
             shape = parent.value.shape
-            if contribution.shape != shape:  # checked here: most gradients need no work
-                contribution = unbroadcast(contribution, shape, node.op)
+            if getattr(contribution, "shape", None) != shape:  # checked here: most gradients need no work
+                contribution = _fitted(contribution, shape, node)
             previous = gradients.get(parent)
             if previous is None:
                 gradients[parent] = contribution
@@ -475,6 +482,29 @@ def topological_order(output: Node, stops: set[Node] | None = None) -> list[Node
                 reached.append(parent)
     reached.sort(key=_creation_number)
     return reached
+
+
+def _fitted(contribution: Any, shape: tuple[int, ...], node: Node) -> Tensor:
+    """A rule's gradient, broadcast like the output, summed back to its operand's `shape`.
+
+    Each axis the gradient has beyond the operand's, or where the operand's size is 1, must be
+    one of the output's axes (right-aligned, as broadcasting aligns them): anything else, or no
+    array at all, is a wrong rule, and an error names the operation and both shapes."""
+    got = getattr(contribution, "shape", None)
+    if got is None:
+        raise TypeError(f"{node.op}: a derivative rule returned {type(contribution).__name__}, not an array "
+                        f"of the operand's shape {shape}")
+    out_shape = np.shape(node.value)
+
+    def broadcast_like_output(i: int) -> bool:  # axis i from the right (a size-1 axis sums nothing)
+        return got[-1 - i] == 1 or (i < len(out_shape) and got[-1 - i] == out_shape[-1 - i])
+
+    if not all(broadcast_like_output(i) if i >= len(shape) else
+               got[-1 - i] == shape[-1 - i] or (shape[-1 - i] == 1 and broadcast_like_output(i))
+               for i in range(len(got))):
+        raise ValueError(f"{node.op}: a derivative rule returned a gradient of shape {got} for an operand of "
+                         f"shape {shape} (the output has shape {np.shape(node.value)})")
+    return unbroadcast(contribution, shape, node.op)
 
 
 def unbroadcast(gradient: Tensor, shape: tuple[int, ...], op: str = "unbroadcast") -> Tensor:
@@ -791,8 +821,11 @@ def _plain_index(key: Any) -> Any:
     return plain(key)
 
 
-def _method_sum(self: Any, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Any:
-    """Sum over `axis` (all axes if None)."""
+def _method_sum(self: Any, axis: int | tuple[int, ...] | None = None, dtype: Any = None, out: Any = None,
+                keepdims: bool = False, **options: Any) -> Any:
+    """Sum over `axis` (all axes if None), with ndarray.sum's arguments."""
+    if dtype is not None or out is not None or options:
+        _plain_options("sum", dtype, out, options)
     return sum_(self, axis=reduction_axis("sum", self, axis), keepdims=bool(keepdims))
 
 
@@ -847,11 +880,7 @@ implements(np.log)(log)
 implements(np.tanh)(tanh)
 
 
-@implements(np.sum)
-def _numpy_sum(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False,
-               **options: Any) -> Any:
-    _plain_options("sum", dtype, out, options)
-    return _method_sum(_stacked(x), axis, keepdims)
+implements(np.sum)(_method_sum)
 
 
 @implements(np.reshape)
@@ -862,7 +891,9 @@ def _numpy_reshape(x: Any, shape: Any = None, order: str = "C", **options: Any) 
 
 
 def _stacked(x: Any) -> Any:
-    """A list or tuple of Nodes/Duals as one stacked value (np.sum([x, y]) means the stack's sum)."""
+    """A list or tuple of Nodes/Duals as one stacked value, so that dp.ops.max([x, y]) is the stack's
+    maximum. (NumPy's own np.sum([x, y]) never reaches dp: NumPy does not look inside lists, and
+    turning the list into an array raises Node's clear error.)"""
     if isinstance(x, list | tuple):
         from dp.ops.shape import stack  # the catalogue is loaded by then; imported here, as it depends on us
         return stack(x)

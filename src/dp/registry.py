@@ -114,6 +114,10 @@ def _plain_tree(x: Any) -> Any:
 
 
 def plain_options(name: str, dtype: Any, out: Any, options: dict[str, Any]) -> None:
-    """Refuse NumPy's options that dp cannot honour (out=, another dtype, where=)."""
+    """Refuse NumPy's options that dp cannot honour: out=, another dtype, where=, and any other
+    (initial=, mean=, ...), which would otherwise be silently ignored."""
     if out is not None or dtype is not None or options.get("where", True) is not True:
         raise TypeError(f"numpy.{name} on Nodes/Duals: out=, dtype= and where= are not supported")
+    others = sorted(set(options) - {"where"})
+    if others:
+        raise TypeError(f"numpy.{name} on Nodes/Duals: {', '.join(others)} not supported")

@@ -34,14 +34,6 @@ NOT_DIFFERENTIABLE.update({np.argmax, np.argmin, np.argsort})
 # Arguments
 
 
-def _options(name: str, dtype: Any, out: Any, options: dict[str, Any]) -> None:
-    """Refuse NumPy's options that dp cannot honour: out=, dtype=, where=, initial=, mean=."""
-    _plain_options(name, dtype, out, options)
-    unsupported = sorted(set(options) - {"where"})
-    if unsupported:
-        raise TypeError(f"numpy.{name} on Nodes/Duals: {', '.join(unsupported)} not supported")
-
-
 def _ufunc_axis(op: str, x: Any, axis: Any) -> int | tuple[int, ...] | None:
     """`axis` as NumPy's ufunc reductions (sum, prod, max, min) take it: as `reduction_axis`, and
     also 0 or -1 on a 0-d array (which mean and var refuse)."""
@@ -81,7 +73,7 @@ _mean_primitive = primitive("mean", _mean, tangent="linear",
 def mean(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False, **options: Any) -> Any:
     """Mean over `axis` (all axes if None)."""
     a = _stacked(a)
-    _options("mean", dtype, out, options)
+    _plain_options("mean", dtype, out, options)
     return _mean_primitive(a, axis=reduction_axis("mean", a, axis), keepdims=bool(keepdims))
 
 
@@ -123,7 +115,7 @@ _min_primitive = _reduction("min", lambda x, axis, keepdims: np.min(x, axis=axis
 def max(a: Any, axis: Any = None, out: Any = None, keepdims: bool = False, **options: Any) -> Any:
     """Maximum over `axis` (all axes if None); tied elements share the gradient equally."""
     a = _stacked(a)
-    _options("max", None, out, options)
+    _plain_options("max", None, out, options)
     return _max_primitive(a, axis=_ufunc_axis("max", a, axis), keepdims=bool(keepdims))
 
 
@@ -132,7 +124,7 @@ def max(a: Any, axis: Any = None, out: Any = None, keepdims: bool = False, **opt
 def min(a: Any, axis: Any = None, out: Any = None, keepdims: bool = False, **options: Any) -> Any:
     """Minimum over `axis` (all axes if None); tied elements share the gradient equally."""
     a = _stacked(a)
-    _options("min", None, out, options)
+    _plain_options("min", None, out, options)
     return _min_primitive(a, axis=_ufunc_axis("min", a, axis), keepdims=bool(keepdims))
 
 
@@ -174,7 +166,7 @@ def prod(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims:
          **options: Any) -> Any:
     """Product over `axis` (all axes if None); exact gradients where elements are 0, as torch.prod."""
     a = _stacked(a)
-    _options("prod", dtype, out, options)
+    _plain_options("prod", dtype, out, options)
     return _prod_primitive(a, axis=_ufunc_axis("prod", a, axis), keepdims=bool(keepdims))
 
 
@@ -215,7 +207,7 @@ def _variance(name: str, a: Any, axis: Any, dtype: Any, out: Any, ddof: float, k
               correction: float | None, options: dict[str, Any]) -> Any:
     """sum((x - mean)^2) / (n - ddof) over `axis`, as NumPy computes it (so its values, to the bit)."""
     a = _stacked(a)
-    _options(name, dtype, out, options)
+    _plain_options(name, dtype, out, options)
     if correction is not None:  # the Array API's name for ddof
         if ddof != 0:
             raise ValueError(f"{name}: ddof and correction are the same option; give one of them")
@@ -290,7 +282,7 @@ _cumprod = primitive("cumprod", lambda x, axis: np.cumprod(x, axis=axis), vjp=_v
 def _cumulative(name: str, operation: Primitive, a: Any, axis: Any, dtype: Any, out: Any) -> Any:
     """Along `axis`, or along the flattened array if None, as NumPy (a 0-d array counts as 1-d)."""
     a = _stacked(a)
-    _options(name, dtype, out, {})
+    _plain_options(name, dtype, out, {})
     shape = _shape(a)
     try:
         index = normalize_axis_index(0 if axis is None else axis, 1 if axis is None else builtins.max(len(shape), 1))
@@ -415,7 +407,7 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
 def trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = None, out: Any = None) -> Any:
     """The sum of the diagonal `offset` of the axes axis1 and axis2."""
     a = _stacked(a)
-    _options("trace", dtype, out, {})
+    _plain_options("trace", dtype, out, {})
     try:
         return sum_(diagonal(a, offset, axis1, axis2), axis=-1, keepdims=False)
     except (TypeError, ValueError) as error:
