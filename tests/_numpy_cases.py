@@ -361,6 +361,8 @@ unary("np.sign", np.sign, torch.sign, nonzero, api=["np.sign"], primitives=["sig
 unary("np.floor", np.floor, torch.floor, api=["np.floor"], primitives=["floor"], zero_gradient=_STEP)
 unary("np.ceil", np.ceil, torch.ceil, api=["np.ceil"], primitives=["ceil"], zero_gradient=_STEP)
 unary("np.round", np.round, torch.round, api=["np.round"], primitives=["round"], zero_gradient=_STEP)
+unary("np.rint", np.rint, torch.round, api=["np.rint"], primitives=["rint"], zero_gradient=_STEP)
+unary("np.trunc", np.trunc, torch.trunc, api=["np.trunc"], primitives=["trunc"], zero_gradient=_STEP)
 unary("np.round decimals=1", lambda x: np.round(x, 1), lambda t: torch.round(t, decimals=1), api=["np.round"],
       primitives=["round"], zero_gradient=_STEP)
 unary("x.round()", lambda x: x.round(), torch.round, api=["ndarray.round"], primitives=["round"],
@@ -401,6 +403,7 @@ binary("a ** b", lambda a, b: a ** b, torch.pow, positive, real, api=["operator.
 binary("a % b", lambda a, b: a % b, torch.remainder, real, nonzero, api=["operator.mod"], primitives=["remainder"])
 binary("np.remainder", np.remainder, torch.remainder, real, nonzero, api=["np.remainder"],
        primitives=["remainder"])
+binary("np.fmod", np.fmod, torch.fmod, real, nonzero, api=["np.fmod"], primitives=["fmod"])
 _FLOOR_DIV = "floor(a / b) is piecewise constant in a and b; PyTorch: torch.div(rounding_mode='floor')"
 binary("a // b", lambda a, b: a // b, lambda a, b: torch.div(a, b, rounding_mode="floor"), real, nonzero,
        api=["operator.floordiv"], primitives=["floor_divide"], zero_gradient=_FLOOR_DIV)
@@ -416,7 +419,7 @@ unary("dp.ops.log_sigmoid", lambda x: dp.ops.log_sigmoid(x), F.logsigmoid,
 unary("dp.ops.elu", lambda x: dp.ops.elu(x), F.elu, nonzero, reference=lambda x: np.where(x > 0, x, np.expm1(x)),
       api=["dp.ops.elu"], primitives=["elu"])
 unary("dp.ops.gelu (exact, erf)", lambda x: dp.ops.gelu(x), F.gelu, reference=np_gelu, api=["dp.ops.gelu"],
-      primitives=["gelu"], float32=True)
+      primitives=["erf"], float32=True)
 
 # Reductions -------------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ import numpy as np
 import dp.ops  # noqa: F401  (the catalogue: every operation a Dual can take part in)
 from dp import node as _node
 from dp.node import Node, Primitive, array_type, numpy_function, numpy_ufunc, plain
+from dp.trees import flatten, leaves_like
 
 #: Each jvp takes the next level; user-made Duals are level 0.
 _levels = itertools.count(1)
@@ -313,7 +314,6 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any) -> tuple[Any, Any]:
 
 
 def _seed_duals(argument: Any, direction: Any, level: int, index: int) -> Any:
-    from dp.trees import leaves_like
     primal_leaves, rebuild = flatten(argument)
     tangent_leaves = leaves_like(direction, argument, f"jvp: the tangent of argument {index}")
     duals = []
@@ -329,14 +329,6 @@ def _seed_duals(argument: Any, direction: Any, level: int, index: int) -> Any:
 
 # --------------------------------------------------------------------------------------------
 # Argument structures: lists and tuples of arrays, as the blog's neuron [a, b, c, x, y]
-
-
-def flatten(tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any]]:
-    """The leaves of nested dicts/lists/tuples/namedtuples, and a function that builds the same
-    structure from new leaves: `dp.trees.flatten`. Anything else (a number, an array, a Node, a
-    Dual) is a leaf."""
-    from dp.trees import flatten as flatten_tree
-    return flatten_tree(tree)
 
 
 # --------------------------------------------------------------------------------------------
