@@ -8,6 +8,7 @@ and checks the values, the gradients and the dtypes agree.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -76,3 +77,11 @@ def assert_matches_oracles(function: Callable, torch_function: Callable, inputs:
         for gradient, expected in zip(gradients, numerical):
             np.testing.assert_allclose(gradient, expected, rtol=1e-5, atol=1e-6,
                                        err_msg="gradient differs from finite differences")
+
+
+def assert_same(got: Any, expected: Any, what: str) -> None:
+    """NumPy's value exactly: shape, dtype and every number."""
+    got, expected = np.asarray(got), np.asarray(expected)
+    assert got.shape == expected.shape, f"{what}: shape {got.shape}, NumPy's {expected.shape}"
+    assert got.dtype == expected.dtype, f"{what}: dtype {got.dtype}, NumPy's {expected.dtype}"
+    np.testing.assert_array_equal(got, expected, err_msg=what)

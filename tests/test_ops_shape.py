@@ -23,7 +23,7 @@ from hypothesis.extra.numpy import array_shapes
 
 import dp
 from dp import Dual, Node, backpropagate, jvp
-from oracles import finite_difference_gradients
+from oracles import assert_same, finite_difference_gradients
 
 
 @dataclass
@@ -419,14 +419,6 @@ CASES: dict[str, Any] = {
 
 # --------------------------------------------------------------------------------------------
 # The checks
-
-
-def assert_same(got: Any, expected: Any, what: str) -> None:
-    """NumPy's value exactly: shape, dtype and every number."""
-    got, expected = np.asarray(got), np.asarray(expected)
-    assert got.shape == expected.shape, f"{what}: shape {got.shape}, NumPy's {expected.shape}"
-    assert got.dtype == expected.dtype, f"{what}: dtype {got.dtype}, NumPy's {expected.dtype}"
-    np.testing.assert_array_equal(got, expected, err_msg=what)
 
 
 def check_case(case: Case, dtype: type, seed: int) -> None:

@@ -196,25 +196,7 @@ class Dual:
     def __pos__(self) -> Dual:
         return self
 
-    # Comparisons are not differentiable: element-wise on the values, as NumPy's.
-    def __eq__(self, other: Any) -> Any:
-        return plain(self) == plain(other)
-
-    def __ne__(self, other: Any) -> Any:
-        return plain(self) != plain(other)
-
-    def __lt__(self, other: Any) -> Any:
-        return plain(self) < plain(other)
-
-    def __le__(self, other: Any) -> Any:
-        return plain(self) <= plain(other)
-
-    def __gt__(self, other: Any) -> Any:
-        return plain(self) > plain(other)
-
-    def __ge__(self, other: Any) -> Any:
-        return plain(self) >= plain(other)
-
+    # Comparisons: element-wise on the values, given to Node and Dual alike by node.py.
     __hash__ = object.__hash__
 
     # NumPy interoperability: np.exp(dual), array * dual, np.where(c, dual, 0) give Duals.

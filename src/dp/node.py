@@ -340,25 +340,8 @@ class Node:
     def __pos__(self) -> Node:
         return self
 
-    # Comparisons are not differentiable: element-wise on the values, as NumPy's.
-    def __eq__(self, other: Any) -> Any:
-        return plain(self) == plain(other)
-
-    def __ne__(self, other: Any) -> Any:
-        return plain(self) != plain(other)
-
-    def __lt__(self, other: Any) -> Any:
-        return plain(self) < plain(other)
-
-    def __le__(self, other: Any) -> Any:
-        return plain(self) <= plain(other)
-
-    def __gt__(self, other: Any) -> Any:
-        return plain(self) > plain(other)
-
-    def __ge__(self, other: Any) -> Any:
-        return plain(self) >= plain(other)
-
+    # Comparisons (==, <, ...) are not differentiable: element-wise on the values, as NumPy's; given
+    # to Node and Dual alike below. Hashing stays by identity (the backward pass keys dicts by node).
     __hash__ = object.__hash__
 
     # ----------------------------------------------------------------------------------------
@@ -397,6 +380,9 @@ class Node:
 
 
 array_type(Node)
+for _name, _compare in (("__eq__", operator.eq), ("__ne__", operator.ne), ("__lt__", operator.lt),
+                        ("__le__", operator.le), ("__gt__", operator.gt), ("__ge__", operator.ge)):
+    method(_name)(lambda x, other, compare=_compare: compare(plain(x), plain(other)))
 
 
 # --------------------------------------------------------------------------------------------
