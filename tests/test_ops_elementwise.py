@@ -490,3 +490,12 @@ def test_every_public_name_is_exported():
         assert getattr(dp.ops, name) is getattr(module, name), name
     for name in ("erf", "softplus", "log_sigmoid", "elu", "gelu", "silu", "clip", "remainder", "floor_divide"):
         assert name in module.__all__
+
+
+def test_where_with_one_branch_is_refused_as_numpy_refuses_it():
+    x = dp.Node(np.array([1.0, -2.0]), "x")
+    with pytest.raises(ValueError, match="where: give both x and y"):
+        dp.where(x > 0, x)
+    with pytest.raises(ValueError):
+        np.where(x.value > 0, x.value)  # NumPy's own refusal, for comparison
+    np.testing.assert_array_equal(dp.where(x > 0)[0], np.where(x.value > 0)[0])

@@ -428,8 +428,10 @@ _where = primitive("where", lambda x, y, condition: np.where(condition, x, y),
 @implements(np.where)
 def where(condition: Any, x: Any = None, y: Any = None) -> Any:
     """x where `condition` holds, else y.   d/dx = condition, d/dy = not condition."""
-    if x is None or y is None:
+    if x is None and y is None:
         return np.where(plain(condition))  # the indices where it holds: not differentiable
+    if x is None or y is None:
+        raise ValueError("where: give both x and y, or neither (then the indices where the condition holds)")
     mask = np.asarray(plain(condition))
     if mask.dtype.kind not in "biuf":
         raise TypeError(f"where: the condition must be booleans or numbers, got {type(condition).__name__}"
