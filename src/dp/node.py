@@ -215,7 +215,8 @@ class Node:
     Values are not copied: a graph reads its leaves' arrays when `grad` runs, so change a leaf's
     array in place only after the last `grad` of a graph (training loops build a new graph after
     each update). Comparisons (`==`, `<`, ...) compare values element-wise and return boolean
-    arrays, as in NumPy; a Node is still hashable by identity (the backward pass keys dicts by it).
+    arrays, as in NumPy; a Node is still hashable by identity (the backward pass keys dicts by it),
+    so keep Nodes in sets and dicts: `node in a_list` compares values, as it does for arrays.
     Besides the operators and the methods defined here, Node has the ndarray methods of the
     catalogue (`x.var()`, `x.clip(0, 1)`, `x.T`, ...), given to it by `dp/ops/`.
     """
