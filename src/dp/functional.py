@@ -1,4 +1,4 @@
-"""Functions of functions: grad, value_and_grad, vjp, jacobian, hessian (seed 003's gradBP).
+"""Functions of functions: grad, value_and_grad, vjp, jacobian, hessian (the blog post's gradBP).
 
 `grad(f)` returns a function that computes f's gradient, as HIPS autograd and the blog's `gradBP`
 do. How: each differentiated argument becomes a *variable*, a fresh unnamed Node leaf with
