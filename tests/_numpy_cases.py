@@ -1041,4 +1041,10 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "leaky_relu": "tests/test_node_ops.py",
     "softmax": "tests/test_node_ops.py",
     "log_softmax": "tests/test_node_ops.py",
+    "sliding_windows": "tests/test_ops_windows.py",
+    "sliding_windows_adjoint": "tests/test_ops_windows.py",
+    "window_max": "tests/test_ops_windows.py",
+    "correlate2d": "tests/test_ops_windows.py",
+    "correlate2d_transpose": "tests/test_ops_windows.py",
+    "correlate2d_weight": "tests/test_ops_windows.py",
 }

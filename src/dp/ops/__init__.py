@@ -8,6 +8,8 @@ where ndarray has one, as a method of Node and Dual (`method`):
     reductions.py    sum's relatives: mean, max, min, prod, var, std, cumsum, logsumexp, norms
     shape.py         reshaping, transposing, joining, splitting, indexing, padding
     linalg.py        products (dot, inner, outer, tensordot, einsum, kron) and linear algebra
+    windows.py       sliding windows, the operation under convolution and pooling
+    convolution.py   2-d cross-correlation (convolution layers), with its derivatives as operations
 
 `dp.ops.<name>` is each operation as a function, for Nodes, Duals and arrays alike.
 """
@@ -17,3 +19,5 @@ from dp.ops.elementwise import *  # noqa: F401,F403
 from dp.ops.reductions import *  # noqa: F401,F403
 from dp.ops.shape import *  # noqa: F401,F403
 from dp.ops.linalg import *  # noqa: F401,F403
+from dp.ops.windows import *  # noqa: F401,F403
+from dp.ops.convolution import *  # noqa: F401,F403
