@@ -36,8 +36,8 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from dp.nn.init import Initializer, RngLike, he_normal
-from dp.nn.layers import Layer, _count
-from dp.node import Node, as_node, plain
+from dp.nn.layers import Layer, _count, differentiable
+from dp.node import Node, plain
 from dp.ops import correlate2d, sliding_windows, window_max
 
 __all__ = ["AvgPool2d", "Conv2d", "MaxPool2d", "avg_pool2d", "conv2d", "max_pool2d"]
@@ -174,11 +174,11 @@ class MaxPool2d(_Pool):
     """`max_pool2d` as a layer, as torch.nn.MaxPool2d (stride = kernel_size by default)."""
 
     def forward(self, x: Any) -> Node:
-        return max_pool2d(as_node(x), self.kernel_size, self.stride, self.padding)
+        return max_pool2d(differentiable(x), self.kernel_size, self.stride, self.padding)
 
 
 class AvgPool2d(_Pool):
     """`avg_pool2d` as a layer, as torch.nn.AvgPool2d (stride = kernel_size by default)."""
 
     def forward(self, x: Any) -> Node:
-        return avg_pool2d(as_node(x), self.kernel_size, self.stride, self.padding)
+        return avg_pool2d(differentiable(x), self.kernel_size, self.stride, self.padding)

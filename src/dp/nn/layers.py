@@ -29,11 +29,20 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from dp.nn.init import Initializer, RngLike, he_normal, xavier_uniform
-from dp.node import Node, as_node
+from dp import ops
+from dp.node import Node, as_node, plain
 
-__all__ = ["Activation", "BatchNorm", "Dropout", "Layer", "LeakyReLU", "Linear", "LinearLayer", "LogSoftmax",
-           "ReLU", "Sigmoid", "Softmax", "Tanh", "leaky_relu", "log_softmax", "relu", "sigmoid", "softmax",
-           "tanh"]
+__all__ = ["Activation", "BatchNorm", "Dropout", "ELU", "Embedding", "Flatten", "GELU", "Layer", "LayerNorm",
+           "LeakyReLU", "Linear", "LinearLayer", "LogSoftmax", "ReLU", "SiLU", "Sigmoid", "Softmax", "Softplus", "Tanh",
+           "elu", "embedding", "gelu", "layer_norm", "leaky_relu", "log_softmax", "relu", "sigmoid", "silu",
+           "softmax", "softplus", "tanh"]
+
+
+def differentiable(x: Any) -> Any:
+    """x as an operand of dp's operations: a Node, or a Dual (forward mode), as it is; anything
+    else (an array, a number, a list) as a constant Node. The functions here return what dp
+    differentiates, whatever they are given."""
+    return x if isinstance(x, Node) or hasattr(type(x), "__dp_apply__") else as_node(x)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -42,32 +51,55 @@ __all__ = ["Activation", "BatchNorm", "Dropout", "Layer", "LeakyReLU", "Linear",
 
 def relu(x: Any) -> Node:
     """max(x, 0).   d/dx = 1 where x > 0, else 0."""
-    return as_node(x).relu()
+    return differentiable(x).relu()
 
 
 def leaky_relu(x: Any, alpha: float = 0.01) -> Node:
     """x where x > 0, else alpha x.   d/dx = 1 where x > 0, else alpha."""
-    return as_node(x).leaky_relu(alpha)
+    return differentiable(x).leaky_relu(alpha)
 
 
 def sigmoid(x: Any) -> Node:
     """1 / (1 + exp(-x)).   d/dx = sigmoid(x) (1 - sigmoid(x))."""
-    return as_node(x).sigmoid()
+    return differentiable(x).sigmoid()
 
 
 def tanh(x: Any) -> Node:
     """tanh(x).   d/dx = 1 - tanh(x)^2."""
-    return as_node(x).tanh()
+    return differentiable(x).tanh()
 
 
 def softmax(x: Any, axis: int = -1) -> Node:
     """exp(x) / sum(exp(x)) along `axis` (each row of a batch becomes a probability vector)."""
-    return as_node(x).softmax(axis)
+    return differentiable(x).softmax(axis)
 
 
 def log_softmax(x: Any, axis: int = -1) -> Node:
     """log(softmax(x)) along `axis`, computed without overflow or log(0)."""
-    return as_node(x).log_softmax(axis)
+    return differentiable(x).log_softmax(axis)
+
+
+def softplus(x: Any, beta: float = 1.0) -> Node:
+    """log(1 + exp(beta x)) / beta, exact for any x (PyTorch's threshold, which switches to x for
+    large beta x, is not needed: this never overflows).   d/dx = sigmoid(beta x)."""
+    x = differentiable(x)
+    return ops.softplus(x) if beta == 1 else ops.softplus(x * beta) / beta
+
+
+def elu(x: Any, alpha: float = 1.0) -> Node:
+    """x where x > 0, else alpha (exp(x) - 1).   d/dx = 1 where x > 0, else alpha exp(x)."""
+    return ops.elu(differentiable(x), alpha)
+
+
+def gelu(x: Any, approximate: str = "none") -> Node:
+    """x Phi(x), Phi the standard normal CDF, exactly (with an erf accurate to float64), as
+    PyTorch's default; approximate="tanh" gives PyTorch's tanh approximation."""
+    return ops.gelu(differentiable(x), approximate)
+
+
+def silu(x: Any) -> Node:
+    """x sigmoid(x), also called swish.   d/dx = sigmoid(x) (1 + x (1 - sigmoid(x)))."""
+    return ops.silu(differentiable(x))
 
 
 # Activations after which He initialisation is the right default (they zero about half the signal).
@@ -228,7 +260,7 @@ class Linear(Layer):
         self.b = self._param("b", np.zeros(self.n_out, dtype=dtype)) if bias else None
 
     def forward(self, x: Any) -> Node:
-        out = as_node(x) @ self.W
+        out = differentiable(x) @ self.W
         if self.b is not None:
             out = out + self.b
         return out if self.activation is None else self.activation(out)
@@ -298,6 +330,142 @@ class LogSoftmax(Activation):
         super().__init__(log_softmax, axis=axis)
 
 
+class Softplus(Activation):
+    """log(1 + exp(beta x)) / beta as a layer."""
+
+    def __init__(self, beta: float = 1.0) -> None:
+        super().__init__(softplus, beta=beta)
+
+
+class ELU(Activation):
+    """The exponential linear unit as a layer."""
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__(elu, alpha=alpha)
+
+
+class GELU(Activation):
+    """The Gaussian error linear unit (exact by default) as a layer."""
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__(gelu, approximate=approximate)
+
+
+class SiLU(Activation):
+    """x sigmoid(x) as a layer."""
+
+    def __init__(self) -> None:
+        super().__init__(silu)
+
+
+class Flatten(Layer):
+    """(N, d1, d2, ...) -> (N, d1 * d2 * ...): the bridge from convolutions to linear layers, as
+    torch.nn.Flatten (axes from `start_dim` on are merged)."""
+
+    def __init__(self, start_dim: int = 1) -> None:
+        super().__init__()
+        if isinstance(start_dim, bool) or not isinstance(start_dim, int | np.integer) or start_dim < 0:
+            raise ValueError(f"Flatten: start_dim must be a non-negative int, got {start_dim!r}")
+        self.start_dim = int(start_dim)
+
+    def forward(self, x: Any) -> Node:
+        x = differentiable(x)
+        if x.ndim <= self.start_dim:
+            raise ValueError(f"Flatten(start_dim={self.start_dim}): the input needs more than {self.start_dim} "
+                             f"axes, got shape {x.shape}")
+        return x.reshape(x.shape[:self.start_dim] + (-1,))
+
+    def _describe(self) -> str:
+        return f"start_dim={self.start_dim}"
+
+
+def embedding(indices: Any, W: Any) -> Node:
+    """Row indices[...] of W: (...) integers -> (..., embedding_dim), as torch.nn.functional.embedding.
+    The gradient adds into the rows that were looked up (twice for a row looked up twice)."""
+    table = differentiable(W)
+    if table.ndim != 2:
+        raise ValueError(f"embedding: the table W must be (num_embeddings, embedding_dim), got shape {table.shape}")
+    indices = plain(indices)
+    if not isinstance(indices, np.ndarray | np.generic | int | list | tuple):
+        raise TypeError(f"embedding: indices must be an array of integers, got {type(indices).__name__}")
+    indices = np.asarray(indices)
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be integers, got an array of dtype {indices.dtype} "
+                        "(a Node holds floats: pass the integer array itself)")
+    if indices.size and (indices.min() < 0 or indices.max() >= table.shape[0]):
+        raise IndexError(f"embedding: indices must lie in 0..{table.shape[0] - 1} (the table's rows), "
+                         f"got {indices.min()}..{indices.max()}")
+    return table[indices]
+
+
+class Embedding(Layer):
+    """A lookup table: `Embedding(num_embeddings, embedding_dim)` maps integers (...) to rows of
+    W (num_embeddings, embedding_dim), (..., embedding_dim), as torch.nn.Embedding. W starts
+    N(0, 1), as PyTorch's."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, *, name: str | None = None, rng: RngLike = None,
+                 dtype: DTypeLike = np.float64) -> None:
+        super().__init__(name)
+        self.num_embeddings = _count(num_embeddings, "Embedding: num_embeddings")
+        self.embedding_dim = _count(embedding_dim, "Embedding: embedding_dim")
+        weights = np.random.default_rng(rng).standard_normal((self.num_embeddings, self.embedding_dim))
+        self.W = self._param("W", weights.astype(dtype, copy=False))
+
+    def forward(self, indices: Any) -> Node:
+        return embedding(indices, self.W)
+
+    def _describe(self) -> str:
+        return f"{self.num_embeddings}, {self.embedding_dim}"
+
+
+def _normalized_shape(normalized_shape: Any, where: str) -> tuple[int, ...]:
+    shape = (normalized_shape,) if isinstance(normalized_shape, int | np.integer) else tuple(normalized_shape)
+    if not shape or not all(isinstance(n, int | np.integer) and not isinstance(n, bool) and n >= 1 for n in shape):
+        raise ValueError(f"{where}: normalized_shape must be a positive int or a tuple of them, got {normalized_shape!r}")
+    return tuple(int(n) for n in shape)
+
+
+def layer_norm(x: Any, normalized_shape: int | tuple[int, ...], gamma: Any = None, beta: Any = None,
+               eps: float = 1e-5) -> Node:
+    """Layer normalisation (Ba et al., 2016), as torch.nn.functional.layer_norm: each example is
+    normalised over its last axes, `normalized_shape`, to mean 0 and (biased) variance 1, then
+    scaled by gamma and shifted by beta (each of normalized_shape, optional):
+    y = (x - mean) / sqrt(var + eps) * gamma + beta."""
+    shape = _normalized_shape(normalized_shape, "layer_norm")
+    x = differentiable(x)
+    if x.shape[x.ndim - len(shape):] != shape or x.ndim < len(shape):
+        raise ValueError(f"layer_norm: the input's last axes must be normalized_shape {shape}, got shape {x.shape}")
+    for label, parameter in (("gamma", gamma), ("beta", beta)):
+        if parameter is not None and np.shape(plain(parameter)) != shape:
+            raise ValueError(f"layer_norm: {label} must have normalized_shape {shape}, "
+                             f"got shape {np.shape(plain(parameter))}")
+    axes = tuple(range(x.ndim - len(shape), x.ndim))
+    centered = x - x.mean(axis=axes, keepdims=True)
+    y = centered / ((centered * centered).mean(axis=axes, keepdims=True) + eps).sqrt()
+    if gamma is not None:
+        y = y * gamma
+    return y if beta is None else y + beta
+
+
+class LayerNorm(Layer):
+    """`layer_norm` as a layer with its own gamma (starting at 1) and beta (at 0), each of
+    normalized_shape, as torch.nn.LayerNorm."""
+
+    def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5, *, name: str | None = None,
+                 dtype: DTypeLike = np.float64) -> None:
+        super().__init__(name)
+        self.normalized_shape = _normalized_shape(normalized_shape, "LayerNorm")
+        self.eps = float(eps)
+        self.gamma = self._param("gamma", np.ones(self.normalized_shape, dtype=dtype))
+        self.beta = self._param("beta", np.zeros(self.normalized_shape, dtype=dtype))
+
+    def forward(self, x: Any) -> Node:
+        return layer_norm(x, self.normalized_shape, self.gamma, self.beta, self.eps)
+
+    def _describe(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}"
+
+
 class Dropout(Layer):
     """Inverted dropout (Srivastava et al., 2014), as PyTorch's `nn.Dropout`.
 
@@ -318,7 +486,7 @@ class Dropout(Layer):
         self.mask: np.ndarray | None = None
 
     def forward(self, x: Any) -> Node:
-        x = as_node(x)
+        x = differentiable(x)
         if not self.training or self.p == 0:
             return x
         keep = self.rng.random(x.shape) >= self.p
@@ -331,13 +499,16 @@ class Dropout(Layer):
 
 
 class BatchNorm(Layer):
-    """Batch normalisation (Ioffe & Szegedy, 2015) over a batch of feature rows (N, n_features),
-    as PyTorch's `nn.BatchNorm1d` (same defaults, same running statistics).
+    """Batch normalisation (Ioffe & Szegedy, 2015), as PyTorch's `nn.BatchNorm1d` on feature rows
+    (N, n_features) and `nn.BatchNorm2d` on images (N, n_features, H, W) (same defaults, same
+    running statistics): each feature (channel) is normalised over the batch and, for images, over
+    the positions.
 
     Training: y = gamma * (x - mean) / sqrt(var + eps) + beta with the batch's mean and (biased)
     variance per feature, and running_stat <- (1 - momentum) running_stat + momentum batch_stat,
-    where the running variance takes the unbiased batch variance (n / (n - 1) times), as PyTorch.
-    Evaluation: the running statistics take the batch's place. gamma starts at 1, beta at 0.
+    where the running variance takes the unbiased batch variance (n / (n - 1) times, n the number
+    of values averaged), as PyTorch. Evaluation: the running statistics take the batch's place.
+    gamma starts at 1, beta at 0.
     """
 
     _buffer_keys = ("running_mean", "running_var")
@@ -353,24 +524,31 @@ class BatchNorm(Layer):
         self.running_var = np.ones(self.n_features, dtype=dtype)
 
     def forward(self, x: Any) -> Node:
-        x = as_node(x)
-        if x.ndim != 2 or x.shape[1] != self.n_features:
-            raise ValueError(f"BatchNorm({self.n_features}): expected input (N, {self.n_features}), got {x.shape}")
+        x = differentiable(x)
+        if x.ndim not in (2, 3, 4) or x.shape[1] != self.n_features:
+            raise ValueError(f"BatchNorm({self.n_features}): expected input (N, {self.n_features}), "
+                             f"(N, {self.n_features}, L) or (N, {self.n_features}, H, W), got {x.shape}")
+        # Statistics over every axis but the features', which the parameters broadcast along.
+        axes = (0,) + tuple(range(2, x.ndim))
+        per_feature = (self.n_features,) + (1,) * (x.ndim - 2)
+        gamma, beta = self.gamma.reshape(per_feature), self.beta.reshape(per_feature)
         if not self.training:
-            return (x - self.running_mean) / np.sqrt(self.running_var + self.eps) * self.gamma + self.beta
-        n = x.shape[0]
+            mean, var = self.running_mean.reshape(per_feature), self.running_var.reshape(per_feature)
+            return (x - mean) / np.sqrt(var + self.eps) * gamma + beta
+        n = x.size // self.n_features
         if n < 2:
-            raise ValueError("BatchNorm: training mode needs more than one example per batch to estimate a variance")
-        mean = x.mean(axis=0)
+            raise ValueError("BatchNorm: training mode needs more than one value per feature to estimate a variance, "
+                             f"got input {x.shape}")
+        mean = x.mean(axis=axes, keepdims=True)
         centered = x - mean
-        var = (centered * centered).mean(axis=0)
+        var = (centered * centered).mean(axis=axes, keepdims=True)
         # In place: the buffers' identity is kept, so saving and loading see the live arrays.
         m = self.momentum
         self.running_mean *= 1 - m
-        self.running_mean += m * mean.value
+        self.running_mean += m * mean.value.reshape(-1)
         self.running_var *= 1 - m
-        self.running_var += (m * n / (n - 1)) * var.value
-        return centered / (var + self.eps).sqrt() * self.gamma + self.beta
+        self.running_var += (m * n / (n - 1)) * var.value.reshape(-1)
+        return centered / (var + self.eps).sqrt() * gamma + beta
 
     def _describe(self) -> str:
         return f"{self.n_features}"

@@ -21,8 +21,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from dp.node import Node, as_node
-from dp.ops import maximum, stack
+from dp.nn.layers import differentiable
+from dp.node import Node, primitive
+from dp.ops import maximum, sigmoid
 
 Reduction = Literal["mean", "sum", "none"]
 
@@ -40,7 +41,7 @@ def cross_entropy(logits: Any, y: Any, reduction: Reduction = "mean") -> Node:
     rows / probabilities of the logits' shape. "mean" averages over the N examples.
     The log-softmax never overflows or takes log(0), so this is exact for any logits.
     """
-    log_p = as_node(logits).log_softmax(axis=-1)
+    log_p = differentiable(logits).log_softmax(axis=-1)
     labels = y.value if isinstance(y, Node) else np.asarray(y)
     if labels.dtype.kind in "iu":
         if log_p.ndim != 2 or labels.shape != log_p.shape[:1]:
@@ -61,7 +62,7 @@ def cross_entropy_from_probs(p: Any, y: Any, reduction: Reduction = "mean") -> N
     normal number before the log, so a probability that underflowed to 0 gives a large finite
     loss instead of 0 * log(0) = nan; use `cross_entropy` on logits to avoid the underflow itself.
     """
-    p = as_node(p)
+    p = differentiable(p)
     log_p = maximum(p, np.finfo(p.dtype).tiny).log()
     return _reduce(-(log_p * _target(y, p, "cross_entropy_from_probs")).sum(axis=-1), reduction)
 
@@ -74,28 +75,50 @@ def binary_cross_entropy(p: Any, y: Any, reduction: Reduction = "mean") -> Node:
     and its gradient stay finite. Saturated probabilities give no gradient, though: prefer
     `binary_cross_entropy_with_logits` on the raw scores. "mean" averages over all elements.
     """
-    p = as_node(p)
+    p = differentiable(p)
     y = _target(y, p, "binary_cross_entropy")
     floor = max(np.exp(_LOG_FLOOR), np.finfo(p.dtype).tiny)  # 1 / floor must not overflow
     return _reduce(-(y * maximum(p, floor).log() + (1 - y) * maximum(1 - p, floor).log()), reduction)
 
 
+def _logistic_loss(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    # max(z, 0) - z y + log(1 + exp(-|z|)), with max(z, 0) = (z + |z|) / 2 (exact: both are z or
+    # 0): exp never overflows, and log1p keeps the last term exact where it is tiny, so the loss
+    # is exact at z = +-1000 too. In place, into two arrays: a loss over a batch of images is
+    # memory-bound, and np.maximum(z, 0) alone would take as long as three of these steps.
+    z, y = np.asarray(z), np.asarray(y)
+    half_magnitude = np.abs(z)
+    loss = np.negative(half_magnitude)
+    np.exp(loss, out=loss)
+    np.log1p(loss, out=loss)
+    half_magnitude *= 0.5
+    loss += half_magnitude
+    linear = np.subtract(0.5, y, out=half_magnitude)
+    linear *= z
+    loss += linear
+    return loss if loss.ndim else loss[()]
+
+
+#: -(y log sigmoid(z) + (1 - y) log(1 - sigmoid(z))), element-wise, in one pass.
+#: d/dz = sigmoid(z) - y,   d/dy = -z.
+_logistic = primitive("binary_cross_entropy_with_logits", _logistic_loss, tangent="elementwise",
+                      vjp=(lambda g, out, z, y: g * (sigmoid(z) - y), lambda g, out, z, y: g * -z))
+
+
 def binary_cross_entropy_with_logits(z: Any, y: Any, reduction: Reduction = "mean") -> Node:
     """binary_cross_entropy(sigmoid(z), y), computed from the raw scores z without ever forming
-    sigmoid(z): exact and finite for any z (PyTorch's `F.binary_cross_entropy_with_logits`).
+    sigmoid(z): exact and finite for any z, as PyTorch's `F.binary_cross_entropy_with_logits`.
 
-    log sigmoid(z) and log sigmoid(-z) = log(1 - sigmoid(z)) are the two entries of
-    log_softmax([0, z]), which the engine computes stably; d/dz = sigmoid(z) - y.
+    One operation, max(z, 0) - z y + log(1 + exp(-|z|)), with its derivative sigmoid(z) - y beside it
+    (composing it from log_softmax would reduce over pairs: twice as slow).
     """
-    z = as_node(z)
-    y = _target(y, z, "binary_cross_entropy_with_logits")
-    log_pair = stack([np.zeros_like(z.value), z], axis=-1).log_softmax(axis=-1)
-    return _reduce(-(y * log_pair[..., 1] + (1 - y) * log_pair[..., 0]), reduction)
+    z = differentiable(z)
+    return _reduce(_logistic(z, _target(y, z, "binary_cross_entropy_with_logits")), reduction)
 
 
 def mean_squared_error(pred: Any, y: Any, reduction: Reduction = "mean") -> Node:
     """(pred - y)^2 element-wise, as PyTorch's `F.mse_loss`; "mean" averages over all elements."""
-    pred = as_node(pred)
+    pred = differentiable(pred)
     error = pred - _target(y, pred, "mean_squared_error")
     return _reduce(error * error, reduction)
 
@@ -111,7 +134,7 @@ def _target(y: Any, like: Node, where: str) -> Any:
     """
     if isinstance(y, Node) and not y.requires_grad:
         y = y.value  # a constant Node: its array, converted like any labels
-    if not isinstance(y, Node):
+    if not isinstance(y, Node) and not hasattr(type(y), "__dp_apply__"):  # not a Node, nor a Dual: plain labels
         try:
             labels = np.asarray(y)
         except (TypeError, ValueError) as error:  # ragged lists, ...
