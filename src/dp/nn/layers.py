@@ -131,8 +131,8 @@ class Layer:
     def forward(self, x: Any) -> Node:
         raise NotImplementedError(f"{type(self).__name__} must define forward(x)")
 
-    def __call__(self, x: Any) -> Node:
-        return self.forward(x)
+    def __call__(self, *inputs: Any, **options: Any) -> Any:
+        return self.forward(*inputs, **options)  # most take one input; recurrent layers and attention take more
 
     # -- parameters and buffers -----------------------------------------------------------------
 
@@ -452,7 +452,8 @@ class LayerNorm(Layer):
     normalized_shape, as torch.nn.LayerNorm."""
 
     def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5, *, name: str | None = None,
-                 dtype: DTypeLike = np.float64) -> None:
+                 rng: RngLike = None, dtype: DTypeLike = np.float64) -> None:
+        # rng is taken, as by every layer with parameters, though these start at fixed values
         super().__init__(name)
         self.normalized_shape = _normalized_shape(normalized_shape, "LayerNorm")
         self.eps = float(eps)
@@ -514,7 +515,8 @@ class BatchNorm(Layer):
     _buffer_keys = ("running_mean", "running_var")
 
     def __init__(self, n_features: int, name: str | None = None, *, momentum: float = 0.1, eps: float = 1e-5,
-                 dtype: DTypeLike = np.float64) -> None:
+                 rng: RngLike = None, dtype: DTypeLike = np.float64) -> None:
+        # rng is taken, as by every layer with parameters, though these start at fixed values
         super().__init__(name)
         self.n_features = _count(n_features, "BatchNorm: n_features")
         self.momentum, self.eps = float(momentum), float(eps)
