@@ -173,6 +173,63 @@ def test_get_grad_wants_a_scalar_loss_and_a_defined_loss():
         Sequential([Linear(2, 2)]).get_grad(np.ones((3, 2)), None)
 
 
+class AutoEncoder(Model):
+    """A model without labels: loss(self, x)."""
+
+    def __init__(self):
+        super().__init__()
+        self.down, self.norm, self.up = Linear(4, 2, rng=0), BatchNorm(2), Linear(2, 4, rng=1)
+
+    def loss(self, x):
+        error = self.up(self.norm(self.down(x))) - x
+        return (error * error).mean()
+
+
+def test_get_grad_of_a_model_without_labels_takes_x_alone_and_matches_pytorch():
+    x, _ = data()
+    model = AutoEncoder()
+    grads, loss = model.get_grad(x)
+    p = {name: torch.tensor(value, requires_grad=True) for name, value in model.get_param().items()}
+    h = torch.tensor(x) @ p["down.W"] + p["down.b"]
+    h = torch.nn.functional.batch_norm(h, None, None, p["norm.gamma"], p["norm.beta"], training=True)
+    expected = ((h @ p["up.W"] + p["up.b"] - torch.tensor(x)) ** 2).mean()
+    expected.backward()
+    np.testing.assert_allclose(loss, expected.item(), rtol=1e-12)
+    for name, tensor in p.items():
+        np.testing.assert_allclose(grads[name], tensor.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+def test_labels_are_passed_exactly_when_the_loss_takes_them():
+    class Optional(Model):
+        def __init__(self):
+            super().__init__()
+            self.w = Node(np.ones(2), "w")
+            self.calls = []
+
+        def loss(self, x, y=None):
+            self.calls.append(y)
+            return (x @ self.w).sum()
+
+    model = Optional()
+    model.get_grad(np.ones((3, 2)))
+    model.get_grad(np.ones((3, 2)), None)  # None is a label like any other
+    model.get_grad(np.ones((3, 2)), "labels")
+    assert model.calls == [None, None, "labels"]
+
+
+def test_labels_for_a_loss_without_them_and_none_for_a_loss_that_needs_them_are_refused_before_any_work():
+    x, y = data()
+    model = AutoEncoder()
+    before = model.norm.running_mean.copy()
+    with pytest.raises(TypeError, match=r"AutoEncoder.loss\(x\) takes no labels, but y was given: call get_grad\(x\)"):
+        model.get_grad(x, y)
+    with pytest.raises(TypeError, match=r"TwoLayers.loss\(x, y\) needs labels, but no y was given"):
+        TwoLayers().get_grad(x)
+    np.testing.assert_array_equal(model.norm.running_mean, before)  # no forward pass happened
+    with pytest.raises(NotImplementedError, match=r"loss\(self, x\) for a model without labels"):
+        Model().get_grad(x)
+
+
 def test_get_param_returns_the_live_arrays_and_layers_read_them():
     model = Sequential([Linear(2, 1)])
     params = model.get_param()

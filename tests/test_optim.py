@@ -10,6 +10,7 @@ import torch
 from dp import Node
 from dp.data import make_moons
 from dp.nn import SGD, SGD_Momentum, Adam, Linear, Model, Momentum, RMSProp, Sequential, cross_entropy, relu
+from dp.nn.optim import AdamW
 
 # dp optimizer, the same rule in PyTorch (hyper-parameters spelled both ways)
 RULES = {
@@ -25,6 +26,22 @@ RULES = {
     "Adam": (lambda: Adam(learning_rate=0.02, beta1=0.8, beta2=0.99, eps=1e-7),
              lambda p: torch.optim.Adam(p, lr=0.02, betas=(0.8, 0.99), eps=1e-7)),
     "Adam defaults": (lambda: Adam(), lambda p: torch.optim.Adam(p)),
+    # weight decay: L2 added to the gradient, and AdamW's decoupled decay
+    "SGD L2": (lambda: SGD(learning_rate=0.05, weight_decay=0.3),
+               lambda p: torch.optim.SGD(p, lr=0.05, weight_decay=0.3)),
+    "SGD momentum L2": (lambda: SGD(learning_rate=0.05, momentum=0.8, weight_decay=0.3),
+                        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.8, weight_decay=0.3)),
+    "SGD Nesterov L2": (lambda: SGD(learning_rate=0.05, momentum=0.8, nesterov=True, weight_decay=0.3),
+                        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.8, nesterov=True, weight_decay=0.3)),
+    "Momentum L2": (lambda: Momentum(learning_rate=0.05, weight_decay=0.1),
+                    lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=0.1)),
+    "RMSProp L2": (lambda: RMSProp(learning_rate=0.01, decay=0.95, eps=1e-6, weight_decay=0.2),
+                   lambda p: torch.optim.RMSprop(p, lr=0.01, alpha=0.95, eps=1e-6, weight_decay=0.2)),
+    "Adam L2": (lambda: Adam(learning_rate=0.02, beta1=0.8, beta2=0.99, weight_decay=0.2),
+                lambda p: torch.optim.Adam(p, lr=0.02, betas=(0.8, 0.99), weight_decay=0.2)),
+    "AdamW defaults": (lambda: AdamW(), lambda p: torch.optim.AdamW(p)),
+    "AdamW": (lambda: AdamW(learning_rate=0.02, beta1=0.8, beta2=0.99, eps=1e-7, weight_decay=0.5),
+              lambda p: torch.optim.AdamW(p, lr=0.02, betas=(0.8, 0.99), eps=1e-7, weight_decay=0.5)),
 }
 
 
@@ -120,10 +137,11 @@ def test_step_takes_node_gradients_and_scalar_node_parameters():
     (lambda: SGD(nesterov=True), "nesterov"),
     (lambda: Adam(beta2=1.0), "beta2"),
     (lambda: RMSProp(decay=-0.1), "decay"),
-    (lambda: SGD(Sequential([]), np.zeros((3, 2))), "both"),
-    (lambda: SGD(Sequential([]), np.zeros((3, 2)), np.zeros(2)), "3 examples"),
-    (lambda: SGD(Sequential([])).train(steps=1), "training data"),
-    (lambda: SGD(Sequential([]), np.zeros((3, 2)), np.zeros(3)).train(steps=0), "steps"),
+    (lambda: SGD(Sequential([Linear(2, 1)], loss=cross_entropy), np.zeros((3, 2))), "needs labels"),
+    (lambda: SGD(Sequential([Linear(2, 1)]), None, np.zeros(3)), "y_train without x_train"),
+    (lambda: SGD(Sequential([Linear(2, 1)]), np.zeros((3, 2)), np.zeros(2)), "3 examples"),
+    (lambda: SGD(Sequential([Linear(2, 1)])).train(steps=1), "training data"),
+    (lambda: SGD(Sequential([Linear(2, 1)]), np.zeros((3, 2)), np.zeros(3)).train(steps=0), "steps"),
 ])
 def test_bad_arguments_are_explained(make, message):
     with pytest.raises((TypeError, ValueError), match=message):
@@ -134,6 +152,9 @@ def test_names_and_defaults():
     assert Momentum is SGD_Momentum
     assert SGD_Momentum().momentum == 0.9 and SGD().momentum == 0
     assert SGD().learning_rate == 1e-5 and Adam().learning_rate == 1e-3
+    # weight decay is off except in AdamW, whose default is PyTorch's
+    assert SGD().weight_decay == RMSProp().weight_decay == Adam().weight_decay == 0.0
+    assert AdamW().weight_decay == torch.optim.AdamW([torch.zeros(1)]).defaults["weight_decay"] == 0.01
 
 
 # --------------------------------------------------------------------------------------------

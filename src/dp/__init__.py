@@ -13,10 +13,11 @@ from dp.graph import to_dot, to_svg
 from dp.node import Node, Primitive, as_node, backpropagate, primitive, topological_order, unbroadcast
 # The paper's high-level names at the top level too: `from dp import Model, SGD`.
 from dp import nn
-from dp.nn import SGD, SGD_Momentum, Adam, Model, Momentum, Optimizer, RMSProp, Sequential
+from dp.nn import SGD, SGD_Momentum, Adam, AdamW, Model, Momentum, Optimizer, RMSProp, Sequential
 
 __all__ = [
     "Adam",
+    "AdamW",
     "Dual",
     "Model",
     "Momentum",

@@ -165,32 +165,34 @@ def train_test_split(
 
 def minibatches(
     x: ArrayLike,
-    y: ArrayLike,
+    y: ArrayLike | None,
     batch_size: int,
     shuffle: bool = True,
     rng: RngLike = None,
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+) -> Iterator[tuple[np.ndarray, np.ndarray]] | Iterator[np.ndarray]:
     """Yield ``(x_batch, y_batch)`` pairs that together cover every sample once (one epoch).
 
     All batches hold ``batch_size`` samples except the last, which holds what is left.
     With ``shuffle`` the order is a fresh random permutation (reproducible with a seeded
-    ``rng``); without it the samples come in their stored order. The arguments are checked
-    when this function is called, not when the first batch is asked for.
+    ``rng``); without it the samples come in their stored order. With ``y=None`` (data without
+    labels, as for an autoencoder) it yields the ``x_batch`` arrays alone, in the order the same
+    ``rng`` would give the pairs. The arguments are checked when this function is called, not
+    when the first batch is asked for.
     """
-    x, y = _check_pair(x, y)
+    x, labels = _check_pair(x, x if y is None else y)
     batch_size = _check_count(batch_size, "batch_size")
     order = _as_rng(rng).permutation(len(x)) if shuffle else np.arange(len(x))
-    return _batches(x, y, order, batch_size)
+    return _batches(x, None if y is None else labels, order, batch_size)
 
 
 def _batches(
-    x: np.ndarray, y: np.ndarray, order: np.ndarray, batch_size: int
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    x: np.ndarray, y: np.ndarray | None, order: np.ndarray, batch_size: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]] | Iterator[np.ndarray]:
     # A separate generator so that minibatches() validates eagerly: a generator function's
     # body (checks included) would only run at the first next().
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
-        yield x[rows], y[rows]
+        yield x[rows] if y is None else (x[rows], y[rows])
 
 
 # --------------------------------------------------------------------------- synthetic data

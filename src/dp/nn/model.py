@@ -14,6 +14,9 @@ defines `forward(x)` and `loss(x, y)`:
         def loss(self, x, y):
             return (-1 * (y * self.forward(x).log())).sum()
 
+A model without labels (a VAE, an autoencoder) defines `loss(self, x)` instead; then
+`get_grad(x)` and `Opt(model, x_train)` need no y.
+
 The model finds its layers (and their parameters) from its attributes, lists and tuples of
 layers included, in the order they were defined; parameter names (`h1.W`, `h1.b`, ...) are
 unique within a model. `get_grad`, `get_param` and `set_param` are what optimizers, and
@@ -23,6 +26,7 @@ as BatchNorm's running statistics) in a `.npz` file that loading can never execu
 
 from __future__ import annotations
 
+import inspect
 import os
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -38,9 +42,19 @@ from dp.node import Node
 __all__ = ["Model", "Sequential"]
 
 
+class _NoLabels:
+    """What `get_grad` gets when y is left out: a model without labels (None can be a label)."""
+
+    def __repr__(self) -> str:
+        return "<no labels>"
+
+
+_NO_LABELS: Any = _NoLabels()
+
+
 class Model(Layer):
     """Base class of networks: subclass it, create layers as attributes, define `forward(x)` and
-    `loss(x, y)` (a Node holding one number).
+    `loss(x, y)` (a Node holding one number), or `loss(x)` for a model without labels.
 
     `rng` (a seed or a `numpy.random.Generator`) and `dtype` are what the layer factories
     `ReLu_Layer` / `Linear_Layer` initialise weights with; use `dtype=np.float32` for speed.
@@ -98,23 +112,47 @@ class Model(Layer):
 
     # -- what subclasses define -----------------------------------------------------------------
 
-    def loss(self, x: Any, y: Any) -> Node:
+    def loss(self, x: Any, y: Any = None) -> Node:
         raise NotImplementedError(f"{type(self).__name__} must define loss(self, x, y), returning a Node "
-                                  "that holds one number, e.g. dp.nn.cross_entropy(self.forward(x), y)")
+                                  "that holds one number, e.g. dp.nn.cross_entropy(self.forward(x), y), "
+                                  "or loss(self, x) for a model without labels")
 
     # -- gradients and parameters ---------------------------------------------------------------
 
-    def get_grad(self, x: Any, y: Any) -> tuple[dict[str, np.ndarray], float]:
+    def get_grad(self, x: Any, y: Any = _NO_LABELS) -> tuple[dict[str, np.ndarray], float]:
         """(dict name -> gradient of loss(x, y), the loss as a float), one entry per parameter
-        (zeros for a parameter the loss does not depend on)."""
+        (zeros for a parameter the loss does not depend on).
+
+        Leave y out for a model whose loss takes only x (`loss(self, x)`): `get_grad(x)`.
+        """
+        labelled = y is not _NO_LABELS
+        self._check_loss_arguments(labelled)
         params = self.parameters()
-        loss = self.loss(x, y)
+        loss = self.loss(x, y) if labelled else self.loss(x)
         if not isinstance(loss, Node) or loss.size != 1:
             got = f"shape {loss.shape}" if isinstance(loss, Node) else type(loss).__name__
-            raise TypeError(f"{type(self).__name__}.loss(x, y) must return a Node holding one number, got {got}")
+            call = "loss(x, y)" if labelled else "loss(x)"
+            raise TypeError(f"{type(self).__name__}.{call} must return a Node holding one number, got {got}")
         grads = loss.grad(1)
         return ({name: grads[name] if name in grads else np.zeros_like(node.value) for name, node in params.items()},
                 loss.value.item())
+
+    def _check_loss_arguments(self, labelled: bool) -> None:
+        """Refuse, before any computation, labels for a loss(self, x) or none for a loss(self, x, y)."""
+        try:
+            signature = inspect.signature(self.loss)
+        except (TypeError, ValueError):  # a callable without a readable signature: let the call decide
+            return
+        try:
+            signature.bind(*((None, None) if labelled else (None,)))
+        except TypeError:
+            name = type(self).__name__
+            if labelled:
+                raise TypeError(f"{name}.loss{signature} takes no labels, but y was given: call get_grad(x) "
+                                "and Opt(model, x_train), or define loss(self, x, y)") from None
+            raise TypeError(f"{name}.loss{signature} needs labels, but no y was given: call get_grad(x, y) and "
+                            "Opt(model, x_train, y_train), or define loss(self, x) for a model without labels "
+                            "(such as a VAE)") from None
 
     def get_param(self) -> dict[str, np.ndarray]:
         """dict name -> the parameter's current array.
