@@ -1,7 +1,9 @@
 """HIPS autograd: the loss as a plain function of a parameter dict, ``autograd.grad`` of it.
 
 ``autograd.scipy`` needs SciPy, which is not installed, so the stable log-softmax is
-written out (shift by the row maximum, subtract the log of the sum of exponentials).
+written out (shift by the row maximum, subtract the log of the sum of exponentials), and
+there is no convolution: W5 does not apply.  W6's LSTM is a loop over the time steps,
+W7 the one-pass form of binary cross-entropy with logits.
 """
 
 from __future__ import annotations
@@ -118,9 +120,64 @@ class Neuron:
         return wl.as_arrays(s.grads)
 
 
+def _lstm_loss(params: dict[str, Any], x: np.ndarray, labels: np.ndarray) -> Any:
+    n, steps, _ = x.shape
+    hidden = params["lstm.Wh"].shape[0]
+    h = c = np.zeros((n, hidden), x.dtype)
+    for t in range(steps):
+        g = anp.dot(x[:, t], params["lstm.Wx"]) + anp.dot(h, params["lstm.Wh"]) + params["lstm.b"]
+        i, f = _sigmoid(g[:, :hidden]), _sigmoid(g[:, hidden:2 * hidden])
+        candidate, o = anp.tanh(g[:, 2 * hidden:3 * hidden]), _sigmoid(g[:, 3 * hidden:])
+        c = f * c + i * candidate
+        h = o * anp.tanh(c)
+    logits = anp.dot(h, params["head.W"]) + params["head.b"]
+    shifted = logits - anp.max(logits, axis=1, keepdims=True)
+    log_p = shifted - anp.log(anp.sum(anp.exp(shifted), axis=1, keepdims=True))
+    return -anp.sum(log_p[np.arange(n), labels]) / n
+
+
+class LSTM(wl.TrainingWorkload):
+    _grad = staticmethod(grad(_lstm_loss))
+
+    def make_state(self, seed: int, dtype: np.dtype, sizes: Sizes) -> wl.LabelledProblem:
+        return wl.lstm_problem(seed, dtype, sizes)
+
+    def loss_grads(self, s: wl.LabelledProblem) -> Grads:
+        return self._grad(s.params, s.x, s.labels)
+
+
+def _bce_with_logits(z: Any, y: np.ndarray) -> Any:
+    # max(z, 0) as z * (z > 0), and the sum over the size: the derivatives of anp.maximum and
+    # anp.mean would turn a float32 gradient into float64.
+    return anp.sum(z * (z > 0) - z * y + anp.log1p(anp.exp(-anp.abs(z)))) / z.size
+
+
+@dataclass
+class BCEState:
+    z: np.ndarray
+    y: np.ndarray
+    grad: Any = None
+
+
+class BCE:
+    _grad = staticmethod(grad(_bce_with_logits))
+
+    def make_state(self, seed: int, dtype: np.dtype, sizes: Sizes) -> BCEState:
+        return BCEState(*wl.bce_problem(seed, dtype, sizes))
+
+    def step(self, s: BCEState) -> None:
+        s.grad = self._grad(s.z, s.y)
+
+    def gradients(self, s: BCEState) -> Grads:
+        self.step(s)
+        return {"z": np.asarray(s.grad)}
+
+
 WORKLOADS: dict[str, wl.WorkloadImpl] = {
     "mlp": MLP(),
     "chain": Chain(),
     "sigmoid_net": SigmoidNet(),
     "neuron": Neuron(),
+    "lstm": LSTM(),
+    "bce": BCE(),
 }

@@ -3,6 +3,9 @@ leaves (constants) for the data, ``loss.grad(1)`` for the gradients.
 
 A step wraps the persistent NumPy weight arrays in fresh named leaves, builds the graph,
 asks for the gradients and updates the arrays in place, as a training loop with dp does.
+W5 does so with the layer functions ``dp.nn.conv2d`` and ``dp.nn.max_pool2d``; W6 is a
+``dp.nn.Model`` holding a ``dp.nn.LSTM`` and a ``dp.nn.Linear`` head, whose parameter Nodes
+(named ``lstm.Wx``, ..., ``head.b`` by the model) keep the weights from one step to the next.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ try:
     from dp import Node
 except ImportError:  # a package without the re-export in __init__
     from dp.node import Node
+from dp import nn
 
 
 class MLP(wl.TrainingWorkload):
@@ -92,9 +96,78 @@ class Neuron:
         return wl.as_arrays(s.grads)
 
 
+class CNN(wl.TrainingWorkload):
+    def make_state(self, seed: int, dtype: np.dtype, sizes: Sizes) -> wl.LabelledProblem:
+        return wl.cnn_problem(seed, dtype, sizes)
+
+    def loss_grads(self, s: wl.LabelledProblem) -> Grads:
+        p = {name: Node(value, name) for name, value in s.params.items()}
+        h = nn.max_pool2d(nn.conv2d(s.x, p["conv1.W"], p["conv1.b"]).relu(), 2)
+        h = nn.max_pool2d(nn.conv2d(h, p["conv2.W"], p["conv2.b"]).relu(), 2)
+        h = (h.reshape(h.shape[0], -1) @ p["fc1.W"] + p["fc1.b"]).relu()
+        return nn.cross_entropy(h @ p["fc2.W"] + p["fc2.b"], s.labels).grad(1)
+
+
+class SequenceClassifier(nn.Model):
+    """An LSTM over the sequence and a linear head on its last hidden state."""
+
+    def __init__(self, sizes: Sizes, dtype: np.dtype) -> None:
+        super().__init__(dtype=dtype)
+        self.lstm = nn.LSTM(sizes.lstm_input, sizes.lstm_hidden, dtype=dtype)
+        self.head = nn.Linear(sizes.lstm_hidden, sizes.lstm_classes, dtype=dtype)
+
+    def forward(self, x: np.ndarray) -> Node:
+        _, (h, _) = self.lstm(x)  # zero initial state
+        return self.head(h)
+
+    def loss(self, x: np.ndarray, y: np.ndarray) -> Node:
+        return nn.cross_entropy(self.forward(x), y)
+
+
+@dataclass
+class ModelState:
+    model: SequenceClassifier
+    params: dict[str, np.ndarray]  # the model's live parameter arrays, updated in place
+    x: np.ndarray
+    labels: np.ndarray
+
+
+class LSTM(wl.TrainingWorkload):
+    def make_state(self, seed: int, dtype: np.dtype, sizes: Sizes) -> ModelState:
+        problem = wl.lstm_problem(seed, dtype, sizes)
+        model = SequenceClassifier(sizes, dtype)
+        model.set_param(problem.params)
+        return ModelState(model, model.get_param(), problem.x, problem.labels)
+
+    def loss_grads(self, s: ModelState) -> Grads:
+        return s.model.loss(s.x, s.labels).grad(1)
+
+
+@dataclass
+class BCEState:
+    z: np.ndarray
+    y: np.ndarray
+    grads: Grads | None = None
+
+
+class BCE:
+    def make_state(self, seed: int, dtype: np.dtype, sizes: Sizes) -> BCEState:
+        return BCEState(*wl.bce_problem(seed, dtype, sizes))
+
+    def step(self, s: BCEState) -> None:
+        s.grads = nn.binary_cross_entropy_with_logits(Node(s.z, "z"), s.y).grad(1)
+
+    def gradients(self, s: BCEState) -> Grads:
+        self.step(s)
+        return wl.as_arrays(s.grads)
+
+
 WORKLOADS: dict[str, wl.WorkloadImpl] = {
     "mlp": MLP(),
     "chain": Chain(),
     "sigmoid_net": SigmoidNet(),
     "neuron": Neuron(),
+    "cnn": CNN(),
+    "lstm": LSTM(),
+    "bce": BCE(),
 }
