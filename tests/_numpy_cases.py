@@ -1047,4 +1047,5 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "correlate2d": "tests/test_ops_windows.py",
     "correlate2d_transpose": "tests/test_ops_windows.py",
     "correlate2d_weight": "tests/test_ops_windows.py",
+    "binary_cross_entropy_with_logits": "tests/test_nn_losses.py",
 }

@@ -1,4 +1,5 @@
-"""The operations under convolution and pooling: sliding_windows (and its adjoint), window_max,
+"""The operations under convolution and pooling: sliding_windows (and its adjoint,
+sliding_windows_adjoint, which is its VJP and whose VJP it is), window_max,
 and correlate2d with its two derivative maps, correlate2d_transpose and correlate2d_weight.
 
 Each against NumPy's sliding_window_view or PyTorch (values, gradients, second derivatives), the

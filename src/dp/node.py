@@ -53,6 +53,25 @@ Tensor = Any
 #: operand's gradient.
 VJP = Callable[..., Tensor]
 
+
+class AddsInPlace:
+    """A VJP rule that can also add its result straight into a gradient that is being summed.
+
+    Indexing's VJP is zeros with the gradient at the selected places: a sequence sliced at each of
+    T steps would make T full-size arrays of zeros, to be summed. `add_into(buffer, g, out, *operands,
+    **params)` adds the same contribution into `buffer`, an array the engine owns, touching only the
+    selected places. The engine uses it on the ordinary pass when a gradient is already there to add
+    to; otherwise, and under `create_graph`, the rule is called as any other.
+    """
+
+    __slots__ = ("rule", "add_into")
+
+    def __init__(self, rule: VJP, add_into: Callable[..., None]) -> None:
+        self.rule, self.add_into = rule, add_into
+
+    def __call__(self, *args: Any, **params: Any) -> Tensor:
+        return self.rule(*args, **params)
+
 _NO_PARAMS: dict[str, Any] = {}  # shared by every node without parameters: never written to
 _new_node = object.__new__
 #: Numbers the nodes in the order they are created: a topological order of any graph.
@@ -427,11 +446,17 @@ def backpropagate(output: Node, seed: Any = 1, *, create_graph: bool = False,
         for parent, vjp in zip(parents, node.vjps):
             if not (parent.requires_grad or (stops is not None and parent in stops)):
                 continue
+            previous = gradients.get(parent)
+            if previous is not None and type(vjp) is AddsInPlace and not create_graph:
+                if parent not in owned:
+                    previous = gradients[parent] = np.array(previous)
+                    owned.add(parent)
+                vjp.add_into(previous, gradient, out, *args, **params)
+                continue
             contribution = vjp(gradient, out, *args, **params) if params else vjp(gradient, out, *args)
             shape = parent.value.shape
             if getattr(contribution, "shape", None) != shape:  # checked here: most gradients need no work
                 contribution = _fitted(contribution, shape, node)
-            previous = gradients.get(parent)
             if previous is None:
                 gradients[parent] = contribution
             elif parent in owned:
@@ -797,8 +822,15 @@ def _is_basic_index(key: Any) -> bool:
 
 #: x[key]: slices, integers, None, Ellipsis, integer and boolean arrays.   d/dx: the gradient lands
 #: in the selected places, zero elsewhere (summed where an integer array selects an element twice).
-getitem = primitive("getitem", lambda x, key: x[key], vjp=lambda g, out, x, key: scatter_add(g, key, x.shape),
-                    tangent="linear")
+def _add_at(buffer: np.ndarray, g: Tensor, out: Tensor, x: Tensor, key: Any) -> None:
+    if _is_basic_index(key):
+        buffer[key] += g
+    else:
+        np.add.at(buffer, key, g)
+
+
+getitem = primitive("getitem", lambda x, key: x[key], tangent="linear",
+                    vjp=AddsInPlace(lambda g, out, x, key: scatter_add(g, key, x.shape), _add_at))
 #: getitem's derivative as an operation of its own (for higher order): linear, its VJP is getitem.
 scatter = primitive("scatter_add", lambda g, key, shape: scatter_add(g, key, shape),
                     vjp=lambda g, out, x, key, shape: g[key], tangent="linear")

@@ -22,7 +22,7 @@ is cross-correlation (the kernel is not flipped).
     >>> x = np.ones((1, 1, 4, 4))
     >>> conv2d(x, np.ones((2, 1, 3, 3)), padding=1).shape
     (1, 2, 4, 4)
-    >>> max_pool2d(np.arange(16.0).reshape(1, 1, 4, 4), 2)
+    >>> max_pool2d(np.arange(16.0).reshape(1, 1, 4, 4), 2).value
     array([[[[ 5.,  7.],
              [13., 15.]]]])
 """
@@ -56,10 +56,10 @@ def _pair(value: Any, label: str, where: str, minimum: int = 1) -> tuple[int, in
 
 
 def _images(x: Any, where: str) -> tuple[Any, tuple[int, ...]]:
-    """x (an array, a Node or a Dual) and its shape, which must be (N, C, H, W)."""
-    if not hasattr(x, "shape"):
-        x = np.asarray(x, dtype=float)
-    shape = np.shape(plain(x))
+    """x as one of dp's (a Node or a Dual as it is; numbers, integers included, as a float
+    constant) and its shape, which must be (N, C, H, W)."""
+    x = differentiable(x)
+    shape = x.shape
     if len(shape) != 4:
         raise ValueError(f"{where}: expected a batch of images (N, C, H, W), got shape {shape}")
     return x, shape
@@ -77,11 +77,15 @@ def _padded(x: Any, shape: tuple[int, ...], window: tuple[int, int], padding: tu
     return np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2), constant_values=fill)
 
 
-def conv2d(x: Any, W: Any, b: Any = None, stride: Pair = 1, padding: Pair = 0) -> Any:
+def conv2d(x: Any, W: Any, b: Any = None, stride: Pair = 1, padding: Pair = 0) -> Node:
     """The 2-d convolution (cross-correlation) of images x (N, C, H, W) with kernels W
     (out_channels, C, kh, kw), plus b (out_channels,): (N, out_channels, H', W'), as
     torch.nn.functional.conv2d. Zero padding; `stride` and `padding` an int or a pair."""
-    where = "conv2d"
+    return _convolution(x, W, b, stride, padding, "conv2d")
+
+
+def _convolution(x: Any, W: Any, b: Any, stride: Pair, padding: Pair, where: str) -> Node:
+    """conv2d, its errors naming `where` (the function, or the layer that called it)."""
     x, shape = _images(x, where)
     kernel_shape = np.shape(plain(W))
     if len(kernel_shape) != 4:
@@ -95,11 +99,13 @@ def conv2d(x: Any, W: Any, b: Any = None, stride: Pair = 1, padding: Pair = 0) -
                          f"got shape {np.shape(plain(b))}")
     stride, padding = _pair(stride, "stride", where), _pair(padding, "padding", where, minimum=0)
     out = correlate2d(_padded(x, shape, (kh, kw), padding, where), W, stride)
-    return out if b is None else out + b.reshape(out_channels, 1, 1)
+    return out if b is None else out + np.reshape(b, (out_channels, 1, 1))
 
 
-def _pool(x: Any, kernel_size: Pair, stride: Pair | None, padding: Pair, where: str, fill: float) -> Any:
-    """The windows of a pooling layer: (N, C, H', W', kh, kw)."""
+def _pool(x: Any, kernel_size: Pair, stride: Pair | None, padding: Pair, where: str,
+          fill: float) -> tuple[Any, np.ndarray | None]:
+    """The windows of a pooling layer, (N, C, H', W', kh, kw), and where padding is used, which
+    of their elements are the input's (True) rather than padding: (H', W', kh, kw), else None."""
     x, shape = _images(x, where)
     window = _pair(kernel_size, "kernel_size", where)
     stride = window if stride is None else _pair(stride, "stride", where)
@@ -107,20 +113,33 @@ def _pool(x: Any, kernel_size: Pair, stride: Pair | None, padding: Pair, where: 
     if padding[0] > window[0] // 2 or padding[1] > window[1] // 2:
         # PyTorch's rule: more padding would make windows of padding only.
         raise ValueError(f"{where}: padding {padding} must be at most half the kernel {window}")
-    return sliding_windows(_padded(x, shape, window, padding, where, fill), window, stride)
+    windows = sliding_windows(_padded(x, shape, window, padding, where, fill), window, stride)
+    if padding == (0, 0):
+        return windows, None
+    inside = np.pad(np.ones(shape[2:], dtype=bool), ((padding[0],) * 2, (padding[1],) * 2))
+    return windows, sliding_windows(inside, window, stride)
 
 
-def max_pool2d(x: Any, kernel_size: Pair, stride: Pair | None = None, padding: Pair = 0) -> Any:
+def max_pool2d(x: Any, kernel_size: Pair, stride: Pair | None = None, padding: Pair = 0) -> Node:
     """The maximum of each kernel_size window of x (N, C, H, W), `stride` apart (kernel_size by
     default), as torch.nn.functional.max_pool2d; padding counts as -inf. The gradient goes to the
-    window's maximum, to the first one where several tie, as PyTorch."""
-    return window_max(_pool(x, kernel_size, stride, padding, "max_pool2d", -np.inf), 2)
+    window's maximum, to the first one where several tie, as PyTorch (never to padding)."""
+    return _max_pool(x, kernel_size, stride, padding, "max_pool2d")
 
 
-def avg_pool2d(x: Any, kernel_size: Pair, stride: Pair | None = None, padding: Pair = 0) -> Any:
+def _max_pool(x: Any, kernel_size: Pair, stride: Pair | None, padding: Pair, where: str) -> Node:
+    windows, inside = _pool(x, kernel_size, stride, padding, where, -np.inf)
+    return window_max(windows, 2, candidates=inside)
+
+
+def avg_pool2d(x: Any, kernel_size: Pair, stride: Pair | None = None, padding: Pair = 0) -> Node:
     """The mean of each kernel_size window of x (N, C, H, W), `stride` apart (kernel_size by
     default), as torch.nn.functional.avg_pool2d: padding counts as zeros in the mean."""
-    return _pool(x, kernel_size, stride, padding, "avg_pool2d", 0.0).mean(axis=(-2, -1))
+    return _avg_pool(x, kernel_size, stride, padding, "avg_pool2d")
+
+
+def _avg_pool(x: Any, kernel_size: Pair, stride: Pair | None, padding: Pair, where: str) -> Node:
+    return _pool(x, kernel_size, stride, padding, where, 0.0)[0].mean(axis=(-2, -1))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -149,7 +168,7 @@ class Conv2d(Layer):
         self.b = self._param("b", np.zeros(self.out_channels, dtype=dtype)) if bias else None
 
     def forward(self, x: Any) -> Node:
-        return conv2d(x, self.W, self.b, self.stride, self.padding)
+        return _convolution(x, self.W, self.b, self.stride, self.padding, repr(self))
 
     def _describe(self) -> str:
         return (f"{self.in_channels} -> {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
@@ -174,11 +193,11 @@ class MaxPool2d(_Pool):
     """`max_pool2d` as a layer, as torch.nn.MaxPool2d (stride = kernel_size by default)."""
 
     def forward(self, x: Any) -> Node:
-        return max_pool2d(differentiable(x), self.kernel_size, self.stride, self.padding)
+        return _max_pool(x, self.kernel_size, self.stride, self.padding, repr(self))
 
 
 class AvgPool2d(_Pool):
     """`avg_pool2d` as a layer, as torch.nn.AvgPool2d (stride = kernel_size by default)."""
 
     def forward(self, x: Any) -> Node:
-        return avg_pool2d(differentiable(x), self.kernel_size, self.stride, self.padding)
+        return _avg_pool(x, self.kernel_size, self.stride, self.padding, repr(self))

@@ -22,6 +22,7 @@ what the paper's `ReLu_Layer` is.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from typing import Any, Self
 
@@ -82,6 +83,8 @@ def log_softmax(x: Any, axis: int = -1) -> Node:
 def softplus(x: Any, beta: float = 1.0) -> Node:
     """log(1 + exp(beta x)) / beta, exact for any x (PyTorch's threshold, which switches to x for
     large beta x, is not needed: this never overflows).   d/dx = sigmoid(beta x)."""
+    if isinstance(beta, bool) or not isinstance(beta, int | float | np.integer | np.floating) or not beta > 0:
+        raise ValueError(f"softplus: beta must be a positive number, got {beta!r}")
     x = differentiable(x)
     return ops.softplus(x) if beta == 1 else ops.softplus(x * beta) / beta
 
@@ -373,7 +376,7 @@ class Flatten(Layer):
         if x.ndim <= self.start_dim:
             raise ValueError(f"Flatten(start_dim={self.start_dim}): the input needs more than {self.start_dim} "
                              f"axes, got shape {x.shape}")
-        return x.reshape(x.shape[:self.start_dim] + (-1,))
+        return x.reshape(x.shape[:self.start_dim] + (math.prod(x.shape[self.start_dim:]),))  # -1 fails on N = 0
 
     def _describe(self) -> str:
         return f"start_dim={self.start_dim}"
@@ -382,18 +385,23 @@ class Flatten(Layer):
 def embedding(indices: Any, W: Any) -> Node:
     """Row indices[...] of W: (...) integers -> (..., embedding_dim), as torch.nn.functional.embedding.
     The gradient adds into the rows that were looked up (twice for a row looked up twice)."""
+    return _lookup(indices, W, "embedding")
+
+
+def _lookup(indices: Any, W: Any, where: str) -> Node:
+    """embedding, its errors naming `where` (the function, or the layer that called it)."""
     table = differentiable(W)
     if table.ndim != 2:
-        raise ValueError(f"embedding: the table W must be (num_embeddings, embedding_dim), got shape {table.shape}")
+        raise ValueError(f"{where}: the table W must be (num_embeddings, embedding_dim), got shape {table.shape}")
     indices = plain(indices)
     if not isinstance(indices, np.ndarray | np.generic | int | list | tuple):
-        raise TypeError(f"embedding: indices must be an array of integers, got {type(indices).__name__}")
+        raise TypeError(f"{where}: indices must be an array of integers, got {type(indices).__name__}")
     indices = np.asarray(indices)
     if indices.dtype.kind not in "iu":
-        raise TypeError(f"embedding: indices must be integers, got an array of dtype {indices.dtype} "
+        raise TypeError(f"{where}: indices must be integers, got an array of dtype {indices.dtype} "
                         "(a Node holds floats: pass the integer array itself)")
     if indices.size and (indices.min() < 0 or indices.max() >= table.shape[0]):
-        raise IndexError(f"embedding: indices must lie in 0..{table.shape[0] - 1} (the table's rows), "
+        raise IndexError(f"{where}: indices must lie in 0..{table.shape[0] - 1} (the table's rows), "
                          f"got {indices.min()}..{indices.max()}")
     return table[indices]
 
@@ -412,7 +420,7 @@ class Embedding(Layer):
         self.W = self._param("W", weights.astype(dtype, copy=False))
 
     def forward(self, indices: Any) -> Node:
-        return embedding(indices, self.W)
+        return _lookup(indices, self.W, repr(self))
 
     def _describe(self) -> str:
         return f"{self.num_embeddings}, {self.embedding_dim}"
@@ -431,13 +439,17 @@ def layer_norm(x: Any, normalized_shape: int | tuple[int, ...], gamma: Any = Non
     normalised over its last axes, `normalized_shape`, to mean 0 and (biased) variance 1, then
     scaled by gamma and shifted by beta (each of normalized_shape, optional):
     y = (x - mean) / sqrt(var + eps) * gamma + beta."""
-    shape = _normalized_shape(normalized_shape, "layer_norm")
+    return _normalize(x, _normalized_shape(normalized_shape, "layer_norm"), gamma, beta, eps, "layer_norm")
+
+
+def _normalize(x: Any, shape: tuple[int, ...], gamma: Any, beta: Any, eps: float, where: str) -> Node:
+    """layer_norm, its errors naming `where` (the function, or the layer that called it)."""
     x = differentiable(x)
-    if x.shape[x.ndim - len(shape):] != shape or x.ndim < len(shape):
-        raise ValueError(f"layer_norm: the input's last axes must be normalized_shape {shape}, got shape {x.shape}")
+    if x.ndim < len(shape) or x.shape[x.ndim - len(shape):] != shape:
+        raise ValueError(f"{where}: the input's last axes must be normalized_shape {shape}, got shape {x.shape}")
     for label, parameter in (("gamma", gamma), ("beta", beta)):
         if parameter is not None and np.shape(plain(parameter)) != shape:
-            raise ValueError(f"layer_norm: {label} must have normalized_shape {shape}, "
+            raise ValueError(f"{where}: {label} must have normalized_shape {shape}, "
                              f"got shape {np.shape(plain(parameter))}")
     axes = tuple(range(x.ndim - len(shape), x.ndim))
     centered = x - x.mean(axis=axes, keepdims=True)
@@ -461,7 +473,7 @@ class LayerNorm(Layer):
         self.beta = self._param("beta", np.zeros(self.normalized_shape, dtype=dtype))
 
     def forward(self, x: Any) -> Node:
-        return layer_norm(x, self.normalized_shape, self.gamma, self.beta, self.eps)
+        return _normalize(x, self.normalized_shape, self.gamma, self.beta, self.eps, repr(self))
 
     def _describe(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}"

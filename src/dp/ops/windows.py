@@ -125,9 +125,10 @@ def _max_over_windows(windows: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def _first_maximum(out: Any, windows: Any, k: int) -> np.ndarray:
+def _first_maximum(out: Any, windows: Any, k: int, candidates: np.ndarray | None) -> np.ndarray:
     """1 at the first maximum of each window (row-major order), 0 elsewhere: max's derivative,
-    a constant (max is piecewise linear). NaN counts as the maximum, as np.maximum takes it."""
+    a constant (max is piecewise linear). NaN counts as the maximum, as np.maximum takes it.
+    Only elements where `candidates` is True (if given) can be the one."""
     values, out = plain(windows), plain(out)
     offsets = _window_offsets(values, k)
     window_shape = values.shape[values.ndim - k:]
@@ -142,6 +143,8 @@ def _first_maximum(out: Any, windows: Any, k: int) -> np.ndarray:
         hit = values[(Ellipsis,) + offset] == out
         if nan is not None:
             hit |= nan & np.isnan(values[(Ellipsis,) + offset])
+        if candidates is not None:
+            hit &= candidates[(Ellipsis,) + offset]
         hit &= unclaimed
         unclaimed ^= hit  # hit lies within unclaimed: this removes it
         by_position[offset] = hit
@@ -154,18 +157,30 @@ def _spread(g: Any, k: int) -> Any:
 
 #: The maximum over the last k axes (a window's).   d/dx = 1 at the first maximum, 0 elsewhere.
 _window_max = primitive(
-    "window_max", _max_over_windows,
-    vjp=lambda g, out, windows, k: _spread(g, k) * _first_maximum(out, windows, k),
-    tangent=lambda dw, out, windows, k: (dw * _first_maximum(out, windows, k)).sum(
+    "window_max", lambda windows, k, candidates: _max_over_windows(windows, k),
+    vjp=lambda g, out, windows, k, candidates: _spread(g, k) * _first_maximum(out, windows, k, candidates),
+    tangent=lambda dw, out, windows, k, candidates: (dw * _first_maximum(out, windows, k, candidates)).sum(
         axis=tuple(range(-k, 0))))
 
 
-def window_max(windows: Any, k: int = 2) -> Any:
+def window_max(windows: Any, k: int = 2, candidates: np.ndarray | None = None) -> Any:
     """The maximum over the last k axes (the window axes of `sliding_windows`), as np.max over
-    them; the gradient goes to the first maximum of each window (PyTorch's max_pool2d's choice)."""
+    them; the gradient goes to the first maximum of each window (PyTorch's max_pool2d's choice).
+
+    `candidates`, a boolean array that broadcasts against the windows, limits which elements may
+    take the gradient (max-pooling's padding never does, even where a window's maximum is -inf);
+    every window must have one. The values are np.max's all the same.
+    """
     shape = np.shape(plain(windows))
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= len(shape):
         raise ValueError(f"window_max: k must be a number of trailing axes, 1 to {len(shape)}, got {k!r}")
     if 0 in shape[len(shape) - k:]:
         raise ValueError(f"window_max: empty windows {shape[len(shape) - k:]} have no maximum")
-    return _window_max(windows, k=int(k))
+    if candidates is not None:
+        candidates = np.asarray(candidates, dtype=bool)
+        try:
+            np.broadcast_shapes(candidates.shape, shape)
+        except ValueError:
+            raise ValueError(f"window_max: candidates {candidates.shape} do not broadcast against the windows "
+                             f"{shape}") from None
+    return _window_max(windows, k=int(k), candidates=candidates)
