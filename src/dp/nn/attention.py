@@ -156,9 +156,6 @@ class MultiheadAttention(Layer):
         attended = scaled_dot_product_attention(q, k, v, mask)  # (N, heads, L, d)
         return attended.transpose(0, 2, 1, 3).reshape(N, L, self.embed_dim) @ self.Wo + self.bo
 
-    def __call__(self, query: Any, key: Any, value: Any, mask: Any = None) -> Any:
-        return self.forward(query, key, value, mask)
-
     def _checked(self, query: Any, key: Any, value: Any, mask: Any) -> tuple[tuple[int, int, int], Any]:
         """(N, L, S) and the mask, or an error naming the layer and the expected and actual shapes."""
         E = self.embed_dim

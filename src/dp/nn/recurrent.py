@@ -113,9 +113,6 @@ class _Cell(Layer):
             raise ValueError(f"{self!r}: expected an input of shape (N, {self.input_size}), got {shape}")
         return self._step(x, self._initial_state(state, shape[0], x.dtype, repr(self)))
 
-    def __call__(self, x: Any, state: State = None) -> State:
-        return self.forward(x, state)
-
     def _step(self, x: Any, state: State) -> State:
         """The new state from x and a state already checked: the cell's equations."""
         return self._recur(self._input_share(x), state)
@@ -293,9 +290,6 @@ class _Sequence(Layer):
             state = cell._recur(gates_from_input[:, t], state)
             outputs.append(self._output(state))
         return stack(outputs, axis=1), state
-
-    def __call__(self, x: Any, state: State = None) -> tuple[Any, State]:
-        return self.forward(x, state)
 
     @staticmethod
     def _output(state: State) -> Any:
