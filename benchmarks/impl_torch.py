@@ -10,6 +10,7 @@ weights in PyTorch's own layouts (copied in from dp's, the gradients handed back
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,6 +33,31 @@ class DenseState:
     names: list[tuple[str, str]]
     x: torch.Tensor
     target: torch.Tensor
+    transposed: frozenset[str] = frozenset()  # the names PyTorch keeps transposed: none (x @ W, as dp)
+
+
+class _Training:
+    """W1, W3, W5, W6: a training step is ``backward()`` then SGD on the parameters; subclasses
+    define the state and the loss. ``gradients`` gives them in dp's layout."""
+
+    def loss(self, s: Any) -> torch.Tensor:
+        raise NotImplementedError
+
+    def step(self, s: Any) -> None:
+        self.loss(s).backward()
+        with torch.no_grad():
+            for p in s.params.values():
+                p.add_(p.grad, alpha=-wl.LEARNING_RATE)
+                p.grad = None
+
+    def gradients(self, s: Any) -> Grads:
+        self.loss(s).backward()
+        grads = {}
+        for name, p in s.params.items():
+            g = p.grad.numpy()
+            grads[name] = (g.T if name in s.transposed else g).copy()
+            p.grad = None
+        return grads
 
 
 def _dense_state(problem: wl.DenseProblem) -> DenseState:
@@ -40,29 +66,7 @@ def _dense_state(problem: wl.DenseProblem) -> DenseState:
                       torch.from_numpy(problem.target))
 
 
-class _Dense:
-    """W1/W3 share the training step; subclasses define the state and the loss."""
-
-    def loss(self, s: DenseState) -> torch.Tensor:
-        raise NotImplementedError
-
-    def step(self, s: DenseState) -> None:
-        self.loss(s).backward()
-        with torch.no_grad():
-            for p in s.params.values():
-                p.add_(p.grad, alpha=-wl.LEARNING_RATE)
-                p.grad = None
-
-    def gradients(self, s: DenseState) -> Grads:
-        self.loss(s).backward()
-        grads = {}
-        for name, p in s.params.items():
-            grads[name] = p.grad.numpy().copy()
-            p.grad = None
-        return grads
-
-
-class MLP(_Dense):
+class MLP(_Training):
     def make_state(self, seed: int, dtype: np.dtype, sizes: Sizes) -> DenseState:
         return _dense_state(wl.mlp_problem(seed, dtype, sizes, one_hot_labels=False))
 
@@ -76,7 +80,7 @@ class MLP(_Dense):
         return F.cross_entropy(h, s.target)
 
 
-class SigmoidNet(_Dense):
+class SigmoidNet(_Training):
     def make_state(self, seed: int, dtype: np.dtype, sizes: Sizes) -> DenseState:
         return _dense_state(wl.sigmoid_net_problem(seed, dtype, sizes))
 
@@ -148,30 +152,7 @@ def _leaves(problem: wl.LabelledProblem, transposed: frozenset[str]) -> dict[str
             .requires_grad_() for name, v in problem.params.items()}
 
 
-class _Labelled:
-    """A training step: ``backward()``, then SGD on the parameters that have a gradient."""
-
-    def loss(self, s: LabelledState) -> torch.Tensor:
-        raise NotImplementedError
-
-    def step(self, s: LabelledState) -> None:
-        self.loss(s).backward()
-        with torch.no_grad():
-            for p in s.params.values():
-                p.add_(p.grad, alpha=-wl.LEARNING_RATE)
-                p.grad = None
-
-    def gradients(self, s: LabelledState) -> Grads:
-        self.loss(s).backward()
-        grads = {}
-        for name, p in s.params.items():
-            g = p.grad.numpy()
-            grads[name] = (g.T if name in s.transposed else g).copy()
-            p.grad = None
-        return grads
-
-
-class CNN(_Labelled):
+class CNN(_Training):
     """W5: ``F.conv2d`` kernels are (out, in, kh, kw) as dp's; ``F.linear`` weights (out, in)."""
 
     def make_state(self, seed: int, dtype: np.dtype, sizes: Sizes) -> LabelledState:
@@ -199,7 +180,7 @@ class _SequenceClassifier(nn.Module):
         return self.head(h[0])
 
 
-class LSTM(_Labelled):
+class LSTM(_Training):
     """W6: ``nn.LSTM(batch_first=True)`` with weight_ih_l0 = Wx.T, weight_hh_l0 = Wh.T,
     bias_ih_l0 = b; its second bias, bias_hh_l0, is zero and frozen (dp's LSTM has one bias,
     and training both would move their sum twice as fast)."""

@@ -263,10 +263,11 @@ def weighted(pieces: Sequence[Any]) -> Any:
 # Reference formulas for dp.ops rows (plain NumPy; the row's f calls dp.ops)
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
 
 
 def np_gelu(x: np.ndarray) -> np.ndarray:
-    return (0.5 * x * (1 + _erf(x / math.sqrt(2)))).astype(x.dtype)
+    return (0.5 * x * _erfc(-x / math.sqrt(2))).astype(x.dtype)
 
 
 def np_logsumexp(x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
@@ -418,8 +419,12 @@ unary("dp.ops.log_sigmoid", lambda x: dp.ops.log_sigmoid(x), F.logsigmoid,
       reference=lambda x: -np.logaddexp(0, -x), api=["dp.ops.log_sigmoid"], primitives=["log_sigmoid"])
 unary("dp.ops.elu", lambda x: dp.ops.elu(x), F.elu, nonzero, reference=lambda x: np.where(x > 0, x, np.expm1(x)),
       api=["dp.ops.elu"], primitives=["elu"])
-unary("dp.ops.gelu (exact, erf)", lambda x: dp.ops.gelu(x), F.gelu, reference=np_gelu, api=["dp.ops.gelu"],
-      primitives=["erf"], float32=True)
+unary("dp.ops.gelu (exact, erfc)", lambda x: dp.ops.gelu(x), F.gelu, reference=np_gelu, api=["dp.ops.gelu"],
+      primitives=["erfc"], float32=True)
+unary("dp.ops.erf", lambda x: dp.ops.erf(x), torch.erf, reference=lambda x: _erf(x).astype(x.dtype),
+      api=["dp.ops.erf"], primitives=["erf"], float32=True)
+unary("dp.ops.erfc", lambda x: dp.ops.erfc(x), torch.erfc, reference=lambda x: _erfc(x).astype(x.dtype),
+      api=["dp.ops.erfc"], primitives=["erfc"], float32=True)
 
 # Reductions -------------------------------------------------------------------------------
 

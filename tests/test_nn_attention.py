@@ -96,17 +96,18 @@ def test_sdpa_masked_keys_take_no_part():
     mask[:, 1] = True
     changed_k, changed_v = k.copy(), v.copy()
     changed_k[1], changed_v[1] = 1e30, -1e30
-    np.testing.assert_array_equal(scaled_dot_product_attention(q, changed_k, changed_v, mask),
-                                  scaled_dot_product_attention(q, k, v, mask))
-    np.testing.assert_allclose(scaled_dot_product_attention(q, k, v, mask),
-                               scaled_dot_product_attention(q, np.delete(k, 1, 0), np.delete(v, 1, 0)), rtol=1e-14)
+    np.testing.assert_array_equal(scaled_dot_product_attention(q, changed_k, changed_v, mask).value,
+                                  scaled_dot_product_attention(q, k, v, mask).value)
+    np.testing.assert_allclose(scaled_dot_product_attention(q, k, v, mask).value,
+                               scaled_dot_product_attention(q, np.delete(k, 1, 0), np.delete(v, 1, 0)).value,
+                               rtol=1e-14)
 
 
 def test_sdpa_scale():
     rng = np.random.default_rng(5)
     q, k, v = rng.standard_normal((3, 4)), rng.standard_normal((5, 4)), rng.standard_normal((5, 2))
     expected = F.scaled_dot_product_attention(torch.tensor(q), torch.tensor(k), torch.tensor(v), scale=0.3)
-    np.testing.assert_allclose(scaled_dot_product_attention(q, k, v, scale=0.3), expected.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(scaled_dot_product_attention(q, k, v, scale=0.3).value, expected.numpy(), rtol=1e-12)
 
 
 @pytest.mark.parametrize("masked", [False, True])

@@ -243,3 +243,8 @@ def test_batchnorm_in_a_batch_of_one_and_other_shapes():
     ours.eval()
     np.testing.assert_allclose(ours(np.ones((1, 3))).value, np.ones((1, 3)) / np.sqrt(1 + 1e-5))
     assert sorted(ours.parameters()) == ["beta", "gamma"]
+
+
+def test_linear_names_itself_when_the_input_has_the_wrong_width():
+    with pytest.raises(ValueError, match=r"Linear\(5 -> 3, name='h1'\): expected an input \(\.\.\., 5\), got shape \(2, 4\)"):
+        Linear(5, 3, "h1", rng=0)(np.ones((2, 4)))

@@ -151,3 +151,32 @@ def test_labels_take_the_predictions_dtype():
     for loss in (cross_entropy(logits, ONE_HOT), cross_entropy(logits, LABELS), mse(logits, LOGITS)):
         assert loss.dtype == np.float32
         assert loss.grad(1)["x"].dtype == np.float32
+
+
+def test_cross_entropy_takes_sequences_of_logits_as_pytorch_does_flattened():
+    rng = np.random.default_rng(11)
+    logits, labels = rng.standard_normal((2, 3, 5)), rng.integers(0, 5, (2, 3))
+    for reduction in ("mean", "sum", "none"):
+        z = Node(logits, "z")
+        loss = cross_entropy(z, labels, reduction=reduction)
+        t = torch.tensor(logits, requires_grad=True)
+        expected = F.cross_entropy(t.reshape(-1, 5), torch.tensor(labels).reshape(-1), reduction=reduction)
+        expected = expected.reshape(2, 3) if reduction == "none" else expected
+        np.testing.assert_allclose(loss.value, expected.detach().numpy(), rtol=1e-12)
+        expected.sum().backward()
+        np.testing.assert_allclose(loss.sum().grad(1)["z"], t.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_cross_entropy_says_float_class_indices_must_be_integers():
+    with pytest.raises(TypeError, match="class indices must be integers"):
+        cross_entropy(np.zeros((3, 5)), np.array([1.0, 2.0, 0.0]))
+
+
+def test_binary_cross_entropy_with_logits_of_numbers():
+    t = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+    expected = F.binary_cross_entropy_with_logits(t, torch.tensor(1.0, dtype=torch.float64))
+    expected.backward()
+    z = Node(0.5, "z")
+    loss = binary_cross_entropy_with_logits(z, 1.0)
+    np.testing.assert_allclose(loss.value, expected.item(), rtol=1e-15)
+    np.testing.assert_allclose(loss.grad(1)["z"], t.grad.item(), rtol=1e-15)

@@ -444,3 +444,22 @@ def test_the_paper_layer_factories_say_when_super_init_was_forgotten():
 
     with pytest.raises(AttributeError, match=r"Forgetful: call super\(\).__init__\(\) at the start of __init__"):
         Forgetful()
+
+
+def test_layers_in_a_dict_attribute_are_the_models_own():
+    class Heads(Model):
+        def __init__(self):
+            super().__init__()
+            self.body = Linear(4, 3, rng=0)
+            self.heads = {"cls": Linear(3, 2, rng=1), "reg": Linear(3, 1, rng=2), "note": "not a layer"}
+
+        def loss(self, x, y):
+            h = self.body(x)
+            return (self.heads["cls"](h) ** 2).sum() + self.heads["reg"](h).sum()
+
+    model = Heads()
+    assert list(model.parameters()) == ["body.W", "body.b", "heads.cls.W", "heads.cls.b", "heads.reg.W",
+                                        "heads.reg.b"]
+    before = model.heads["cls"].W.value.copy()
+    SGD(model, np.ones((5, 4)), np.zeros(5), learning_rate=0.1).train(steps=2, print_each=None, progress=False)
+    assert not np.array_equal(model.heads["cls"].W.value, before), "a layer in a dict was not trained"

@@ -92,6 +92,7 @@ ROWS: dict[str, Row] = {
     "np.clip(x, low, high)": row(np.clip, lambda t, low, high: torch.clamp(*torch.broadcast_tensors(t, low, high)),
                                  real, uniform(-1.5, -0.5), uniform(0.5, 1.5)),
     "dp.ops.erf": row(dp.ops.erf, torch.erf, numpy=np.vectorize(math.erf, otypes=[float])),
+    "dp.ops.erfc": row(dp.ops.erfc, torch.erfc, numpy=np.vectorize(math.erfc, otypes=[float])),
     "dp.ops.softplus": row(dp.ops.softplus, F.softplus, numpy=lambda x: np.logaddexp(0, x)),
     "x.softplus()": row(lambda x: x.softplus(), F.softplus, numpy=lambda x: np.logaddexp(0, x)),
     "dp.ops.log_sigmoid": row(dp.ops.log_sigmoid, F.logsigmoid, numpy=lambda x: -np.logaddexp(0, -x)),
@@ -192,6 +193,26 @@ def test_erf_is_accurate_to_about_an_ulp_over_the_real_line():
     relative = np.abs(mine[nonzero] - expected[nonzero]) / np.abs(expected[nonzero])
     assert relative.max() <= 1e-15, f"worst relative error {relative.max():.3g} at x = {x[nonzero][relative.argmax()]}"
     np.testing.assert_array_equal(mine[~nonzero], expected[~nonzero])
+
+
+def test_erfc_is_accurate_relative_to_its_value_down_to_the_smallest_normal_number():
+    """erfc(x) = 1 - erf(x), but where erf rounds to 1 (x > 6) erfc keeps its digits: the tail gelu needs."""
+    grid = np.linspace(-30, 30, 300_001)
+    tiny_to_large = np.logspace(-307, 2.5, 20_000)  # up to 316: erfc is 0 in float64 beyond 27.3
+    breaks = np.array([0.46875, 4.0, 6.0, 26.5, 27.3])
+    breaks = np.concatenate([breaks, np.nextafter(breaks, 0), np.nextafter(breaks, np.inf)])
+    x = np.concatenate([grid, tiny_to_large, -tiny_to_large, breaks, -breaks, [1e300, -1e300]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mine = dp.ops.erfc(x)
+    expected = np.array([math.erfc(v) for v in x])
+    normal = expected >= np.finfo(np.float64).tiny
+    ulps = np.abs(mine[normal] - expected[normal]) / np.spacing(expected[normal])
+    assert ulps.max() <= 8, f"worst error {ulps.max():.3g} ulps at x = {x[normal][ulps.argmax()]}"
+    subnormal = ~normal
+    assert np.all(np.abs(mine[subnormal] - expected[subnormal]) <= 2 * np.spacing(expected[subnormal]))
+    np.testing.assert_array_equal(dp.ops.erfc(np.array([np.inf, -np.inf, np.nan, 0.0])), [0.0, 2.0, np.nan, 1.0])
+    assert type(dp.ops.erfc(0.5)) is np.float64 and dp.ops.erfc(np.float32([1, 2])).dtype == np.float32
 
 
 def test_erf_at_subnormals_and_special_values():

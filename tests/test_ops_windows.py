@@ -202,3 +202,15 @@ def test_correlate2d_and_its_derivative_maps_gradcheck_in_both_modes():
     inner = np.sum(correlate2d(x, W, (2, 1)) * g)
     np.testing.assert_allclose(np.sum(x * _correlate2d_transpose(g, W, shape=x.shape, stride=(2, 1))), inner)
     np.testing.assert_allclose(np.sum(W * _correlate2d_weight(x, g, kernel=(2, 3), stride=(2, 1))), inner)
+
+
+def test_window_max_candidates_take_the_gradient_first_else_the_first_maximum_does():
+    w = sliding_windows(Node(np.array([0.0, 1.0, 5.0, 3.0, 4.0, 4.0]), "x"), (2,), (2,))
+    candidates = np.array([[True, False], [False, True], [True, True]])
+    out = window_max(w, 1, candidates=candidates)
+    np.testing.assert_array_equal(out.value, [1.0, 5.0, 4.0])
+    # window 0: its maximum (1.0) is no candidate's, so it falls back to the maximum itself; window 1:
+    # the same; window 2: a tie, both candidates, the first takes it
+    np.testing.assert_array_equal(out.sum().grad(1)["x"], [0, 1, 1, 0, 1, 0])
+    with pytest.raises(ValueError, match="candidates"):
+        window_max(w, 1, candidates=np.ones((2, 2), bool))

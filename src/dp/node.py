@@ -302,9 +302,9 @@ class Node:
         return self.value.item()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        raise TypeError("a Node cannot become a plain NumPy array without leaving the graph: "
-                        "np.array/np.asarray of a list of Nodes is dp.stack(list); node.value is the "
-                        "plain array, but taking it stops the gradient")
+        raise TypeError("a Node cannot become a plain NumPy array without leaving the graph: node.value is "
+                        "the plain array, but taking it stops the gradient (and np.array of a list of Nodes "
+                        "is dp.stack(list))")
 
     def __setitem__(self, key: Any, value: Any) -> None:
         raise TypeError("a Node is immutable (its value is part of a graph): build a new one, e.g. with "
@@ -380,8 +380,10 @@ class Node:
         for leaf, gradient in reversed(backpropagate(self, seed, create_graph=create_graph).items()):
             if leaf.name is not None:
                 if leaf.name in gradients:
-                    raise ValueError(f"grad: two different leaves are named {leaf.name!r}; "
-                                     "a dict keyed by name cannot hold both gradients")
+                    raise ValueError(f"grad: two different leaves are named {leaf.name!r}; a dict keyed by "
+                                     "name cannot hold both gradients (layers used on their own are named "
+                                     "W, b, ...: give them names, Linear(3, 2, 'h1'), or put them in a Model, "
+                                     "which names them by attribute)")
                 gradients[leaf.name] = gradient
         return gradients
 

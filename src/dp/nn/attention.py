@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from dp.nn.init import RngLike
-from dp.nn.layers import Layer, _count
+from dp.nn.layers import Layer, _count, differentiable
 from dp.node import plain
 from dp.ops import softmax, where
 
@@ -46,7 +46,8 @@ def scaled_dot_product_attention(q: Any, k: Any, v: Any, mask: Any = None, *, sc
     weights, hence a zero output, as in `F.scaled_dot_product_attention` (`nn.MultiheadAttention`
     gives NaN there).
     """
-    shapes = q_shape, k_shape, v_shape = np.shape(q), np.shape(k), np.shape(v)
+    q, k, v = differentiable(q), differentiable(k), differentiable(v)
+    shapes = q_shape, k_shape, v_shape = q.shape, k.shape, v.shape
     described = f"q {q_shape}, k {k_shape}, v {v_shape}"
     if min(len(shape) for shape in shapes) < 2:
         raise ValueError(f"scaled_dot_product_attention: q, k and v need at least 2 axes (..., length, features), "

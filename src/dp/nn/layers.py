@@ -91,6 +91,8 @@ def softplus(x: Any, beta: float = 1.0) -> Node:
 
 def elu(x: Any, alpha: float = 1.0) -> Node:
     """x where x > 0, else alpha (exp(x) - 1).   d/dx = 1 where x > 0, else alpha exp(x)."""
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float | np.integer | np.floating):
+        raise TypeError(f"elu: alpha must be a number, got {type(alpha).__name__}")
     return ops.elu(differentiable(x), alpha)
 
 
@@ -263,7 +265,10 @@ class Linear(Layer):
         self.b = self._param("b", np.zeros(self.n_out, dtype=dtype)) if bias else None
 
     def forward(self, x: Any) -> Node:
-        out = differentiable(x) @ self.W
+        x = differentiable(x)
+        if x.ndim == 0 or x.shape[-1] != self.n_in:
+            raise ValueError(f"{self!r}: expected an input (..., {self.n_in}), got shape {x.shape}")
+        out = x @ self.W
         if self.b is not None:
             out = out + self.b
         return out if self.activation is None else self.activation(out)
@@ -411,7 +416,7 @@ class Embedding(Layer):
     W (num_embeddings, embedding_dim), (..., embedding_dim), as torch.nn.Embedding. W starts
     N(0, 1), as PyTorch's."""
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, *, name: str | None = None, rng: RngLike = None,
+    def __init__(self, num_embeddings: int, embedding_dim: int, name: str | None = None, *, rng: RngLike = None,
                  dtype: DTypeLike = np.float64) -> None:
         super().__init__(name)
         self.num_embeddings = _count(num_embeddings, "Embedding: num_embeddings")
@@ -427,7 +432,7 @@ class Embedding(Layer):
 
 
 def _normalized_shape(normalized_shape: Any, where: str) -> tuple[int, ...]:
-    shape = (normalized_shape,) if isinstance(normalized_shape, int | np.integer) else tuple(normalized_shape)
+    shape = (normalized_shape,) if not isinstance(normalized_shape, tuple | list) else tuple(normalized_shape)
     if not shape or not all(isinstance(n, int | np.integer) and not isinstance(n, bool) and n >= 1 for n in shape):
         raise ValueError(f"{where}: normalized_shape must be a positive int or a tuple of them, got {normalized_shape!r}")
     return tuple(int(n) for n in shape)
@@ -551,17 +556,19 @@ class BatchNorm(Layer):
             return (x - mean) / np.sqrt(var + self.eps) * gamma + beta
         n = x.size // self.n_features
         if n < 2:
-            raise ValueError("BatchNorm: training mode needs more than one value per feature to estimate a variance, "
+            raise ValueError(f"{self!r}: training mode needs more than one value per feature to estimate a variance, "
                              f"got input {x.shape}")
         mean = x.mean(axis=axes, keepdims=True)
         centered = x - mean
         var = (centered * centered).mean(axis=axes, keepdims=True)
-        # In place: the buffers' identity is kept, so saving and loading see the live arrays.
+        # The statistics as plain numbers (plain: inside nested modes a value is itself a Node or a
+        # Dual), both new buffers computed before either is written, then written in place: the
+        # buffers' identity is kept, so saving and loading see the live arrays.
         m = self.momentum
-        self.running_mean *= 1 - m
-        self.running_mean += m * mean.value.reshape(-1)
-        self.running_var *= 1 - m
-        self.running_var += (m * n / (n - 1)) * var.value.reshape(-1)
+        new_mean = (1 - m) * self.running_mean + m * plain(mean).reshape(-1)
+        new_var = (1 - m) * self.running_var + (m * n / (n - 1)) * plain(var).reshape(-1)
+        self.running_mean[...] = new_mean
+        self.running_var[...] = new_var
         return centered / (var + self.eps).sqrt() * gamma + beta
 
     def _describe(self) -> str:

@@ -37,20 +37,28 @@ _LOG_FLOOR = -100.0
 def cross_entropy(logits: Any, y: Any, reduction: Reduction = "mean") -> Node:
     """-sum_k y_k log softmax(logits)_k for each row, as PyTorch's `F.cross_entropy`.
 
-    `logits` (N, C) are raw scores; `y` is either the class indices (N,) (integers) or one-hot
-    rows / probabilities of the logits' shape. "mean" averages over the N examples.
+    `logits` (..., C) are raw scores over the last axis: (N, C) for a batch, (N, L, C) for a batch
+    of sequences. `y` is either the class indices (...) (integers) or one-hot rows / probabilities
+    of the logits' shape. "mean" averages over every position (the N examples, or N * L tokens).
     The log-softmax never overflows or takes log(0), so this is exact for any logits.
     """
     log_p = differentiable(logits).log_softmax(axis=-1)
     labels = y.value if isinstance(y, Node) else np.asarray(y)
     if labels.dtype.kind in "iu":
-        if log_p.ndim != 2 or labels.shape != log_p.shape[:1]:
-            raise ValueError(f"cross_entropy: class indices {labels.shape} need logits (N, C) with N = "
-                             f"{labels.shape[0] if labels.ndim else '?'}, got logits {log_p.shape}")
-        if labels.size and (labels.min() < 0 or labels.max() >= log_p.shape[1]):
-            raise ValueError(f"cross_entropy: class indices must lie in 0..{log_p.shape[1] - 1}")
-        per_example = -log_p[np.arange(len(labels)), labels]
+        if log_p.ndim < 1 or labels.shape != log_p.shape[:-1]:
+            raise ValueError(f"cross_entropy: class indices of shape {labels.shape} need logits of shape "
+                             f"{labels.shape + ('C',)}, got logits {log_p.shape}")
+        classes = log_p.shape[-1]
+        if labels.size and (labels.min() < 0 or labels.max() >= classes):
+            raise ValueError(f"cross_entropy: class indices must lie in 0..{classes - 1}")
+        rows = log_p if log_p.ndim == 2 else log_p.reshape(-1, classes)
+        flat = labels.reshape(-1)
+        per_example = (-rows[np.arange(flat.size), flat]).reshape(labels.shape)
     else:
+        if labels.shape == log_p.shape[:-1]:
+            raise TypeError(f"cross_entropy: labels of shape {labels.shape} look like class indices, but they "
+                            f"are {labels.dtype}: class indices must be integers (or give one-hot rows of "
+                            f"shape {log_p.shape})")
         per_example = -(log_p * _target(y, log_p, "cross_entropy")).sum(axis=-1)
     return _reduce(per_example, reduction)
 
@@ -87,8 +95,9 @@ def _logistic_loss(z: np.ndarray, y: np.ndarray) -> np.ndarray:
     # is exact at z = +-1000 too. In place, into two arrays: a loss over a batch of images is
     # memory-bound, and np.maximum(z, 0) alone would take as long as three of these steps.
     z, y = np.asarray(z), np.asarray(y)
-    half_magnitude = np.abs(z)
-    loss = np.negative(half_magnitude)
+    # out= keeps both arrays even for a 0-d z (NumPy's functions give a scalar there)
+    half_magnitude = np.abs(z, out=np.empty_like(z))
+    loss = np.negative(half_magnitude, out=np.empty_like(z))
     np.exp(loss, out=loss)
     np.log1p(loss, out=loss)
     half_magnitude *= 0.5

@@ -17,8 +17,8 @@ defines `forward(x)` and `loss(x, y)`:
 A model without labels (a VAE, an autoencoder) defines `loss(self, x)` instead; then
 `get_grad(x)` and `Opt(model, x_train)` need no y.
 
-The model finds its layers (and their parameters) from its attributes, lists and tuples of
-layers included, in the order they were defined; parameter names (`h1.W`, `h1.b`, ...) are
+The model finds its layers (and their parameters) from its attributes, lists, tuples and dicts
+of layers included, in the order they were defined; parameter names (`h1.W`, `h1.b`, ...) are
 unique within a model. `get_grad`, `get_param` and `set_param` are what optimizers, and
 hand-written training loops, are built on. `save` / `load` keep the parameters (and buffers such
 as BatchNorm's running statistics) in a `.npz` file that loading can never execute code from.
@@ -70,7 +70,7 @@ class Model(Layer):
             raise TypeError(f"{type(self).__name__}: call super().__init__() at the start of __init__, "
                             "before creating layers")
         object.__setattr__(self, key, value)
-        if not key.startswith("_") and isinstance(value, Layer | list | tuple):
+        if not key.startswith("_") and isinstance(value, Layer | list | tuple | dict):
             self._walk()  # name the new layers after the attribute now, before any forward pass
 
     def _items(self) -> Iterator[tuple[str | None, Node | Layer]]:
@@ -86,6 +86,12 @@ class Model(Layer):
                 for index, item in enumerate(value):
                     if isinstance(item, Layer):
                         yield f"{key}.{index}", item
+            elif isinstance(value, dict) and any(isinstance(item, Layer) for item in value.values()):
+                # Layers in a dict, as in PyTorch's ModuleDict: `self.heads = {"cls": Linear(...)}`
+                # owns `heads.cls.W`.
+                for name, item in value.items():
+                    if isinstance(item, Layer):
+                        yield f"{key}.{name}", item
             elif isinstance(value, Node) and value.name is not None and value.op == "leaf" and value.requires_grad:
                 # A named leaf kept as an attribute (`self.w = Node(w0, "w")`) is a parameter under
                 # its own name: low-level models need no layer classes.

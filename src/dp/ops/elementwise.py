@@ -21,7 +21,7 @@ import numpy as np
 from dp.node import NOT_DIFFERENTIABLE, Primitive, _one_where_zero, implements, method, plain, primitive
 
 __all__ = ["abs", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "ceil", "clip", "cos",
-           "cosh", "divmod", "elu", "erf", "exp2", "expm1", "fix", "floor", "floor_divide", "fmax", "fmin", "fmod",
+           "cosh", "divmod", "elu", "erf", "erfc", "exp2", "expm1", "fix", "floor", "floor_divide", "fmax", "fmin", "fmod",
            "gelu", "hypot", "leaky_relu", "log10", "log1p", "log2", "log_sigmoid", "logaddexp", "maximum",
            "minimum", "reciprocal", "relu", "remainder", "rint", "round", "sigmoid", "sign", "silu", "sin", "sinh",
            "softplus", "sqrt", "square", "swish", "tan", "trunc", "where"]
@@ -181,6 +181,39 @@ def _erf(x: Any) -> Any:
 
 #: The error function erf(x) = 2/sqrt(pi) integral_0^x exp(-t^2) dt.   d/dx = 2/sqrt(pi) exp(-x^2).
 erf = elementwise("erf", _erf, lambda g, out, x: g * _TWO_OVER_SQRT_PI * np.exp(-x * x))
+
+
+def _exp_minus_square(y: np.ndarray) -> np.ndarray:
+    """exp(-y^2) without the rounding of y^2 (which exp would magnify y^2 times): Cody's split,
+    y^2 = r^2 + (y - r)(y + r) with r = y rounded down to 1/16, whose square is exact."""
+    r = np.trunc(y * 16) / 16
+    return np.exp(-r * r) * np.exp(-(y - r) * (y + r))
+
+
+def _erfc_of_positive(y: np.ndarray) -> np.ndarray:
+    """erfc(y) for y > 0.46875, in float64, to a few ulps relative even where it is tiny. Beyond
+    27.3 it is below the smallest float64 and 0; capping y there keeps y^2 finite."""
+    y = np.minimum(y, 27.3)
+    z = 1 / (y * y)
+    return _exp_minus_square(y) * np.where(y <= 4.0, _rational(_ERFC_R2, np.minimum(y, 4.0)),
+                                           (_ONE_OVER_SQRT_PI - z * _rational(_ERFC_R3, z)) / y)
+
+
+def _erfc(x: Any) -> Any:
+    """erfc(x) = 1 - erf(x), computed in float64 and given in x's float dtype: relative accuracy for
+    large x, where 1 - erf(x) would be 0 (erf rounds to 1)."""
+    value = np.asarray(x)
+    dtype = value.dtype if value.dtype.kind == "f" else np.dtype(np.float64)
+    v = value.astype(np.float64)
+    y = np.abs(v)
+    with np.errstate(invalid="ignore"):  # NaN passes through every branch
+        tail = _erfc_of_positive(np.maximum(y, 0.46875))
+        result = np.where(y <= 0.46875, 1 - _erf(v), np.where(v > 0, tail, 2 - tail))
+    return result.astype(dtype)[()] if result.ndim == 0 else result.astype(dtype)
+
+
+#: The complementary error function erfc(x) = 1 - erf(x).   d/dx = -2/sqrt(pi) exp(-x^2).
+erfc = elementwise("erfc", _erfc, lambda g, out, x: g * -_TWO_OVER_SQRT_PI * np.exp(-x * x))
 
 # --------------------------------------------------------------------------------------------
 # Two operands (NumPy's broadcasting)
@@ -355,10 +388,16 @@ def _array_like(x: Any) -> Any:
     return x if hasattr(x, "shape") else np.asarray(x)
 
 
+#: log(1 + exp(x)), as logaddexp(0, x).   d/dx = sigmoid(x): exact, and 1 at x = inf (logaddexp's
+#: own rule, exp(x - out), is inf - inf there).
+_softplus = primitive("softplus", lambda x: np.logaddexp(0, x), vjp=lambda g, out, x: g * sigmoid(x),
+                      tangent="elementwise")
+
+
 @method("softplus")
 def softplus(x: Any) -> Any:
     """log(1 + exp(x)), finite and exact for any x, as logaddexp(0, x).   d/dx = sigmoid(x)."""
-    return logaddexp(0.0, x)
+    return _softplus(x)
 
 
 @method("log_sigmoid")
@@ -396,11 +435,12 @@ _SQRT_TWO_OVER_PI = math.sqrt(2 / math.pi)
 
 @method("gelu")
 def gelu(x: Any, approximate: str = "none") -> Any:
-    """x Phi(x), Phi the standard normal CDF, as torch.nn.functional.gelu: exactly, 0.5 x (1 + erf(x / sqrt 2));
+    """x Phi(x), Phi the standard normal CDF, as torch.nn.functional.gelu: exactly, 0.5 x (1 + erf(x / sqrt 2)),
+    computed as 0.5 x erfc(-x / sqrt 2), accurate relative to the value even in the negative tail;
     with approximate="tanh", 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
     x = _array_like(x)
-    if approximate == "none":
-        return 0.5 * x * (1 + erf(x * _SQRT_HALF))
+    if approximate == "none":  # erfc(-x / sqrt 2) = 1 + erf(x / sqrt 2), without its cancellation for x < 0
+        return 0.5 * x * erfc(-x * _SQRT_HALF)
     if approximate == "tanh":
         return 0.5 * x * (1 + np.tanh(_SQRT_TWO_OVER_PI * (x + 0.044715 * (x * x * x))))
     raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")

@@ -134,20 +134,24 @@ def _first_maximum(out: Any, windows: Any, k: int, candidates: np.ndarray | None
     window_shape = values.shape[values.ndim - k:]
     # Stored one window position after the other, so each position's mask is written, and later
     # read by the windows' adjoint, contiguously; the array is a view in the windows' shape.
-    by_position = np.empty(window_shape + out.shape, dtype=values.dtype)
+    by_position = np.zeros(window_shape + out.shape, dtype=values.dtype)
     unclaimed = np.ones(out.shape, dtype=bool)
     nan = np.isnan(out) if values.dtype.kind == "f" else None
     if nan is not None and not nan.any():
         nan = None
-    for offset in offsets:
-        hit = values[(Ellipsis,) + offset] == out
-        if nan is not None:
-            hit |= nan & np.isnan(values[(Ellipsis,) + offset])
-        if candidates is not None:
-            hit &= candidates[(Ellipsis,) + offset]
-        hit &= unclaimed
-        unclaimed ^= hit  # hit lies within unclaimed: this removes it
-        by_position[offset] = hit
+    # A window whose maximum no candidate attains falls back to its first maximum overall.
+    for allowed in (candidates, None) if candidates is not None else (None,):
+        for offset in offsets:
+            hit = values[(Ellipsis,) + offset] == out
+            if nan is not None:
+                hit |= nan & np.isnan(values[(Ellipsis,) + offset])
+            if allowed is not None:
+                hit &= allowed[(Ellipsis,) + offset]
+            hit &= unclaimed
+            unclaimed ^= hit  # hit lies within unclaimed: this removes it
+            by_position[offset] += hit
+        if not unclaimed.any():
+            break
     return np.moveaxis(by_position, tuple(range(k)), tuple(range(-k, 0)))
 
 
@@ -167,9 +171,10 @@ def window_max(windows: Any, k: int = 2, candidates: np.ndarray | None = None) -
     """The maximum over the last k axes (the window axes of `sliding_windows`), as np.max over
     them; the gradient goes to the first maximum of each window (PyTorch's max_pool2d's choice).
 
-    `candidates`, a boolean array that broadcasts against the windows, limits which elements may
-    take the gradient (max-pooling's padding never does, even where a window's maximum is -inf);
-    every window must have one. The values are np.max's all the same.
+    `candidates`, a boolean array that broadcasts against the windows, says which elements take
+    the gradient first (max-pooling's padding never does, even where a window's maximum is -inf);
+    a window whose maximum no candidate attains gives it to its first maximum. The values are
+    np.max's all the same.
     """
     shape = np.shape(plain(windows))
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= len(shape):
