@@ -5,6 +5,7 @@ The public API, re-exported from the modules that define it; nothing is defined 
 
 from dp.allocator import keep_freed_memory
 from dp.check import gradcheck, numerical_grad
+from dp.explain import Explanation, explain_forward  # also gives Node its explain() method
 from dp.forward import Dual, jvp
 from dp import ops
 from dp.ops import concatenate, maximum, stack, where
@@ -19,6 +20,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "Dual",
+    "Explanation",
     "Model",
     "Momentum",
     "Node",
@@ -31,6 +33,7 @@ __all__ = [
     "as_node",
     "backpropagate",
     "concatenate",
+    "explain_forward",
     "grad",
     "gradcheck",
     "hessian",
