@@ -11,6 +11,7 @@ from dp import ops
 from dp.ops import concatenate, maximum, stack, where
 from dp.functional import grad, hessian, jacobian, value_and_grad, vjp
 from dp.graph import to_dot, to_svg
+from dp.trace import Traced, trace
 from dp.node import Node, Primitive, as_node, backpropagate, primitive, topological_order, unbroadcast
 # The paper's high-level names at the top level too: `from dp import Model, SGD`.
 from dp import nn
@@ -30,6 +31,7 @@ __all__ = [
     "SGD",
     "SGD_Momentum",
     "Sequential",
+    "Traced",
     "as_node",
     "backpropagate",
     "concatenate",
@@ -48,6 +50,7 @@ __all__ = [
     "to_dot",
     "to_svg",
     "topological_order",
+    "trace",
     "unbroadcast",
     "value_and_grad",
     "vjp",

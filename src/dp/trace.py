@@ -1,0 +1,710 @@
+"""dp.trace: record a function's graph once, compile it to plain NumPy source, replay it.
+
+The DP paper's *static* graph beside dp's dynamic one. `trace(f, *example_args)` runs `f` once,
+records every operation it applies, and writes the forward pass (the evaluation trace v0 ... vn)
+and the backward pass (the adjoint trace, `v0_bar += ...`) as one Python function, one line per
+operation, in plain NumPy. Calling the result runs that function: no graph is built, no rule is
+looked up.
+
+    >>> import numpy as np
+    >>> from dp import Node
+    >>> def f(x1, x2):
+    ...     x1, x2 = Node(x1, "x1"), Node(x2, "x2")
+    ...     return x1 * x2 + x1.sin()
+    >>> step = trace(f, np.float64(2.0), np.float64(3.0))
+    >>> value, grads = step(np.float64(2.0), np.float64(3.0))
+    >>> round(float(grads["x1"]), 3)
+    2.584
+    >>> print(step.source)  # doctest: +ELLIPSIS
+    def f(x1, x2):
+    ...
+        v4 = v2 + v3
+    ...
+
+**The contract.** `step(*args)` returns what `out = f(*args); (out.value, out.grad(1))` returns.
+`f` returns a Node holding one number, built from its arguments and from named leaves. An
+argument enters the graph as it is: `Node(x)`, `Node(x, "x")`, as an operand (`h @ x`), or in
+an operation's parameters (integer labels in `cross_entropy`), views of it included. Leaves that
+`f` captures (a model's parameters, `Node(W, "W")` of an array `W` from outside) are read when the
+step runs, so an optimizer that updates their arrays in place is seen by the next call.
+
+**What is frozen at trace time.** The program is the path `f` took on the example arguments:
+* Python control flow (`if`, loop counts) that depends on the data. `trace(f, ..., check=True)`
+  replays every call dynamically too and raises an error where the two differ;
+* anything `f` computes from an argument with plain NumPy before it reaches dp (`Node(x ** 2)`,
+  `Node(x.astype(np.float32))`, `Node(int_array)`): its value is the example's;
+* Python numbers among the arguments (they are part of the cache key: a new number traces again),
+  random numbers drawn in `f` (a dropout mask), fresh arrays `f` builds itself.
+
+Arguments of other shapes or dtypes, or captured leaves whose shapes changed, trace again; the
+programs are cached by shapes and dtypes, as `jax.jit` does.
+
+**The compiler** (`_compile`) works from the table of operations: a readable template for the
+common primitives (`_TEMPLATES`), and for every other one a call of its own forward and VJP rules,
+by reference. It drops the operations no output or gradient needs, computes once the ones on
+constants only, merges repeated sub-expressions, and sums a gradient back to its operand's shape
+only where the trace showed it is broadcast. It does not plan buffers or write with `out=`.
+
+Recording replaces `Primitive.apply_to_nodes` while `f` runs: trace from one thread at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import keyword
+import linecache
+import numbers
+import re
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
+
+import numpy as np
+
+import dp.ops  # noqa: F401  (the whole catalogue is loaded, so the templates can check against it)
+from dp.node import (AddsInPlace, Node, Primitive, _finish_leaf_gradients, _fitted, _is_basic_index, _seed,
+                     unbroadcast)
+from dp.ops.reductions import _reduced_count
+from dp.registry import PRIMITIVES
+
+__all__ = ["Traced", "trace"]
+
+
+# --------------------------------------------------------------------------------------------
+# Recording: every primitive applied to Nodes while f runs
+
+
+class _Application(NamedTuple):
+    """One operation as f applied it: result = primitive(*operands, **params)."""
+    primitive: Primitive
+    operands: tuple[Node, ...]
+    params: dict[str, Any]
+    result: Node
+
+
+class _Comparison(NamedTuple):
+    """`left <op> right` on a Node: a plain boolean array (a mask), not a node of the graph."""
+    symbol: str
+    left: Any
+    right: Any
+    result: np.ndarray  # kept alive with the record, so that its id stays its own
+
+
+_COMPARISONS = {"__eq__": "==", "__ne__": "!=", "__lt__": "<", "__le__": "<=", "__gt__": ">", "__ge__": ">="}
+
+
+class _Record(NamedTuple):
+    applications: list[_Application]
+    masks: dict[int, _Comparison]  # id of a comparison's result -> how it was computed
+
+
+@contextlib.contextmanager
+def _recording() -> Iterator[_Record]:
+    """Record every operation applied to Nodes inside the block, in the order applied, and the
+    comparisons of Nodes (`x > 0`, a mask for `where`), so a mask is computed again at each call.
+
+    dp forgets how a node on constants only was computed (its parents are dropped); the record
+    keeps it, so an argument's way into the graph through constants (`1 - Node(y)`) is seen."""
+    record = _Record([], {})
+    apply = Primitive.apply_to_nodes
+    compare = {name: getattr(Node, name) for name in _COMPARISONS}
+
+    def apply_and_record(self: Primitive, operands: tuple[Node, ...], params: dict[str, Any]) -> Node:
+        result = apply(self, operands, params)
+        record.applications.append(_Application(self, operands, params, result))
+        return result
+
+    def comparison(name: str) -> Callable[[Any, Any], Any]:
+        def compare_and_record(x: Any, other: Any) -> Any:
+            result = compare[name](x, other)
+            if isinstance(result, np.ndarray):
+                record.masks[id(result)] = _Comparison(_COMPARISONS[name], x, other, result)
+            return result
+        return compare_and_record
+
+    Primitive.apply_to_nodes = apply_and_record
+    for name in _COMPARISONS:
+        setattr(Node, name, comparison(name))
+    try:
+        yield record
+    finally:
+        Primitive.apply_to_nodes = apply
+        for name, method in compare.items():
+            setattr(Node, name, method)
+
+
+# --------------------------------------------------------------------------------------------
+# Templates: the common operations as readable NumPy. {0}, {1} are the operands, {g} the
+# gradient arriving at the output, {out} the output, {axis}, {shape}, ... the parameters, and
+# {shape0} the first operand's shape. Each repeats its primitive's forward and VJP rules exactly
+# (dp/node.py, dp/ops/); None: call the primitive's own rule. "fresh" marks a VJP that makes a
+# new array, which may then be added into in place.
+
+class _Template(NamedTuple):
+    forward: str | None
+    vjps: tuple[str | None, ...]
+    fresh: tuple[bool, ...]
+
+
+def _template(forward: str | None, *vjps: str | None) -> _Template:
+    # a rule that returns the gradient itself, or a view of it, is not fresh
+    return _Template(forward, vjps, tuple(rule is not None and rule != "{g}"
+                                          and not rule.startswith(("{g}.", "np.broadcast_to")) for rule in vjps))
+
+
+_TEMPLATES: dict[str, _Template] = {
+    "add": _template("{0} + {1}", "{g}", "{g}"),
+    "subtract": _template("{0} - {1}", "{g}", "-{g}"),
+    "negative": _template("-{0}", "-{g}"),
+    "multiply": _template("{0} * {1}", "{g} * {1}", "{g} * {0}"),
+    "divide": _template("{0} / {1}", "{g} / {1}", "-{g} * {out} / {1}"),
+    "power": _template("np.power({0}, {1})", None, None),
+    "matmul": _template("{0} @ {1}", "{g} @ {1}.T", "{0}.T @ {g}"),  # 2-D operands only (_applies)
+    "exp": _template("np.exp({0})", "{g} * {out}"),
+    "log": _template("np.log({0})", "{g} / {0}"),
+    "tanh": _template("np.tanh({0})", "{g} * (1 - {out} * {out})"),
+    "sin": _template("np.sin({0})", "{g} * np.cos({0})"),
+    "cos": _template("np.cos({0})", "-{g} * np.sin({0})"),
+    "sqrt": _template("np.sqrt({0})", "{g} * 0.5 / {out}"),
+    "square": _template("np.square({0})", "{g} * 2 * {0}"),
+    "sigmoid": _template(None, "{g} * {out} * (1 - {out})"),
+    "relu": _template("np.maximum({0}, 0)", "{g} * ({0} > 0)"),
+    "sum": _template("np.sum({0}{reduction})", "np.broadcast_to({g_kept}, {shape0})"),
+    "mean": _template("np.mean({0}{reduction})", "np.broadcast_to({g_kept} / {count}, {shape0})"),
+    "reshape": _template("{0}.reshape({shape})", "{g}.reshape({shape0})"),
+    "transpose": _template("{0}.transpose({axes})", "{g}.transpose({inverse_axes})"),
+    "log_softmax": _template(None, "{g} - np.exp({out}) * {g}.sum(axis={axis}, keepdims=True)"),
+    "getitem": _template("{0}[{key}]", None),
+}
+#: The catalogue's primitives the templates were written for: a primitive the user defines under
+#: one of these names gets the generic call of its own rules.
+_CATALOGUE = {name: PRIMITIVES[name] for name in _TEMPLATES}
+
+
+def _applies(application: _Application) -> bool:
+    primitive = application.primitive
+    if _CATALOGUE.get(primitive.name) is not primitive:
+        return False
+    if primitive.name == "matmul":
+        return all(np.ndim(x.value) == 2 for x in application.operands)
+    if primitive.name == "getitem":
+        return _index_source(application.params["key"]) is not None
+    return True
+
+
+def _template_fields(application: _Application) -> dict[str, str]:
+    """What a template's {fields} stand for, beyond the operands, g and out."""
+    params = application.params
+    fields = {name: _literal(value) or "" for name, value in params.items()}
+    shape0 = np.shape(application.operands[0].value)
+    fields["shape0"] = repr(shape0)
+    name = application.primitive.name
+    if name in ("sum", "mean"):
+        axis, keepdims = params["axis"], params["keepdims"]
+        fields["reduction"] = (f", axis={axis!r}" if axis is not None else "") + (", keepdims=True" if keepdims else "")
+        kept = shape0 if keepdims or axis is None else tuple(
+            1 if i in np.atleast_1d(axis) % max(len(shape0), 1) else size for i, size in enumerate(shape0))
+        fields["g_kept"] = "{g}" if keepdims or axis is None else f"{{g}}.reshape({kept!r})"
+        fields["count"] = repr(_reduced_count(shape0, axis))
+    elif name == "transpose":
+        fields["inverse_axes"] = repr(tuple(int(i) for i in np.argsort(params["axes"])))
+    elif name == "getitem":
+        fields["key"] = _index_source(params["key"])
+    return fields
+
+
+def _literal(value: Any) -> str | None:
+    """Python source for a parameter, if it can be written as a literal; else None."""
+    if value is None or type(value) in (bool, int, str):
+        return repr(value)
+    if type(value) is float:
+        return repr(value) if np.isfinite(value) else None
+    if type(value) in (tuple, list):
+        parts = [_literal(item) for item in value]
+        if any(part is None for part in parts):
+            return None
+        inside = ", ".join(parts) + ("," if len(parts) == 1 and type(value) is tuple else "")
+        return f"({inside})" if type(value) is tuple else f"[{inside}]"
+    return None
+
+
+def _index_source(key: Any) -> str | None:
+    """A basic index as it is written between brackets (`1:3, None`), or None."""
+    if not _is_basic_index(key):
+        return None
+    parts = key if isinstance(key, tuple) else (key,)
+
+    def part_source(part: Any) -> str:
+        if isinstance(part, slice):
+            bounds = ["" if bound is None else str(int(bound)) for bound in (part.start, part.stop)]
+            return ":".join(bounds) + ("" if part.step is None else f":{int(part.step)}")
+        return "..." if part is Ellipsis else "None" if part is None else str(int(part))
+
+    if not parts:
+        return "()"
+    return ", ".join(part_source(part) for part in parts) + ("," if isinstance(key, tuple) and len(parts) == 1 else "")
+
+
+# --------------------------------------------------------------------------------------------
+# The compiler: a recorded graph -> Python source for its forward and backward pass
+
+
+_IDENTIFIER = re.compile(r"\W")
+_RESERVED = re.compile(r"^v\d+$")
+
+
+class _Names:
+    """Variable names for the generated code: the graph's own where they fit, each used once."""
+
+    def __init__(self) -> None:
+        self.used: set[str] = {"np"}
+
+    def take(self, wanted: str) -> str:
+        name = _IDENTIFIER.sub("_", wanted) or "x"
+        if name[0].isdigit() or name[0] == "_" or keyword.iskeyword(name) or _RESERVED.match(name):
+            name = "x_" + name.lstrip("_")
+        candidate, suffix = name, 2
+        while candidate in self.used or candidate + "_bar" in self.used:
+            candidate, suffix = f"{name}_{suffix}", suffix + 1
+        self.used.update((candidate, candidate + "_bar"))
+        return candidate
+
+
+class _Program(NamedTuple):
+    """One compiled trace: its source, the function made from it, and what it depends on."""
+    source: str
+    function: Callable[..., tuple[Any, dict[str, Any]]]
+    reported: dict[str, Node]                    # gradient name -> its leaf (for dtypes and order)
+    live_leaves: tuple[tuple[Node, tuple[int, ...], np.dtype], ...]  # read at each call: shapes fixed
+    signature: tuple[Any, ...]                   # the operations f applied: compared in check mode
+
+
+def _compile(f: Callable[..., Node], parameter_names: list[str], passed: list[Any],
+             record: _Record, out: Node) -> _Program:
+    """The source of f's forward and backward pass on this recorded graph, and its function."""
+    applications = record.applications
+    produced = {app.result: app for app in applications}
+    masks = {app.result: _masks_in(app.params, record.masks) for app in applications}
+    # Prune: only what the output needs (the walk goes back through the record, constants included).
+    needed, stack = {out}, [out]
+    while stack:
+        app = produced.get(stack.pop())
+        if app is not None:
+            for operand in app.operands + _mask_operands(masks[app.result]):
+                if operand not in needed:
+                    needed.add(operand)
+                    stack.append(operand)
+    nodes = sorted(needed, key=lambda node: node.number)  # creation order: a topological order
+
+    names = _Names()
+    parameters = [names.take(name) for name in parameter_names]
+    namespace: dict[str, Any] = {"np": np, "_unbroadcast": unbroadcast, "_forward": {}, "_vjp": {}, "_add_into": {},
+                                 "_leaf": {}}
+    lines: list[str] = []
+    atom: dict[Any, str] = {}            # node (or a mask's id) -> how the code refers to its value
+    argument_of = {id(value): index for index, value in enumerate(passed) if _is_dynamic(value)}
+    copied_in = _arguments_seen_through_views(passed, nodes, produced, argument_of)
+    for index in sorted(copied_in):
+        buffer = f"_{parameters[index]}_buffer"
+        namespace[buffer] = passed[index]
+        lines.append(f"np.copyto({buffer}, {parameters[index]})  # f saw views of this argument's buffer")
+        lines.append(f"{parameters[index]} = {buffer}")
+
+    constant: set[Node] = set()          # computed from numbers only: its value is the trace's
+    live_leaves = []
+    representative: dict[tuple[Any, ...], Node] = {}
+    same_as: dict[Node, Node] = {}       # repeated sub-expression -> its first occurrence
+    number = {node: index for index, node in enumerate(nodes)}
+    forward_lines: list[str] = []
+    for node in nodes:
+        app = produced.get(node)
+        if app is None:                   # a leaf
+            index = argument_of.get(id(node.value))
+            if index is not None:
+                same_name = node.name is None or _IDENTIFIER.sub("_", node.name) == parameters[index]
+                atom[node] = parameters[index] if same_name else names.take(node.name)
+                if atom[node] != parameters[index]:
+                    forward_lines.append(f"{atom[node]} = {parameters[index]}")
+            elif node.name is not None or node.requires_grad:   # a variable: read when the step runs
+                atom[node] = names.take(node.name or f"leaf{number[node]}")
+                namespace["_leaf"][atom[node]] = node
+                forward_lines.append(f"{atom[node]} = _leaf[{atom[node]!r}].value")
+                live_leaves.append((node, np.shape(node.value), np.asarray(node.value).dtype))
+            elif type(node.value) in (int, float) and _literal(node.value) is not None:
+                atom[node] = _literal(node.value) if node.value >= 0 else f"({node.value!r})"
+                constant.add(node)
+            else:
+                atom[node] = f"_c{number[node]}"
+                namespace[atom[node]] = node.value
+                if isinstance(node.value, np.generic):
+                    constant.add(node)
+            continue
+        operands = tuple(same_as.get(x, x) for x in app.operands)
+        if all(same_as.get(x, x) in constant for x in operands + _mask_operands(masks[node])):  # fold: computed once
+            atom[node] = f"_c{number[node]}"
+            namespace[atom[node]] = node.value
+            constant.add(node)
+            continue
+        key = (app.primitive, operands, _params_key(app.params))
+        if key in representative:         # reuse a common sub-expression
+            same_as[node] = representative[key]
+            atom[node] = atom[representative[key]]
+            continue
+        representative[key] = node
+        for mask in masks[node]:          # a mask in the parameters: computed again, just before
+            if id(mask.result) not in atom:
+                atom[id(mask.result)] = names.take("mask")
+                sides = [atom[same_as.get(x, x)] if isinstance(x, Node) else _plain_source(x, passed, parameters)
+                         for x in (mask.left, mask.right)]
+                forward_lines.append(f"{atom[id(mask.result)]} = {sides[0]} {mask.symbol} {sides[1]}")
+        atom[node] = f"v{number[node]}"
+        forward_lines.append(f"{atom[node]} = {_forward_source(app, operands, atom, namespace)}")
+    lines += forward_lines
+
+    reported, backward_lines = _backward(out, nodes, produced, same_as, atom, namespace, names)
+    result = atom[same_as.get(out, out)]
+    grads = ", ".join(f"{name!r}: {atom[leaf]}_bar" for name, leaf in reported.items())
+    body = ["# forward: the evaluation trace", *lines, "# backward: the adjoint trace", *backward_lines,
+            f"return {result}, {{{grads}}}"]
+    function_name = names.take(getattr(f, "__name__", "step").replace("<lambda>", "step"))
+    source = f"def {function_name}({', '.join(parameters)}):\n" + "".join(f"    {line}\n" for line in body)
+    filename = f"<dp.trace {function_name} {id(namespace):x}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)  # tracebacks show it
+    exec(compile(source, filename, "exec"), namespace)
+    return _Program(source, namespace[function_name], reported, tuple(live_leaves), _signature(applications))
+
+
+def _is_dynamic(value: Any) -> bool:
+    """An argument whose value the program reads at each call (arrays and NumPy float scalars)."""
+    return isinstance(value, np.ndarray) or isinstance(value, np.floating)
+
+
+def _arguments_seen_through_views(passed: list[Any], nodes: list[Node], produced: dict[Node, _Application],
+                                  argument_of: dict[int, int]) -> set[int]:
+    """The array arguments that reach the graph other than as a leaf holding them: a view in a
+    leaf or in an operation's parameters. Each call copies those into the buffer f saw."""
+    seen: set[int] = set()
+    arrays = [(index, value) for index, value in enumerate(passed) if isinstance(value, np.ndarray)]
+    for node in nodes:
+        app = produced.get(node)
+        inside = list(_arrays_in(app.params)) if app is not None else (
+            [node.value] if id(node.value) not in argument_of and isinstance(node.value, np.ndarray) else [])
+        for array in inside:
+            seen.update(index for index, value in arrays if np.may_share_memory(array, value))
+    return seen
+
+
+def _arrays_in(x: Any) -> Iterator[np.ndarray]:
+    if isinstance(x, np.ndarray):
+        yield x
+    elif isinstance(x, dict):
+        for item in x.values():
+            yield from _arrays_in(item)
+    elif isinstance(x, list | tuple):
+        for item in x:
+            yield from _arrays_in(item)
+
+
+def _params_key(params: dict[str, Any]) -> tuple[Any, ...]:
+    """Parameters as something to compare: literals by value, anything else by identity."""
+    return tuple((name, _literal(value) or ("object", id(value))) for name, value in params.items())
+
+
+def _signature(applications: list[_Application]) -> tuple[Any, ...]:
+    """The operations f applied, in order, with their literal parameters: the path f took."""
+    return tuple((app.primitive.name, len(app.operands),
+                  tuple((name, _literal(value)) for name, value in app.params.items())) for app in applications)
+
+
+def _masks_in(params: dict[str, Any], masks: dict[int, _Comparison]) -> tuple[_Comparison, ...]:
+    """The comparisons of Nodes among an operation's parameters (`where`'s condition)."""
+    return tuple(masks[id(value)] for value in params.values() if isinstance(value, np.ndarray) and id(value) in masks)
+
+
+def _mask_operands(masks: tuple[_Comparison, ...]) -> tuple[Node, ...]:
+    return tuple(x for mask in masks for x in (mask.left, mask.right) if isinstance(x, Node))
+
+
+def _plain_source(value: Any, passed: list[Any], parameters: list[str]) -> str:
+    """A plain value compared with a Node: an argument, a number, or (frozen) the value itself."""
+    for index, argument in enumerate(passed):
+        if argument is value:
+            return parameters[index]
+    literal = _literal(value)
+    if literal is None:
+        raise TypeError(f"trace: f compares a Node with a {type(value).__name__} that is not one of its arguments; "
+                        "compare with numbers or arguments, or make the value a Node")
+    return literal if not literal.startswith("-") else f"({literal})"
+
+
+def _param_sources(app: _Application, atom: dict[Any, str], namespace: dict[str, Any]) -> list[str]:
+    """`name=value` for each parameter; what is not a literal goes into the namespace."""
+    sources = []
+    for name, value in app.params.items():
+        text = atom.get(id(value)) if isinstance(value, np.ndarray) else _literal(value)
+        if text is None:
+            text = f"_{atom[app.result]}_{name}"
+            namespace[text] = value
+        sources.append(f"{name}={text}")
+    return sources
+
+
+def _forward_source(app: _Application, operands: tuple[Node, ...], atom: dict[Node, str],
+                    namespace: dict[str, Any]) -> str:
+    primitive = app.primitive
+    template = _TEMPLATES.get(primitive.name)
+    if template is not None and template.forward is not None and _applies(app):
+        return template.forward.format(*(atom[x] for x in operands), **_template_fields(app))
+    name = _by_reference(namespace["_forward"], primitive.name, primitive.forward)
+    arguments = [atom[x] for x in operands] + _param_sources(app, atom, namespace)
+    return f"_forward[{name!r}]({', '.join(arguments)})"
+
+
+def _vjp_source(app: _Application, operands: tuple[Node, ...], position: int, atom: dict[Node, str],
+                namespace: dict[str, Any], into: str | None = None) -> tuple[str, bool]:
+    """The contribution of the gradient at app's result to its operand `position`, and whether
+    that expression makes a new array. `into`: add it into that gradient (an AddsInPlace rule)."""
+    primitive, g, out = app.primitive, f"{atom[app.result]}_bar", atom[app.result]
+    template = _TEMPLATES.get(primitive.name)
+    if into is None and template is not None and template.vjps[position] is not None and _applies(app):
+        fields = _template_fields(app)
+        rule = template.vjps[position].format("{0}", "{1}", **{**fields, "g": "{g}", "out": "{out}"})
+        return rule.format(*(atom[x] for x in operands), g=g, out=out), template.fresh[position]
+    index = [f"index={position}"] if primitive.variadic else []
+    arguments = [g, out] + [atom[x] for x in operands] + index + _param_sources(app, atom, namespace)
+    if into is not None:
+        name = _by_reference(namespace["_add_into"], primitive.name, _rules(app)[position].add_into)
+        return f"_add_into[{name!r}]({', '.join([into] + arguments)})", False
+    name = _by_reference(namespace["_vjp"], primitive.name, primitive.vjps)
+    return f"_vjp[{name!r}][{0 if primitive.variadic else position}]({', '.join(arguments)})", False
+
+
+def _by_reference(table: dict[str, Any], name: str, rule: Any) -> str:
+    """Put a primitive's rule into the namespace under its name (another primitive of the same
+    name, defined later by the user, gets a number after it)."""
+    key, count = name, 2
+    while key in table and table[key] is not rule:
+        key, count = f"{name}#{count}", count + 1
+    table[key] = rule
+    return key
+
+
+def _backward(out: Node, nodes: list[Node], produced: dict[Node, _Application], same_as: dict[Node, Node],
+              atom: dict[Node, str], namespace: dict[str, Any], names: _Names) -> tuple[dict[str, Node], list[str]]:
+    """The adjoint trace, in the engine's order (reverse creation order, operands in order).
+
+    The rules also run here once, on the trace's values: that shows which gradients come back
+    broadcast (only those get `_unbroadcast`), and the engine's own checks (`_fitted`) speak at
+    trace time."""
+    out = same_as.get(out, out)
+    # A gradient is worth computing where it leads to a named leaf (grad reports those only).
+    leads: set[Node] = set()
+    for node in nodes:
+        if node in same_as or not node.requires_grad:
+            continue
+        app = produced.get(node)
+        if app is None:
+            if node.name is not None:
+                leads.add(node)
+        elif any(same_as.get(x, x) in leads for x in app.operands):
+            leads.add(node)
+    lines: list[str] = []
+    values: dict[Node, Any] = {}          # the gradients on the trace's values
+    fresh: dict[Node, bool] = {}          # gradient buffers that no other name holds
+    reported: dict[str, Node] = {}
+    if out in leads or (out not in produced and out.name is not None):
+        seed = _seed(out, 1, False)
+        values[out] = seed
+        lines.append(f"{atom[out]}_bar = " + (f"np.{seed.dtype.name}(1.0)" if np.ndim(seed) == 0 else
+                                               f"np.ones({seed.shape!r}, dtype=np.{seed.dtype.name})"))
+    for node in reversed(nodes):
+        if node not in values:
+            continue
+        app = produced.get(node)
+        if app is None:
+            if node.name in reported:
+                raise ValueError(f"grad: two different leaves are named {node.name!r}; a dict keyed by name cannot "
+                                 "hold both gradients")
+            reported[node.name] = node
+            continue
+        operands = tuple(same_as.get(x, x) for x in app.operands)
+        arguments = [x.value for x in operands]
+        for position, (operand, rule) in enumerate(zip(operands, _rules(app))):
+            if operand not in leads:
+                continue
+            target = f"{atom[operand]}_bar"
+            if operand in values and type(rule) is AddsInPlace:
+                if not fresh[operand]:
+                    lines.append(f"{target} = np.array({target})")
+                    values[operand], fresh[operand] = np.array(values[operand]), True
+                lines.append(_vjp_source(app, operands, position, atom, namespace, into=target)[0])
+                rule.add_into(values[operand], values[node], node.value, *arguments, **app.params)
+                continue
+            expression, makes_new = _vjp_source(app, operands, position, atom, namespace)
+            contribution = rule(values[node], node.value, *arguments, **app.params)
+            shape = np.shape(operand.value)
+            if getattr(contribution, "shape", None) != shape:
+                contribution = _fitted(contribution, shape, node)
+                expression, makes_new = f"_unbroadcast({expression}, {shape!r})", True
+            if operand not in values:
+                lines.append(f"{target} = {expression}")
+                values[operand], fresh[operand] = contribution, _may_add_into(contribution, makes_new)
+            elif fresh[operand]:
+                lines.append(f"{target} += {expression}")
+                values[operand] += contribution
+            else:
+                lines.append(f"{target} = {target} + {expression}")
+                values[operand] = values[operand] + contribution
+                fresh[operand] = _may_add_into(values[operand], True)
+    reported = dict(sorted(reported.items(), key=lambda item: item[1].number))  # as grad orders them
+    return reported, lines
+
+
+def _may_add_into(gradient: Any, makes_new: bool) -> bool:
+    """Whether `gradient += ...` is safe: a new array no other name holds, or a NumPy scalar
+    (immutable: += makes a new one)."""
+    return isinstance(gradient, np.generic) or (makes_new and isinstance(gradient, np.ndarray))
+
+
+def _rules(app: _Application) -> tuple[Callable[..., Any], ...]:
+    """The VJP rule of each operand (a variadic primitive's one rule, bound to each position)."""
+    return app.result.vjps if app.result.vjps else app.primitive.vjps
+
+
+# --------------------------------------------------------------------------------------------
+# The traced function: a cache of programs by shapes and dtypes
+
+
+class Traced:
+    """`f` compiled: call it as `value, grads = step(*args)`; `step.source` is the code it runs.
+
+    One program per combination of argument shapes and dtypes (`programs`); `check=True` also
+    runs `f` dynamically at each call and raises an error where the two disagree."""
+
+    def __init__(self, f: Callable[..., Node], *, check: bool = False) -> None:
+        if not callable(f):
+            raise TypeError(f"trace: expected a function, got {type(f).__name__}")
+        self.f = f
+        self.check = check
+        self.programs: dict[tuple[Any, ...], _Program] = {}
+        self._latest: _Program | None = None
+        self._parameter_names = _parameter_names(f)
+
+    @property
+    def source(self) -> str:
+        """The generated Python of the program the last call ran (or the first trace's)."""
+        if self._latest is None:
+            raise ValueError("trace: nothing traced yet; call the traced function once")
+        return self._latest.source
+
+    def __call__(self, *args: Any) -> tuple[Any, dict[str, Any]]:
+        key = _key(args)
+        program = self.programs.get(key)
+        if program is None or (program.live_leaves and any(
+                np.shape(leaf.value) != shape or np.asarray(leaf.value).dtype != dtype
+                for leaf, shape, dtype in program.live_leaves)):
+            program = self.programs[key] = self._trace(args)
+        self._latest = program
+        value, grads = program.function(*args)
+        leaves = program.reported
+        finished = _finish_leaf_gradients({leaves[name]: gradient for name, gradient in grads.items()}, False)
+        grads = {name: finished[leaves[name]] for name in grads}
+        if self.check:
+            self._compare(args, program, value, grads)
+        return value, grads
+
+    def _trace(self, args: tuple[Any, ...]) -> _Program:
+        passed = [_as_passed(arg) for arg in args]
+        known = self._parameter_names
+        names = (known + [f"a{i}" for i in range(len(known), len(passed))])[:len(passed)]
+        with _recording() as record:
+            out = self.f(*passed)
+        _check_output(out)
+        return _compile(self.f, names, passed, record, out)
+
+    def _compare(self, args: tuple[Any, ...], program: _Program, value: Any, grads: dict[str, Any]) -> None:
+        """check=True: f run dynamically must take the traced path and give the same numbers."""
+        with _recording() as record:
+            out = self.f(*args)
+        _check_output(out)
+        now = _signature(record.applications)
+        if now != program.signature:
+            where = next((i for i, (a, b) in enumerate(zip(now, program.signature)) if a != b),
+                         min(len(now), len(program.signature)))
+            then_op = program.signature[where][0] if where < len(program.signature) else "nothing"
+            now_op = now[where][0] if where < len(now) else "nothing"
+            raise RuntimeError(f"trace(check=True): f took another path on these arguments than when it was traced "
+                               f"(operation {where} is {now_op!r} now, was {then_op!r}): its Python control flow "
+                               "depends on the data, which a traced program freezes; run f dynamically instead")
+        expected = out.grad(1)
+        if not _close(value, out.value) or expected.keys() != grads.keys() or not all(
+                _close(grads[name], expected[name]) for name in expected):
+            raise RuntimeError("trace(check=True): the traced program and f run dynamically give different values or "
+                               "gradients on these arguments: f depends on the data in a way the trace froze "
+                               "(control flow, or an argument used through plain NumPy before it reaches dp)")
+
+
+def trace(f: Callable[..., Node], *example_args: Any, check: bool = False) -> Traced:
+    """Trace `f` on `example_args` and compile its forward and backward pass to NumPy.
+
+    `step = trace(f, *example_args)`; then `value, grads = step(*args)` returns what
+    `out = f(*args); (out.value, out.grad(1))` would, and `step.source` is the generated code.
+    See the module's docstring for what f may do and what a trace freezes; `check=True` replays
+    each call dynamically too and raises an error where the two differ.
+    """
+    traced = Traced(f, check=check)
+    traced.programs[_key(example_args)] = traced._latest = traced._trace(example_args)
+    return traced
+
+
+def _parameter_names(f: Callable[..., Any]) -> list[str]:
+    try:
+        parameters = inspect.signature(f).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def _as_passed(arg: Any) -> Any:
+    """What f gets at trace time: a copy of each array (the buffer views of it come from), a NumPy
+    scalar for a 0-d float (dp keeps those as they are, so the leaf holding it is found)."""
+    if isinstance(arg, np.ndarray):
+        if arg.ndim == 0 and arg.dtype.kind == "f":
+            return arg[()]
+        return np.array(arg)
+    return arg
+
+
+_ARRAYS = frozenset({np.ndarray, np.float64, np.float32})
+
+
+def _key(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """What a program is specialised to: each array's shape and dtype, each Python value itself.
+    (A 0-d array and a NumPy scalar share a program: the trace turns the one into the other.)"""
+    return tuple([(arg.shape, arg.dtype) if type(arg) in _ARRAYS else _argument_key(arg, index)
+                  for index, arg in enumerate(args)])
+
+
+def _argument_key(arg: Any, index: int) -> tuple[Any, ...]:
+    if isinstance(arg, Node):
+        raise TypeError(f"trace: argument {index} is a Node; pass its array (node.value), and make leaves inside f")
+    if isinstance(arg, np.ndarray | np.generic):
+        return (arg.shape, arg.dtype)
+    try:
+        hash(arg)
+    except TypeError:
+        raise TypeError(f"trace: argument {index} is a {type(arg).__name__}; pass arrays, or numbers and other "
+                        "hashable values (a program is traced for each of those)") from None
+    return ("value", type(arg), arg)
+
+
+def _check_output(out: Any) -> None:
+    if not isinstance(out, Node):
+        raise TypeError(f"trace: f must return a Node (the loss), got {type(out).__name__}")
+    _seed(out, 1, False)  # a non-scalar output: grad's own error
+
+
+def _close(a: Any, b: Any) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    scale = max(1.0, float(np.max(np.abs(b), initial=0)))
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-9, atol=1e-12 * scale))
