@@ -19,7 +19,7 @@
 #
 # $$y = x_1 x_2 + \sin(x_1) \quad\text{at}\quad x_1 = 2,\ x_2 = 3,$$
 #
-# then lets dp do the same, and draws the graph it built.
+# then lets dp do the same, draws the graph it built, and checks our tables with dp's own.
 
 # %%
 import numpy as np
@@ -116,6 +116,38 @@ print(grads)
 show_graph(y, grads=grads)
 
 # %% [markdown]
+# ## Check your table with `explain()`
+#
+# `y.explain()` reads the graph dp built and writes it out as the slides' two tables: the
+# evaluation trace and the adjoint trace, each row with its formula and its number (in Jupyter
+# with typeset maths). It numbers the variables as we did, inputs first, then one per operation.
+
+# %%
+table = y.explain()
+table
+
+# %% [markdown]
+# Its numbers are dp's own (`table.values` and `table.derivatives`, by variable), so they can
+# check the tables we wrote by hand in steps 1 to 3. If you change a line up there, say
+# `v3 = np.cos(v0)`, and run again, the rows it affects say so.
+
+# %%
+by_hand = {"v0": (v0, v0_bar), "v1": (v1, v1_bar), "v2": (v2, v2_bar), "v3": (v3, v3_bar), "v4": (v4, v4_bar)}
+for name, (value, adjoint) in by_hand.items():
+    same = np.isclose(value, table.values[name]) and np.isclose(adjoint, table.derivatives[name])
+    print(f"{name}: by hand {value:7.4f}, adjoint {adjoint:7.4f}   explain() {float(table.values[name]):7.4f}, "
+          f"adjoint {float(table.derivatives[name]):7.4f}   {'✓ same' if same else '✗ differs'}")
+
+# %% [markdown]
+# Forward mode has its table too, in the project sheet's dot notation ($\dot v$, the derivative
+# along the seeded direction). `dp.explain_forward` runs a function on Dual numbers, seeded as in
+# `10_dual_numbers`: here $\dot x_1 = 1$, $\dot x_2 = 0$, so the last row is $\partial y /
+# \partial x_1$ again, found by a forward pass this time.
+
+# %%
+print(dp.explain_forward(lambda x1, x2: x1 * x2 + np.sin(x1), dp.Dual(2.0, 1.0), dp.Dual(3.0, 0.0)))
+
+# %% [markdown]
 # ## One backward pass for all inputs
 #
 # In the previous notebook, forward mode needed five passes for the five partial derivatives of
@@ -159,4 +191,5 @@ print(value, gradient)
 # * One backward pass gives the derivative of one output with respect to *all* inputs: exactly
 #   what training needs (one loss, millions of weights).
 # * What a library must do: record the graph, know each operation's local derivative, and visit
-#   the nodes in reverse topological order. Next, `12_write_a_node`: you build that library.
+#   the nodes in reverse topological order. `explain()` prints dp's tables for any graph, to
+#   check your own. Next, `12_write_a_node`: you build that library.

@@ -242,5 +242,4 @@ print("equal to J^T J:", np.allclose(dp.hessian(f)(v), J.T @ J))
 # * The engine refuses a gradient whose shape cannot be summed back to its operand's;
 #   `dp.gradcheck` catches wrong numbers, in each mode you claim.
 # * Rules written with NumPy functions work on Nodes, so higher derivatives come for free.
-# * End of Part 1. **Part 2** uses dp to build and train networks, starting with how to initialise
-#   their weights (`20_initialisation`).
+# * Next, `16_static_and_dynamic_graphs`: dp's graph recorded once and compiled to plain NumPy.

@@ -262,6 +262,25 @@ def test_unbroadcast_gets_arrays_as_the_notebook_says():
     assert run_check("part1.unbroadcast", unbroadcast).status == "correct"
 
 
+def test_the_huber_check_judges_the_trace_not_only_the_function():
+    """The planted answer (a Python `if` per element) is right when run dynamically, so its check
+    fails only because a trace freezes its branches; a mask made with plain NumPy is caught too."""
+    exercise_ = EXERCISES["part1.huber_traceable"]
+    for inputs in exercise_.cases():
+        out = exercise_.wrong(inputs["x"])
+        value, grads = exercise_.right_answer(inputs)
+        np.testing.assert_allclose(out.value, value, rtol=1e-12)
+        np.testing.assert_allclose(out.grad(1)["x"], grads["x"], rtol=1e-12)
+    assert "f took another path" in run_check("part1.huber_traceable", exercise_.wrong).message
+
+    def frozen_mask(x):
+        x = Node(x, "x")
+        return np.where(np.abs(x.value) <= 1, 0.5 * x * x, abs(x) - 0.5).sum()
+
+    result = run_check("part1.huber_traceable", frozen_mask)
+    assert result.status == "error" and "the trace froze" in result.message
+
+
 # ------------------------------------------------------------------------------------------------
 # The notebooks and the registry match, and no notebook holds a solution
 

@@ -18,6 +18,7 @@ from dp.exercises import solutions as S
 from dp.exercises.checker import Exercise, hanging, named, nice, register, show
 from dp.forward import Dual
 from dp.node import Node, Primitive, unbroadcast
+from dp.trace import trace
 
 
 def _run(candidate: Any, inputs: Mapping[str, Any]) -> Any:
@@ -457,6 +458,77 @@ register(Exercise(
     inputs=_cumulative_inputs, solution=S.cumulative_sum_vjp, run=_run_cumulative_sum,
     expected=lambda inputs: np.cumsum(Node(np.copy(inputs["x"]), "x")).grad(np.copy(inputs["g"]))["x"],
     wrong=lambda g, out, x: np.cumsum(g),  # summed from the front: the Jacobian, not its transpose
+))
+
+
+# ================================================================================================
+# Part 1.6: static and dynamic graphs. The right answers come from dp.trace and from NumPy.
+
+
+def _one_layer_inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
+    n, d, k = 1 + size // 2, 1 + (size + 1) // 3, 1 + size // 3
+    return {"x": nice(rng, size, (n, d), -2, 2), "W": nice(rng, size, (d, k), -1, 1),
+            "b": nice(rng, size, (k,), -1, 1), "t": nice(rng, size, (n, k), -1, 1)}
+
+
+def _one_layer_loss(x: Any, W: Any, b: Any, t: Any) -> Node:
+    """The network of part1.one_layer_step on dp's Nodes: what dp.trace compiles."""
+    W, b = Node(W, "W"), Node(b, "b")
+    return 0.5 * ((np.tanh(x @ W + b) - t) ** 2).sum()
+
+
+def _traced_one_layer(inputs: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    args = [np.copy(value) for value in inputs.values()]
+    return trace(_one_layer_loss, *args)(*args)
+
+
+def _one_layer_unsummed_bias(x, W, b, t):
+    loss, grads = S.one_layer_step(x, W, b, t)
+    v2 = np.tanh(x @ W + b)
+    return loss, {**grads, "b": (v2 - t) * (1 - v2 * v2)}  # b's gradient not summed over the rows
+
+
+register(Exercise(
+    "part1.one_layer_step", "the traced program of a one-layer network, written by hand",
+    inputs=_one_layer_inputs, solution=S.one_layer_step, run=_run, expected=_traced_one_layer,
+    wrong=_one_layer_unsummed_bias, labels=("value", "gradients"),
+))
+
+
+def _huber_inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
+    """Where to trace, and where to call the step: element 0 takes the other branch of huber at
+    the two, so a program that froze the branch at trace time gets it wrong."""
+    n = 1 + size // 2
+    traced_at, x = nice(rng, size, (n,)), nice(rng, size, (n,))
+    inside = float(nice(rng, size, (), -1, 1))
+    outside = float(np.copysign(rng.choice([2.0, 3.0]) if size == 1 else rng.uniform(1.5, 3), rng.normal()))
+    traced_at[0], x[0] = (inside, outside) if rng.random() < 0.5 else (outside, inside)
+    return {"traced_at": traced_at, "x": x}
+
+
+def _run_traced(candidate: Any, inputs: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """Trace the candidate at `traced_at` (check mode), then run the step at `x`."""
+    return trace(candidate, np.copy(inputs["traced_at"]), check=True)(np.copy(inputs["x"]))
+
+
+def _huber_by_numpy(inputs: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    x = inputs["x"]
+    value = np.sum(np.where(np.abs(x) <= 1, 0.5 * x * x, np.abs(x) - 0.5))
+    return value, {"x": np.clip(x, -1, 1)}  # huber'(x) = x inside, sign(x) outside
+
+
+def _huber_by_python_if(x):
+    x = Node(x, "x")
+    total = 0
+    for i in range(x.shape[0]):  # right when run dynamically; a trace freezes each branch taken
+        total = total + (0.5 * x[i] * x[i] if abs(x.value[i]) <= 1 else abs(x[i]) - 0.5)
+    return total
+
+
+register(Exercise(
+    "part1.huber_traceable", "a Huber loss that a trace gets right for every input: no Python `if` on the data",
+    inputs=_huber_inputs, solution=S.huber, run=_run_traced, expected=_huber_by_numpy,
+    wrong=_huber_by_python_if, labels=("value", "gradients"),
 ))
 
 

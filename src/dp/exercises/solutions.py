@@ -20,8 +20,8 @@ from dp.node import Node
 
 __all__ = ["central_difference", "least_squares_gradient", "Dual", "reverse_by_hand", "neuron_by_hand", "unbroadcast",
            "topological_order", "MiniNode", "jacobian_reverse", "jacobian_forward", "log1p_vjp", "cumulative_sum_vjp",
-           "xavier_std", "he_std", "deep_forward", "momentum_step", "rmsprop_step", "adam_step", "dropout", "batchnorm",
-           "confusion_matrix", "to_torch_state"]
+           "one_layer_step", "huber", "xavier_std", "he_std", "deep_forward", "momentum_step", "rmsprop_step",
+           "adam_step", "dropout", "batchnorm", "confusion_matrix", "to_torch_state"]
 
 # ================================================================================================
 # Part 0: why gradients
@@ -249,6 +249,33 @@ def cumulative_sum_vjp(g, out, x):
     """y_i = x_0 + ... + x_i, so x_j takes part in every y_i with i >= j and its gradient is
     g_j + g_(j+1) + ... + g_(n-1): the cumulative sum of g taken from the end."""
     return np.flip(np.cumsum(np.flip(g)))
+
+
+# ================================================================================================
+# Part 1.6: static and dynamic graphs
+
+
+def one_layer_step(x, W, b, t):
+    """L = 1/2 sum((tanh(x W + b) - t)^2), and its gradients for W and b: the program dp.trace
+    writes, by hand. Forward: the evaluation trace. Backward: each adjoint from the one after it,
+    tanh' = 1 - tanh^2 from the stored output, b's gradient summed over the rows it was broadcast
+    to, W's the matrix product x^T v_bar (the operand's shape: (d, k))."""
+    v0 = x @ W
+    v1 = v0 + b
+    v2 = np.tanh(v1)
+    v3 = v2 - t
+    loss = 0.5 * np.sum(v3 ** 2)
+    v3_bar = v3
+    v1_bar = v3_bar * (1 - v2 * v2)
+    return loss, {"W": x.T @ v1_bar, "b": v1_bar.sum(axis=0)}
+
+
+def huber(x):
+    """sum_i huber(x_i), huber(x) = x^2 / 2 where |x| <= 1, else |x| - 1/2, with no Python `if`
+    on the data: `np.where` picks per element, and its mask (a comparison of Nodes) is computed
+    again at every call of a traced step, so the step is right for any x."""
+    x = Node(x, "x")
+    return np.where(abs(x) <= 1, 0.5 * x * x, abs(x) - 0.5).sum()
 
 
 # ================================================================================================
