@@ -3,6 +3,8 @@ leaves (constants) for the data, ``loss.grad(1)`` for the gradients.
 
 A step wraps the persistent NumPy weight arrays in fresh named leaves, builds the graph,
 asks for the gradients and updates the arrays in place, as a training loop with dp does.
+Each workload's graph is one function of its data, ``loss(state, *data(state))`` returning
+the Node that is differentiated: ``impl_dp_traced`` traces those same functions.
 W5 does so with the layer functions ``dp.nn.conv2d`` and ``dp.nn.max_pool2d``; W6 is a
 ``dp.nn.Model`` holding a ``dp.nn.LSTM`` and a ``dp.nn.Linear`` head, whose parameter Nodes
 (named ``lstm.Wx``, ..., ``head.b`` by the model) keep the weights from one step to the next.
@@ -28,29 +30,39 @@ class MLP(wl.TrainingWorkload):
     def make_state(self, seed: int, dtype: np.dtype, sizes: Sizes) -> wl.DenseProblem:
         return wl.mlp_problem(seed, dtype, sizes, one_hot_labels=True)
 
-    def loss_grads(self, s: wl.DenseProblem) -> Grads:
-        h = Node(s.x)
+    def data(self, s: wl.DenseProblem) -> tuple[np.ndarray, ...]:
+        return s.x, s.target
+
+    def loss(self, s: wl.DenseProblem, x: np.ndarray, target: np.ndarray) -> Node:
+        h = Node(x)
         last = len(s.names) - 1
         for i, (w, b) in enumerate(s.names):
             h = h @ Node(s.params[w], w) + Node(s.params[b], b)
             if i < last:
                 h = h.relu()
-        n = s.x.shape[0]
-        loss = -(h.log_softmax(axis=-1) * Node(s.target)).sum() / n
-        return loss.grad(1)
+        n = x.shape[0]
+        return -(h.log_softmax(axis=-1) * Node(target)).sum() / n
+
+    def loss_grads(self, s: wl.DenseProblem) -> Grads:
+        return self.loss(s, s.x, s.target).grad(1)
 
 
 class SigmoidNet(wl.TrainingWorkload):
     def make_state(self, seed: int, dtype: np.dtype, sizes: Sizes) -> wl.DenseProblem:
         return wl.sigmoid_net_problem(seed, dtype, sizes)
 
-    def loss_grads(self, s: wl.DenseProblem) -> Grads:
-        h = Node(s.x)
+    def data(self, s: wl.DenseProblem) -> tuple[np.ndarray, ...]:
+        return s.x, s.target
+
+    def loss(self, s: wl.DenseProblem, x: np.ndarray, target: np.ndarray) -> Node:
+        h = Node(x)
         for w, b in s.names:
             h = (h @ Node(s.params[w], w) + Node(s.params[b], b)).sigmoid()
-        y = Node(s.target)
-        loss = -(y * h.log() + (1 - y) * (1 - h).log()).mean()
-        return loss.grad(1)
+        y = Node(target)
+        return -(y * h.log() + (1 - y) * (1 - h).log()).mean()
+
+    def loss_grads(self, s: wl.DenseProblem) -> Grads:
+        return self.loss(s, s.x, s.target).grad(1)
 
 
 @dataclass
@@ -64,11 +76,17 @@ class Chain:
     def make_state(self, seed: int, dtype: np.dtype, sizes: Sizes) -> ChainState:
         return ChainState(wl.chain_input(seed, dtype, sizes), sizes.chain_links)
 
-    def step(self, s: ChainState) -> None:
-        y = Node(s.x, "x")
+    def data(self, s: ChainState) -> tuple[np.ndarray, ...]:
+        return (s.x,)
+
+    def loss(self, s: ChainState, x: np.ndarray) -> Node:
+        y = Node(x, "x")
         for _ in range(s.links):
             y = (y * wl.CHAIN_MUL + wl.CHAIN_ADD).tanh()
-        s.grads = y.sum().grad(1)
+        return y.sum()
+
+    def step(self, s: ChainState) -> None:
+        s.grads = self.loss(s, s.x).grad(1)
 
     def gradients(self, s: ChainState) -> Grads:
         self.step(s)
@@ -85,11 +103,17 @@ class Neuron:
     def make_state(self, seed: int, dtype: np.dtype, sizes: Sizes) -> NeuronState:
         return NeuronState({k: np.array(v, dtype=dtype) for k, v in wl.NEURON_POINT.items()})
 
+    def data(self, s: NeuronState) -> tuple[np.ndarray, ...]:
+        return tuple(s.point[name] for name in wl.NEURON_POINT)  # a, b, c, x, y
+
+    def loss(self, s: NeuronState, a: np.ndarray, b: np.ndarray, c: np.ndarray, x: np.ndarray,
+             y: np.ndarray) -> Node:
+        a, b, c, x, y = Node(a, "a"), Node(b, "b"), Node(c, "c"), Node(x, "x"), Node(y, "y")
+        return (a * x + b * y + c).sigmoid()
+
     def step(self, s: NeuronState) -> None:
         p = s.point
-        a, b, c = Node(p["a"], "a"), Node(p["b"], "b"), Node(p["c"], "c")
-        x, y = Node(p["x"], "x"), Node(p["y"], "y")
-        s.grads = (a * x + b * y + c).sigmoid().grad(1)
+        s.grads = self.loss(s, p["a"], p["b"], p["c"], p["x"], p["y"]).grad(1)
 
     def gradients(self, s: NeuronState) -> Grads:
         self.step(s)
@@ -100,12 +124,18 @@ class CNN(wl.TrainingWorkload):
     def make_state(self, seed: int, dtype: np.dtype, sizes: Sizes) -> wl.LabelledProblem:
         return wl.cnn_problem(seed, dtype, sizes)
 
-    def loss_grads(self, s: wl.LabelledProblem) -> Grads:
+    def data(self, s: wl.LabelledProblem) -> tuple[np.ndarray, ...]:
+        return s.x, s.labels
+
+    def loss(self, s: wl.LabelledProblem, x: np.ndarray, labels: np.ndarray) -> Node:
         p = {name: Node(value, name) for name, value in s.params.items()}
-        h = nn.max_pool2d(nn.conv2d(s.x, p["conv1.W"], p["conv1.b"]).relu(), 2)
+        h = nn.max_pool2d(nn.conv2d(x, p["conv1.W"], p["conv1.b"]).relu(), 2)
         h = nn.max_pool2d(nn.conv2d(h, p["conv2.W"], p["conv2.b"]).relu(), 2)
         h = (h.reshape(h.shape[0], -1) @ p["fc1.W"] + p["fc1.b"]).relu()
-        return nn.cross_entropy(h @ p["fc2.W"] + p["fc2.b"], s.labels).grad(1)
+        return nn.cross_entropy(h @ p["fc2.W"] + p["fc2.b"], labels)
+
+    def loss_grads(self, s: wl.LabelledProblem) -> Grads:
+        return self.loss(s, s.x, s.labels).grad(1)
 
 
 class SequenceClassifier(nn.Model):
@@ -139,8 +169,14 @@ class LSTM(wl.TrainingWorkload):
         model.set_param(problem.params)
         return ModelState(model, model.get_param(), problem.x, problem.labels)
 
+    def data(self, s: ModelState) -> tuple[np.ndarray, ...]:
+        return s.x, s.labels
+
+    def loss(self, s: ModelState, x: np.ndarray, labels: np.ndarray) -> Node:
+        return s.model.loss(x, labels)
+
     def loss_grads(self, s: ModelState) -> Grads:
-        return s.model.loss(s.x, s.labels).grad(1)
+        return self.loss(s, s.x, s.labels).grad(1)
 
 
 @dataclass
@@ -154,8 +190,14 @@ class BCE:
     def make_state(self, seed: int, dtype: np.dtype, sizes: Sizes) -> BCEState:
         return BCEState(*wl.bce_problem(seed, dtype, sizes))
 
+    def data(self, s: BCEState) -> tuple[np.ndarray, ...]:
+        return s.z, s.y
+
+    def loss(self, s: BCEState, z: np.ndarray, y: np.ndarray) -> Node:
+        return nn.binary_cross_entropy_with_logits(Node(z, "z"), y)
+
     def step(self, s: BCEState) -> None:
-        s.grads = nn.binary_cross_entropy_with_logits(Node(s.z, "z"), s.y).grad(1)
+        s.grads = self.loss(s, s.z, s.y).grad(1)
 
     def gradients(self, s: BCEState) -> Grads:
         self.step(s)

@@ -7,6 +7,7 @@ Usage::
     python benchmarks/run.py --smoke         # tiny sizes, a few steps, writes nothing (< 60 s)
     python benchmarks/run.py --smoke --out /tmp/bench.md
     python benchmarks/run.py --impl dp --workload W1-f32,W2-1x1   # a subset (NumPy always runs)
+    python benchmarks/run.py --impl dp,dp-traced --workload W1-f32,W4 --no-memory
 
 Workloads (definitions and seeded data in ``workloads.py``):
 
@@ -34,8 +35,15 @@ Workloads (definitions and seeded data in ``workloads.py``):
 
 Implementations, one module each with the same interface per workload (``make_state``,
 ``step``, ``gradients``): ``impl_numpy`` (forward and backward derived by hand, the
-practical limit), ``impl_dp``, ``impl_torch`` (CPU eager), ``impl_autograd`` (HIPS; no
-convolution, so not W5) and ``impl_micrograd`` (scalar-only: W2 1x1 and W4).
+practical limit), ``impl_dp``, ``impl_dp_traced`` (``dp-traced``: ``dp.trace`` of
+impl_dp's own step functions, recorded once and replayed as generated NumPy),
+``impl_torch`` (CPU eager), ``impl_autograd`` (HIPS; no convolution, so not W5) and
+``impl_micrograd`` (scalar-only: W2 1x1 and W4).
+
+Targets (the static-graph issue) for ``dp-traced``: W1 float32 and float64 and W3 <= 0.95x
+hand-written NumPy, W2 1x1 and 32x32 <= 1.3x NumPy, W4 a time per gradient <= 0.5x
+micrograd's, and a W1 peak memory at most dynamic dp's.  Its tracing time (the first call:
+recording, compiling and running once, in the timing child) is reported per workload.
 
 Method:
 
@@ -56,9 +64,9 @@ Method:
    on one implementation only; the samples of the rounds are pooled.  Reported: median and
    inter-quartile range, ratios of the medians to hand-written NumPy's and to PyTorch's,
    minor page faults per step (``ru_minflt``), the child's CPU time over wall time (a
-   contention gauge: this machine may be shared), and the targets for dp, each against its
-   own baseline (NumPy for W1-W3, micrograd for W4, PyTorch for W5-W7; also in a table of
-   their own).
+   contention gauge: this machine may be shared), and the targets for dp and dp traced, each
+   against its own baseline (NumPy for W1-W3, micrograd for W4, PyTorch for W5-W7, dynamic dp
+   for dp traced's memory; also in a table of their own).
    The garbage collector stays on (its cost is part of an engine's overhead).
 3. **Peak memory**: one more fresh process per implementation runs 35 W1 float32 steps and
    reports its peak resident set (``VmHWM``, Linux's per-process ``ru_maxrss`` that does not
@@ -158,6 +166,8 @@ def _describe_library(impl: str) -> dict[str, Any]:
 
 
 def _time_task(impl: wl.WorkloadImpl, spec: wl.WorkloadSpec, st: Settings) -> dict[str, Any]:
+    """Samples of the time per step; and a traced implementation's first call (``first_call_s``
+    of its state: tracing, compiling and running once), which happens in ``make_state``."""
     state = impl.make_state(SEED, np.dtype(spec.dtype), spec.sizes(st.sizes))
     start, n_warm = time.perf_counter(), 0
     while n_warm < st.warmup_steps or time.perf_counter() - start < st.warmup_s:
@@ -179,7 +189,7 @@ def _time_task(impl: wl.WorkloadImpl, spec: wl.WorkloadSpec, st: Settings) -> di
     finite = all(np.all(np.isfinite(g)) for g in impl.gradients(state).values())
     return {"samples": samples, "inner": inner, "warmup_steps": n_warm,
             "faults_per_step": faults / (st.samples * inner), "cpu_share": cpu_share,
-            "finite_after": bool(finite)}
+            "finite_after": bool(finite), "first_call_s": getattr(state, "first_call_s", None)}
 
 
 def _peak_rss_kib() -> int:
@@ -352,16 +362,19 @@ class Timing:
     faults_per_step: float
     cpu_share: float  # process CPU time / wall time while timing: < 1 means it had to wait
     finite_after: bool
+    first_call: float | None = None  # a traced implementation's first call (median over rounds)
 
     @classmethod
     def from_children(cls, results: Sequence[dict[str, Any]]) -> Timing:
         """The samples of every round pooled; page faults averaged over the rounds."""
         s = [x for r in results for x in r["samples"]]
         q1, _, q3 = statistics.quantiles(s, n=4, method="inclusive") if len(s) > 1 else (s[0],) * 3
+        first_calls = [r["first_call_s"] for r in results if r.get("first_call_s") is not None]
         return cls(statistics.median(s), q1, q3,
                    statistics.fmean(r["faults_per_step"] for r in results),
                    min(r["cpu_share"] for r in results),
-                   all(r["finite_after"] for r in results))
+                   all(r["finite_after"] for r in results),
+                   statistics.median(first_calls) if first_calls else None)
 
 
 def time_all(runner: Runner, impls: Sequence[str], specs: Sequence[wl.WorkloadSpec],
@@ -405,42 +418,54 @@ def measure_memory(runner: Runner, impls: Sequence[str]) -> dict[str, dict[str, 
 @dataclass(frozen=True)
 class Target:
     text: str
-    baseline: str  # the implementation dp is measured against
-    limit: float  # the largest ratio of dp's median to the baseline's that meets it
+    baseline: str  # the implementation the judged one is measured against
+    limit: float  # the largest ratio of its median to the baseline's that meets it
+    impl: str = "dp"  # the implementation judged
 
     def ratio(self, timings: dict[str, Timing]) -> float | None:
-        """dp's median over the baseline's, or None where either was not run."""
-        if "dp" not in timings or self.baseline not in timings:
+        """The judged implementation's median over the baseline's, or None where either was
+        not run."""
+        if self.impl not in timings or self.baseline not in timings:
             return None
-        return timings["dp"].median / timings[self.baseline].median
+        return timings[self.impl].median / timings[self.baseline].median
 
     def met(self, timings: dict[str, Timing]) -> bool | None:
         ratio = self.ratio(timings)
         return None if ratio is None else ratio <= self.limit
 
 
-BASELINE_NAMES = {"numpy": "NumPy", "torch": "PyTorch", "micrograd": "micrograd"}
+BASELINE_NAMES = {"numpy": "NumPy", "torch": "PyTorch", "micrograd": "micrograd", "dp": "dp"}
+TRACED = "dp-traced"
 
 
-def _ratio_at_most(limit: float, baseline: str = wl.REFERENCE) -> Target:
-    return Target(f"<= {limit:.2f}x {BASELINE_NAMES[baseline]}", baseline, limit)
+def _ratio_at_most(limit: float, baseline: str = wl.REFERENCE, impl: str = "dp") -> Target:
+    return Target(f"<= {limit:.2f}x {BASELINE_NAMES[baseline]}", baseline, limit, impl)
 
 
-TARGETS: dict[str, Target] = {
-    "W1-f32": _ratio_at_most(1.10),
-    "W1-f64": _ratio_at_most(1.10),
-    "W2-1x1": _ratio_at_most(2.0),
-    "W2-32x32": _ratio_at_most(1.3),
-    "W3": _ratio_at_most(1.15),
+#: (judged implementation, workload) -> its target.
+TARGETS: dict[tuple[str, str], Target] = {
+    ("dp", "W1-f32"): _ratio_at_most(1.10),
+    ("dp", "W1-f64"): _ratio_at_most(1.10),
+    ("dp", "W2-1x1"): _ratio_at_most(2.0),
+    ("dp", "W2-32x32"): _ratio_at_most(1.3),
+    ("dp", "W3"): _ratio_at_most(1.15),
     # A rate at least micrograd's is a time per gradient at most micrograd's.
-    "W4": Target(">= micrograd's rate", "micrograd", 1.0),
+    ("dp", "W4"): Target(">= micrograd's rate", "micrograd", 1.0),
     # The layers issue: side by side with PyTorch CPU eager.
-    "W5": _ratio_at_most(1.5, "torch"),
-    "W6": _ratio_at_most(1.2, "torch"),
-    "W7-f32": _ratio_at_most(1.2, "torch"),
-    "W7-f64": _ratio_at_most(1.2, "torch"),
+    ("dp", "W5"): _ratio_at_most(1.5, "torch"),
+    ("dp", "W6"): _ratio_at_most(1.2, "torch"),
+    ("dp", "W7-f32"): _ratio_at_most(1.2, "torch"),
+    ("dp", "W7-f64"): _ratio_at_most(1.2, "torch"),
+    # The static-graph issue: the traced program against hand-written NumPy and micrograd.
+    (TRACED, "W1-f32"): _ratio_at_most(0.95, impl=TRACED),
+    (TRACED, "W1-f64"): _ratio_at_most(0.95, impl=TRACED),
+    (TRACED, "W2-1x1"): _ratio_at_most(1.3, impl=TRACED),
+    (TRACED, "W2-32x32"): _ratio_at_most(1.3, impl=TRACED),
+    (TRACED, "W3"): _ratio_at_most(0.95, impl=TRACED),
+    (TRACED, "W4"): Target("<= 0.50x micrograd's time", "micrograd", 0.5, TRACED),
 }
-MEMORY_TARGET = 1.2
+#: Peak memory of the MEM run: (judged implementation) -> (baseline, largest ratio of the peaks).
+MEMORY_TARGETS: dict[str, tuple[str, float]] = {"dp": (wl.REFERENCE, 1.2), TRACED: ("dp", 1.0)}
 
 
 # --------------------------------------------------------------------------- report
@@ -481,7 +506,7 @@ def _met_cell(met: bool | None, settings: Settings, not_run: str = "") -> str:
 
 
 def _target_met_cell(target: Target, timings: dict[str, Timing], settings: Settings) -> str:
-    missing = [impl for impl in ("dp", target.baseline) if impl not in timings]
+    missing = [impl for impl in (target.impl, target.baseline) if impl not in timings]
     return _met_cell(target.met(timings), settings, " and ".join(missing))
 
 
@@ -492,7 +517,7 @@ def _ratio_cell(timing: Timing, baseline: Timing | None) -> str:
 def timing_table(timings: dict[tuple[str, str], Timing], specs: Sequence[wl.WorkloadSpec],
                  impls: Sequence[str], skipped: dict[str, str], settings: Settings) -> str:
     sizes = settings.sizes
-    headers = ["Workload", "Implementation", "Median", "IQR", "x NumPy", "x PyTorch", "dp target",
+    headers = ["Workload", "Implementation", "Median", "IQR", "x NumPy", "x PyTorch", "Target",
                "Met", "Minor faults/step", "CPU/wall"]
     rows = []
     for spec in specs:
@@ -508,9 +533,9 @@ def timing_table(timings: dict[tuple[str, str], Timing], specs: Sequence[wl.Work
                 continue
             t = by_impl[impl]
             target, met = "", ""
-            if impl == "dp" and spec.id in TARGETS:
-                target = TARGETS[spec.id].text
-                met = _target_met_cell(TARGETS[spec.id], by_impl, settings)
+            if (impl, spec.id) in TARGETS:
+                target = TARGETS[impl, spec.id].text
+                met = _target_met_cell(TARGETS[impl, spec.id], by_impl, settings)
             median = _fmt_time(spec, t.median, sizes) + ("" if t.finite_after else " (non-finite!)")
             rows.append([workload, impl, median, _fmt_iqr(spec, t, sizes),
                          _ratio_cell(t, by_impl.get(wl.REFERENCE)),
@@ -520,27 +545,56 @@ def timing_table(timings: dict[tuple[str, str], Timing], specs: Sequence[wl.Work
 
 
 def targets_table(timings: dict[tuple[str, str], Timing], specs: Sequence[wl.WorkloadSpec],
-                  settings: Settings) -> str:
-    """dp's targets on their own: the ratio each is judged by, against its own baseline."""
+                  memory: dict[str, dict[str, int]] | None, settings: Settings) -> str:
+    """dp's and dp traced's targets on their own: the ratio each is judged by, against its own
+    baseline; the peak-memory targets last (when memory was measured)."""
     rows = []
     for spec in specs:
-        if spec.id not in TARGETS:
-            continue
-        target = TARGETS[spec.id]
         by_impl = {i: t for (i, sid), t in timings.items() if sid == spec.id}
-        ratio = target.ratio(by_impl)
-        rows.append([_workload_cell(spec.id, spec.describe(settings.sizes), settings), target.text,
-                     "" if ratio is None else f"{ratio:.2f}x {BASELINE_NAMES[target.baseline]}",
-                     _target_met_cell(target, by_impl, settings)])
-    return md_table(["Workload", "dp target", "dp's median / baseline's", "Met"], rows)
+        for (impl, sid), target in TARGETS.items():
+            if sid != spec.id:
+                continue
+            ratio = target.ratio(by_impl)
+            rows.append([_workload_cell(spec.id, spec.describe(settings.sizes), settings), impl, target.text,
+                         "" if ratio is None else f"{ratio:.2f}x {BASELINE_NAMES[target.baseline]}",
+                         _target_met_cell(target, by_impl, settings)])
+    for impl, (baseline, limit) in MEMORY_TARGETS.items():
+        if memory is not None and impl in memory and baseline in memory:
+            ratio = memory[impl]["peak_kib"] / memory[baseline]["peak_kib"]
+            rows.append([_memory_workload_cell(settings), impl, _memory_target_text(baseline, limit),
+                         f"{ratio:.2f}x {BASELINE_NAMES[baseline]}", _met_cell(ratio <= limit, settings)])
+    return md_table(["Workload", "Implementation", "Target", "Ratio to its baseline", "Met"], rows)
+
+
+def _memory_workload_cell(settings: Settings) -> str:
+    return _workload_cell("MEM", f"{settings.sizes.memory_steps} steps of "
+                          f"{wl.MEMORY_SPEC.describe(settings.sizes)}", settings)
+
+
+def _memory_target_text(baseline: str, limit: float) -> str:
+    return f"<= {limit:.2f}x {BASELINE_NAMES[baseline]}'s peak"
+
+
+def tracing_table(timings: dict[tuple[str, str], Timing], specs: Sequence[wl.WorkloadSpec],
+                  settings: Settings) -> str:
+    """Each traced workload's first call (trace, compile, run once) beside one replayed step."""
+    rows = []
+    for spec in specs:
+        t = timings.get((TRACED, spec.id))
+        if t is None or t.first_call is None:
+            continue
+        rows.append([_workload_cell(spec.id, spec.describe(settings.sizes), settings), TRACED,
+                     f"{t.first_call * 1e3:.3f} ms", f"{t.median * 1e3:.4f} ms",
+                     f"{t.first_call / t.median:,.0f}"])
+    return md_table(["Workload", "Implementation", "First call (trace + compile + run)", "Replayed step",
+                     "First call / step"], rows)
 
 
 def memory_table(memory: dict[str, dict[str, int]], impls: Sequence[str],
                  skipped: dict[str, str], settings: Settings) -> str:
     headers = ["Workload", "Implementation", "Peak RSS", "RSS after imports", "Growth",
-               "x NumPy (peak)", "x NumPy (growth)", "dp target", "Met"]
-    workload = _workload_cell("MEM", f"{settings.sizes.memory_steps} steps of "
-                              f"{wl.MEMORY_SPEC.describe(settings.sizes)}", settings)
+               "x NumPy (peak)", "x NumPy (growth)", "Target", "Met"]
+    workload = _memory_workload_cell(settings)
     ref = memory.get(wl.REFERENCE)
     rows = []
     for impl in impls:
@@ -557,9 +611,11 @@ def memory_table(memory: dict[str, dict[str, int]], impls: Sequence[str],
         ref_growth = ref["peak_kib"] - ref["import_kib"]
         g_ratio = f"{growth / ref_growth:.2f}x" if ref_growth > 0 else ""
         target = met = ""
-        if impl == "dp":
-            target = f"<= {MEMORY_TARGET:.2f}x peak"
-            met = _met_cell(ratio <= MEMORY_TARGET, settings)
+        if impl in MEMORY_TARGETS:
+            baseline, limit = MEMORY_TARGETS[impl]
+            target = _memory_target_text(baseline, limit)
+            met = _met_cell(memory[impl]["peak_kib"] / memory[baseline]["peak_kib"] <= limit
+                            if baseline in memory else None, settings, baseline)
         rows.append([workload, impl, f"{m['peak_kib'] / 1024:.1f} MiB",
                      f"{m['import_kib'] / 1024:.1f} MiB", f"{growth / 1024:.1f} MiB",
                      f"{ratio:.2f}x", g_ratio, target, met])
@@ -674,11 +730,24 @@ def render(settings: Settings, specs: Sequence[wl.WorkloadSpec], impls: Sequence
         "## dp's targets",
         "",
         "Each target against its own baseline: hand-written NumPy, PyTorch CPU eager (W5-W7) "
-        "or micrograd (W4, a rate at least micrograd's).",
+        "or micrograd (W4: for dp a rate at least micrograd's, for dp traced at most half its "
+        "time per gradient); dp traced's peak memory against dynamic dp's.",
         "",
-        targets_table(timings, specs, settings),
+        targets_table(timings, specs, memory, settings),
         "",
     ]
+    tracing = tracing_table(timings, specs, settings)
+    if tracing.count("\n") > 1:
+        parts += [
+            "## Tracing time",
+            "",
+            "dp traced's first call, in the timing child: `dp.trace` records the graph, compiles "
+            "it to NumPy source and runs it once (median over the rounds), beside the median time "
+            "of one replayed step.",
+            "",
+            tracing,
+            "",
+        ]
     if memory is not None:
         parts += [
             "## Peak memory",
@@ -710,6 +779,10 @@ NOTES = (
     "dp wraps the weight arrays in fresh named leaves every step (`Node(W, 'W1')`), data "
     "and labels in unnamed ones, and updates the arrays in place from `loss.grad(1)`; W1's "
     "loss is `-(logits.log_softmax() * one_hot).sum() / n`.",
+    "dp traced runs the same functions as dp through `dp.trace`, traced once per child on another "
+    "batch of the same shapes (so the gradient check would catch data the trace froze), then "
+    "`value, grads = step(*data)` and the same SGD update; the weights are captured leaves, read "
+    "at every call.",
     "PyTorch uses `F.cross_entropy` and `F.binary_cross_entropy`, `backward()`, and "
     "`p.add_(p.grad, alpha=-lr)` under `no_grad`; W2 and W4 use `torch.autograd.grad`.",
     "autograd differentiates a loss of a parameter dict; the log-softmax is written out "

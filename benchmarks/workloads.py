@@ -1,7 +1,7 @@
 """Shared definitions of the benchmark workloads: sizes, seeded data, weight initialisation.
 
-Every implementation module (``impl_numpy``, ``impl_dp``, ``impl_torch``, ``impl_autograd``,
-``impl_micrograd``) builds its state from the functions here, so all of them start from the
+Every implementation module (``impl_numpy``, ``impl_dp``, ``impl_dp_traced``, ``impl_torch``,
+``impl_autograd``, ``impl_micrograd``) builds its state from the functions here, so all of them start from the
 same weights and the same batch, bit for bit.  Each module exposes, per workload *kind*,
 an object following the :class:`WorkloadImpl` protocol, collected in a module-level
 ``WORKLOADS`` dict.
@@ -204,6 +204,7 @@ class ImplInfo:
 IMPLEMENTATIONS: tuple[ImplInfo, ...] = (
     ImplInfo("numpy", "impl_numpy", "hand-written NumPy"),
     ImplInfo("dp", "impl_dp", "dp"),
+    ImplInfo("dp-traced", "impl_dp_traced", "dp traced"),
     ImplInfo("torch", "impl_torch", "PyTorch CPU eager"),
     ImplInfo("autograd", "impl_autograd", "HIPS autograd",
              lacks={"cnn": "no convolution without SciPy"}),

@@ -2,6 +2,8 @@
 on the table's operations; it traces again where it must; check mode catches data-dependent
 control flow; and the generated source of the slides' example stays as readable as it is."""
 
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -391,3 +393,82 @@ def test_recording_leaves_the_engine_as_it_was():
     with pytest.raises(ZeroDivisionError, match="f's own error"):
         trace(fails_half_way, np.ones(2))
     assert Primitive.apply_to_nodes is apply and Node.__gt__ is greater
+
+
+# ---------------------------------------------------------------------------------------------
+# The buffer plan: intermediates written with out= into buffers reused once dead; what is handed
+# out is the caller's own
+
+
+def planned_everywhere():
+    """Every array the plan can take goes into a buffer, however small (the tests' arrays are
+    below the size where the plan starts)."""
+    import importlib
+    from unittest import mock
+
+    return mock.patch.object(importlib.import_module("dp.trace"), "_OUT_MIN_BYTES", 0)
+
+
+@given(program=st.lists(st.tuples(st.sampled_from(sorted(GRAPH_STEPS)), st.integers(0, 10**6), st.integers(0, 10**6)),
+                        min_size=1, max_size=25),
+       seed=st.integers(0, 2**32 - 1), constant=st.booleans())
+def test_random_programs_with_every_array_in_a_buffer(program, seed, constant):
+    with planned_everywhere():
+        test_random_programs_give_the_engines_values_and_gradients.hypothesis.inner_test(program, seed, constant)
+
+
+@pytest.mark.parametrize("name", sorted(OPERATIONS))
+def test_operations_with_every_array_in_a_buffer(name):
+    with planned_everywhere():
+        test_operations_give_the_engines_values_and_gradients(name)
+
+
+def layer(x, c):
+    """Big enough for the plan: a dead value's buffer is reused, and c's gradient is the
+    gradient at the sum (a buffer), which must be copied on its way out."""
+    x, c = Node(x, "x"), Node(c, "c")
+    return ((x * 2 + 1).tanh() * x + c).exp().sum()
+
+
+def test_dead_values_buffers_are_reused_and_the_source_stays_one_line_per_operation():
+    x, c = np.linspace(-1, 1, 4096).reshape(64, 64), np.full((64, 64), 0.1)
+    step = assert_traced_like_dynamic(layer, x, c)
+    lines = step.source.splitlines()
+    assert "    v3 = np.multiply(x, 2, out=_buf0)" in lines
+    assert "    v5 = np.add(v3, 1, out=_buf0)" in lines  # v3 is dead: its buffer takes v5, in place
+    assert "    c_bar = np.array(c_bar)" in lines
+    assert sum(len(values) for values in step.buffers.values()) > len(step.buffers)
+    assert all(name.startswith("_buf") for name in step.buffers)
+
+
+def test_what_a_call_hands_out_is_never_overwritten_by_the_next_call():
+    shape = (64, 64)
+    inputs = [(np.linspace(-1, 1, 4096).reshape(shape), np.full(shape, 0.1)),
+              (np.linspace(2, -2, 4096).reshape(shape), np.full(shape, -0.3))]
+    for planning in (contextlib.nullcontext(), planned_everywhere()):
+        with planning:
+            step = trace(layer, *inputs[0])
+            first = step(*inputs[0])
+            kept = (np.copy(first[0]), {name: g.copy() for name, g in first[1].items()})
+            assert_same(step(*inputs[1]), dynamic(layer, *inputs[1]))
+            assert_same(first, kept, rtol=0)
+            first[1]["x"] *= 0  # the caller's own arrays: changing them changes nothing of the next call
+            assert_same(step(*inputs[0]), kept)
+
+
+def test_the_same_number_passed_twice_is_two_arguments():
+    def f(a, b):
+        return Node(a, "a") * Node(b, "b") * 3
+
+    p = np.float64(2.0)
+    step = trace(f, p, p)
+    assert_same(step(np.float64(2.0), np.float64(5.0)), dynamic(f, np.float64(2.0), np.float64(5.0)))
+
+
+def test_an_integer_argument_that_f_converts_to_floats_is_refused_not_frozen():
+    W = Node(np.ones((3, 2)), "W")
+    for f in (lambda x: (Node(x) @ W).sum(), lambda x: (x @ W).sum()):
+        with pytest.raises(TypeError, match="x is an array of int64 that f turns into floats"):
+            trace(f, np.arange(6).reshape(2, 3))
+    step = trace(lambda x: (Node(x) @ W).sum(), np.arange(6.0).reshape(2, 3))  # floats: read at each call
+    np.testing.assert_allclose(step(np.ones((2, 3)))[0], 12.0)

@@ -43,13 +43,21 @@ programs are cached by shapes and dtypes, as `jax.jit` does.
 common primitives (`_TEMPLATES`), and for every other one a call of its own forward and VJP rules,
 by reference. It drops the operations no output or gradient needs, computes once the ones on
 constants only, merges repeated sub-expressions, and sums a gradient back to its operand's shape
-only where the trace showed it is broadcast. It does not plan buffers or write with `out=`.
+only where the trace showed it is broadcast. Then it plans buffers (`_plan_buffers`): every
+intermediate array of at least `_OUT_MIN_BYTES` is written with `out=` into a buffer allocated
+once per program (`v4 = np.add(v2, b1, out=_buf0)`), a buffer is reused as soon as no value in it
+is read again, and gradients are accumulated in place (`x_bar += ...`). `step.buffers` shows the
+plan. What a call returns is the caller's own, as the engine's: the value and the gradients are
+never buffers of the plan (a gradient that would be one is copied), so the next call cannot
+overwrite them. The buffers make a program non-reentrant: call a traced step from one thread at
+a time.
 
 Recording replaces `Primitive.apply_to_nodes` while `f` runs: trace from one thread at a time.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import inspect
 import keyword
@@ -62,7 +70,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 import dp.ops  # noqa: F401  (the whole catalogue is loaded, so the templates can check against it)
-from dp.node import (AddsInPlace, Node, Primitive, _finish_leaf_gradients, _fitted, _is_basic_index, _seed,
+from dp.node import (AddsInPlace, Node, Primitive, _fitted, _is_basic_index, _seed,
                      unbroadcast)
 from dp.ops.reductions import _reduced_count
 from dp.registry import PRIMITIVES
@@ -277,6 +285,12 @@ class _Program(NamedTuple):
     reported: dict[str, Node]                    # gradient name -> its leaf (for dtypes and order)
     live_leaves: tuple[tuple[Node, tuple[int, ...], np.dtype], ...]  # read at each call: shapes fixed
     signature: tuple[Any, ...]                   # the operations f applied: compared in check mode
+    buffers: dict[str, list[str]]                # the buffer plan: buffer -> the values it holds, in turn
+
+
+#: A line of the generated code, and the trace's value of what it assigns (None: not an
+#: assignment the buffer plan may write into a buffer).
+_Line = tuple[str, Any]
 
 
 def _compile(f: Callable[..., Node], parameter_names: list[str], passed: list[Any],
@@ -298,24 +312,24 @@ def _compile(f: Callable[..., Node], parameter_names: list[str], passed: list[An
 
     names = _Names()
     parameters = [names.take(name) for name in parameter_names]
-    namespace: dict[str, Any] = {"np": np, "_unbroadcast": unbroadcast, "_forward": {}, "_vjp": {}, "_add_into": {},
+    namespace: dict[str, Any] = {"np": np, "_forward": {}, "_vjp": {}, "_add_into": {},
                                  "_leaf": {}}
-    lines: list[str] = []
+    lines: list[_Line] = []
     atom: dict[Any, str] = {}            # node (or a mask's id) -> how the code refers to its value
     argument_of = {id(value): index for index, value in enumerate(passed) if _is_dynamic(value)}
     copied_in = _arguments_seen_through_views(passed, nodes, produced, argument_of)
     for index in sorted(copied_in):
         buffer = f"_{parameters[index]}_buffer"
         namespace[buffer] = passed[index]
-        lines.append(f"np.copyto({buffer}, {parameters[index]})  # f saw views of this argument's buffer")
-        lines.append(f"{parameters[index]} = {buffer}")
+        lines.append((f"np.copyto({buffer}, {parameters[index]})  # f saw views of this argument's buffer", None))
+        lines.append((f"{parameters[index]} = {buffer}", None))
 
     constant: set[Node] = set()          # computed from numbers only: its value is the trace's
     live_leaves = []
     representative: dict[tuple[Any, ...], Node] = {}
     same_as: dict[Node, Node] = {}       # repeated sub-expression -> its first occurrence
     number = {node: index for index, node in enumerate(nodes)}
-    forward_lines: list[str] = []
+    forward_lines: list[_Line] = []
     for node in nodes:
         app = produced.get(node)
         if app is None:                   # a leaf
@@ -324,16 +338,17 @@ def _compile(f: Callable[..., Node], parameter_names: list[str], passed: list[An
                 same_name = node.name is None or _IDENTIFIER.sub("_", node.name) == parameters[index]
                 atom[node] = parameters[index] if same_name else names.take(node.name)
                 if atom[node] != parameters[index]:
-                    forward_lines.append(f"{atom[node]} = {parameters[index]}")
+                    forward_lines.append((f"{atom[node]} = {parameters[index]}", None))
             elif node.name is not None or node.requires_grad:   # a variable: read when the step runs
                 atom[node] = names.take(node.name or f"leaf{number[node]}")
                 namespace["_leaf"][atom[node]] = node
-                forward_lines.append(f"{atom[node]} = _leaf[{atom[node]!r}].value")
+                forward_lines.append((f"{atom[node]} = _leaf[{atom[node]!r}].value", None))
                 live_leaves.append((node, np.shape(node.value), np.asarray(node.value).dtype))
             elif type(node.value) in (int, float) and _literal(node.value) is not None:
                 atom[node] = _literal(node.value) if node.value >= 0 else f"({node.value!r})"
                 constant.add(node)
             else:
+                _refuse_a_converted_argument(node, passed, parameters)
                 atom[node] = f"_c{number[node]}"
                 namespace[atom[node]] = node.value
                 if isinstance(node.value, np.generic):
@@ -356,22 +371,45 @@ def _compile(f: Callable[..., Node], parameter_names: list[str], passed: list[An
                 atom[id(mask.result)] = names.take("mask")
                 sides = [atom[same_as.get(x, x)] if isinstance(x, Node) else _plain_source(x, passed, parameters)
                          for x in (mask.left, mask.right)]
-                forward_lines.append(f"{atom[id(mask.result)]} = {sides[0]} {mask.symbol} {sides[1]}")
+                forward_lines.append((f"{atom[id(mask.result)]} = {sides[0]} {mask.symbol} {sides[1]}", None))
         atom[node] = f"v{number[node]}"
-        forward_lines.append(f"{atom[node]} = {_forward_source(app, operands, atom, namespace)}")
+        forward_lines.append((f"{atom[node]} = {_forward_source(app, operands, atom, namespace)}", node.value))
     lines += forward_lines
 
-    reported, backward_lines = _backward(out, nodes, produced, same_as, atom, namespace, names)
+    reported, gradients, backward_lines = _backward(out, nodes, produced, same_as, atom, namespace)
     result = atom[same_as.get(out, out)]
+    returned = [result] + [f"{atom[leaf]}_bar" for leaf in reported.values()]
+    planned, buffers, aliased = _plan_buffers(lines + backward_lines, returned, namespace)
+    forward_count = len(lines)
+    finishing = _handed_out(reported, gradients, atom, aliased)
+    if result in aliased:  # the value is a view into a buffer: the caller gets its own copy
+        finishing.append(f"{result} = np.array({result})")
     grads = ", ".join(f"{name!r}: {atom[leaf]}_bar" for name, leaf in reported.items())
-    body = ["# forward: the evaluation trace", *lines, "# backward: the adjoint trace", *backward_lines,
-            f"return {result}, {{{grads}}}"]
+    body = ["# forward: the evaluation trace", *planned[:forward_count], "# backward: the adjoint trace",
+            *planned[forward_count:], *finishing, f"return {result}, {{{grads}}}"]
     function_name = names.take(getattr(f, "__name__", "step").replace("<lambda>", "step"))
     source = f"def {function_name}({', '.join(parameters)}):\n" + "".join(f"    {line}\n" for line in body)
     filename = f"<dp.trace {function_name} {id(namespace):x}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)  # tracebacks show it
     exec(compile(source, filename, "exec"), namespace)
-    return _Program(source, namespace[function_name], reported, tuple(live_leaves), _signature(applications))
+    return _Program(source, namespace[function_name], reported, tuple(live_leaves), _signature(applications),
+                    buffers)
+
+
+def _refuse_a_converted_argument(leaf: Node, passed: list[Any], parameters: list[str]) -> None:
+    """An error if a constant leaf holds an integer or boolean argument's numbers as floats: f let
+    dp convert that argument (`Node(int_array)`, or an integer array as an operand), a copy the
+    program would freeze at the example's numbers, a silently wrong answer at every later call."""
+    value = leaf.value
+    if not isinstance(value, np.ndarray):
+        return
+    for index, arg in enumerate(passed):
+        if (isinstance(arg, np.ndarray) and arg.dtype.kind in "biu" and arg.shape == value.shape
+                and np.array_equal(arg, value)):
+            name = parameters[index] if index < len(parameters) else f"argument {index}"
+            raise TypeError(f"trace: {name} is an array of {arg.dtype} that f turns into floats (Node(x) of "
+                            "integers, or integers meeting a Node), a copy the trace would freeze at this "
+                            f"example's numbers: pass floats instead ({name}.astype(np.float32) or float64)")
 
 
 def _is_dynamic(value: Any) -> bool:
@@ -490,12 +528,13 @@ def _by_reference(table: dict[str, Any], name: str, rule: Any) -> str:
 
 
 def _backward(out: Node, nodes: list[Node], produced: dict[Node, _Application], same_as: dict[Node, Node],
-              atom: dict[Node, str], namespace: dict[str, Any], names: _Names) -> tuple[dict[str, Node], list[str]]:
-    """The adjoint trace, in the engine's order (reverse creation order, operands in order).
+              atom: dict[Node, str], namespace: dict[str, Any]) -> tuple[dict[str, Node], dict[Node, Any], list[_Line]]:
+    """The adjoint trace, in the engine's order (reverse creation order, operands in order), the
+    named leaves it reaches, and the gradients on the trace's values.
 
     The rules also run here once, on the trace's values: that shows which gradients come back
-    broadcast (only those get `_unbroadcast`), and the engine's own checks (`_fitted`) speak at
-    trace time."""
+    broadcast (only those are summed back to their operand's shape), and the engine's own checks
+    (`_fitted`) speak at trace time."""
     out = same_as.get(out, out)
     # A gradient is worth computing where it leads to a named leaf (grad reports those only).
     leads: set[Node] = set()
@@ -508,15 +547,15 @@ def _backward(out: Node, nodes: list[Node], produced: dict[Node, _Application], 
                 leads.add(node)
         elif any(same_as.get(x, x) in leads for x in app.operands):
             leads.add(node)
-    lines: list[str] = []
+    lines: list[_Line] = []
     values: dict[Node, Any] = {}          # the gradients on the trace's values
     fresh: dict[Node, bool] = {}          # gradient buffers that no other name holds
     reported: dict[str, Node] = {}
     if out in leads or (out not in produced and out.name is not None):
         seed = _seed(out, 1, False)
         values[out] = seed
-        lines.append(f"{atom[out]}_bar = " + (f"np.{seed.dtype.name}(1.0)" if np.ndim(seed) == 0 else
-                                               f"np.ones({seed.shape!r}, dtype=np.{seed.dtype.name})"))
+        lines.append((f"{atom[out]}_bar = " + (f"np.{seed.dtype.name}(1.0)" if np.ndim(seed) == 0 else
+                                                f"np.ones({seed.shape!r}, dtype=np.{seed.dtype.name})"), None))
     for node in reversed(nodes):
         if node not in values:
             continue
@@ -535,29 +574,50 @@ def _backward(out: Node, nodes: list[Node], produced: dict[Node, _Application], 
             target = f"{atom[operand]}_bar"
             if operand in values and type(rule) is AddsInPlace:
                 if not fresh[operand]:
-                    lines.append(f"{target} = np.array({target})")
+                    lines.append((f"{target} = np.array({target})", None))
                     values[operand], fresh[operand] = np.array(values[operand]), True
-                lines.append(_vjp_source(app, operands, position, atom, namespace, into=target)[0])
+                lines.append((_vjp_source(app, operands, position, atom, namespace, into=target)[0], None))
                 rule.add_into(values[operand], values[node], node.value, *arguments, **app.params)
                 continue
             expression, makes_new = _vjp_source(app, operands, position, atom, namespace)
             contribution = rule(values[node], node.value, *arguments, **app.params)
             shape = np.shape(operand.value)
             if getattr(contribution, "shape", None) != shape:
+                expression, makes_new = _summed_source(expression, np.shape(contribution), shape, namespace)
                 contribution = _fitted(contribution, shape, node)
-                expression, makes_new = f"_unbroadcast({expression}, {shape!r})", True
             if operand not in values:
-                lines.append(f"{target} = {expression}")
+                lines.append((f"{target} = {expression}", contribution))
                 values[operand], fresh[operand] = contribution, _may_add_into(contribution, makes_new)
             elif fresh[operand]:
-                lines.append(f"{target} += {expression}")
+                lines.append((f"{target} += {expression}", None))
                 values[operand] += contribution
             else:
-                lines.append(f"{target} = {target} + {expression}")
                 values[operand] = values[operand] + contribution
+                lines.append((f"{target} = {target} + {expression}", values[operand]))
                 fresh[operand] = _may_add_into(values[operand], True)
+        del values[node]  # passed on to its operands: freed, as the engine frees it
     reported = dict(sorted(reported.items(), key=lambda item: item[1].number))  # as grad orders them
-    return reported, lines
+    return reported, values, lines
+
+
+def _summed_source(expression: str, broadcast: tuple[int, ...], shape: tuple[int, ...],
+                   namespace: dict[str, Any]) -> tuple[str, bool]:
+    """`expression` (of the `broadcast` shape) summed back to `shape`, as `unbroadcast` sums it,
+    with the axes worked out now; and whether the result is a new array (not a view)."""
+    extra = len(broadcast) - len(shape)
+    if extra < 0:  # not a broadcast: unbroadcast's own error (or _fitted's) speaks
+        namespace["_unbroadcast"] = unbroadcast
+        return f"_unbroadcast({expression}, {shape!r})", True
+    stretched = tuple(extra + axis for axis, size in enumerate(shape) if size == 1 and broadcast[extra + axis] != 1)
+    axes = tuple(range(extra)) + stretched
+    summed = f"{expression}.sum" if expression.isidentifier() else f"np.sum({expression}, "
+    axis = f"axis={axes[0] if len(axes) == 1 else axes}"
+    call = f"{summed}({axis}" if expression.isidentifier() else f"{summed}{axis}"
+    if tuple(size for i, size in enumerate(broadcast) if i not in axes) == shape:
+        return f"{call})", True
+    if extra == 0:
+        return f"{call}, keepdims=True)", True
+    return f"{call}).reshape({shape!r})", False
 
 
 def _may_add_into(gradient: Any, makes_new: bool) -> bool:
@@ -569,6 +629,164 @@ def _may_add_into(gradient: Any, makes_new: bool) -> bool:
 def _rules(app: _Application) -> tuple[Callable[..., Any], ...]:
     """The VJP rule of each operand (a variadic primitive's one rule, bound to each position)."""
     return app.result.vjps if app.result.vjps else app.primitive.vjps
+
+
+# --------------------------------------------------------------------------------------------
+# The buffer plan: every intermediate array is written with out= into a buffer allocated once,
+# with the program, and a buffer is reused as soon as no value in it is read again
+
+
+#: Arrays smaller than this stay plain expressions (`v4 = v2 + v3`). NumPy keeps freed small
+#: blocks in a cache, so a small fresh array costs about what the `out=` keyword costs (measured
+#: on one element: `np.multiply(a, b, out=c)` 0.50 us, `a * b` 0.44 us); from a few KiB up, a
+#: fresh array is a malloc of memory that is not in the cache, and a dead value that stays bound
+#: to its name until the function returns keeps its memory from being reused.
+_OUT_MIN_BYTES = 1024
+
+_BINARY_UFUNCS = {ast.Add: "add", ast.Sub: "subtract", ast.Mult: "multiply", ast.Div: "divide", ast.MatMult: "matmul"}
+#: NumPy functions besides the ufuncs whose result is a new array (never a view of an argument).
+_NEW_ARRAY_FUNCTIONS = frozenset({"sum", "mean", "array", "ones", "float16", "float32", "float64", "longdouble"})
+
+
+def _plan_buffers(lines: list[_Line], returned: list[str],
+                  namespace: dict[str, Any]) -> tuple[list[str], dict[str, list[str]], set[str]]:
+    """Write each array the code assigns into a buffer with `out=`, where it can: an operator or
+    ufunc of an array of at least _OUT_MIN_BYTES that is not handed out to the caller. A buffer
+    is reused once no name that may see it (its value, or a view of it) is read again: liveness
+    over the straight-line program.
+
+    Returns the lines, the plan (buffer -> the values it holds in turn; the buffers go into the
+    namespace), and the returned names that may see a buffer: those must be copied on the way out."""
+    trees = [ast.parse(text).body[0] for text, _ in lines]
+    reads = [_names_read(tree) for tree in trees]
+    last_read = [-1] * len(lines)        # line of an assignment -> the last line reading that value
+    binding: dict[str, int] = {}         # name -> the line of its current assignment
+    for i, tree in enumerate(trees):
+        for name in reads[i]:
+            if name in binding:
+                last_read[binding[name]] = i
+        if (target := _assigned_name(tree)) is not None:
+            binding[target] = i
+    end = len(lines)                     # read by the return
+    for name in returned:
+        if name in binding:
+            last_read[binding[name]] = end
+
+    sees: dict[str, frozenset[str]] = {}  # name -> the buffers its value may be, or be a view of
+    busy_until: dict[str, int] = {}       # buffer -> the last line that reads a value in it
+    plan: dict[str, list[str]] = {}
+    planned = []
+    for i, (tree, (text, value)) in enumerate(zip(trees, lines)):
+        target = _assigned_name(tree)
+        if target is None:
+            planned.append(text)
+            continue
+        rhs = tree.value
+        if (isinstance(value, np.ndarray) and value.ndim and value.nbytes >= _OUT_MIN_BYTES and last_read[i] < end
+                and _ufunc_form(rhs, text, "_") is not None):
+            # an elementwise operation may overwrite an operand read for the last time; a matrix
+            # product may not (NumPy would copy the operand first)
+            in_place = not _is_matmul(rhs)
+            buffer = next((b for b in plan if namespace[b].shape == value.shape and namespace[b].dtype == value.dtype
+                           and (busy_until[b] < i or (in_place and busy_until[b] == i))), None)
+            if buffer is None:
+                buffer = f"_buf{len(plan)}"
+                namespace[buffer], plan[buffer] = _BufferSpec(value.shape, value.dtype), []
+            plan[buffer].append(target)
+            busy_until[buffer], sees[target] = last_read[i], frozenset({buffer})
+            planned.append(f"{target} = {_ufunc_form(rhs, text, buffer)}")
+            continue
+        sees[target] = frozenset() if _makes_new_array(rhs) else frozenset().union(
+            *(sees.get(name, frozenset()) for name in reads[i]))
+        for buffer in sees[target]:
+            busy_until[buffer] = max(busy_until[buffer], last_read[i])
+        planned.append(text)
+    return planned, plan, {name for name in returned if sees.get(name)}
+
+
+class _BufferSpec(NamedTuple):
+    """A buffer of the plan, before `_allocate_buffers` makes it."""
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+
+def _allocate_buffers(program: _Program) -> _Program:
+    """Make the program's buffers. Called once the trace's own arrays are freed, so that the
+    buffers can take their memory: the peak memory stays that of one dynamic step."""
+    namespace = program.function.__globals__
+    for name in program.buffers:
+        if isinstance(namespace[name], _BufferSpec):
+            namespace[name] = np.empty(namespace[name].shape, namespace[name].dtype)
+    return program
+
+
+def _names_read(tree: ast.stmt) -> set[str]:
+    read = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
+    if isinstance(tree, ast.AugAssign) and isinstance(tree.target, ast.Name):
+        read.add(tree.target.id)  # x_bar += ...: reads x_bar, and writes into its array
+    return read
+
+
+def _assigned_name(tree: ast.stmt) -> str | None:
+    if isinstance(tree, ast.Assign) and len(tree.targets) == 1 and isinstance(tree.targets[0], ast.Name):
+        return tree.targets[0].id
+    return None
+
+
+def _numpy_function(call: ast.expr) -> Any:
+    """The NumPy function `np.name(...)` calls, or None."""
+    if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name)
+            and call.func.value.id == "np"):
+        return getattr(np, call.func.attr, None)
+    return None
+
+
+def _ufunc_form(rhs: ast.expr, text: str, buffer: str) -> str | None:
+    """`rhs` as a ufunc call writing into `buffer` (`v2 + b1` -> `np.add(v2, b1, out=buffer)`), or
+    None where it is no single ufunc."""
+    segment = ast.get_source_segment
+    if isinstance(rhs, ast.BinOp) and type(rhs.op) in _BINARY_UFUNCS:
+        return f"np.{_BINARY_UFUNCS[type(rhs.op)]}({segment(text, rhs.left)}, {segment(text, rhs.right)}, out={buffer})"
+    if isinstance(rhs, ast.UnaryOp) and isinstance(rhs.op, ast.USub):
+        return f"np.negative({segment(text, rhs.operand)}, out={buffer})"
+    ufunc = _numpy_function(rhs)
+    if isinstance(ufunc, np.ufunc) and not rhs.keywords and len(rhs.args) == ufunc.nin:
+        return f"{segment(text, rhs)[:-1]}, out={buffer})"
+    return None
+
+
+def _is_matmul(rhs: ast.expr) -> bool:
+    return (isinstance(rhs, ast.BinOp) and isinstance(rhs.op, ast.MatMult)) or _numpy_function(rhs) is np.matmul
+
+
+def _makes_new_array(rhs: ast.expr) -> bool:
+    """Whether `rhs` makes a new array (or number), never a view of what it reads."""
+    if isinstance(rhs, ast.BinOp | ast.UnaryOp | ast.Compare | ast.Constant):
+        return True
+    function = _numpy_function(rhs)
+    if isinstance(function, np.ufunc) or (function is not None and rhs.func.attr in _NEW_ARRAY_FUNCTIONS):
+        return True
+    return isinstance(rhs, ast.Call) and isinstance(rhs.func, ast.Attribute) and rhs.func.attr == "sum"
+
+
+def _handed_out(reported: dict[str, Node], gradients: dict[Node, Any], atom: dict[Any, str],
+                aliased: set[str]) -> list[str]:
+    """The lines that give each gradient an array of its own, in its leaf's dtype, as the engine's
+    `_finish_leaf_gradients` does at each call: decided once, here, on the trace's gradients
+    (a view, another gradient's array, a buffer of the plan, or another dtype is copied)."""
+    lines, handed = [], set()
+    for leaf in reported.values():
+        name, gradient, dtype = f"{atom[leaf]}_bar", gradients[leaf], leaf.value.dtype
+        if isinstance(gradient, np.ndarray):
+            if (name in aliased or gradient.base is not None or not gradient.flags.writeable
+                    or gradient.dtype != dtype or id(gradient) in handed):
+                lines.append(f"{name} = np.array({name}" + (f", dtype=np.{dtype.name})" if gradient.dtype != dtype
+                                                           else ")"))
+                gradient = np.array(gradient, dtype=dtype)
+            handed.add(id(gradient))
+        elif type(gradient) is not dtype.type:  # a 0-d leaf's gradient: a NumPy scalar of its dtype
+            lines.append(f"{name} = np.{dtype.name}({name})")
+    return lines
 
 
 # --------------------------------------------------------------------------------------------
@@ -591,6 +809,14 @@ class Traced:
         self._parameter_names = _parameter_names(f)
 
     @property
+    def buffers(self) -> dict[str, list[str]]:
+        """The buffer plan of the program the last call ran: each buffer (allocated once, with the
+        program) and the values written into it, in turn."""
+        if self._latest is None:
+            raise ValueError("trace: nothing traced yet; call the traced function once")
+        return self._latest.buffers
+
+    @property
     def source(self) -> str:
         """The generated Python of the program the last call ran (or the first trace's)."""
         if self._latest is None:
@@ -603,12 +829,9 @@ class Traced:
         if program is None or (program.live_leaves and any(
                 np.shape(leaf.value) != shape or np.asarray(leaf.value).dtype != dtype
                 for leaf, shape, dtype in program.live_leaves)):
-            program = self.programs[key] = self._trace(args)
+            program = self.programs[key] = _allocate_buffers(self._trace(args))
         self._latest = program
         value, grads = program.function(*args)
-        leaves = program.reported
-        finished = _finish_leaf_gradients({leaves[name]: gradient for name, gradient in grads.items()}, False)
-        grads = {name: finished[leaves[name]] for name in grads}
         if self.check:
             self._compare(args, program, value, grads)
         return value, grads
@@ -653,7 +876,7 @@ def trace(f: Callable[..., Node], *example_args: Any, check: bool = False) -> Tr
     each call dynamically too and raises an error where the two differ.
     """
     traced = Traced(f, check=check)
-    traced.programs[_key(example_args)] = traced._latest = traced._trace(example_args)
+    traced.programs[_key(example_args)] = traced._latest = _allocate_buffers(traced._trace(example_args))
     return traced
 
 
@@ -672,6 +895,8 @@ def _as_passed(arg: Any) -> Any:
         if arg.ndim == 0 and arg.dtype.kind == "f":
             return arg[()]
         return np.array(arg)
+    if isinstance(arg, np.floating):
+        return arg.copy()  # an object of its own: one number passed twice is still two arguments
     return arg
 
 

@@ -22,6 +22,11 @@ of layers included, in the order they were defined; parameter names (`h1.W`, `h1
 unique within a model. `get_grad`, `get_param` and `set_param` are what optimizers, and
 hand-written training loops, are built on. `save` / `load` keep the parameters (and buffers such
 as BatchNorm's running statistics) in a `.npz` file that loading can never execute code from.
+
+`get_grad(x, y, compile=True)` (and `Opt(model, ..., compile=True)`, which calls it) runs the loss
+through `dp.trace`: the forward and backward pass are recorded once per shape of the batch and
+replayed as generated NumPy code, the same numbers without the graph's bookkeeping. What a trace
+freezes, and which layers it therefore refuses, is in `get_grad`'s docstring.
 """
 
 from __future__ import annotations
@@ -30,14 +35,15 @@ import inspect
 import os
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Self
+from typing import Any, Literal, NamedTuple, Self
 
 import numpy as np
 from numpy.typing import DTypeLike
 
 from dp.nn.init import Initializer, RngLike
-from dp.nn.layers import Layer, Linear, relu
+from dp.nn.layers import Dropout, Layer, Linear, relu
 from dp.node import Node
+from dp.trace import Traced, trace
 
 __all__ = ["Model", "Sequential"]
 
@@ -50,6 +56,16 @@ class _NoLabels:
 
 
 _NO_LABELS: Any = _NoLabels()
+
+#: What `compile=` takes: off, traced, or traced and checked against the dynamic engine.
+CompileMode = bool | Literal["check"]
+
+
+class _CompiledLoss(NamedTuple):
+    """A model's traced loss, and what it was traced with: it is traced again when they change."""
+    traced: Traced
+    parameters: tuple[int, ...]             # the ids of the parameter Nodes it reads
+    buffers: dict[str, np.ndarray]          # copies of the buffers (read as constants when traced)
 
 
 class Model(Layer):
@@ -125,23 +141,93 @@ class Model(Layer):
 
     # -- gradients and parameters ---------------------------------------------------------------
 
-    def get_grad(self, x: Any, y: Any = _NO_LABELS) -> tuple[dict[str, np.ndarray], float]:
+    def get_grad(self, x: Any, y: Any = _NO_LABELS, *,
+                 compile: CompileMode = False) -> tuple[dict[str, np.ndarray], float]:
         """(dict name -> gradient of loss(x, y), the loss as a float), one entry per parameter
         (zeros for a parameter the loss does not depend on).
 
         Leave y out for a model whose loss takes only x (`loss(self, x)`): `get_grad(x)`.
+
+        `compile=True` computes the same numbers through `dp.trace`: the first call on a batch of
+        a new shape (or dtype) records `loss` and compiles its forward and backward pass to NumPy
+        code, and later calls replay that code, reading the parameters' arrays as they are then
+        (so optimizers' in-place updates are seen). The programs are kept in the model, one per
+        shape, training mode and set of parameter Nodes; a last minibatch of another size traces
+        once more. `compile="check"` also runs the loss dynamically at every call and raises an
+        error where the two differ (slow: use it to try a model out).
+
+        A trace freezes what the loss computes in Python on the trace's data, so the replay is
+        wrong wherever that changes from call to call. Refused, with an error that says why (in the
+        current mode): Dropout in training mode (its random mask would be the trace's at every
+        step), and a layer with buffers in training mode (BatchNorm: its running statistics are
+        updated by Python side effects of forward, which a replay skips). In evaluation mode
+        BatchNorm's statistics are read as constants, and the loss is traced again when they
+        change (`load`). An integer x that `Node` would turn into floats is refused by the trace
+        (pass floats). Not detectable, so documented: a loss that draws random numbers itself (a
+        VAE's noise) or converts the data with plain NumPy before dp sees it freezes the trace's
+        values; `compile="check"` catches both.
         """
         labelled = y is not _NO_LABELS
+        mode = _compile_mode(compile, f"{type(self).__name__}.get_grad")
         self._check_loss_arguments(labelled)
         params = self.parameters()
-        loss = self.loss(x, y) if labelled else self.loss(x)
+        batch = (x, y) if labelled else (x,)
+        if mode:
+            batch = tuple(map(_as_argument, batch))
+            value, grads = self._compiled_loss(batch, params, mode)(*batch)
+        else:
+            loss = self._checked_loss(self.loss(*batch), labelled)
+            value, grads = loss.value, loss.grad(1)
+        return ({name: grads[name] if name in grads else np.zeros_like(node.value) for name, node in params.items()},
+                np.asarray(value).item())
+
+    def _checked_loss(self, loss: Any, labelled: bool) -> Node:
         if not isinstance(loss, Node) or loss.size != 1:
             got = f"shape {loss.shape}" if isinstance(loss, Node) else type(loss).__name__
             call = "loss(x, y)" if labelled else "loss(x)"
             raise TypeError(f"{type(self).__name__}.{call} must return a Node holding one number, got {got}")
-        grads = loss.grad(1)
-        return ({name: grads[name] if name in grads else np.zeros_like(node.value) for name, node in params.items()},
-                loss.value.item())
+        return loss
+
+    def _compiled_loss(self, batch: tuple[Any, ...], params: dict[str, Node], mode: CompileMode) -> Traced:
+        """The traced loss for the model as it is now, traced on `batch` if it must be: at the first
+        call, and when the layers' modes, the parameter Nodes or the buffers' values differ from
+        the trace's (the Traced itself traces again for a batch of another shape or dtype)."""
+        layers = self._walk()[0]
+        cache: dict[tuple[Any, ...], _CompiledLoss] = self.__dict__.setdefault("_compiled", {})
+        labelled = len(batch) == 2
+        key = (labelled, mode, tuple(layer.training for layer in layers))
+        ids = tuple(map(id, params.values()))
+        entry = cache.get(key)
+        if entry is not None and entry.parameters == ids and all(
+                np.array_equal(array, entry.buffers[name]) for name, array in _buffers(layers).items()):
+            return entry.traced
+        refusal = self._compile_refusal(layers, training=None)
+        if refusal:
+            raise ValueError(f"{type(self).__name__}.get_grad(compile={mode!r}): {refusal}")
+
+        def loss(*batch: Any) -> Node:
+            return self._checked_loss(self.loss(*batch), labelled)
+
+        traced = trace(loss, *batch, check=mode == "check")
+        cache[key] = _CompiledLoss(traced, ids, {name: array.copy() for name, array in _buffers(layers).items()})
+        return traced
+
+    def _compile_refusal(self, layers: list[Layer] | None = None, training: bool | None = None) -> str | None:
+        """Why a traced loss would be wrong for this model (None: it would not), with each layer in
+        its current mode, or in the mode `training` says."""
+        for layer in self._walk()[0] if layers is None else layers:
+            if not (layer.training if training is None else training):
+                continue
+            where = f"{layer!r}" + (f" at {layer._prefix!r}" if layer._prefix else "")
+            if isinstance(layer, Dropout) and layer.p > 0:
+                return (f"{where} draws a new random mask at every step in training mode, but a traced program "
+                        "would replay the mask drawn when it was traced; train without compile, or set p=0 "
+                        "(in evaluation mode Dropout is the identity, and compile works)")
+            if layer._buffer_keys:
+                return (f"{where} updates its buffers ({', '.join(layer._buffer_keys)}) in training mode, by "
+                        "Python side effects of forward, which a replayed trace would skip; train without compile "
+                        "(in evaluation mode the buffers are only read, and compile works)")
+        return None
 
     def _check_loss_arguments(self, labelled: bool) -> None:
         """Refuse, before any computation, labels for a loss(self, x) or none for a loss(self, x, y)."""
@@ -252,6 +338,22 @@ class Sequential(Model):
 
     def __repr__(self) -> str:
         return _listing(self, ((str(index), layer) for index, layer in enumerate(self.layers)))
+
+
+def _compile_mode(compile: Any, who: str) -> CompileMode:
+    """`compile=` checked: False, True or "check"."""
+    if isinstance(compile, bool) or (isinstance(compile, str) and compile == "check"):
+        return compile
+    raise ValueError(f"{who}: compile must be False, True or \"check\", got {compile!r}")
+
+
+def _as_argument(value: Any) -> Any:
+    """A batch as a trace takes it: a list or tuple of numbers as the array Node would make of it."""
+    return np.asarray(value) if isinstance(value, list | tuple) else value
+
+
+def _buffers(layers: list[Layer]) -> dict[str, np.ndarray]:
+    return {f"{index}.{key}": getattr(layer, key) for index, layer in enumerate(layers) for key in layer._buffer_keys}
 
 
 def _listing(model: Model, items: Iterable[tuple[str, Any]]) -> str:

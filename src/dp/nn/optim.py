@@ -37,6 +37,13 @@ The training extras, each as PyTorch has it:
   hyper-parameters (`hyper_parameters`), and every parameter in no group uses the optimizer's own.
 * Models without labels (a VAE, an autoencoder): `Opt(model, x_train)` trains a model whose
   `loss(self, x)` takes no y.
+* Training through a trace (the DP paper's static graph): `compile=True` makes every step of
+  `train` call `model.get_grad(x, y, compile=True)`, which records the loss's graph once per
+  shape of the batch (a last, smaller minibatch traces once more) and replays it as generated
+  NumPy code: the same losses and updates, without the dynamic graph's bookkeeping.
+  `compile="check"` replays and also runs the loss dynamically, raising an error where the two
+  differ. A model a trace would get wrong in training mode (Dropout's random masks, BatchNorm's
+  running statistics) is refused when the optimizer is made; see `Model.get_grad`.
 
 A model with no parameters is refused when the optimizer is made, as PyTorch refuses "an empty
 parameter list": it happens when every Node was left unnamed (an unnamed Node is a constant).
@@ -61,7 +68,7 @@ import numpy as np
 from dp.data import minibatches
 from dp.nn.init import RngLike
 from dp.nn.layers import Layer, _count
-from dp.nn.model import Model
+from dp.nn.model import CompileMode, Model, _compile_mode
 from dp.nn.schedules import Schedule, _non_negative, _number, _positive
 from dp.node import Node
 
@@ -81,14 +88,15 @@ _TORCH_KEYS = {"lr": "learning_rate", "betas": "beta1 and beta2", "alpha": "deca
 
 class Optimizer:
     """Base class: `Opt(model, x_train, y_train, learning_rate, *, weight_decay=0.0, groups=None,
-    schedule=None, clip_grad_norm=None, batch_size=None, rng=None)`.
+    schedule=None, clip_grad_norm=None, batch_size=None, rng=None, compile=False)`.
 
     `model` and `x_train` are needed only by `train`; `step` works on any parameters. `y_train`
     is left out for a model whose loss takes only x. `batch_size=None` trains on all the data at
     every step; otherwise each step takes the next minibatch of a shuffled pass over the data
     (`rng`: a seed or Generator, for reproducibility; the last batch of a pass holds what is left,
-    so with a summed loss its loss is smaller). `weight_decay`, `groups`, `schedule` and
-    `clip_grad_norm` are described in the module's docstring.
+    so with a summed loss its loss is smaller). `weight_decay`, `groups`, `schedule`,
+    `clip_grad_norm` and `compile` (train through `dp.trace`) are described in the module's
+    docstring.
 
     The hyper-parameters are attributes (`opt.learning_rate = 0.01` takes effect at the next step,
     in every group that does not set its own). A subclass lists its own in `hyper_parameters`,
@@ -102,7 +110,7 @@ class Optimizer:
     def __init__(self, model: Model | None = None, x_train: Any = None, y_train: Any = None,
                  learning_rate: float = 1e-3, *, weight_decay: float = 0.0, groups: Sequence[Group] | None = None,
                  schedule: Schedule | None = None, clip_grad_norm: float | None = None,
-                 batch_size: int | None = None, rng: RngLike = None) -> None:
+                 batch_size: int | None = None, rng: RngLike = None, compile: CompileMode = False) -> None:
         who = type(self).__name__
         if model is not None and not isinstance(model, Model):
             raise TypeError(f"{who}: the first argument is the model, got {type(model).__name__}; "
@@ -124,11 +132,15 @@ class Optimizer:
         self.clip_grad_norm = None if clip_grad_norm is None else _positive(clip_grad_norm, f"{who}: clip_grad_norm")
         self.last_grad_norm: float | None = None  # the gradients' total norm before clipping, at the last step
         self.batch_size = None if batch_size is None else _count(batch_size, f"{who}: batch_size")
+        self.compile = _compile_mode(compile, who)
         self._assignment: tuple[tuple[str, ...], dict[str, int]] | None = None  # names -> group, cached
         if model is not None:
             self._assign(model.parameters())  # refuses a model without parameters, checks the groups' names
             if x_train is not None:
                 model._check_loss_arguments(labelled=y_train is not None)
+            refusal = model._compile_refusal(training=True) if self.compile else None
+            if refusal:  # train() puts the model in training mode: refused now, before any step
+                raise ValueError(f"{who}(compile={self.compile!r}): {refusal}")
         self.model, self.x_train, self.y_train = model, x_train, y_train
         self.rng = np.random.default_rng(rng)
         self.state: dict[str, dict[str, Any]] = {}
@@ -312,7 +324,7 @@ class Optimizer:
         model.train()
         try:
             for step in range(1, steps + 1):
-                grads, loss = model.get_grad(*self._next_batch())
+                grads, loss = model.get_grad(*self._next_batch(), compile=self.compile)
                 self.step(params, grads)
                 if err_hist:
                     loss_hist.append(loss)
