@@ -232,3 +232,21 @@ def test_bad_compile_values_and_losses_get_clear_errors():
 
     with pytest.raises(TypeError, match=r"Vector.loss\(x\) must return a Node holding one number, got shape \(2,\)"):
         Vector().get_grad(x, compile=True)
+
+
+def test_a_changed_layer_setting_traces_again_and_dropout_is_still_refused():
+    from dp.nn import Dropout, LeakyReLU
+    rng = np.random.default_rng(21)
+    x, y = rng.standard_normal((6, 3)), rng.integers(0, 2, 6)
+    net = Sequential([Linear(3, 4, rng=0), LeakyReLU(0.1), Dropout(0.0), Linear(4, 2, rng=1)], loss=cross_entropy)
+    net.get_grad(x, y, compile=True)
+    for change in (lambda: net.layers[1].options.update(alpha=0.5), lambda: net.layers.__setitem__(1, LeakyReLU(2.0))):
+        change()  # a setting the trace took as fixed, changed in place, then a layer swapped
+        grads, loss = net.get_grad(x, y, compile=True)
+        expected, expected_loss = net.get_grad(x, y)
+        assert loss == expected_loss
+        for name in expected:
+            np.testing.assert_array_equal(grads[name], expected[name])
+    net.layers[2].p = 0.5
+    with pytest.raises(ValueError, match="random mask"):
+        net.get_grad(x, y, compile=True)

@@ -472,3 +472,49 @@ def test_an_integer_argument_that_f_converts_to_floats_is_refused_not_frozen():
             trace(f, np.arange(6).reshape(2, 3))
     step = trace(lambda x: (Node(x) @ W).sum(), np.arange(6.0).reshape(2, 3))  # floats: read at each call
     np.testing.assert_allclose(step(np.ones((2, 3)))[0], 12.0)
+
+
+def test_what_the_program_would_freeze_is_refused_or_traced_per_value():
+    x = np.array([-0.5, 0.3, 2.0])
+
+    def relu_by_mask(x):
+        n = Node(x, "x")
+        return (n * (n > 0)).sum()
+
+    def band(x):
+        n = Node(x, "x")
+        return dp.where((n > 0) & (n < 1), n, 0.0).sum()
+
+    def greater(x):
+        n = Node(x, "x")
+        return dp.where(np.greater(n, 0), n, 0.0).sum()
+
+    with pytest.raises(TypeError, match="mask of a comparison"):
+        trace(relu_by_mask, x)
+    for f in (band, greater):
+        with pytest.raises(TypeError, match="where condition"):
+            trace(f, x)
+    with pytest.raises(TypeError, match="alpha= of leaky_relu"):
+        trace(lambda x, a: Node(x, "x").leaky_relu(a).sum(), x, np.float64(0.2))
+    with pytest.raises(TypeError, match="np.matrix"), pytest.warns(PendingDeprecationWarning):
+        trace(lambda x: Node(x, "x").sum(), np.matrix([[1.0, 2.0]]))
+
+    def scalar_where(x):  # a 0-d comparison's mask is computed again at each call
+        n = Node(x, "x")
+        return dp.where(n > 0, n, 0.1 * n)
+
+    step = trace(scalar_where, np.float64(2.0))
+    for value in (-3.0, 5.0):
+        out = scalar_where(np.float64(value))
+        assert step(np.float64(value)) == (out.value, out.grad(1))
+
+    def row(W, i):  # a NumPy integer argument: one program per value
+        return (Node(W, "W")[i] ** 2).sum()
+
+    W = np.arange(6.0).reshape(3, 2)
+    step = trace(row, W, np.int64(0))
+    for i in (2, 1):
+        value, grads = step(W, np.int64(i))
+        out = row(W, np.int64(i))
+        assert value == out.value
+        np.testing.assert_array_equal(grads["W"], out.grad(1)["W"])

@@ -33,8 +33,17 @@ step runs, so an optimizer that updates their arrays in place is seen by the nex
   replays every call dynamically too and raises an error where the two differ;
 * anything `f` computes from an argument with plain NumPy before it reaches dp (`Node(x ** 2)`,
   `Node(x.astype(np.float32))`, `Node(int_array)`): its value is the example's;
-* Python numbers among the arguments (they are part of the cache key: a new number traces again),
-  random numbers drawn in `f` (a dropout mask), fresh arrays `f` builds itself.
+* Python numbers among the arguments, and NumPy integers (they are part of the cache key: a new
+  number traces again; at most 64 programs are kept), random numbers drawn in `f` (a dropout
+  mask), fresh arrays `f` builds itself, Python numbers `f` reads from outside (a global `beta`),
+  and which Node a global name refers to (rebinding `W = Node(...)` outside `f` is not seen; an
+  update of `W.value` is).
+
+What would be frozen silently is refused when the trace is made, with an error that says what to
+write instead: an integer argument that dp turns into floats (`Node(int_array)`), a comparison's
+mask used as numbers (`x * (x > 0)`: write `dp.where(x > 0, x, 0)`), a `where` condition that is
+neither a comparison of Nodes nor an argument (`(x > 0) & (x < 1)`, `np.greater(x, 0)`), and a
+NumPy float argument used as an operation's parameter (an `alpha`: pass a Python number).
 
 Arguments of other shapes or dtypes, or captured leaves whose shapes changed, trace again; the
 programs are cached by shapes and dtypes, as `jax.jit` does.
@@ -52,7 +61,8 @@ never buffers of the plan (a gradient that would be one is copied), so the next 
 overwrite them. The buffers make a program non-reentrant: call a traced step from one thread at
 a time.
 
-Recording replaces `Primitive.apply_to_nodes` while `f` runs: trace from one thread at a time.
+Recording replaces `Primitive.apply_to_nodes` while `f` runs, under a lock, so traces from
+several threads wait for each other; a traced step must be called from one thread at a time.
 """
 
 from __future__ import annotations
@@ -64,6 +74,7 @@ import keyword
 import linecache
 import numbers
 import re
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -113,6 +124,7 @@ def _recording() -> Iterator[_Record]:
 
     dp forgets how a node on constants only was computed (its parents are dropped); the record
     keeps it, so an argument's way into the graph through constants (`1 - Node(y)`) is seen."""
+    _RECORDING.acquire()  # one recording at a time: another thread's would patch the same class
     record = _Record([], {})
     apply = Primitive.apply_to_nodes
     compare = {name: getattr(Node, name) for name in _COMPARISONS}
@@ -125,6 +137,8 @@ def _recording() -> Iterator[_Record]:
     def comparison(name: str) -> Callable[[Any, Any], Any]:
         def compare_and_record(x: Any, other: Any) -> Any:
             result = compare[name](x, other)
+            if isinstance(result, np.bool_):  # a 0-d comparison: an array of its own, so its id is its own
+                result = np.array(result)
             if isinstance(result, np.ndarray):
                 record.masks[id(result)] = _Comparison(_COMPARISONS[name], x, other, result)
             return result
@@ -139,6 +153,10 @@ def _recording() -> Iterator[_Record]:
         Primitive.apply_to_nodes = apply
         for name, method in compare.items():
             setattr(Node, name, method)
+        _RECORDING.release()
+
+
+_RECORDING = threading.RLock()  # re-entrant: f may trace a function of its own
 
 
 # --------------------------------------------------------------------------------------------
@@ -309,6 +327,8 @@ def _compile(f: Callable[..., Node], parameter_names: list[str], passed: list[An
                     needed.add(operand)
                     stack.append(operand)
     nodes = sorted(needed, key=lambda node: node.number)  # creation order: a topological order
+    _refuse_frozen_parameters([produced[node] for node in nodes if node in produced], passed, parameter_names,
+                              record.masks)
 
     names = _Names()
     parameters = [names.take(name) for name in parameter_names]
@@ -348,7 +368,7 @@ def _compile(f: Callable[..., Node], parameter_names: list[str], passed: list[An
                 atom[node] = _literal(node.value) if node.value >= 0 else f"({node.value!r})"
                 constant.add(node)
             else:
-                _refuse_a_converted_argument(node, passed, parameters)
+                _refuse_a_frozen_array(node, passed, parameters, record.masks)
                 atom[node] = f"_c{number[node]}"
                 namespace[atom[node]] = node.value
                 if isinstance(node.value, np.generic):
@@ -396,13 +416,20 @@ def _compile(f: Callable[..., Node], parameter_names: list[str], passed: list[An
                     buffers)
 
 
-def _refuse_a_converted_argument(leaf: Node, passed: list[Any], parameters: list[str]) -> None:
-    """An error if a constant leaf holds an integer or boolean argument's numbers as floats: f let
-    dp convert that argument (`Node(int_array)`, or an integer array as an operand), a copy the
-    program would freeze at the example's numbers, a silently wrong answer at every later call."""
+def _refuse_a_frozen_array(leaf: Node, passed: list[Any], parameters: list[str],
+                           masks: dict[int, _Comparison]) -> None:
+    """An error if a constant leaf holds numbers the program would freeze at the example's, a
+    silently wrong answer at every later call: an integer or boolean argument's numbers as floats
+    (f let dp convert it: `Node(int_array)`, or integers meeting a Node), or a comparison's mask
+    used as numbers (`x * (x > 0)`)."""
     value = leaf.value
     if not isinstance(value, np.ndarray):
         return
+    for mask in masks.values():
+        if mask.result.shape == value.shape and np.array_equal(mask.result, value):
+            raise TypeError(f"trace: the mask of a comparison ({mask.symbol}) is used as numbers, which the trace "
+                            "would freeze at this example's: write it with dp.where(condition, x, 0), whose "
+                            "condition the trace computes again at each call")
     for index, arg in enumerate(passed):
         if (isinstance(arg, np.ndarray) and arg.dtype.kind in "biu" and arg.shape == value.shape
                 and np.array_equal(arg, value)):
@@ -410,6 +437,31 @@ def _refuse_a_converted_argument(leaf: Node, passed: list[Any], parameters: list
             raise TypeError(f"trace: {name} is an array of {arg.dtype} that f turns into floats (Node(x) of "
                             "integers, or integers meeting a Node), a copy the trace would freeze at this "
                             f"example's numbers: pass floats instead ({name}.astype(np.float32) or float64)")
+
+
+def _refuse_frozen_parameters(applications: list[_Application], passed: list[Any], parameter_names: list[str],
+                              masks: dict[int, _Comparison]) -> None:
+    """An error where an operation's parameters hold what the program would freeze: an argument
+    (an `alpha`, an exponent, an index given as a NumPy number or array), or a `where` condition
+    that is neither a recorded comparison nor an argument (`(x > 0) & (x < 1)`, `np.greater(x, 0)`,
+    a mask built in f: computed once, from this example's numbers)."""
+    def name(index: int) -> str:
+        return parameter_names[index] if index < len(parameter_names) else f"argument {index}"
+
+    arrays = [(index, arg) for index, arg in enumerate(passed) if isinstance(arg, np.ndarray | np.generic)]
+    for app in applications:
+        for key, param in app.params.items():
+            for index, arg in arrays:
+                if param is arg and isinstance(arg, np.floating):
+                    raise TypeError(f"trace: {name(index)} is the parameter {key}= of {app.primitive.name}, which the "
+                                    f"program would freeze at this example's value: pass it as a Python number "
+                                    "(each new number traces again)")
+        condition = app.params.get("condition") if app.primitive.name == "where" else None
+        if isinstance(condition, np.ndarray) and id(condition) not in masks and not any(
+                isinstance(arg, np.ndarray) and np.may_share_memory(condition, arg) for _, arg in arrays):
+            raise TypeError("trace: a where condition that is not a comparison of Nodes (x > 0) nor an argument "
+                            "would be frozen at this example's: combine comparisons with nested dp.where, use the "
+                            "operators rather than np.greater, or pass the mask as an argument")
 
 
 def _is_dynamic(value: Any) -> bool:
@@ -829,6 +881,8 @@ class Traced:
         if program is None or (program.live_leaves and any(
                 np.shape(leaf.value) != shape or np.asarray(leaf.value).dtype != dtype
                 for leaf, shape, dtype in program.live_leaves)):
+            if len(self.programs) >= _MOST_PROGRAMS:  # bounded: each holds its buffers; the oldest goes
+                self.programs.pop(next(iter(self.programs)))
             program = self.programs[key] = _allocate_buffers(self._trace(args))
         self._latest = program
         value, grads = program.function(*args)
@@ -901,18 +955,25 @@ def _as_passed(arg: Any) -> Any:
 
 
 _ARRAYS = frozenset({np.ndarray, np.float64, np.float32})
+#: How many programs a traced function keeps (one per shape, dtype, or NumPy integer's value).
+_MOST_PROGRAMS = 64
 
 
 def _key(args: tuple[Any, ...]) -> tuple[Any, ...]:
     """What a program is specialised to: each array's shape and dtype, each Python value itself.
     (A 0-d array and a NumPy scalar share a program: the trace turns the one into the other.)"""
-    return tuple([(arg.shape, arg.dtype) if type(arg) in _ARRAYS else _argument_key(arg, index)
-                  for index, arg in enumerate(args)])
+    return tuple([(arg.shape, arg.dtype) if type(arg) in _ARRAYS and (arg.ndim or arg.dtype.kind == "f")
+                  else _argument_key(arg, index) for index, arg in enumerate(args)])
 
 
 def _argument_key(arg: Any, index: int) -> tuple[Any, ...]:
     if isinstance(arg, Node):
         raise TypeError(f"trace: argument {index} is a Node; pass its array (node.value), and make leaves inside f")
+    if isinstance(arg, np.matrix):
+        raise TypeError(f"trace: argument {index} is an np.matrix, whose * and @ mean other products; pass np.asarray")
+    if isinstance(arg, np.integer | np.bool_) or (isinstance(arg, np.ndarray) and arg.ndim == 0):
+        # an index, a count, a flag: the program uses its value, so each value is a program of its own
+        return (type(arg), arg.dtype, arg.item())
     if isinstance(arg, np.ndarray | np.generic):
         return (arg.shape, arg.dtype)
     try:

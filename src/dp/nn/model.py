@@ -66,6 +66,7 @@ class _CompiledLoss(NamedTuple):
     traced: Traced
     parameters: tuple[int, ...]             # the ids of the parameter Nodes it reads
     buffers: dict[str, np.ndarray]          # copies of the buffers (read as constants when traced)
+    configuration: tuple[Any, ...]          # the layers' settings (Dropout's p, an activation, ...)
 
 
 class Model(Layer):
@@ -198,7 +199,8 @@ class Model(Layer):
         key = (labelled, mode, tuple(layer.training for layer in layers))
         ids = tuple(map(id, params.values()))
         entry = cache.get(key)
-        if entry is not None and entry.parameters == ids and all(
+        configuration = _configuration(layers)
+        if entry is not None and entry.parameters == ids and entry.configuration == configuration and all(
                 np.array_equal(array, entry.buffers[name]) for name, array in _buffers(layers).items()):
             return entry.traced
         refusal = self._compile_refusal(layers, training=None)
@@ -209,7 +211,8 @@ class Model(Layer):
             return self._checked_loss(self.loss(*batch), labelled)
 
         traced = trace(loss, *batch, check=mode == "check")
-        cache[key] = _CompiledLoss(traced, ids, {name: array.copy() for name, array in _buffers(layers).items()})
+        cache[key] = _CompiledLoss(traced, ids, {name: array.copy() for name, array in _buffers(layers).items()},
+                                   configuration)
         return traced
 
     def _compile_refusal(self, layers: list[Layer] | None = None, training: bool | None = None) -> str | None:
@@ -350,6 +353,24 @@ def _compile_mode(compile: Any, who: str) -> CompileMode:
 def _as_argument(value: Any) -> Any:
     """A batch as a trace takes it: a list or tuple of numbers as the array Node would make of it."""
     return np.asarray(value) if isinstance(value, list | tuple) else value
+
+
+def _configuration(layers: list[Layer]) -> tuple[Any, ...]:
+    """What a trace of the loss takes as fixed in each layer (and the model): its settings, plain
+    numbers and strings (Dropout's p, eps, a temperature), and which functions and layers it
+    holds (an activation, a Sequential's items), by identity. A change traces again."""
+    def setting(value: Any) -> Any:
+        if value is None or isinstance(value, bool | int | float | str | np.number):
+            return value
+        if isinstance(value, list | tuple):
+            return tuple(map(setting, value))
+        if isinstance(value, dict):  # an Activation's options, a dict of layers
+            return tuple((key, setting(item)) for key, item in value.items())
+        return None if isinstance(value, Node | np.ndarray) else id(value)
+
+    return tuple((id(layer), tuple((key, setting(value)) for key, value in vars(layer).items()
+                                   if key not in ("_compiled", "training")))
+                 for layer in layers)
 
 
 def _buffers(layers: list[Layer]) -> dict[str, np.ndarray]:
