@@ -348,8 +348,8 @@ except RuntimeError as error:
 # `"x"`, and return the sum of the Huber loss of its elements, **with no Python `if` on the
 # data**. The check traces your function at one vector, `traced_at`, with `check=True`, then calls
 # the step with another, `x`, whose first element lies on the other side of 1: only a program
-# that chooses per call gets both right. (A mask made from `x.value`, plain NumPy, is frozen too;
-# compare Nodes: `abs(x) <= 1`.)
+# that chooses per call gets both right. (A mask made from `x.value`, plain NumPy, would be frozen
+# too, so `trace` refuses it; compare Nodes: `abs(x) <= 1`.)
 
 # %%
 @exercise("part1.huber_traceable")

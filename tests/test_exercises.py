@@ -264,7 +264,8 @@ def test_unbroadcast_gets_arrays_as_the_notebook_says():
 
 def test_the_huber_check_judges_the_trace_not_only_the_function():
     """The planted answer (a Python `if` per element) is right when run dynamically, so its check
-    fails only because a trace freezes its branches; a mask made with plain NumPy is caught too."""
+    fails only because a trace freezes its branches; a mask made with plain NumPy is refused by the
+    trace itself (it would be frozen)."""
     exercise_ = EXERCISES["part1.huber_traceable"]
     for inputs in exercise_.cases():
         out = exercise_.wrong(inputs["x"])
@@ -278,7 +279,7 @@ def test_the_huber_check_judges_the_trace_not_only_the_function():
         return np.where(np.abs(x.value) <= 1, 0.5 * x * x, abs(x) - 0.5).sum()
 
     result = run_check("part1.huber_traceable", frozen_mask)
-    assert result.status == "error" and "the trace froze" in result.message
+    assert result.status == "error" and "would be frozen" in result.message
 
 
 # ------------------------------------------------------------------------------------------------
