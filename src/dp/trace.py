@@ -69,6 +69,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import heapq
 import inspect
 import keyword
 import linecache
@@ -727,6 +728,9 @@ def _plan_buffers(lines: list[_Line], returned: list[str],
     sees: dict[str, frozenset[str]] = {}  # name -> the buffers its value may be, or be a view of
     busy_until: dict[str, int] = {}       # buffer -> the last line that reads a value in it
     plan: dict[str, list[str]] = {}
+    # The buffers of each shape and dtype, soonest free first (a heap; an entry whose buffer was
+    # kept busy longer since is stale and pushed back): finding one is O(log n), not a scan.
+    free_first: dict[tuple[Any, ...], list[tuple[int, int, str]]] = {}
     planned = []
     for i, (tree, (text, value)) in enumerate(zip(trees, lines)):
         target = _assigned_name(tree)
@@ -739,13 +743,24 @@ def _plan_buffers(lines: list[_Line], returned: list[str],
             # an elementwise operation may overwrite an operand read for the last time; a matrix
             # product may not (NumPy would copy the operand first)
             in_place = not _is_matmul(rhs)
-            buffer = next((b for b in plan if namespace[b].shape == value.shape and namespace[b].dtype == value.dtype
-                           and (busy_until[b] < i or (in_place and busy_until[b] == i))), None)
+            heap = free_first.setdefault((value.shape, value.dtype), [])
+            buffer = None
+            while heap and heap[0][0] <= i:
+                until, number, candidate = heapq.heappop(heap)
+                if until != busy_until[candidate]:  # stale: it was kept busy longer
+                    heapq.heappush(heap, (busy_until[candidate], number, candidate))
+                elif until < i or in_place:
+                    buffer = candidate
+                    break
+                else:  # read by this line, which a matrix product may not write into: none is free sooner
+                    heapq.heappush(heap, (until, number, candidate))
+                    break
             if buffer is None:
                 buffer = f"_buf{len(plan)}"
                 namespace[buffer], plan[buffer] = _BufferSpec(value.shape, value.dtype), []
             plan[buffer].append(target)
             busy_until[buffer], sees[target] = last_read[i], frozenset({buffer})
+            heapq.heappush(heap, (last_read[i], int(buffer[4:]), buffer))
             planned.append(f"{target} = {_ufunc_form(rhs, text, buffer)}")
             continue
         sees[target] = frozenset() if _makes_new_array(rhs) else frozenset().union(
