@@ -190,9 +190,13 @@ print("a gradient for the input images?", "x_bar" in mnist_step.source)
 #   quarter of the step's arithmetic, saved.
 # * The operations without a readable template (here the log-softmax and the picking of each
 #   row's label) are calls of dp's own rules, `_forward[...]` and `_vjp[...]`, by reference.
-# * Every value lives in a variable of its own, allocated once per call: the program is also a
-#   memory plan — all of the forward pass is kept until the backward pass has used it. (Where the
-#   compiler reuses buffers, lines take an `out=` form; the arithmetic is the same.)
+# * The program is also a memory plan: the arrays are allocated once, with the program, and a
+#   line of the `out=` form writes into one of them (`_buf0`, ...), which is reused as soon as the
+#   value in it is dead (`v7 = np.matmul(x, h1_W, out=_buf0)`, then `v8 = np.add(v7, h1_b,
+#   out=_buf0)`); what the backward pass still needs stays. `mnist_step.buffers` lists the plan.
+# * `np.copyto(_y_buffer, y)`: the labels reach the graph as an index (which row's entry each
+#   example's loss takes), a view of the array seen at trace time; each call copies the new labels
+#   into it.
 #
 # The traced step and dynamic dp agree, number for number:
 

@@ -489,7 +489,7 @@ def test_what_the_program_would_freeze_is_refused_or_traced_per_value():
         n = Node(x, "x")
         return dp.where(np.greater(n, 0), n, 0.0).sum()
 
-    with pytest.raises(TypeError, match="mask of a comparison"):
+    with pytest.raises(TypeError, match="a comparison.s mask"):
         trace(relu_by_mask, x)
     for f in (band, greater):
         with pytest.raises(TypeError, match="where condition"):
@@ -518,3 +518,27 @@ def test_what_the_program_would_freeze_is_refused_or_traced_per_value():
         out = row(W, np.int64(i))
         assert value == out.value
         np.testing.assert_array_equal(grads["W"], out.grad(1)["W"])
+
+
+def test_numbers_made_from_a_mask_and_integer_named_leaves_are_refused():
+    x = np.array([0.5, -2.0])
+    made = [lambda n: n * ~(n > 0), lambda n: n * (1 - (n > 0)), lambda n: (0.5 * (n > 0)) * n,
+            lambda n: n * np.logical_not(n > 0)]
+    for g in made:
+        with pytest.raises(TypeError, match="a comparison's mask"):
+            trace(lambda x, g=g: g(Node(x, "x")).sum(), x)
+    with pytest.raises(TypeError, match="n is an array of int64 that f turns into floats"):
+        trace(lambda n: (Node(n, "n") * Node(n, "n")).sum(), np.array([1, 2]))
+    uniform = trace(lambda x: (Node(x, "x") * Node(np.ones(2))).sum(), x)  # a constant, no mask: allowed
+    assert uniform(np.array([1.0, 2.0]))[0] == 3.0
+
+
+def test_check_mode_says_when_f_applied_fewer_operations():
+    def f(x):
+        n = Node(x, "x")
+        loss = (n * n).sum()
+        return loss * 0.1 if loss.value > 1.0 else loss
+
+    step = trace(f, np.array([2.0]), check=True)
+    with pytest.raises(RuntimeError, match="f applied fewer operations"):
+        step(np.array([0.1]))

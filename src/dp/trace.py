@@ -361,6 +361,7 @@ def _compile(f: Callable[..., Node], parameter_names: list[str], passed: list[An
                 if atom[node] != parameters[index]:
                     forward_lines.append((f"{atom[node]} = {parameters[index]}", None))
             elif node.name is not None or node.requires_grad:   # a variable: read when the step runs
+                _refuse_a_frozen_array(node, passed, parameters, {})  # Node(int_array, "n"): a float copy
                 atom[node] = names.take(node.name or f"leaf{number[node]}")
                 namespace["_leaf"][atom[node]] = node
                 forward_lines.append((f"{atom[node]} = _leaf[{atom[node]!r}].value", None))
@@ -427,10 +428,10 @@ def _refuse_a_frozen_array(leaf: Node, passed: list[Any], parameters: list[str],
     if not isinstance(value, np.ndarray):
         return
     for mask in masks.values():
-        if mask.result.shape == value.shape and np.array_equal(mask.result, value):
-            raise TypeError(f"trace: the mask of a comparison ({mask.symbol}) is used as numbers, which the trace "
-                            "would freeze at this example's: write it with dp.where(condition, x, 0), whose "
-                            "condition the trace computes again at each call")
+        if mask.result.shape == value.shape and _made_from(value, mask.result):
+            raise TypeError("trace: a comparison's mask (or numbers made from it: ~mask, 1 - mask, 0.5 * mask) is "
+                            "used as numbers, which the trace would freeze at this example's values: write it "
+                            "with dp.where(condition, x, 0), whose condition the trace computes again at each call")
     for index, arg in enumerate(passed):
         if (isinstance(arg, np.ndarray) and arg.dtype.kind in "biu" and arg.shape == value.shape
                 and np.array_equal(arg, value)):
@@ -438,6 +439,16 @@ def _refuse_a_frozen_array(leaf: Node, passed: list[Any], parameters: list[str],
             raise TypeError(f"trace: {name} is an array of {arg.dtype} that f turns into floats (Node(x) of "
                             "integers, or integers meeting a Node), a copy the trace would freeze at this "
                             f"example's numbers: pass floats instead ({name}.astype(np.float32) or float64)")
+
+
+def _made_from(value: np.ndarray, mask: np.ndarray) -> bool:
+    """Whether `value` is the mask itself, or takes one number where the mask holds and another
+    where it does not (~mask, 1 - mask, c * mask): numbers made from the comparison."""
+    if np.array_equal(value, mask):
+        return True
+    inside, outside = value[mask], value[~mask]
+    return (inside.size > 0 and outside.size > 0 and bool(np.all(inside == inside.flat[0]))
+            and bool(np.all(outside == outside.flat[0])) and inside.flat[0] != outside.flat[0])
 
 
 def _refuse_frozen_parameters(applications: list[_Application], passed: list[Any], parameter_names: list[str],
@@ -460,9 +471,11 @@ def _refuse_frozen_parameters(applications: list[_Application], passed: list[Any
         condition = app.params.get("condition") if app.primitive.name == "where" else None
         if isinstance(condition, np.ndarray) and id(condition) not in masks and not any(
                 isinstance(arg, np.ndarray) and np.may_share_memory(condition, arg) for _, arg in arrays):
-            raise TypeError("trace: a where condition that is not a comparison of Nodes (x > 0) nor an argument "
-                            "would be frozen at this example's: combine comparisons with nested dp.where, use the "
-                            "operators rather than np.greater, or pass the mask as an argument")
+            raise TypeError("trace: a where condition that is neither a comparison of Nodes (x > 0) nor an "
+                            "argument would be frozen at this example's values. It may be a mask made from "
+                            "x.value or with plain NumPy (compare the Nodes instead), a combination of "
+                            "comparisons with & | ~ (nest dp.where instead), np.greater(x, 0) (write x > 0), or a "
+                            "mask built inside f (pass it as an argument)")
 
 
 def _is_dynamic(value: Any) -> bool:
@@ -923,11 +936,11 @@ class Traced:
         if now != program.signature:
             where = next((i for i, (a, b) in enumerate(zip(now, program.signature)) if a != b),
                          min(len(now), len(program.signature)))
-            then_op = program.signature[where][0] if where < len(program.signature) else "nothing"
-            now_op = now[where][0] if where < len(now) else "nothing"
+            then_op = repr(program.signature[where][0]) if where < len(program.signature) else "the end"
+            now_op = repr(now[where][0]) if where < len(now) else "the end (f applied fewer operations)"
             raise RuntimeError(f"trace(check=True): f took another path on these arguments than when it was traced "
-                               f"(operation {where} is {now_op!r} now, was {then_op!r}): its Python control flow "
-                               "depends on the data, which a traced program freezes; run f dynamically instead")
+                               f"(its operation number {where} is {now_op} now, was {then_op}): its Python control "
+                               "flow depends on the data, which a traced program freezes; run f dynamically instead")
         expected = out.grad(1)
         if not _close(value, out.value) or expected.keys() != grads.keys() or not all(
                 _close(grads[name], expected[name]) for name in expected):
