@@ -542,3 +542,17 @@ def test_check_mode_says_when_f_applied_fewer_operations():
     step = trace(f, np.array([2.0]), check=True)
     with pytest.raises(RuntimeError, match="f applied fewer operations"):
         step(np.array([0.1]))
+
+
+def test_powers_with_a_fixed_exponent_and_abs_read_as_numpy():
+    def f(x):
+        n = Node(x, "x")
+        return (abs(n - 1) ** 2).sum() + (n ** -0.5).sum() + (n ** n).sum()
+
+    step = trace(f, np.array([0.5, 2.0]))
+    assert "v5 = v3 ** 2" in step.source and "np.sign(v2)" in step.source and "_forward['power'](x, x)" in step.source
+    for x in (np.array([1.5, 0.3]), np.array([3.0, 0.9])):
+        value, grads = step(x)
+        out = f(x)
+        assert value == out.value
+        np.testing.assert_array_equal(grads["x"], out.grad(1)["x"])

@@ -185,7 +185,8 @@ _TEMPLATES: dict[str, _Template] = {
     "negative": _template("-{0}", "-{g}"),
     "multiply": _template("{0} * {1}", "{g} * {1}", "{g} * {0}"),
     "divide": _template("{0} / {1}", "{g} / {1}", "-{g} * {out} / {1}"),
-    "power": _template("np.power({0}, {1})", None, None),
+    "power": _template("{0} ** {1}", "{g} * {1} * {0} ** ({1} - 1)", None),  # a fixed exponent (_applies)
+    "abs": _template("np.abs({0})", "{g} * np.sign({0})"),
     "matmul": _template("{0} @ {1}", "{g} @ {1}.T", "{0}.T @ {g}"),  # 2-D operands only (_applies)
     "exp": _template("np.exp({0})", "{g} * {out}"),
     "log": _template("np.log({0})", "{g} / {0}"),
@@ -214,6 +215,10 @@ def _applies(application: _Application) -> bool:
         return False
     if primitive.name == "matmul":
         return all(np.ndim(x.value) == 2 for x in application.operands)
+    if primitive.name == "power":  # x ** 2: dp's rule without its care for a zero exponent, or one that varies
+        exponent = application.operands[1]
+        return (exponent.op == "leaf" and not exponent.requires_grad and type(exponent.value) in (int, float)
+                and exponent.value != 0)
     if primitive.name == "getitem":
         return _index_source(application.params["key"]) is not None
     return True
