@@ -29,7 +29,6 @@ is cross-correlation (the kernel is not flipped).
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
@@ -39,6 +38,7 @@ from dp.nn.init import Initializer, RngLike, he_normal
 from dp.nn.layers import Layer, _count, differentiable
 from dp.node import Node, plain
 from dp.ops import correlate2d, sliding_windows, window_max
+from dp.ops.windows import sizes
 
 __all__ = ["AvgPool2d", "Conv2d", "MaxPool2d", "avg_pool2d", "conv2d", "max_pool2d"]
 
@@ -46,13 +46,8 @@ Pair = int | tuple[int, int]
 
 
 def _pair(value: Any, label: str, where: str, minimum: int = 1) -> tuple[int, int]:
-    """An int or a pair of ints, each >= minimum, as a pair."""
-    values = (value, value) if isinstance(value, numbers.Integral) else value
-    if (not isinstance(values, tuple | list) or len(values) != 2
-            or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= minimum for v in values)):
-        kind = "positive" if minimum == 1 else "non-negative"
-        raise ValueError(f"{where}: {label} must be a {kind} int or a pair of them, got {value!r}")
-    return int(values[0]), int(values[1])
+    """An int or a pair of ints, each >= minimum, as a pair (along H, along W)."""
+    return sizes(value, 2, label, where, minimum)
 
 
 def _images(x: Any, where: str) -> tuple[Any, tuple[int, ...]]:

@@ -27,23 +27,23 @@ import itertools
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from dp.node import primitive
+from dp.ops.windows import _windows, window_counts
 
 __all__ = ["correlate2d"]
 
 
 def _patches(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
     """im2col: (N, C * kh * kw, H' * W'), one column per output position, holding its patch."""
-    windows = sliding_window_view(x, kernel, axis=(2, 3))[:, :, ::stride[0], ::stride[1]]
+    windows = _windows(x, tuple(kernel), tuple(stride))  # (N, C, H', W', kh, kw), a view
     n, c, rows, columns = windows.shape[:4]
     return windows.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * kernel[0] * kernel[1], rows * columns)
 
 
 def _correlate(x: np.ndarray, W: np.ndarray, stride: tuple[int, int]) -> np.ndarray:
     n, out_channels = x.shape[0], W.shape[0]
-    rows, columns = ((size - k) // s + 1 for size, k, s in zip(x.shape[2:], W.shape[2:], stride))
+    rows, columns = window_counts(x.shape[2:], W.shape[2:], stride)
     product = W.reshape(out_channels, -1) @ _patches(x, W.shape[2:], stride)
     return product.reshape(n, out_channels, rows, columns)
 

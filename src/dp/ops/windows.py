@@ -77,12 +77,15 @@ _windows_adjoint = primitive(
                                                                          strides=strides))
 
 
-def _sizes(value: Any, k: int, label: str) -> tuple[int, ...]:
-    """An int or a sequence of k ints, each >= 1, as a tuple of k ints."""
+def sizes(value: Any, k: int, label: str, where: str, minimum: int = 1) -> tuple[int, ...]:
+    """An int or a sequence of k ints, each >= minimum (a window, strides, padding), as a tuple of
+    k ints; otherwise a ValueError naming `where` and `label`."""
     values = (value,) * k if isinstance(value, numbers.Integral) else tuple(value) if isinstance(value, Sequence) else ()
-    if len(values) != k or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+    if len(values) != k or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= minimum
                                    for v in values):
-        raise ValueError(f"sliding_windows: {label} must be a positive int or {k} positive ints, got {value!r}")
+        kind = "positive" if minimum == 1 else "non-negative"
+        some = "a pair of them" if k == 2 else f"{k} of them"
+        raise ValueError(f"{where}: {label} must be a {kind} int or {some}, got {value!r}")
     return tuple(int(v) for v in values)
 
 
@@ -101,8 +104,8 @@ def sliding_windows(x: Any, window_shape: int | Sequence[int], strides: int | Se
     is an error, not an empty result.
     """
     k = len(window_shape) if isinstance(window_shape, Sequence) else 1
-    window_shape = _sizes(window_shape, k, "window_shape")
-    strides = _sizes(1 if strides is None else strides, k, "strides")
+    window_shape = sizes(window_shape, k, "window_shape", "sliding_windows")
+    strides = sizes(1 if strides is None else strides, k, "strides", "sliding_windows")
     shape = np.shape(plain(x))
     if len(shape) < k:
         raise ValueError(f"sliding_windows: windows of {k} axes need an input of at least {k} dimensions, "
