@@ -53,6 +53,7 @@ def test_the_course_is_there():
 @pytest.mark.parametrize("path", LONGEST_FIRST, ids=[path.stem for path in LONGEST_FIRST])
 def test_notebook_runs_and_its_exercises_check_out(path, tmp_path, monkeypatch):
     monkeypatch.setenv("DP_EXERCISES", "solutions")
+    monkeypatch.setenv("DP_COURSE_FAST", "1")  # long trainings take fewer steps (dp.exercises.course.FAST)
     # One BLAS/OpenMP thread per kernel: the tests run two at a time on two cores, and spinning
     # BLAS threads that compete for a core make NumPy tens of times slower.
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):

@@ -17,6 +17,10 @@ from typing import Any
 
 import numpy as np
 
+#: True when the tests execute the notebooks (they set DP_COURSE_FAST=1): long trainings then take
+#: fewer steps. The code is the same either way; only a step count reads this.
+FAST: bool = os.environ.get("DP_COURSE_FAST", "") == "1"
+
 
 def _pyplot():
     """matplotlib.pyplot, with the Agg backend when there is no display and no Jupyter kernel."""
