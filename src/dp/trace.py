@@ -73,6 +73,7 @@ import heapq
 import inspect
 import keyword
 import linecache
+import math
 import numbers
 import re
 import threading
@@ -312,9 +313,10 @@ class _Program(NamedTuple):
     buffers: dict[str, list[str]]                # the buffer plan: buffer -> the values it holds, in turn
 
 
-#: A line of the generated code, and the trace's value of what it assigns (None: not an
-#: assignment the buffer plan may write into a buffer).
-_Line = tuple[str, Any]
+#: A line of the generated code, and the shape and dtype of the array it assigns (None: not an
+#: array the buffer plan may write into a buffer). Not the value itself: the trace's values of
+#: the backward pass are freed as the engine frees them, so tracing peaks at one dynamic step.
+_Line = tuple[str, "_BufferSpec | None"]
 
 
 def _compile(f: Callable[..., Node], parameter_names: list[str], passed: list[Any],
@@ -400,7 +402,8 @@ def _compile(f: Callable[..., Node], parameter_names: list[str], passed: list[An
                          for x in (mask.left, mask.right)]
                 forward_lines.append((f"{atom[id(mask.result)]} = {sides[0]} {mask.symbol} {sides[1]}", None))
         atom[node] = f"v{number[node]}"
-        forward_lines.append((f"{atom[node]} = {_forward_source(app, operands, atom, namespace)}", node.value))
+        forward_lines.append((f"{atom[node]} = {_forward_source(app, operands, atom, namespace)}",
+                              _BufferSpec.of(node.value)))
     lines += forward_lines
 
     reported, gradients, backward_lines = _backward(out, nodes, produced, same_as, atom, namespace)
@@ -657,14 +660,14 @@ def _backward(out: Node, nodes: list[Node], produced: dict[Node, _Application], 
                 expression, makes_new = _summed_source(expression, np.shape(contribution), shape, namespace)
                 contribution = _fitted(contribution, shape, node)
             if operand not in values:
-                lines.append((f"{target} = {expression}", contribution))
+                lines.append((f"{target} = {expression}", _BufferSpec.of(contribution)))
                 values[operand], fresh[operand] = contribution, _may_add_into(contribution, makes_new)
             elif fresh[operand]:
                 lines.append((f"{target} += {expression}", None))
                 values[operand] += contribution
             else:
                 values[operand] = values[operand] + contribution
-                lines.append((f"{target} = {target} + {expression}", values[operand]))
+                lines.append((f"{target} = {target} + {expression}", _BufferSpec.of(values[operand])))
                 fresh[operand] = _may_add_into(values[operand], True)
         del values[node]  # passed on to its operands: freed, as the engine frees it
     reported = dict(sorted(reported.items(), key=lambda item: item[1].number))  # as grad orders them
@@ -756,7 +759,7 @@ def _plan_buffers(lines: list[_Line], returned: list[str],
             planned.append(text)
             continue
         rhs = tree.value
-        if (isinstance(value, np.ndarray) and value.ndim and value.nbytes >= _OUT_MIN_BYTES and last_read[i] < end
+        if (value is not None and value.shape and value.nbytes >= _OUT_MIN_BYTES and last_read[i] < end
                 and _ufunc_form(rhs, text, "_") is not None):
             # an elementwise operation may overwrite an operand read for the last time; a matrix
             # product may not (NumPy would copy the operand first)
@@ -790,9 +793,17 @@ def _plan_buffers(lines: list[_Line], returned: list[str],
 
 
 class _BufferSpec(NamedTuple):
-    """A buffer of the plan, before `_allocate_buffers` makes it."""
+    """The shape and dtype of an array: of a buffer of the plan, before `_allocate_buffers` makes it."""
     shape: tuple[int, ...]
     dtype: np.dtype
+
+    @classmethod
+    def of(cls, value: Any) -> _BufferSpec | None:
+        return cls(value.shape, value.dtype) if isinstance(value, np.ndarray) else None
+
+    @property
+    def nbytes(self) -> int:
+        return math.prod(self.shape) * self.dtype.itemsize
 
 
 def _allocate_buffers(program: _Program) -> _Program:
