@@ -3,6 +3,7 @@ on the table's operations; it traces again where it must; check mode catches dat
 control flow; and the generated source of the slides' example stays as readable as it is."""
 
 import contextlib
+import re
 
 import numpy as np
 import pytest
@@ -134,6 +135,31 @@ def test_random_programs_give_the_engines_values_and_gradients(program, seed, co
     step = assert_traced_like_dynamic(f, *first)
     second = [rng.uniform(-1, 1, shape) for shape in shapes]
     assert_same(step(*second), dynamic(f, *second))
+
+
+@given(program=st.lists(st.tuples(st.sampled_from(sorted(GRAPH_STEPS)), st.integers(0, 10**6), st.integers(0, 10**6)),
+                        min_size=1, max_size=12),
+       seed=st.integers(0, 2**32 - 1))
+def test_the_source_names_values_as_explain_numbers_their_rows(program, seed):
+    """`vN = ...` in the generated code is the row vN of explain()'s evaluation trace of the same
+    call, an operation there too, and the value returned is the row the table calls y."""
+    rng = np.random.default_rng(seed)
+    inputs = [rng.uniform(-1, 1, shape) for shape in [(2, 3), (3,), (2, 1)]]
+
+    def f(x0, x1, x2):
+        results = [Node(x0, "x0"), Node(x1, "x1"), Node(x2, "x2")]
+        for step, first, second in program:
+            results.append(GRAPH_STEPS[step](results[first % len(results)], results[second % len(results)]))
+        return sum(result.sum() for result in reversed(results[3:]))
+
+    source = trace(f, *inputs).source
+    table = str(f(*inputs).explain(max_rows=10**6))
+    rows = dict(re.findall(r"^  (v\d+) = (\S+)", table, re.MULTILINE))
+    forward = source.split("# backward")[0]
+    assigned = re.findall(r"^    (v\d+) = ", forward, re.MULTILINE)
+    assert assigned and all(name in rows and not rows[name].startswith("x") for name in assigned)
+    returned = re.search(r"return (v\d+),", source).group(1)
+    assert re.search(rf"^  y = {returned} = ", table, re.MULTILINE), (source, table)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -434,8 +460,8 @@ def test_dead_values_buffers_are_reused_and_the_source_stays_one_line_per_operat
     x, c = np.linspace(-1, 1, 4096).reshape(64, 64), np.full((64, 64), 0.1)
     step = assert_traced_like_dynamic(layer, x, c)
     lines = step.source.splitlines()
-    assert "    v3 = np.multiply(x, 2, out=_buf0)" in lines
-    assert "    v5 = np.add(v3, 1, out=_buf0)" in lines  # v3 is dead: its buffer takes v5, in place
+    assert "    v2 = np.multiply(x, 2, out=_buf0)" in lines
+    assert "    v3 = np.add(v2, 1, out=_buf0)" in lines  # v2 is dead: its buffer takes v3, in place
     assert "    c_bar = np.array(c_bar)" in lines
     assert sum(len(values) for values in step.buffers.values()) > len(step.buffers)
     assert all(name.startswith("_buf") for name in step.buffers)
@@ -550,7 +576,7 @@ def test_powers_with_a_fixed_exponent_and_abs_read_as_numpy():
         return (abs(n - 1) ** 2).sum() + (n ** -0.5).sum() + (n ** n).sum()
 
     step = trace(f, np.array([0.5, 2.0]))
-    assert "v5 = v3 ** 2" in step.source and "np.sign(v2)" in step.source and "_forward['power'](x, x)" in step.source
+    assert "v3 = v2 ** 2" in step.source and "np.sign(v1)" in step.source and "_forward['power'](x, x)" in step.source
     for x in (np.array([1.5, 0.3]), np.array([3.0, 0.9])):
         value, grads = step(x)
         out = f(x)

@@ -50,7 +50,7 @@ from dp.forward import Dual
 from dp.node import Node, unbroadcast
 from dp.registry import PRIMITIVES
 
-__all__ = ["Explanation", "explain", "explain_forward"]
+__all__ = ["Explanation", "evaluation_numbers", "explain", "explain_forward"]
 
 #: How many rows a table shows before it leaves the middle out.
 MAX_ROWS = 40
@@ -283,6 +283,15 @@ class _Program:
         if notation is None or notation.local is None:
             return None
         return _fill(notation.local[position], fmt, out=out, **_placeholders(node, symbols))
+
+
+def evaluation_numbers(output: Node) -> dict[Node, int]:
+    """The evaluation trace's numbering of the graph beneath `output`: node -> i of its row vi.
+
+    One numbering for the tables and the code: `dp.trace` names the values of its generated
+    program by it (`v3 = np.sin(v0)`), so `step.source` and `output.explain()` of the same call
+    speak of the same v3. Constants written as numbers have no row, and no number."""
+    return dict(_Program(output).index)
 
 
 def _is_inline(node: Node) -> bool:

@@ -83,6 +83,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 import dp.ops  # noqa: F401  (the whole catalogue is loaded, so the templates can check against it)
+from dp.explain import evaluation_numbers
 from dp.node import (AddsInPlace, Node, Primitive, _fitted, _is_basic_index, _seed,
                      unbroadcast)
 from dp.ops.reductions import _reduced_count
@@ -356,7 +357,11 @@ def _compile(f: Callable[..., Node], parameter_names: list[str], passed: list[An
     live_leaves = []
     representative: dict[tuple[Any, ...], Node] = {}
     same_as: dict[Node, Node] = {}       # repeated sub-expression -> its first occurrence
-    number = {node: index for index, node in enumerate(nodes)}
+    # The values are numbered as explain() numbers the rows of its tables; what only the record
+    # holds (a computation on constants, which the graph keeps as one constant) numbers on after.
+    number = evaluation_numbers(out)
+    for node in nodes:
+        number.setdefault(node, len(number))
     forward_lines: list[_Line] = []
     for node in nodes:
         app = produced.get(node)
