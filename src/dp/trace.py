@@ -205,6 +205,8 @@ _TEMPLATES: dict[str, _Template] = {
     "transpose": _template("{0}.transpose({axes})", "{g}.transpose({inverse_axes})"),
     "log_softmax": _template(None, "{g} - np.exp({out}) * {g}.sum(axis={axis}, keepdims=True)"),
     "getitem": _template("{0}[{key}]", None),
+    "where": _template("np.where({condition}, {0}, {1})", "np.where({condition}, {g}, 0)",
+                       "np.where({condition}, 0, {g})"),
 }
 #: The catalogue's primitives the templates were written for: a primitive the user defines under
 #: one of these names gets the generic call of its own rules.
@@ -226,7 +228,7 @@ def _applies(application: _Application) -> bool:
     return True
 
 
-def _template_fields(application: _Application) -> dict[str, str]:
+def _template_fields(application: _Application, atom: dict[Any, str], namespace: dict[str, Any]) -> dict[str, str]:
     """What a template's {fields} stand for, beyond the operands, g and out."""
     params = application.params
     fields = {name: _literal(value) or "" for name, value in params.items()}
@@ -244,6 +246,8 @@ def _template_fields(application: _Application) -> dict[str, str]:
         fields["inverse_axes"] = repr(tuple(int(i) for i in np.argsort(params["axes"])))
     elif name == "getitem":
         fields["key"] = _index_source(params["key"])
+    elif name == "where":
+        fields["condition"] = _param_source(application, "condition", atom, namespace)
     return fields
 
 
@@ -554,16 +558,20 @@ def _plain_source(value: Any, passed: list[Any], parameters: list[str]) -> str:
     return literal if not literal.startswith("-") else f"({literal})"
 
 
+def _param_source(app: _Application, name: str, atom: dict[Any, str], namespace: dict[str, Any]) -> str:
+    """A parameter as the code reads it: a mask computed again, a literal, or else a name in the
+    namespace."""
+    value = app.params[name]
+    text = atom.get(id(value)) if isinstance(value, np.ndarray) else _literal(value)
+    if text is None:
+        text = f"_{atom[app.result]}_{name}"
+        namespace[text] = value
+    return text
+
+
 def _param_sources(app: _Application, atom: dict[Any, str], namespace: dict[str, Any]) -> list[str]:
-    """`name=value` for each parameter; what is not a literal goes into the namespace."""
-    sources = []
-    for name, value in app.params.items():
-        text = atom.get(id(value)) if isinstance(value, np.ndarray) else _literal(value)
-        if text is None:
-            text = f"_{atom[app.result]}_{name}"
-            namespace[text] = value
-        sources.append(f"{name}={text}")
-    return sources
+    """`name=value` for each parameter."""
+    return [f"{name}={_param_source(app, name, atom, namespace)}" for name in app.params]
 
 
 def _forward_source(app: _Application, operands: tuple[Node, ...], atom: dict[Node, str],
@@ -571,7 +579,7 @@ def _forward_source(app: _Application, operands: tuple[Node, ...], atom: dict[No
     primitive = app.primitive
     template = _TEMPLATES.get(primitive.name)
     if template is not None and template.forward is not None and _applies(app):
-        return template.forward.format(*(atom[x] for x in operands), **_template_fields(app))
+        return template.forward.format(*(atom[x] for x in operands), **_template_fields(app, atom, namespace))
     name = _by_reference(namespace["_forward"], primitive.name, primitive.forward)
     arguments = [atom[x] for x in operands] + _param_sources(app, atom, namespace)
     return f"_forward[{name!r}]({', '.join(arguments)})"
@@ -584,7 +592,7 @@ def _vjp_source(app: _Application, operands: tuple[Node, ...], position: int, at
     primitive, g, out = app.primitive, f"{atom[app.result]}_bar", atom[app.result]
     template = _TEMPLATES.get(primitive.name)
     if into is None and template is not None and template.vjps[position] is not None and _applies(app):
-        fields = _template_fields(app)
+        fields = _template_fields(app, atom, namespace)
         rule = template.vjps[position].format("{0}", "{1}", **{**fields, "g": "{g}", "out": "{out}"})
         return rule.format(*(atom[x] for x in operands), g=g, out=out), template.fresh[position]
     index = [f"index={position}"] if primitive.variadic else []
