@@ -269,6 +269,15 @@ def test_unused_work_is_pruned_repeats_are_reused_and_numbers_folded():
     assert "* 3" not in step.source
 
 
+def test_a_sequentials_parameters_read_as_their_layers_and_names_that_are_not_identifiers_are_made_so():
+    net = nn.Sequential([nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1)])
+    x = np.linspace(-1, 1, 6).reshape(2, 3)
+    step = assert_traced_like_dynamic(lambda x: (net(Node(x)) ** 2).sum() + (Node(x, "2 x") * Node(x, "lambda")).sum(), x)
+    assert " = x @ layer0_W\n" in step.source and "layer2_b = _leaf['layer2_b'].value" in step.source
+    assert "x_2_x = x" in step.source and "x_lambda = x" in step.source
+    assert list(step(x)[1]) == ["0.W", "0.b", "2.W", "2.b", "2 x", "lambda"]
+
+
 def test_gradients_only_where_a_named_leaf_needs_them():
     def f(x, c):
         return (Node(x, "x") * Node(c, requires_grad=True).tanh()).sum()  # an unnamed variable: not reported

@@ -299,7 +299,9 @@ class _Names:
 
     def take(self, wanted: str) -> str:
         name = _IDENTIFIER.sub("_", wanted) or "x"
-        if name[0].isdigit() or name[0] == "_" or keyword.iskeyword(name) or _RESERVED.match(name):
+        if re.match(r"\d+\.", wanted):  # a Sequential's parameter, "0.W": layer 0's W
+            name = "layer" + name
+        elif name[0].isdigit() or name[0] == "_" or keyword.iskeyword(name) or _RESERVED.match(name):
             name = "x_" + name.lstrip("_")
         candidate, suffix = name, 2
         while candidate in self.used or candidate + "_bar" in self.used:
