@@ -4,6 +4,7 @@ control flow; and the generated source of the slides' example stays as readable 
 
 import contextlib
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -267,6 +268,23 @@ def test_unused_work_is_pruned_repeats_are_reused_and_numbers_folded():
     assert "np.exp" not in step.source
     assert step.source.count("np.sin(") == 1
     assert "* 3" not in step.source
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+def test_sigmoid_in_a_buffer_gives_dps_numbers_to_the_bit_and_no_overflow_warning(dtype):
+    x = np.concatenate([np.linspace(-800, 800, 1001), [0.0, -0.0, np.inf, -np.inf]]).astype(dtype)
+    f = lambda x: (Node(x, "x").sigmoid() * 3).sum()  # noqa: E731
+    with planned_everywhere(), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        step = trace(f, x)
+        assert "_sigmoid(x, out=_buf0)" in step.source
+        for values in (x, x[::-1].copy()):
+            value, grads = step(values)
+            out = f(values)
+            assert value == out.value and value.dtype == out.value.dtype
+            np.testing.assert_array_equal(grads["x"], out.grad(1)["x"])
+    scalar = trace(lambda x: Node(x, "x").sigmoid(), np.float64(-1000.0))
+    assert scalar(np.float64(-750.0)) == (0.0, {"x": 0.0}) and "_sigmoid(x)" in scalar.source
 
 
 def test_a_sequentials_parameters_read_as_their_layers_and_names_that_are_not_identifiers_are_made_so():

@@ -197,7 +197,7 @@ _TEMPLATES: dict[str, _Template] = {
     "cos": _template("np.cos({0})", "-{g} * np.sin({0})"),
     "sqrt": _template("np.sqrt({0})", "{g} * 0.5 / {out}"),
     "square": _template("np.square({0})", "{g} * 2 * {0}"),
-    "sigmoid": _template(None, "{g} * {out} * (1 - {out})"),
+    "sigmoid": _template("_sigmoid({0})", "{g} * {out} * (1 - {out})"),  # floating operands (_applies)
     "relu": _template("np.maximum({0}, 0)", "{g} * ({0} > 0)"),
     "sum": _template("np.sum({0}{reduction})", "np.broadcast_to({g_kept}, {shape0})"),
     "mean": _template("np.mean({0}{reduction})", "np.broadcast_to({g_kept} / {count}, {shape0})"),
@@ -225,7 +225,25 @@ def _applies(application: _Application) -> bool:
                 and exponent.value != 0)
     if primitive.name == "getitem":
         return _index_source(application.params["key"]) is not None
+    if primitive.name == "sigmoid":
+        return np.asarray(application.operands[0].value).dtype.kind == "f"
     return True
+
+
+def _sigmoid(x: Any, out: np.ndarray | None = None) -> Any:
+    """dp's sigmoid, 1 / (1 + exp(-x)), the same numbers; with `out`, computed in it step by step,
+    with no temporary arrays (the buffer plan passes one). Where exp(-x) overflows, 1 / inf = 0 is
+    the right answer, so the warning is silenced as dp's sigmoid silences it."""
+    with np.errstate(over="ignore"):
+        if out is None:
+            return 1 / (1 + np.exp(-x))
+        np.exp(np.negative(x, out=out), out=out)
+    out += 1
+    return np.reciprocal(out, out=out)
+
+
+#: Functions of the generated code that are not NumPy's but take `out=` as a ufunc does.
+_ELEMENTWISE_WITH_OUT = {"_sigmoid": _sigmoid}
 
 
 def _template_fields(application: _Application, atom: dict[Any, str], namespace: dict[str, Any]) -> dict[str, str]:
@@ -347,7 +365,7 @@ def _compile(f: Callable[..., Node], parameter_names: list[str], passed: list[An
 
     names = _Names()
     parameters = [names.take(name) for name in parameter_names]
-    namespace: dict[str, Any] = {"np": np, "_forward": {}, "_vjp": {}, "_add_into": {},
+    namespace: dict[str, Any] = {"np": np, **_ELEMENTWISE_WITH_OUT, "_forward": {}, "_vjp": {}, "_add_into": {},
                                  "_leaf": {}}
     lines: list[_Line] = []
     atom: dict[Any, str] = {}            # node (or a mask's id) -> how the code refers to its value
@@ -861,9 +879,15 @@ def _ufunc_form(rhs: ast.expr, text: str, buffer: str) -> str | None:
     if isinstance(rhs, ast.UnaryOp) and isinstance(rhs.op, ast.USub):
         return f"np.negative({segment(text, rhs.operand)}, out={buffer})"
     ufunc = _numpy_function(rhs)
-    if isinstance(ufunc, np.ufunc) and not rhs.keywords and len(rhs.args) == ufunc.nin:
+    if (isinstance(ufunc, np.ufunc) and not rhs.keywords and len(rhs.args) == ufunc.nin) or _is_ours(rhs):
         return f"{segment(text, rhs)[:-1]}, out={buffer})"
     return None
+
+
+def _is_ours(rhs: ast.expr) -> bool:
+    """A call of one of _ELEMENTWISE_WITH_OUT on one operand."""
+    return (isinstance(rhs, ast.Call) and isinstance(rhs.func, ast.Name) and rhs.func.id in _ELEMENTWISE_WITH_OUT
+            and len(rhs.args) == 1 and not rhs.keywords)
 
 
 def _is_matmul(rhs: ast.expr) -> bool:
@@ -875,7 +899,7 @@ def _makes_new_array(rhs: ast.expr) -> bool:
     if isinstance(rhs, ast.BinOp | ast.UnaryOp | ast.Compare | ast.Constant):
         return True
     function = _numpy_function(rhs)
-    if isinstance(function, np.ufunc) or (function is not None and rhs.func.attr in _NEW_ARRAY_FUNCTIONS):
+    if isinstance(function, np.ufunc) or (function is not None and rhs.func.attr in _NEW_ARRAY_FUNCTIONS) or _is_ours(rhs):
         return True
     return isinstance(rhs, ast.Call) and isinstance(rhs.func, ast.Attribute) and rhs.func.attr == "sum"
 
