@@ -27,8 +27,9 @@
 # `check(...)` cell that runs your function against the reference on random inputs and prints
 # one verdict: `✓ … correct (…)` — for example
 # `✓ part0.least_squares_gradient: correct (40 random inputs, sizes 1 to 8)` — or `✗ …` with the
-# smallest input where yours differs, what yours returned and the value it expected (or
-# `… not written yet` while the stub is still empty).
+# smallest input where yours differs, what yours returned, the value it expected and what differs,
+# by how much (or the line of yours that raised; or `… not written yet` while the stub is still
+# empty).
 
 # %%
 import numpy as np
@@ -232,14 +233,15 @@ forward_error = [abs((f(x0 + h) - f(x0)) / h - exact) for h in steps]
 central_error = [abs(central_difference(f, x0, h) - exact) for h in steps]
 ad_error = abs(float(dp.grad(np.exp)(x0)) - exact)
 
-fig, ax = plt.subplots(figsize=(7, 4))
+fig, ax = plt.subplots(figsize=(7, 5), layout="constrained")
 ax.loglog(steps, forward_error, label="one-sided (f(x+h) − f(x)) / h")
 ax.loglog(steps, central_error, label="central (f(x+h) − f(x−h)) / 2h")
 ad_label = "automatic (dp.grad): exact, error 0 (drawn at 1e-17)" if ad_error == 0 else f"automatic: {ad_error:.0e}"
 ax.axhline(max(ad_error, 1e-17), color="k", linestyle="--", label=ad_label)
 ax.set(xlabel="step size h", ylabel="|error of f'(1)|", title="Finite differences: truncation against rounding")
 ax.grid(alpha=0.3, which="both")
-ax.legend()
+# Below the axes: inside, every corner holds a curve or the automatic line along the bottom.
+fig.legend(loc="outside lower center")
 plt.show()
 print(f"best one-sided step: h = {steps[np.argmin(forward_error)]:.0e} (error {min(forward_error):.1e})")
 print(f"best central step:   h = {steps[np.argmin(central_error)]:.0e} (error {min(central_error):.1e})")

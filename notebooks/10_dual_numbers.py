@@ -49,8 +49,11 @@ from dp.exercises import check, exercise
 #
 # **Exercise 1.1.** Fill in `__mul__` (the product rule), `__truediv__` (the quotient rule) and
 # `exp` (the chain rule: the tangent of $\exp(x)$ is $\dot x \exp(x)$). Use `np.exp`, not
-# `math.exp`, so that your Dual also works when value and tangent are NumPy arrays. Run the cell,
-# then the checks below it; change the cell and run both again until each check prints `✓ …: correct`.
+# `math.exp`, so that your Dual also works when value and tangent are NumPy arrays (the check tries
+# both; where it has reported that a method of yours raises, the reference stands in for that
+# method in the cells below, with a note, so that the rest of the notebook still runs). Run the
+# cell, then the checks below it; change the cell and run both again until each check prints
+# `✓ …: correct`.
 
 # %%
 @exercise("part1.dual_mul", "part1.dual_div", "part1.dual_exp")

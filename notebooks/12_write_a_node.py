@@ -117,9 +117,24 @@ def topological_order(output):
 # Write
 #
 # * `__mul__`: $\partial(ab)/\partial a = b$ and $\partial(ab)/\partial b = a$, element-wise;
-# * `exp`: $\partial e^a / \partial a = e^a$ — reuse the output instead of recomputing it;
+# * `exp`: $\partial e^a / \partial a = e^a$ — reuse the output instead of recomputing it (see
+#   the sketch below);
 # * `sum(axis)`: each summed element gets the whole incoming gradient, so copy $g$ back over the
 #   summed axis (`np.expand_dims`, then `np.broadcast_to`; with `axis=None` everything was summed).
+#
+# *Reusing the output* means computing it once, in a local variable, and letting the vjp use that
+# variable. Here is the pattern for another operation, $\tanh$, whose derivative
+# $1 - \tanh^2 a$ is written with its own output:
+#
+# ```python
+# def tanh(self):
+#     out = np.tanh(self.value)               # computed once, in the forward pass
+#     return MiniNode(out, parents=(self,), vjps=(lambda g: g * (1 - out ** 2),))
+# ```
+#
+# The `lambda` is a *closure*: it keeps the variable `out` of the call that made it, so the
+# backward pass, which runs long after `tanh` has returned, still has it — and every node made by
+# `tanh` keeps its own `out`. Note the `,` in `(lambda ...,)`: `vjps` is a tuple, one vjp per parent.
 #
 # Each vjp is a function of the gradient `g` arriving at the new node. Do not un-broadcast in
 # the vjps: the engine does it once, for every operation.

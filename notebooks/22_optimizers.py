@@ -132,7 +132,10 @@ plt.show()
 #
 # A network with two hidden ReLU layers learns the spirals, from the same initial weights and on
 # the same minibatches of 64 points, with each optimizer at a learning rate that suits it. The
-# thin lines are the loss of each minibatch; the thick ones its running mean over 25 steps.
+# thin lines are the loss of each minibatch; the thick ones its running mean over 25 steps. The
+# accuracy in the legend is measured on the 600 training points themselves, after training: it
+# says how well each optimizer fits them, not how well the network does on points it has not seen
+# (a held-out test set answers that, as in `24_mnist`).
 
 # %%
 x, y = make_spirals(n=600, classes=3, noise=0.2, rng=0)
@@ -153,7 +156,7 @@ for label, (Optimizer, learning_rate) in choices.items():
     _, losses, _ = optimizer.train(steps=800, print_each=None, err_hist=True, progress=False)
     accuracy = (model(x).value.argmax(axis=1) == y).mean()
     curves[label] = losses
-    smooth[f"{label}: accuracy {accuracy:.1%}"] = np.convolve(losses, np.ones(25) / 25, mode="valid")
+    smooth[f"{label}: training accuracy {accuracy:.1%}"] = np.convolve(losses, np.ones(25) / 25, mode="valid")
 
 ax = plot_curves(smooth, title="two ReLU layers on the spirals, minibatches of 64", ylabel="cross-entropy",
                  log_y=True)

@@ -18,11 +18,13 @@ the smallest size up, and prints one verdict:
 
 * ``✓ part1.dual_mul: correct (40 random inputs, sizes 1 to 8)``;
 * ``✗ part1.dual_mul: wrong answer.`` with the smallest input where the answer differs, the
-  answer's output and the expected value (or what the answer raised, and where);
+  answer's output, the expected value and what differs (by how much and where, which parts of a
+  tuple, a wrong shape or dtype, hints at a missing `return`, a factor 2 or a flipped sign), or
+  what the answer raised and the line of the student's code that raised it;
 * ``… part1.dual_mul: not written yet`` while the stub still raises NotImplementedError, with an
   example input and its expected value to start from.
 
-`check` never raises, so a notebook always runs from top to bottom. `run_check` returns the
+`check` never raises, not even for a misspelled name (it names the close ones), so a notebook always runs from top to bottom. `run_check` returns the
 verdict as a `Result` instead of printing it (the tests use it).
 
 Unfinished stubs, and the solutions mode

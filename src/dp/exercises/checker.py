@@ -11,7 +11,12 @@ the tests use to prove the check can fail.
     ✗ part1.dual_mul: wrong answer. The smallest input where yours differs:   (then input, yours, expected)
     … part1.dual_mul: not written yet (the stub raises NotImplementedError). ...
 
-Inputs are drawn from the smallest size up, so the first failure found is a smallest one.
+Inputs are drawn from the smallest size up, so the first failure found is a smallest one. A wrong
+answer's verdict then says what differs and by how much (largest absolute and relative difference,
+and where; which parts of a tuple answer differ and which match; a shape or dtype that is not the
+expected one) and hints at the common slips: a forgotten `return` (None), a factor of 2, a flipped
+sign. An answer that raises is shown with the line of the student's own code that raised. `check`
+never raises, not even for a misspelled exercise name: it names the close ones instead.
 
 `exercise(*names)` decorates the stub a student fills in; `DP_EXERCISES` picks what it returns
 (see the package docstring in `dp/exercises/__init__.py`).
@@ -20,12 +25,17 @@ Inputs are drawn from the smallest size up, so the first failure found is a smal
 from __future__ import annotations
 
 import contextvars
+import difflib
 import functools
 import inspect
 import math
 import os
+import re
+import sysconfig
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -122,11 +132,21 @@ def register(exercise: Exercise) -> Exercise:
 
 
 def get(name: str) -> Exercise:
-    """The registered exercise called `name`, or a KeyError listing the names there are."""
+    """The registered exercise called `name`, or a KeyError naming the ones meant most likely."""
     try:
         return EXERCISES[name]
     except KeyError:
-        raise KeyError(f"no exercise called {name!r}; there are: {', '.join(sorted(EXERCISES))}") from None
+        raise KeyError(f"no exercise called {name!r}; {_suggestions(name)}") from None
+
+
+def _suggestions(name: str) -> str:
+    """The registered names closest to a misspelled one, else those of its part, else all of them."""
+    close_names = difflib.get_close_matches(name, EXERCISES, n=3, cutoff=0.6)
+    if close_names:
+        return f"did you mean {' or '.join(close_names)}?"
+    part = name.split(".")[0] + "."
+    same_part = sorted(known for known in EXERCISES if known.startswith(part))
+    return f"the exercises are: {', '.join(same_part or sorted(EXERCISES))}"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -135,7 +155,8 @@ def get(name: str) -> Exercise:
 
 @dataclass
 class Result:
-    """What a check found. `status` is "correct", "wrong", "error" or "not implemented"."""
+    """What a check found. `status` is "correct", "wrong", "error", "not implemented", or "unknown"
+    (no exercise has that name)."""
 
     name: str
     status: str
@@ -156,10 +177,29 @@ class Result:
 #: The exercises whose stubs the running check judges: no reference may stand in for them.
 _under_check: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar("under_check", default=frozenset())
 
+#: The exercises whose latest check found that the student's answer raises. The verdict has said so
+#: already, so where the same answer raises again in a later cell, the reference stands in for it
+#: (see `_standing_in`): one mistake, one message, and the notebook still runs to the end.
+_raised_in_check: set[str] = set()
+
 
 def run_check(name: str, candidate: Any, *, seed: int = 0) -> Result:
-    """Check `candidate` on the exercise's inputs, smallest first; return the first failure or success."""
-    exercise = get(name)
+    """Check `candidate` on the exercise's inputs, smallest first; return the first failure or success.
+
+    An unknown `name` is a Result too (status "unknown"), whose message names the close ones.
+    """
+    if name not in EXERCISES:
+        return Result(name, "unknown", f"✗ {name}: there is no exercise of that name; {_suggestions(name)}")
+    result = _run_cases(EXERCISES[name], candidate, seed)
+    if result.status == "error":
+        _raised_in_check.add(name)
+    else:
+        _raised_in_check.discard(name)
+    return result
+
+
+def _run_cases(exercise: Exercise, candidate: Any, seed: int) -> Result:
+    name = exercise.name
     token = _under_check.set(frozenset((name, *exercise.judges)))
     try:
         count = 0
@@ -188,7 +228,12 @@ def run_check(name: str, candidate: Any, *, seed: int = 0) -> Result:
 
 def check(name: str, candidate: Any) -> None:
     """Check a student's answer to the exercise `name` and print the verdict (never raises)."""
-    print(run_check(name, candidate).message)
+    try:
+        message = run_check(name, candidate).message
+    except Exception as error:  # a bug of the check's own must not stop the student's notebook
+        message = (f"✗ {name}: the check itself failed ({type(error).__name__}: {_cut(str(error))}). "
+                   "This is a bug in the course, not in your answer: please report it.")
+    print(message)
 
 
 def _not_written(exercise: Exercise, inputs: Mapping[str, Any], expected: Any) -> str:
@@ -200,15 +245,22 @@ def _not_written(exercise: Exercise, inputs: Mapping[str, Any], expected: Any) -
 
 def _raised(exercise: Exercise, inputs: Mapping[str, Any], expected: Any, error: BaseException) -> str:
     return (f"✗ {exercise.name}: yours raised {type(error).__name__}: {_cut(str(error))}\n"
+            + _where_raised(error) +
             f"  on the input\n{_indent(describe_inputs(exercise, inputs))}\n"
             f"  expected\n{_indent(show_answer(exercise, expected))}" + _judged_too(exercise))
 
 
 def _differs(exercise: Exercise, inputs: Mapping[str, Any], got: Any, expected: Any) -> str:
+    try:
+        findings = diagnose(exercise, got, expected)
+    except Exception:  # the findings only add to the verdict: an answer too odd to analyse still gets it
+        findings = []
     return (f"✗ {exercise.name}: wrong answer. The smallest input where yours differs:\n"
             f"{_indent(describe_inputs(exercise, inputs))}\n"
             f"  yours\n{_indent(show_answer(exercise, got))}\n"
-            f"  expected\n{_indent(show_answer(exercise, expected))}" + _judged_too(exercise))
+            f"  expected\n{_indent(show_answer(exercise, expected))}"
+            + ("\n  what differs\n" + _indent("\n".join(findings)) if findings else "")
+            + _judged_too(exercise))
 
 
 def _judged_too(exercise: Exercise) -> str:
@@ -263,7 +315,10 @@ def show(value: Any) -> str:
     elif isinstance(value, Mapping):
         text = _joined("{", [hanging(f"{key!r}: ", show(item)) for key, item in value.items()], "}")
     else:
-        text = repr(value)
+        try:
+            text = repr(value)
+        except Exception as error:  # a student's broken __repr__ must not break the verdict
+            text = f"<a {type(value).__name__}, whose repr raised {type(error).__name__}>"
     return _cut(text)
 
 
@@ -284,6 +339,210 @@ def _indent(text: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------------
+# What differs, and where it raised: the part of a verdict that says what to fix
+
+#: (factor, what it means): a wrong answer that is this multiple of the right one, everywhere.
+_FACTORS = ((-1.0, "yours is −expected: the sign is flipped"),
+            (2.0, "yours is 2 × expected: a factor 2 too many?"),
+            (0.5, "yours is expected / 2: a factor 2 missing?"))
+#: How many differing parts of an answer are looked into; the rest are only named.
+_PARTS_SHOWN = 3
+
+
+def diagnose(exercise: Exercise, got: Any, expected: Any) -> list[str]:
+    """What differs between a wrong answer and the right one, one finding a line.
+
+    A None answer gets the hint of a forgotten `return`. The rest compares numbers as `close`
+    does, so it is said only for exercises that compare with `close` (a check of its own kind,
+    such as "a valid topological order", has its own notion of right).
+    """
+    if got is None and expected is not None:
+        return [_NONE_HINT]
+    if exercise.compare is not close:
+        return []
+    return _findings(got, expected, exercise.labels, "")
+
+
+def _findings(got: Any, expected: Any, labels: tuple[str, ...], path: str) -> list[str]:
+    """The findings for `got` against `expected`; `path` names the part they are ("" for the whole)."""
+    where = f"{path}: " if path else ""
+    if got is None:
+        return [f"{where}{_NONE_HINT}"]
+    if isinstance(expected, Mapping):
+        if not isinstance(got, Mapping):
+            return [f"{where}yours is a {type(got).__name__}, expected a dict (keys {', '.join(map(repr, expected))})"]
+        findings = [f"{where}keys {title} {', '.join(map(repr, keys))}" for title, keys in
+                    (("missing:", [k for k in expected if k not in got]),
+                     ("not expected:", [k for k in got if k not in expected])) if keys]
+        titles = {key: f"{path}[{key!r}]" for key in expected}
+        return findings + _parts(got, expected, [k for k in expected if k in got], titles)
+    if isinstance(expected, tuple | list) and not _is_numbers(expected):
+        if not isinstance(got, tuple | list):
+            return [f"{where}yours is a {type(got).__name__}, expected a {type(expected).__name__} "
+                    f"of {len(expected)} parts"]
+        if len(got) != len(expected):
+            return [f"{where}yours has {len(got)} parts, expected {len(expected)}"]
+        if path:
+            titles = [f"{path}[{i}]" for i in range(len(expected))]
+        else:
+            fields = getattr(expected, "_fields", None)
+            numbered = [f"part {i + 1}" for i in range(len(expected))]
+            titles = labels if len(labels) == len(expected) else fields or numbered
+        return _parts(got, expected, list(range(len(expected))), dict(enumerate(titles)))
+    return _number_findings(got, expected, where)
+
+
+_NONE_HINT = "yours is None: does your function `return` its result? (one without `return` gives None)"
+
+
+def _is_numbers(value: Any) -> bool:
+    """A list of plain numbers, which reads best compared as one array (a tuple is parts)."""
+    return isinstance(value, list) and all(isinstance(item, int | float | np.number) for item in value)
+
+
+def _parts(got: Any, expected: Any, keys: list[Any], titles: Mapping[Any, str]) -> list[str]:
+    """Which parts differ and which match; then what differs in each of the first that do."""
+    differing = [key for key in keys if not close(got[key], expected[key])]
+    if not differing:
+        return []
+    matching = [titles[key] for key in keys if key not in differing]
+    findings = [f"{_listed([titles[key] for key in differing])} {'differs' if len(differing) == 1 else 'differ'}"
+                + (f"; {_listed(matching)} {'matches' if len(matching) == 1 else 'match'}" if matching else "")]
+    for key in differing[:_PARTS_SHOWN]:
+        findings += _findings(got[key], expected[key], (), titles[key])
+    if len(differing) > _PARTS_SHOWN:
+        findings.append(f"(and {len(differing) - _PARTS_SHOWN} more parts differ)")
+    return findings
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _number_findings(got: Any, expected: Any, where: str) -> list[str]:
+    """Shape, dtype, then the size and place of the largest differences."""
+    try:
+        mine = np.asarray(got)
+    except Exception:  # an object NumPy cannot even hold: its kind is the finding
+        mine = np.asarray(None)
+    if mine.dtype.kind not in "biuf":
+        return [f"{where}yours is {_kind(got)}, expected {_kind(expected)}"]
+    right = np.asarray(expected, dtype=float)
+    findings = []
+    if mine.dtype.kind in "biu" and np.asarray(expected).dtype.kind == "f":
+        findings.append(f"{where}yours has dtype {mine.dtype}, expected {np.asarray(expected).dtype}: "
+                        "whole numbers cannot hold the fractions (an array made from ints, e.g. np.zeros_like?)")
+    if mine.shape != right.shape:
+        return findings + [f"{where}yours has shape {mine.shape}, expected shape {right.shape}"
+                           + _shape_hint(mine, right)]
+    mine = mine.astype(float)
+    for factor, meaning in _FACTORS:
+        if close(mine, factor * right):
+            return findings + [f"{where}{meaning}"]
+    return findings + _largest_differences(mine, right, where)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "None"
+    shape = np.shape(value) if isinstance(value, np.ndarray) else None
+    if shape:
+        return f"an array of shape {shape} and dtype {value.dtype}"
+    if isinstance(value, int | float | np.number):
+        return f"a {type(value).__name__}"
+    return f"a {type(value).__name__} ({show(value)[:60]})"
+
+
+def _shape_hint(mine: np.ndarray, right: np.ndarray) -> str:
+    if mine.shape == right.shape + (1,) or mine.shape == (1,) + right.shape:
+        return ": one axis of length 1 too many (a column where a vector is expected? .ravel() or keepdims=False)"
+    if right.shape == mine.shape + (1,) or right.shape == (1,) + mine.shape:
+        return ": an axis of length 1 is missing (keepdims=True?)"
+    if mine.ndim == 2 and mine.shape == right.shape[::-1]:
+        return ": transposed? (.T)"
+    if mine.size == 1 and right.size > 1:
+        return ": one number where an array is expected (summed too much?)"
+    return ""
+
+
+def _largest_differences(mine: np.ndarray, right: np.ndarray, where: str) -> list[str]:
+    """How many entries differ, the largest absolute and relative differences, and where.
+
+    A relative difference is taken only where the expected entry is not 0.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        differs = ~np.isclose(mine, right, rtol=1e-6, atol=1e-9, equal_nan=True)
+        absolute = np.where(differs, np.abs(mine - right), 0.0)
+        relative = np.where(differs & (right != 0), absolute / np.abs(right), 0.0)
+    nan = np.argwhere(differs & (np.isnan(mine) | np.isnan(right)))
+    if len(nan):
+        return [f"{where}not a number (nan) on one side {_pair(mine, right, tuple(nan[0]))}"
+                + (f" ({len(nan)} entries)" if len(nan) > 1 else "")]
+    at = np.unravel_index(np.argmax(absolute), mine.shape)
+    at_relative = np.unravel_index(np.argmax(relative), mine.shape)
+    if mine.size == 1:
+        finding = f"{where}difference {_size(absolute, relative, at)}: {_pair(mine, right, at, index=False)}"
+    else:
+        finding = (f"{where}{int(differs.sum())} of {mine.size} entries differ; the largest difference is "
+                   f"{_size(absolute, relative, at)} {_pair(mine, right, at)}")
+        if relative[at_relative] > relative[at]:
+            finding += (f"; the largest relative difference is {relative[at_relative]:.3g} "
+                        f"{_pair(mine, right, at_relative)}")
+    flipped = differs & np.isclose(mine, -right, rtol=1e-6, atol=1e-9)
+    if flipped.any():
+        count = int(flipped.sum())
+        finding += f"; {count} entr{'y has' if count == 1 else 'ies have'} the wrong sign"
+    return [finding]
+
+
+def _size(absolute: np.ndarray, relative: np.ndarray, at: tuple[int, ...]) -> str:
+    return f"{absolute[at]:.3g}" + (f" (relative {relative[at]:.3g})" if relative[at] else "")
+
+
+def _pair(mine: np.ndarray, right: np.ndarray, at: tuple[int, ...], index: bool = True) -> str:
+    """`at index [i, j]: yours 2.7765781, expected 2.7765792`, every digit shown (repr of the float)."""
+    place = f"at index [{', '.join(str(int(i)) for i in at)}]: " if at and index else ""
+    return f"{place}yours {float(mine[at])!r}, expected {float(right[at])!r}"
+
+
+#: The places of dp and of installed packages: a frame there is not the student's code.
+_NOT_STUDENTS = tuple(Path(path).resolve() for path in
+                      (Path(__file__).resolve().parent.parent,
+                       *(sysconfig.get_path(key) for key in ("stdlib", "platstdlib", "purelib", "platlib"))))
+
+
+def _where_raised(error: BaseException) -> str:
+    """The line of the student's own code that raised: the deepest frame outside dp and packages."""
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if _is_students(frame.filename)]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    place = ("its cell" if "ipykernel_" in frame.filename or frame.filename.startswith("<ipython")
+             else Path(frame.filename).name)
+    text = f"  at line {frame.lineno} of {place}, in {frame.name}:\n"
+    if frame.line:
+        text += f"      {frame.line}\n" + _hint_for_line(frame.line, error)
+    return text
+
+
+def _is_students(filename: str) -> bool:
+    if filename.startswith("<") and not filename.startswith("<ipython"):
+        return False  # <frozen ...>, <string>: no file of the student's
+    path = Path(filename).resolve()
+    return not any(path.is_relative_to(place) for place in _NOT_STUDENTS)
+
+
+def _hint_for_line(line: str, error: BaseException) -> str:
+    functions = re.findall(r"\bmath\.(\w+)\(", line)
+    if functions and isinstance(error, TypeError):
+        name = functions[0]
+        return (f"  hint: math.{name} takes one number, not an array: np.{name} works on both\n")
+    if "NoneType" in str(error):
+        return "  hint: a value here is None: does a function it calls forget to `return`?\n"
+    return ""
+
+
+# ------------------------------------------------------------------------------------------------
 # The stubs in the notebooks
 
 
@@ -300,8 +559,9 @@ def exercise(*names: str) -> Callable[[Any], Any]:
 
     With DP_EXERCISES=solutions it returns the reference solution instead. Otherwise it returns
     the student's own answer, made safe to use in later cells: while a part still raises
-    NotImplementedError, the reference stands in for it (with a note, printed once), so the
-    notebook runs from top to bottom. `check` always judges the student's own code.
+    NotImplementedError, or raises where its check has already reported that it does, the
+    reference stands in for it (with a note, printed once), so the notebook runs from top to
+    bottom and one mistake gives one message. `check` always judges the student's own code.
     """
     if not names:
         raise TypeError("exercise() needs the name of at least one exercise")
@@ -330,23 +590,29 @@ def exercise(*names: str) -> Callable[[Any], Any]:
 
 
 def _standing_in(ex: Exercise, answer: Callable[..., Any], reference: Callable[..., Any], label: str):
-    """`answer`, except that the reference answers for it while it raises NotImplementedError."""
+    """`answer`, except that the reference answers for it while it raises NotImplementedError, or
+    raises after its check has reported that it does (the student has had that message once)."""
     answer = getattr(answer, "__wrapped__", answer)  # decorating twice must not stack wrappers
-    noted = False
+    noted: set[str] = set()
+
+    def note(why: str) -> None:
+        if why not in noted:
+            noted.add(why)
+            print(f"(note: {label} {why}, so the reference solution of {ex.name} stands in for it below)")
 
     @functools.wraps(answer)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        nonlocal noted
         try:
             return answer(*args, **kwargs)
         except NotImplementedError:
             if ex.name in _under_check.get():
                 raise  # the check is judging this very answer
-            if not noted:
-                noted = True
-                print(f"(note: {label} is not written yet, so the reference solution of {ex.name} "
-                      "stands in for it below)")
-            return reference(*args, **kwargs)
+            note("is not written yet")
+        except Exception as error:
+            if ex.name in _under_check.get() or ex.name not in _raised_in_check:
+                raise  # the check is judging it, or no check has told the student yet
+            note(f"raised {type(error).__name__} here too, as its check above said")
+        return reference(*args, **kwargs)
 
     wrapper.__exercise__ = ex.name
     return wrapper
