@@ -378,5 +378,5 @@ print(huber_step(np.array([3.0, 0.25])), "(the gradient of the Huber loss: x ins
 # * A program is specialised to the shapes and dtypes of its arguments (a new kind is traced
 #   again) and to the path `f` took: control flow that depends on the data is frozen, silently.
 #   `check=True` catches it; `np.where` on compared Nodes chooses per call instead.
-# * End of Part 1. **Part 2** uses dp to build and train networks, starting with how to initialise
-#   their weights (`20_initialisation`).
+# * Next, `17_differentiable_programs`: loops that stop on the data, a simulation fitted by
+#   gradient descent, and second derivatives, all differentiated through the dynamic graph.

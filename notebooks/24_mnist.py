@@ -186,4 +186,5 @@ print(f"the reloaded network: test accuracy {accuracy(copy, x_test, y_test):.2%}
 # * On the 8 000 bundled digits the paper's network reaches about 96% plainly, and about 97.5%
 #   with one-pixel shifts as augmentation.
 # * A confusion matrix and the misclassified examples show *what* the network gets wrong.
-# * End of Part 2. **Part 3**, `30_to_pytorch`, writes this network in PyTorch, side by side.
+# * Next, `25_convolution`: convolution from elementary operations, and a convolutional network
+#   that beats this one.

@@ -725,4 +725,9 @@ register(Exercise(
                           for name, value in params.items()},
 ))
 
+# The chapters of the course's second half keep each its solutions and checks in a module of its own;
+# importing them registers their exercises.
+from dp.exercises import (  # noqa: E402,F401
+    attention, bayes_by_backprop, convolution, differentiable_programs, recurrent, vae)
+
 __all__ = ["DualValue", "Vertex"]
