@@ -41,12 +41,17 @@ Unfinished stubs, and the solutions mode
 
 The registry
 ------------
-Every exercise is registered in `dp.exercises.catalog` (`EXERCISES`: name -> `Exercise`) with
-a generator of random inputs (small to large), the reference solution (`dp.exercises.solutions`),
-how to run an answer, what the right output is (often dp itself), a comparison, a planted
-wrong answer and, for an answer that is a tuple, a label for each part (``value``, ``d/da``, ...)
-that the messages print beside it. tests/test_exercises.py proves, for every exercise, that the reference passes and
-that the planted wrong answer fails with a message that names the input and the expected value.
+Every exercise is registered (`EXERCISES`: name -> `Exercise`) with a generator of random
+inputs (small to large), the reference solution, how to run an answer, what the right output is
+(often dp itself), a comparison, a planted wrong answer and, for an answer that is a tuple, a
+label for each part (``value``, ``d/da``, ...) that the messages print beside it.
+tests/test_exercises.py proves, for every exercise, that the reference passes and that the
+planted wrong answer fails with a message that names the input and the expected value.
+
+Where they live: chapters 00-16, 20-24 and Part 3 register theirs in `dp.exercises.catalog`,
+with the references in `dp.exercises.solutions`; each of the chapters 17 and 25-29 keeps its
+references and checks together in a module named after it (`dp.exercises.differentiable_programs`,
+`convolution`, `recurrent`, `attention`, `vae`, `bayes_by_backprop`), which the catalog imports.
 
 `dp.exercises.course` holds the notebooks' shared helpers (plots, timing, showing source code).
 """
