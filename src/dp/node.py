@@ -37,6 +37,7 @@ import functools
 import itertools
 import numbers
 import operator
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -374,22 +375,15 @@ class Node:
         is 1): the result is the vector-Jacobian product seed^T J for each named leaf, as a dict
         name -> array of the leaf's shape and dtype. With `create_graph=True` the gradients are
         Nodes themselves, so they can be differentiated again.
+
+        With no named leaf beneath this node the dict is empty, and a warning says how to name one
+        (an unnamed Node is a constant: `Node(value)` where `Node(value, "x")` was meant).
         """
-        gradients: dict[str, Any] = {}
-        # reversed: leaves were reached output-first; report them in the order they were built
-        for leaf, gradient in reversed(backpropagate(self, seed, create_graph=create_graph).items()):
-            if leaf.name is not None:
-                if leaf.name in gradients:
-                    raise ValueError(f"grad: two different leaves are named {leaf.name!r}; a dict keyed by "
-                                     "name cannot hold both gradients (layers used on their own are named "
-                                     "W, b, ...: give them names, Linear(3, 2, 'h1'), or put them in a Model, "
-                                     "which names them by attribute)")
-                gradients[leaf.name] = gradient
-        return gradients
+        return _gradients_by_name(self, seed, create_graph)
 
     def backward(self, seed: Any = 1, *, create_graph: bool = False) -> dict[str, Any]:
         """The same as `grad`, under PyTorch's name: returns dict name -> gradient."""
-        return self.grad(seed, create_graph=create_graph)
+        return _gradients_by_name(self, seed, create_graph)
 
     # ----------------------------------------------------------------------------------------
     # NumPy interoperability: np.exp(node), array * node, np.where(c, node, 0), ... give Nodes.
@@ -471,6 +465,32 @@ def backpropagate(output: Node, seed: Any = 1, *, create_graph: bool = False,
     if stops is not None:
         leaves = {node: gradient for node, gradient in leaves.items() if node in stops}
     return _finish_leaf_gradients(leaves, create_graph)
+
+
+def _gradients_by_name(output: Node, seed: Any, create_graph: bool) -> dict[str, Any]:
+    """What `grad` and `backward` return; the warning names the line that called them."""
+    gradients: dict[str, Any] = {}
+    leaves = backpropagate(output, seed, create_graph=create_graph)
+    # reversed: leaves were reached output-first; report them in the order they were built
+    for leaf, gradient in reversed(leaves.items()):
+        if leaf.name is not None:
+            if leaf.name in gradients:
+                raise ValueError(f"grad: two different leaves are named {leaf.name!r}; a dict keyed by "
+                                 "name cannot hold both gradients (layers used on their own are named "
+                                 "W, b, ...: give them names, Linear(3, 2, 'h1'), or put them in a Model, "
+                                 "which names them by attribute)")
+            gradients[leaf.name] = gradient
+    if not gradients:
+        unnamed = any(leaf.requires_grad for leaf in leaves)
+        why = ("its only variables are unnamed leaves with requires_grad=True, whose gradients "
+               "dp.backpropagate(node) returns keyed by the Node itself" if unnamed else
+               "every leaf beneath this node is a constant: an unnamed Node, a number or an array")
+        warnings.warn(f"grad: no named leaf, so there is no gradient to report ({why}). Name what to "
+                      'differentiate with respect to: Node(value, "x") makes a variable, reported as '
+                      'grads["x"]; in a Model the layers\' parameters are named for you ("h1.W", "h1.b", '
+                      '...: see model.parameters()), so compute the loss from them, not from copies of '
+                      "their values", UserWarning, stacklevel=3)
+    return gradients
 
 
 def _wanted(node: Node, stops: set[Node] | None) -> bool:

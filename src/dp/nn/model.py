@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal, NamedTuple, Self
@@ -167,6 +168,9 @@ class Model(Layer):
         (pass floats). Not detectable, so documented: a loss that draws random numbers itself (a
         VAE's noise) or converts the data with plain NumPy before dp sees it freezes the trace's
         values; `compile="check"` catches both.
+
+        A loss that depends on none of the parameters (one computed from copies of their values,
+        `Node(self.h1.W.value)`) gives zero gradients and a warning that says so.
         """
         labelled = y is not _NO_LABELS
         mode = _compile_mode(compile, f"{type(self).__name__}.get_grad")
@@ -178,7 +182,14 @@ class Model(Layer):
             value, grads = self._compiled_loss(batch, params, mode)(*batch)
         else:
             loss = self._checked_loss(self.loss(*batch), labelled)
-            value, grads = loss.value, loss.grad(1)
+            if loss.requires_grad:
+                value, grads = loss.value, loss.grad(1)
+            else:  # said here rather than by grad, so that the warning names the caller's line
+                warnings.warn(f"{type(self).__name__}.get_grad: the loss depends on none of the model's "
+                              f"parameters {list(params)}, so every gradient is zero; compute it from the "
+                              "layers (self.h1(x)) or from named Nodes kept as attributes, not from copies of "
+                              "their values (.value, np.asarray)", UserWarning, stacklevel=2)
+                value, grads = loss.value, {}
         return ({name: grads[name] if name in grads else np.zeros_like(node.value) for name, node in params.items()},
                 np.asarray(value).item())
 
@@ -309,11 +320,17 @@ class Sequential(Model):
 
     def __init__(self, layers: Iterable[Callable[[Any], Node]],
                  loss: Callable[[Node, Any], Node] | None = None) -> None:
-        super().__init__()
+        if callable(layers):  # PyTorch's nn.Sequential(a, b, c) takes the layers one by one
+            raise TypeError(f"Sequential takes one list of layers, Sequential([Linear(2, 3), relu, ...]), "
+                            f"not the layers as separate arguments; got {_called(layers)} first")
         layers = list(layers)
         for index, layer in enumerate(layers):
+            if isinstance(layer, type):  # the class itself would be called with the batch, as Linear(x)
+                raise TypeError(f"Sequential: item {index} is the class {layer.__name__}, not a layer; "
+                                f"create the layer: {_constructor(layer)}")
             if not callable(layer):
                 raise TypeError(f"Sequential: item {index} is a {type(layer).__name__}, not a layer or function")
+        super().__init__()
         self.loss_function = loss
         self.layers = layers
 
@@ -341,6 +358,22 @@ class Sequential(Model):
 
     def __repr__(self) -> str:
         return _listing(self, ((str(index), layer) for index, layer in enumerate(self.layers)))
+
+
+def _called(item: Any) -> str:
+    """How an item of a Sequential reads in a message: a layer's repr, a function's name."""
+    return repr(item) if isinstance(item, Layer) else getattr(item, "__name__", repr(item))
+
+
+def _constructor(cls: type) -> str:
+    """`Linear(n_in, n_out)`: the class called with its required arguments, as a hint."""
+    try:
+        parameters = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return f"{cls.__name__}(...)"
+    required = [p.name for p in parameters if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY,
+                                                                                 p.POSITIONAL_OR_KEYWORD)]
+    return f"{cls.__name__}({', '.join(required)})"
 
 
 def _compile_mode(compile: Any, who: str) -> CompileMode:

@@ -15,7 +15,8 @@ or by hand, one update at a time (the project sheet's `optimizer(model.variables
 Each rule follows PyTorch's formulas exactly (`torch.optim.SGD`, `RMSprop`, `Adam`, `AdamW`), so
 the same parameters and gradients give the same steps. Its state (momentum buffers, moment
 estimates, step counts) lives in the optimizer, keyed by parameter name; parameters are updated in
-place.
+place. The names are dp's own: PyTorch's `lr`, `betas` and RMSprop's `alpha` are refused with an
+error that gives dp's (`learning_rate`, `beta1` and `beta2`, `decay`).
 
 The training extras, each as PyTorch has it:
 
@@ -58,6 +59,9 @@ divide by a running gradient scale, so their defaults (1e-3) suit summed and ave
 
 from __future__ import annotations
 
+import difflib
+import functools
+import inspect
 import math
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from numbers import Real
@@ -82,21 +86,69 @@ __all__ = ["Adam", "AdamW", "Momentum", "Optimizer", "RMSProp", "SGD", "SGD_Mome
 Params = Mapping[str, Node | np.ndarray] | Layer
 Group = Mapping[str, Any]
 
-# PyTorch's spellings of group keys, to point a user who brings them to dp's.
+# PyTorch's spellings of hyper-parameters, to point a user who brings them to dp's. dp takes only
+# its own names: an alias would be a second name for every hyper-parameter, forever, in the
+# signatures, the groups and the attributes, and a refusal that names the right one costs a
+# PyTorch user one edit.
 _TORCH_KEYS = {"lr": "learning_rate", "betas": "beta1 and beta2", "alpha": "decay"}
 
 
+def _explains_mistakes(init: Callable[..., None]) -> Callable[..., None]:
+    """An optimizer's `__init__`, with errors that name the right argument where Python's would
+    not: PyTorch's keywords (`lr`, `betas`, `alpha`), a misspelt keyword, and hyper-parameters
+    given by position. `help` and `inspect.signature` still show `init`'s own signature."""
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def checked(self: Optimizer, *args: Any, **kwargs: Any) -> None:
+        try:
+            signature.bind(self, *args, **kwargs)
+        except TypeError as error:
+            raise TypeError(_mistake(type(self).__name__, signature, len(args), kwargs, error)) from None
+        init(self, *args, **kwargs)
+
+    return checked
+
+
+def _mistake(who: str, signature: inspect.Signature, given: int, kwargs: Mapping[str, Any], error: TypeError) -> str:
+    """What is wrong with a call `signature` refused, said with dp's names."""
+    names = [name for name in signature.parameters if name != "self"]
+    by_position = [name for name in names if signature.parameters[name].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+    for key, value in kwargs.items():
+        if key in names:
+            continue
+        ours = _TORCH_KEYS.get(key)
+        if key == "betas" and "beta1" in names:
+            pair = value if isinstance(value, tuple | list) and len(value) == 2 else ("...", "...")
+            return (f"{who}: PyTorch's betas are two arguments in dp: {who}(..., beta1={pair[0]!r}, "
+                    f"beta2={pair[1]!r})")
+        if ours in names:
+            return f"{who}: PyTorch's {key!r} is {ours!r} in dp: {who}(..., {ours}={value!r})"
+        close = difflib.get_close_matches(key, names, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return f"{who} has no argument {key!r}: {hint}it takes {', '.join(names)}"
+    if given > len(by_position):
+        keyword = names[len(by_position)]
+        return (f"{who} takes {len(by_position)} arguments by position ({', '.join(by_position)}) and the "
+                f"others by keyword, e.g. {who}(model, x_train, y_train, learning_rate=0.01, {keyword}=...); "
+                f"got {given}")
+    return f"{who}: {error}"
+
+
 class Optimizer:
-    """Base class: `Opt(model, x_train, y_train, learning_rate, *, weight_decay=0.0, groups=None,
-    schedule=None, clip_grad_norm=None, batch_size=None, rng=None, compile=False)`.
+    """Base class: `Opt(model, x_train, y_train, learning_rate, *, <its own hyper-parameters>,
+    weight_decay=0.0, batch_size=None, rng=None, groups=None, schedule=None, clip_grad_norm=None,
+    compile=False)`.
 
     `model` and `x_train` are needed only by `train`; `step` works on any parameters. `y_train`
-    is left out for a model whose loss takes only x. `batch_size=None` trains on all the data at
-    every step; otherwise each step takes the next minibatch of a shuffled pass over the data
-    (`rng`: a seed or Generator, for reproducibility; the last batch of a pass holds what is left,
-    so with a summed loss its loss is smaller). `weight_decay`, `groups`, `schedule`,
-    `clip_grad_norm` and `compile` (train through `dp.trace`) are described in the module's
-    docstring.
+    is left out for a model whose loss takes only x. Only these four go by position, as in the
+    DP paper's `SGD(net, x_train, y_train)`; the others go by keyword. `batch_size=None` trains on
+    all the data at every step; otherwise each step takes the next minibatch of a shuffled pass
+    over the data (`rng`: a seed or Generator, for reproducibility; the last batch of a pass holds
+    what is left, so with a summed loss its loss is smaller). `weight_decay`, `groups`,
+    `schedule`, `clip_grad_norm` and `compile` (train through `dp.trace`) are described in the
+    module's docstring. Arguments are checked when the optimizer is made, with errors that give
+    dp's name for PyTorch's (`lr` is `learning_rate`).
 
     The hyper-parameters are attributes (`opt.learning_rate = 0.01` takes effect at the next step,
     in every group that does not set its own). A subclass lists its own in `hyper_parameters`,
@@ -107,14 +159,26 @@ class Optimizer:
     hyper_parameters: tuple[str, ...] = ("learning_rate", "weight_decay")
     decoupled_weight_decay = False  # True: the rule decays the parameters itself (AdamW)
 
+    @_explains_mistakes
     def __init__(self, model: Model | None = None, x_train: Any = None, y_train: Any = None,
-                 learning_rate: float = 1e-3, *, weight_decay: float = 0.0, groups: Sequence[Group] | None = None,
-                 schedule: Schedule | None = None, clip_grad_norm: float | None = None,
-                 batch_size: int | None = None, rng: RngLike = None, compile: CompileMode = False) -> None:
+                 learning_rate: float = 1e-3, *, weight_decay: float = 0.0, batch_size: int | None = None,
+                 rng: RngLike = None, groups: Sequence[Group] | None = None, schedule: Schedule | None = None,
+                 clip_grad_norm: float | None = None, compile: CompileMode = False) -> None:
         who = type(self).__name__
         if model is not None and not isinstance(model, Model):
             raise TypeError(f"{who}: the first argument is the model, got {type(model).__name__}; "
                             f"give hyper-parameters by keyword: {who}(learning_rate=...)")
+        if _is_number(x_train):  # SGD(net, 0.1): a learning rate where the data goes
+            rate = np.asarray(x_train).item()
+            raise TypeError(f"{who}(model, x_train, y_train): the second positional argument is the training "
+                            f"inputs, x_train, but got the number {rate!r}; give the learning rate by keyword: "
+                            f"{who}(model, x_train, y_train, learning_rate={rate!r})")
+        if _is_number(y_train):
+            rate = np.asarray(y_train).item()
+            raise TypeError(f"{who}(model, x_train, y_train): the third positional argument is the training "
+                            f"labels, y_train, but got the number {rate!r}; give the learning rate by keyword: "
+                            f"{who}(model, x_train, y_train, learning_rate={rate!r}), or "
+                            f"{who}(model, x_train, learning_rate={rate!r}) for a model without labels")
         if x_train is None and y_train is not None:
             raise ValueError(f"{who}: y_train without x_train; give x_train, y_train (or x_train alone for a "
                              "model without labels)")
@@ -277,6 +341,12 @@ class Optimizer:
             if grad.shape != value.shape:
                 raise ValueError(f"{who}: the gradient for {name!r} has shape {grad.shape}, but the parameter "
                                  f"has shape {value.shape}")
+            for key, kept in self.state.get(name, {}).items():  # the state is kept by name
+                if isinstance(kept, np.ndarray) and kept.shape != value.shape:
+                    raise ValueError(f"{who}: parameter {name!r} has shape {value.shape}, but this optimizer's "
+                                     f"{key} for {name!r} has shape {kept.shape}: it was used on other parameters "
+                                     "of the same names (another model?). Make a new optimizer for this model, "
+                                     "or clear the old state first: optimizer.state.clear()")
             updates[name] = (value, grad)
         group_of = self._assign(params)
         hypers = self._hypers()
@@ -333,7 +403,7 @@ class Optimizer:
                     bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
                     bar.update()
                 if print_each and step % print_each == 0:
-                    _say(f"step {step}/{steps}: loss {loss:.6g}")
+                    _say(f"step {step}/{steps}: loss {loss:.6g}", bar)
         finally:
             if bar is not None:
                 bar.close()
@@ -358,15 +428,24 @@ class SGD(Optimizer):
     With `momentum` mu > 0: v <- mu v + g and d = v (PyTorch's form, no dampening; Sutskever et
     al.'s form scaled by 1/learning_rate), or with `nesterov=True` d = g + mu v. Without: d = g.
     `weight_decay` wd replaces g by g + wd p first, as PyTorch's does.
+
+    `learning_rate` (default 1e-5, for the paper's summed loss: see the module's docstring),
+    `momentum` in [0, 1) (default 0), `nesterov` (needs momentum > 0).
+    `weight_decay`, `batch_size`, `rng`, `groups`, `schedule`, `clip_grad_norm` and `compile`: as for
+    every optimizer (see `Optimizer`).
     """
 
     hyper_parameters = (*Optimizer.hyper_parameters, "momentum", "nesterov")
 
+    @_explains_mistakes
     def __init__(self, model: Model | None = None, x_train: Any = None, y_train: Any = None,
                  learning_rate: float = 1e-5, *, momentum: float = 0.0, nesterov: bool = False,
-                 **options: Any) -> None:
+                 weight_decay: float = 0.0, batch_size: int | None = None, rng: RngLike = None,
+                 groups: Sequence[Group] | None = None, schedule: Schedule | None = None,
+                 clip_grad_norm: float | None = None, compile: CompileMode = False) -> None:
         self.momentum, self.nesterov = momentum, nesterov
-        super().__init__(model, x_train, y_train, learning_rate, **options)
+        super().__init__(model, x_train, y_train, learning_rate, weight_decay=weight_decay, batch_size=batch_size,
+                         rng=rng, groups=groups, schedule=schedule, clip_grad_norm=clip_grad_norm, compile=compile)
 
     def _check_hyper(self, hyper: Mapping[str, Any], who: str) -> dict[str, Any]:
         momentum = _fraction(hyper["momentum"], f"{who}: momentum")
@@ -392,14 +471,22 @@ class SGD(Optimizer):
 class SGD_Momentum(SGD):
     """SGD with momentum 0.9 by default (the paper's "SGD Momentum"); see `SGD`.
 
-    Its default learning rate, 1e-6, is SGD's times (1 - momentum): momentum makes the steps about
-    1 / (1 - momentum) times longer once the velocity has built up.
+    Its default `learning_rate`, 1e-6, is SGD's times (1 - momentum): momentum makes the steps
+    about 1 / (1 - momentum) times longer once the velocity has built up. `momentum` in [0, 1)
+    (default 0.9), `nesterov` (Nesterov's form of the update).
+    `weight_decay`, `batch_size`, `rng`, `groups`, `schedule`, `clip_grad_norm` and `compile`: as for
+    every optimizer (see `Optimizer`).
     """
 
+    @_explains_mistakes
     def __init__(self, model: Model | None = None, x_train: Any = None, y_train: Any = None,
                  learning_rate: float = 1e-6, *, momentum: float = 0.9, nesterov: bool = False,
-                 **options: Any) -> None:
-        super().__init__(model, x_train, y_train, learning_rate, momentum=momentum, nesterov=nesterov, **options)
+                 weight_decay: float = 0.0, batch_size: int | None = None, rng: RngLike = None,
+                 groups: Sequence[Group] | None = None, schedule: Schedule | None = None,
+                 clip_grad_norm: float | None = None, compile: CompileMode = False) -> None:
+        super().__init__(model, x_train, y_train, learning_rate, momentum=momentum, nesterov=nesterov,
+                         weight_decay=weight_decay, batch_size=batch_size, rng=rng,
+                         groups=groups, schedule=schedule, clip_grad_norm=clip_grad_norm, compile=compile)
 
 
 Momentum = SGD_Momentum
@@ -412,14 +499,24 @@ class RMSProp(Optimizer):
 
     `decay` is PyTorch's `alpha` (Keras' `rho`); as in PyTorch, eps is added outside the square
     root, and `weight_decay` wd replaces g by g + wd p first.
+
+    `learning_rate` (default 1e-3), `decay` in [0, 1) (default 0.9; PyTorch's is 0.99), `eps` > 0
+    (default 1e-8).
+    `weight_decay`, `batch_size`, `rng`, `groups`, `schedule`, `clip_grad_norm` and `compile`: as for
+    every optimizer (see `Optimizer`).
     """
 
     hyper_parameters = (*Optimizer.hyper_parameters, "decay", "eps")
 
+    @_explains_mistakes
     def __init__(self, model: Model | None = None, x_train: Any = None, y_train: Any = None,
-                 learning_rate: float = 1e-3, *, decay: float = 0.9, eps: float = 1e-8, **options: Any) -> None:
+                 learning_rate: float = 1e-3, *, decay: float = 0.9, eps: float = 1e-8,
+                 weight_decay: float = 0.0, batch_size: int | None = None, rng: RngLike = None,
+                 groups: Sequence[Group] | None = None, schedule: Schedule | None = None,
+                 clip_grad_norm: float | None = None, compile: CompileMode = False) -> None:
         self.decay, self.eps = decay, eps
-        super().__init__(model, x_train, y_train, learning_rate, **options)
+        super().__init__(model, x_train, y_train, learning_rate, weight_decay=weight_decay, batch_size=batch_size,
+                         rng=rng, groups=groups, schedule=schedule, clip_grad_norm=clip_grad_norm, compile=compile)
 
     def _check_hyper(self, hyper: Mapping[str, Any], who: str) -> dict[str, Any]:
         return super()._check_hyper(hyper, who) | {"decay": _fraction(hyper["decay"], f"{who}: decay"),
@@ -446,15 +543,24 @@ class Adam(Optimizer):
     The (1 - beta^t) factors undo the bias of m and v towards their zero start; t counts this
     parameter's updates. `weight_decay` wd replaces g by g + wd p first (L2, as PyTorch's Adam;
     `AdamW` decays decoupled instead).
+
+    `learning_rate` (default 1e-3), `beta1` and `beta2` in [0, 1) (PyTorch's `betas`, default 0.9
+    and 0.999), `eps` > 0 (default 1e-8).
+    `weight_decay`, `batch_size`, `rng`, `groups`, `schedule`, `clip_grad_norm` and `compile`: as for
+    every optimizer (see `Optimizer`).
     """
 
     hyper_parameters = (*Optimizer.hyper_parameters, "beta1", "beta2", "eps")
 
+    @_explains_mistakes
     def __init__(self, model: Model | None = None, x_train: Any = None, y_train: Any = None,
                  learning_rate: float = 1e-3, *, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
-                 **options: Any) -> None:
+                 weight_decay: float = 0.0, batch_size: int | None = None, rng: RngLike = None,
+                 groups: Sequence[Group] | None = None, schedule: Schedule | None = None,
+                 clip_grad_norm: float | None = None, compile: CompileMode = False) -> None:
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
-        super().__init__(model, x_train, y_train, learning_rate, **options)
+        super().__init__(model, x_train, y_train, learning_rate, weight_decay=weight_decay, batch_size=batch_size,
+                         rng=rng, groups=groups, schedule=schedule, clip_grad_norm=clip_grad_norm, compile=compile)
 
     def _check_hyper(self, hyper: Mapping[str, Any], who: str) -> dict[str, Any]:
         return super()._check_hyper(hyper, who) | {"beta1": _fraction(hyper["beta1"], f"{who}: beta1"),
@@ -484,13 +590,23 @@ class AdamW(Adam):
 
     Unlike L2 in Adam, the decay is not divided by Adam's running gradient scale, so every weight
     shrinks by the same fraction. `weight_decay` defaults to PyTorch's 0.01.
+
+    `learning_rate` (default 1e-3), `beta1`, `beta2` and `eps` as for `Adam`.
+    `weight_decay`, `batch_size`, `rng`, `groups`, `schedule`, `clip_grad_norm` and `compile`: as for
+    every optimizer (see `Optimizer`).
     """
 
     decoupled_weight_decay = True
 
+    @_explains_mistakes
     def __init__(self, model: Model | None = None, x_train: Any = None, y_train: Any = None,
-                 learning_rate: float = 1e-3, *, weight_decay: float = 0.01, **options: Any) -> None:
-        super().__init__(model, x_train, y_train, learning_rate, weight_decay=weight_decay, **options)
+                 learning_rate: float = 1e-3, *, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                 weight_decay: float = 0.01, batch_size: int | None = None, rng: RngLike = None,
+                 groups: Sequence[Group] | None = None, schedule: Schedule | None = None,
+                 clip_grad_norm: float | None = None, compile: CompileMode = False) -> None:
+        super().__init__(model, x_train, y_train, learning_rate, beta1=beta1, beta2=beta2, eps=eps,
+                         weight_decay=weight_decay, batch_size=batch_size, rng=rng,
+                         groups=groups, schedule=schedule, clip_grad_norm=clip_grad_norm, compile=compile)
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], hyper: dict[str, Any]) -> None:
         if hyper["weight_decay"]:
@@ -582,9 +698,15 @@ def _listed(names: tuple[str, ...], most: int = 10) -> str:
     return f"[{shown}{', ...' if len(names) > most else ''}] ({len(names)})"
 
 
-def _say(message: str) -> None:
-    """Print a line without breaking a progress bar that is being drawn."""
-    if tqdm is not None:
-        tqdm.write(message)
-    else:  # pragma: no cover
+def _say(message: str, bar: Any) -> None:
+    """Print a line; while a tqdm `bar` is drawn, through `tqdm.write`, which clears the bar and
+    draws it again below the line (a plain print would write the line into the bar's)."""
+    if bar is not None:
+        bar.write(message)
+    else:
         print(message)
+
+
+def _is_number(value: Any) -> bool:
+    """A number (or a 0-d array) given where data goes."""
+    return isinstance(value, Real) or (isinstance(value, np.ndarray) and value.ndim == 0)
