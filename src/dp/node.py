@@ -481,16 +481,20 @@ def _gradients_by_name(output: Node, seed: Any, create_graph: bool) -> dict[str,
                                  "which names them by attribute)")
             gradients[leaf.name] = gradient
     if not gradients:
-        unnamed = any(leaf.requires_grad for leaf in leaves)
-        why = ("its only variables are unnamed leaves with requires_grad=True, whose gradients "
-               "dp.backpropagate(node) returns keyed by the Node itself" if unnamed else
-               "every leaf beneath this node is a constant: an unnamed Node, a number or an array")
-        warnings.warn(f"grad: no named leaf, so there is no gradient to report ({why}). Name what to "
-                      'differentiate with respect to: Node(value, "x") makes a variable, reported as '
-                      'grads["x"]; in a Model the layers\' parameters are named for you ("h1.W", "h1.b", '
-                      '...: see model.parameters()), so compute the loss from them, not from copies of '
-                      "their values", UserWarning, stacklevel=3)
+        warn_no_named_leaf(any(leaf.requires_grad for leaf in leaves), stacklevel=4)
     return gradients
+
+
+def warn_no_named_leaf(unnamed_variables: bool, stacklevel: int) -> None:
+    """The warning of a `grad` that finds no named leaf (dp.trace's programs give it too)."""
+    why = ("its only variables are unnamed leaves with requires_grad=True, whose gradients "
+           "dp.backpropagate(node) returns keyed by the Node itself" if unnamed_variables else
+           "every leaf beneath this node is a constant: an unnamed Node, a number or an array")
+    warnings.warn(f"grad: no named leaf, so there is no gradient to report ({why}). Name what to "
+                  'differentiate with respect to: Node(value, "x") makes a variable, reported as '
+                  'grads["x"]; in a Model the layers\' parameters are named for you ("h1.W", "h1.b", '
+                  '...: see model.parameters()), so compute the loss from them, not from copies of '
+                  "their values", UserWarning, stacklevel=stacklevel)
 
 
 def _wanted(node: Node, stops: set[Node] | None) -> bool:

@@ -40,10 +40,16 @@ step runs, so an optimizer that updates their arrays in place is seen by the nex
   update of `W.value` is).
 
 What would be frozen silently is refused when the trace is made, with an error that says what to
-write instead: an integer argument that dp turns into floats (`Node(int_array)`), a comparison's
-mask used as numbers (`x * (x > 0)`: write `dp.where(x > 0, x, 0)`), a `where` condition that is
-neither a comparison of Nodes nor an argument (`(x > 0) & (x < 1)`, `np.greater(x, 0)`), and a
-NumPy float argument used as an operation's parameter (an `alpha`: pass a Python number).
+write instead: an integer argument that dp turns into floats (`Node(int_array)`); numbers made from
+a comparison's mask, however f made them with NumPy (`x * (x > 0)`, `1 - mask`, `mask[:2]`,
+`mask.sum()`: while f is recorded a mask is an array of a class of its own, `_Mask`, which NumPy
+keeps through such work; write `dp.where(x > 0, x, 0)`), and a mask as an index (`x[x > 0]`, whose
+length follows the data); a `where` condition that is neither a comparison of Nodes nor an
+argument (`(x > 0) & (x < 1)`, `np.greater(x, 0)`); a NumPy float argument used as an operation's
+parameter (an `alpha`: pass a Python number); a variable taken out of the graph (`y.detach()`);
+and a named leaf made inside f from a 0-d array (dp copies its number, so an update of the array
+would not be seen). Still frozen, and not detectable: numbers f reads out of the graph itself
+(`Node(y.value)`, `float(y.value)`), which `check=True` catches.
 
 Arguments of other shapes or dtypes, or captured leaves whose shapes changed, trace again; the
 programs are cached by shapes and dtypes, as `jax.jit` does.
@@ -77,15 +83,17 @@ import math
 import numbers
 import re
 import threading
+import unicodedata
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
 
+import dp.node
 import dp.ops  # noqa: F401  (the whole catalogue is loaded, so the templates can check against it)
 from dp.explain import evaluation_numbers
-from dp.node import (AddsInPlace, Node, Primitive, _fitted, _is_basic_index, _seed,
-                     unbroadcast)
+from dp.node import (AddsInPlace, Node, Primitive, _fitted, _is_basic_index, _seed, unbroadcast,
+                     warn_no_named_leaf)
 from dp.ops.reductions import _reduced_count
 from dp.registry import PRIMITIVES
 
@@ -115,9 +123,18 @@ class _Comparison(NamedTuple):
 _COMPARISONS = {"__eq__": "==", "__ne__": "!=", "__lt__": "<", "__le__": "<=", "__gt__": ">", "__ge__": ">="}
 
 
+class _Mask(np.ndarray):
+    """A comparison's result while f is recorded. NumPy keeps the class through what f may do to
+    it with plain NumPy (`1 - mask`, `mask[:2]`, `mask.sum()`, `mask * w`), so numbers made from
+    a mask are known as such when they reach a Node, where the trace would freeze them."""
+
+
 class _Record(NamedTuple):
     applications: list[_Application]
     masks: dict[int, _Comparison]  # id of a comparison's result -> how it was computed
+    from_masks: dict[int, Any]     # id of a Node's value made from a mask's numbers -> that value
+    from_0d: dict[int, Any]        # id of a Node's value copied out of a 0-d array -> that value
+    detached: dict[int, Node]      # id of a detached copy's value -> the variable it was taken from
 
 
 @contextlib.contextmanager
@@ -128,13 +145,35 @@ def _recording() -> Iterator[_Record]:
     dp forgets how a node on constants only was computed (its parents are dropped); the record
     keeps it, so an argument's way into the graph through constants (`1 - Node(y)`) is seen."""
     _RECORDING.acquire()  # one recording at a time: another thread's would patch the same class
-    record = _Record([], {})
-    apply = Primitive.apply_to_nodes
+    record = _Record([], {}, {}, {}, {})
+    apply, call, detach = Primitive.apply_to_nodes, Primitive.__call__, Node.detach
     compare = {name: getattr(Node, name) for name in _COMPARISONS}
+    as_float_array = dp.node._as_float_array
+
+    def convert_and_record(value: Any, where: str, like: np.dtype | None = None) -> Any:
+        result = as_float_array(value, where, like)
+        if isinstance(value, _Mask):
+            record.from_masks[id(result)] = result  # kept alive, so that its id stays its own
+        elif isinstance(value, np.ndarray) and value.ndim == 0:
+            record.from_0d[id(result)] = result
+        return result
 
     def apply_and_record(self: Primitive, operands: tuple[Node, ...], params: dict[str, Any]) -> Node:
         result = apply(self, operands, params)
         record.applications.append(_Application(self, operands, params, result))
+        return result
+
+    def call_and_keep_masks(self: Primitive, *operands: Any, **params: Any) -> Any:
+        result = call(self, *operands, **params)  # on plain arrays, a mask's numbers stay a mask's
+        if isinstance(result, np.ndarray) and not isinstance(result, _Mask) and any(
+                isinstance(x, _Mask) for x in (*operands, *params.values())):
+            result = result.view(_Mask)
+        return result
+
+    def detach_and_record(self: Node) -> Node:
+        result = detach(self)
+        if self.requires_grad:
+            record.detached[id(result.value)] = self
         return result
 
     def comparison(name: str) -> Callable[[Any, Any], Any]:
@@ -143,17 +182,20 @@ def _recording() -> Iterator[_Record]:
             if isinstance(result, np.bool_):  # a 0-d comparison: an array of its own, so its id is its own
                 result = np.array(result)
             if isinstance(result, np.ndarray):
+                result = result.view(_Mask)
                 record.masks[id(result)] = _Comparison(_COMPARISONS[name], x, other, result)
             return result
         return compare_and_record
 
-    Primitive.apply_to_nodes = apply_and_record
+    Primitive.apply_to_nodes, Primitive.__call__, Node.detach = apply_and_record, call_and_keep_masks, detach_and_record
+    dp.node._as_float_array = convert_and_record
     for name in _COMPARISONS:
         setattr(Node, name, comparison(name))
     try:
         yield record
     finally:
-        Primitive.apply_to_nodes = apply
+        Primitive.apply_to_nodes, Primitive.__call__, Node.detach = apply, call, detach
+        dp.node._as_float_array = as_float_array
         for name, method in compare.items():
             setattr(Node, name, method)
         _RECORDING.release()
@@ -221,8 +263,9 @@ def _applies(application: _Application) -> bool:
         return all(np.ndim(x.value) == 2 for x in application.operands)
     if primitive.name == "power":  # x ** 2: dp's rule without its care for a zero exponent, or one that varies
         exponent = application.operands[1]
+        # not of a NumPy scalar, whose ** is another algorithm than np.power's (1 ulp apart)
         return (exponent.op == "leaf" and not exponent.requires_grad and type(exponent.value) in (int, float)
-                and exponent.value != 0)
+                and exponent.value != 0 and np.ndim(application.operands[0].value) > 0)
     if primitive.name == "getitem":
         return _index_source(application.params["key"]) is not None
     if primitive.name == "sigmoid":
@@ -306,7 +349,7 @@ def _index_source(key: Any) -> str | None:
 
 
 _IDENTIFIER = re.compile(r"\W")
-_RESERVED = re.compile(r"^v\d+$")
+_RESERVED = re.compile(r"^v\d+(_bar)*$")  # the names of values and of their gradients
 
 
 class _Names:
@@ -316,7 +359,8 @@ class _Names:
         self.used: set[str] = {"np"}
 
     def take(self, wanted: str) -> str:
-        name = _IDENTIFIER.sub("_", wanted) or "x"
+        # Python reads identifiers in NFKC form ("ﬁ" is fi): names are compared as Python reads them
+        name = _IDENTIFIER.sub("_", unicodedata.normalize("NFKC", wanted)) or "x"
         if re.match(r"\d+\.", wanted):  # a Sequential's parameter, "0.W": layer 0's W
             name = "layer" + name
         elif name[0].isdigit() or name[0] == "_" or keyword.iskeyword(name) or _RESERVED.match(name):
@@ -336,6 +380,7 @@ class _Program(NamedTuple):
     live_leaves: tuple[tuple[Node, tuple[int, ...], np.dtype], ...]  # read at each call: shapes fixed
     signature: tuple[Any, ...]                   # the operations f applied: compared in check mode
     buffers: dict[str, list[str]]                # the buffer plan: buffer -> the values it holds, in turn
+    unnamed_variables: bool                      # with no named leaf: whether it has unnamed ones (grad's warning)
 
 
 #: A line of the generated code, and the shape and dtype of the array it assigns (None: not an
@@ -397,7 +442,7 @@ def _compile(f: Callable[..., Node], parameter_names: list[str], passed: list[An
                 if atom[node] != parameters[index]:
                     forward_lines.append((f"{atom[node]} = {parameters[index]}", None))
             elif node.name is not None or node.requires_grad:   # a variable: read when the step runs
-                _refuse_a_frozen_array(node, passed, parameters, {})  # Node(int_array, "n"): a float copy
+                _refuse_a_frozen_array(node, passed, parameters, record)  # Node(int_array, "n"): a float copy
                 atom[node] = names.take(node.name or f"leaf{number[node]}")
                 namespace["_leaf"][atom[node]] = node
                 forward_lines.append((f"{atom[node]} = _leaf[{atom[node]!r}].value", None))
@@ -406,7 +451,7 @@ def _compile(f: Callable[..., Node], parameter_names: list[str], passed: list[An
                 atom[node] = _literal(node.value) if node.value >= 0 else f"({node.value!r})"
                 constant.add(node)
             else:
-                _refuse_a_frozen_array(node, passed, parameters, record.masks)
+                _refuse_a_frozen_array(node, passed, parameters, record)
                 atom[node] = f"_c{number[node]}"
                 namespace[atom[node]] = node.value
                 if isinstance(node.value, np.generic):
@@ -451,24 +496,34 @@ def _compile(f: Callable[..., Node], parameter_names: list[str], passed: list[An
     filename = f"<dp.trace {function_name} {id(namespace):x}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)  # tracebacks show it
     exec(compile(source, filename, "exec"), namespace)
+    unnamed_variables = any(node.requires_grad and node.name is None for node in nodes if node not in produced)
     return _Program(source, namespace[function_name], reported, tuple(live_leaves), _signature(applications),
-                    buffers)
+                    buffers, unnamed_variables)
 
 
-def _refuse_a_frozen_array(leaf: Node, passed: list[Any], parameters: list[str],
-                           masks: dict[int, _Comparison]) -> None:
-    """An error if a constant leaf holds numbers the program would freeze at the example's, a
-    silently wrong answer at every later call: an integer or boolean argument's numbers as floats
-    (f let dp convert it: `Node(int_array)`, or integers meeting a Node), or a comparison's mask
-    used as numbers (`x * (x > 0)`)."""
+def _refuse_a_frozen_array(leaf: Node, passed: list[Any], parameters: list[str], record: _Record) -> None:
+    """An error if a leaf holds numbers the program would freeze at the example's, a silently
+    wrong answer at every later call: an integer or boolean argument's numbers as floats (f let
+    dp convert it: `Node(int_array)`, or integers meeting a Node), numbers made from a comparison's
+    mask (`x * (x > 0)`), or a variable's number copied out of a 0-d array (an update of that
+    array in place would not be seen)."""
     value = leaf.value
+    if id(value) in record.from_masks:
+        raise TypeError("trace: a comparison's mask (or numbers made from it: ~mask, 1 - mask, mask[:2], "
+                        "mask.sum(), w * mask, dp.where(mask, 1.0, 2.0) of two numbers) is used as numbers, which "
+                        "the trace would freeze at this example's values: put the Node inside dp.where, "
+                        "dp.where(mask, x, 0) or dp.where(mask, x, 2 * x), whose condition the trace computes "
+                        "again at each call")
+    if id(value) in record.detached:
+        raise TypeError("trace: f takes a variable out of the graph (y.detach()), whose numbers the traced program "
+                        "would freeze at this example's: use the Node itself, or compute that part outside f and "
+                        "pass it as an argument")
+    if id(value) in record.from_0d and (leaf.name is not None or leaf.requires_grad):
+        raise TypeError(f"trace: the variable {leaf.name or 'leaf'!r} is made inside f from a 0-d array, whose "
+                        "number dp copies, so the traced program would not see that array change: make the Node "
+                        "once, outside f (as a Model's parameters are), or pass the array as an argument")
     if not isinstance(value, np.ndarray):
         return
-    for mask in masks.values():
-        if mask.result.shape == value.shape and _made_from(value, mask.result):
-            raise TypeError("trace: a comparison's mask (or numbers made from it: ~mask, 1 - mask, 0.5 * mask) is "
-                            "used as numbers, which the trace would freeze at this example's values: write it "
-                            "with dp.where(condition, x, 0), whose condition the trace computes again at each call")
     for index, arg in enumerate(passed):
         if (isinstance(arg, np.ndarray) and arg.dtype.kind in "biu" and arg.shape == value.shape
                 and np.array_equal(arg, value)):
@@ -476,16 +531,6 @@ def _refuse_a_frozen_array(leaf: Node, passed: list[Any], parameters: list[str],
             raise TypeError(f"trace: {name} is an array of {arg.dtype} that f turns into floats (Node(x) of "
                             "integers, or integers meeting a Node), a copy the trace would freeze at this "
                             f"example's numbers: pass floats instead ({name}.astype(np.float32) or float64)")
-
-
-def _made_from(value: np.ndarray, mask: np.ndarray) -> bool:
-    """Whether `value` is the mask itself, or takes one number where the mask holds and another
-    where it does not (~mask, 1 - mask, c * mask): numbers made from the comparison."""
-    if np.array_equal(value, mask):
-        return True
-    inside, outside = value[mask], value[~mask]
-    return (inside.size > 0 and outside.size > 0 and bool(np.all(inside == inside.flat[0]))
-            and bool(np.all(outside == outside.flat[0])) and inside.flat[0] != outside.flat[0])
 
 
 def _refuse_frozen_parameters(applications: list[_Application], passed: list[Any], parameter_names: list[str],
@@ -505,6 +550,10 @@ def _refuse_frozen_parameters(applications: list[_Application], passed: list[Any
                     raise TypeError(f"trace: {name(index)} is the parameter {key}= of {app.primitive.name}, which the "
                                     f"program would freeze at this example's value: pass it as a Python number "
                                     "(each new number traces again)")
+        if app.primitive.name == "getitem" and any(isinstance(array, _Mask) for array in _arrays_in(app.params)):
+            raise TypeError("trace: x[mask] with a comparison's mask has as many entries as the mask holds true, a "
+                            "number that changes with the data, while a traced program has fixed shapes: write "
+                            "dp.where(mask, x, 0) instead (and sum that)")
         condition = app.params.get("condition") if app.primitive.name == "where" else None
         if isinstance(condition, np.ndarray) and id(condition) not in masks and not any(
                 isinstance(arg, np.ndarray) and np.may_share_memory(condition, arg) for _, arg in arrays):
@@ -657,6 +706,7 @@ def _backward(out: Node, nodes: list[Node], produced: dict[Node, _Application], 
     lines: list[_Line] = []
     values: dict[Node, Any] = {}          # the gradients on the trace's values
     fresh: dict[Node, bool] = {}          # gradient buffers that no other name holds
+    summed: set[Node] = set()             # gradients the engine made by adding: it adds into them in place
     reported: dict[str, Node] = {}
     if out in leads or (out not in produced and out.name is not None):
         seed = _seed(out, 1, False)
@@ -685,6 +735,7 @@ def _backward(out: Node, nodes: list[Node], produced: dict[Node, _Application], 
                     values[operand], fresh[operand] = np.array(values[operand]), True
                 lines.append((_vjp_source(app, operands, position, atom, namespace, into=target)[0], None))
                 rule.add_into(values[operand], values[node], node.value, *arguments, **app.params)
+                summed.add(operand)
                 continue
             expression, makes_new = _vjp_source(app, operands, position, atom, namespace)
             contribution = rule(values[node], node.value, *arguments, **app.params)
@@ -695,13 +746,16 @@ def _backward(out: Node, nodes: list[Node], produced: dict[Node, _Application], 
             if operand not in values:
                 lines.append((f"{target} = {expression}", _BufferSpec.of(contribution)))
                 values[operand], fresh[operand] = contribution, _may_add_into(contribution, makes_new)
-            elif fresh[operand]:
+            elif operand in summed or (fresh[operand] and _adds_as_the_engine(values[operand], contribution)):
                 lines.append((f"{target} += {expression}", None))
                 values[operand] += contribution
+                summed.add(operand)
             else:
                 values[operand] = values[operand] + contribution
                 lines.append((f"{target} = {target} + {expression}", _BufferSpec.of(values[operand])))
                 fresh[operand] = _may_add_into(values[operand], True)
+                if isinstance(values[operand], np.ndarray):
+                    summed.add(operand)
         del values[node]  # passed on to its operands: freed, as the engine frees it
     reported = dict(sorted(reported.items(), key=lambda item: item[1].number))  # as grad orders them
     return reported, values, lines
@@ -729,8 +783,16 @@ def _summed_source(expression: str, broadcast: tuple[int, ...], shape: tuple[int
 
 def _may_add_into(gradient: Any, makes_new: bool) -> bool:
     """Whether `gradient += ...` is safe: a new array no other name holds, or a NumPy scalar
-    (immutable: += makes a new one)."""
-    return isinstance(gradient, np.generic) or (makes_new and isinstance(gradient, np.ndarray))
+    (immutable: += makes a new one). Not a 0-d array: the engine's `a + b` of two makes a NumPy
+    scalar, which += would keep an array."""
+    return isinstance(gradient, np.generic) or (makes_new and isinstance(gradient, np.ndarray) and gradient.ndim > 0)
+
+
+def _adds_as_the_engine(gradient: Any, contribution: Any) -> bool:
+    """Whether `gradient += contribution`, for a second contribution, gives the engine's
+    `gradient + contribution`: the same dtype (a float64 contribution to a float32 gradient
+    promotes it there; from the third on, the engine adds in place, as the code then does)."""
+    return isinstance(gradient, np.generic) or np.result_type(gradient, contribution) == gradient.dtype
 
 
 def _rules(app: _Application) -> tuple[Callable[..., Any], ...]:
@@ -968,6 +1030,8 @@ class Traced:
                 self.programs.pop(next(iter(self.programs)))
             program = self.programs[key] = _allocate_buffers(self._trace(args))
         self._latest = program
+        if not program.reported:
+            warn_no_named_leaf(program.unnamed_variables, stacklevel=3)
         value, grads = program.function(*args)
         if self.check:
             self._compare(args, program, value, grads)
@@ -1064,6 +1128,8 @@ def _argument_key(arg: Any, index: int) -> tuple[Any, ...]:
     except TypeError:
         raise TypeError(f"trace: argument {index} is a {type(arg).__name__}; pass arrays, or numbers and other "
                         "hashable values (a program is traced for each of those)") from None
+    if type(arg) is float:  # -0.0 == 0.0 and nan != nan: a float is its bits (1 / -0.0 is -inf)
+        return ("value", float, arg.hex())
     return ("value", type(arg), arg)
 
 

@@ -472,7 +472,7 @@ def where(condition: Any, x: Any = None, y: Any = None) -> Any:
         return np.where(plain(condition))  # the indices where it holds: not differentiable
     if x is None or y is None:
         raise ValueError("where: give both x and y, or neither (then the indices where the condition holds)")
-    mask = np.asarray(plain(condition))
+    mask = np.asanyarray(plain(condition))  # the very array given: dp.trace knows a comparison's mask by it
     if mask.dtype.kind not in "biuf":
         raise TypeError(f"where: the condition must be booleans or numbers, got {type(condition).__name__}"
                         f" of dtype {mask.dtype}")
