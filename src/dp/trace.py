@@ -84,7 +84,7 @@ import numbers
 import re
 import threading
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -393,20 +393,8 @@ def _compile(f: Callable[..., Node], parameter_names: list[str], passed: list[An
              record: _Record, out: Node) -> _Program:
     """The source of f's forward and backward pass on this recorded graph, and its function."""
     applications = record.applications
-    produced = {app.result: app for app in applications}
-    masks = {app.result: _masks_in(app.params, record.masks) for app in applications}
-    # Prune: only what the output needs (the walk goes back through the record, constants included).
-    needed, stack = {out}, [out]
-    while stack:
-        app = produced.get(stack.pop())
-        if app is not None:
-            for operand in app.operands + _mask_operands(masks[app.result]):
-                if operand not in needed:
-                    needed.add(operand)
-                    stack.append(operand)
-    nodes = sorted(needed, key=lambda node: node.number)  # creation order: a topological order
-    _refuse_frozen_parameters([produced[node] for node in nodes if node in produced], passed, parameter_names,
-                              record.masks)
+    nodes, produced, masks = _needed(record, [out])
+    _refuse_what_would_freeze(record, [out], passed, parameter_names)
 
     names = _Names()
     parameters = [names.take(name) for name in parameter_names]
@@ -442,7 +430,6 @@ def _compile(f: Callable[..., Node], parameter_names: list[str], passed: list[An
                 if atom[node] != parameters[index]:
                     forward_lines.append((f"{atom[node]} = {parameters[index]}", None))
             elif node.name is not None or node.requires_grad:   # a variable: read when the step runs
-                _refuse_a_frozen_array(node, passed, parameters, record)  # Node(int_array, "n"): a float copy
                 atom[node] = names.take(node.name or f"leaf{number[node]}")
                 namespace["_leaf"][atom[node]] = node
                 forward_lines.append((f"{atom[node]} = _leaf[{atom[node]!r}].value", None))
@@ -451,7 +438,6 @@ def _compile(f: Callable[..., Node], parameter_names: list[str], passed: list[An
                 atom[node] = _literal(node.value) if node.value >= 0 else f"({node.value!r})"
                 constant.add(node)
             else:
-                _refuse_a_frozen_array(node, passed, parameters, record)
                 atom[node] = f"_c{number[node]}"
                 namespace[atom[node]] = node.value
                 if isinstance(node.value, np.generic):
@@ -499,6 +485,36 @@ def _compile(f: Callable[..., Node], parameter_names: list[str], passed: list[An
     unnamed_variables = any(node.requires_grad and node.name is None for node in nodes if node not in produced)
     return _Program(source, namespace[function_name], reported, tuple(live_leaves), _signature(applications),
                     buffers, unnamed_variables)
+
+
+def _needed(record: _Record, outputs: Sequence[Node]) -> tuple[
+        list[Node], dict[Node, _Application], dict[Node, tuple[_Comparison, ...]]]:
+    """What the outputs need, in creation order (a topological order), the walk going back through
+    the record, constants included; which application produced each node; the masks each reads."""
+    produced = {app.result: app for app in record.applications}
+    masks = {app.result: _masks_in(app.params, record.masks) for app in record.applications}
+    needed, stack = set(outputs), list(outputs)
+    while stack:
+        app = produced.get(stack.pop())
+        if app is not None:
+            for operand in app.operands + _mask_operands(masks[app.result]):
+                if operand not in needed:
+                    needed.add(operand)
+                    stack.append(operand)
+    return sorted(needed, key=lambda node: node.number), produced, masks
+
+
+def _refuse_what_would_freeze(record: _Record, outputs: Sequence[Node], passed: list[Any],
+                              parameter_names: list[str]) -> None:
+    """The errors of a recording that a program made from it would answer wrongly at the next call
+    (see the module's docstring): raised by `trace`, and by dp.export, which records the same way."""
+    nodes, produced, _ = _needed(record, outputs)
+    _refuse_frozen_parameters([produced[node] for node in nodes if node in produced], passed, parameter_names,
+                              record.masks)
+    arguments = {id(value) for value in passed if _is_dynamic(value)}
+    for node in nodes:
+        if node not in produced and id(node.value) not in arguments:
+            _refuse_a_frozen_array(node, passed, parameter_names, record)
 
 
 def _refuse_a_frozen_array(leaf: Node, passed: list[Any], parameters: list[str], record: _Record) -> None:
