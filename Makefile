@@ -26,6 +26,8 @@ demo: $(VENV)/.demo
 test: $(VENV)/.dev
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 -q
 
+# Your numbers go to benchmarks/results/latest.md (git ignores it); `benchmarks/run.py --update-docs`
+# is how a maintainer republishes docs/benchmarks.md.
 bench: $(VENV)/.dev
 	$(PY) benchmarks/run.py
 

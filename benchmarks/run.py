@@ -2,7 +2,8 @@
 
 Usage::
 
-    python benchmarks/run.py                 # the full run (`make bench`); writes docs/benchmarks.md
+    python benchmarks/run.py                 # the full run (`make bench`); writes benchmarks/results/latest.md
+    python benchmarks/run.py --update-docs   # the same, and rewrites the published docs/benchmarks.md
     python benchmarks/run.py --threads 2     # BLAS / PyTorch with two threads instead of one
     python benchmarks/run.py --smoke         # tiny sizes, a few steps, writes nothing (< 60 s)
     python benchmarks/run.py --smoke --out /tmp/bench.md
@@ -67,16 +68,19 @@ Method:
    contention gauge: this machine may be shared), and the targets for dp and dp traced, each
    against its own baseline (NumPy for W1-W3, micrograd for W4, PyTorch for W5-W7, dynamic dp
    for dp traced's memory; also in a table of their own).
-   The garbage collector stays on (its cost is part of an engine's overhead).
+   The garbage collector stays on (its cost is part of an engine's overhead).  A child that
+   imports dp calls ``dp.allocator.keep_freed_memory()`` first, as ``python -m dp.demo`` does
+   (importing dp alone leaves malloc alone): see ``dp/allocator.py``.
 3. **Peak memory**: one more fresh process per implementation runs 35 W1 float32 steps and
    reports its peak resident set (``VmHWM``, Linux's per-process ``ru_maxrss`` that does not
    inherit the parent's), also minus its value after the imports.
 
 A target missed is reported in the table, never an error; a ``--smoke`` run judges no target
 (its Met column reads "—") and names each row's tiny size beside the workload's name (W2-32x32
-runs on 3x3 there).  The tables go to stdout; the
-full run also writes them with the machine's facts to ``docs/benchmarks.md`` (``--out``
-chooses another path; ``--smoke`` and subset runs write only where ``--out`` says).
+runs on 3x3 there).  The tables go to stdout; the full run also writes them with the machine's
+facts to ``benchmarks/results/latest.md``, which git ignores: your numbers are yours (``--out``
+chooses another path; ``--smoke`` and subset runs write only where ``--out`` says).  Only
+``--update-docs``, on a full run of everything, rewrites the published ``docs/benchmarks.md``.
 A dp that cannot be imported yet gives skipped dp rows with a note instead of numbers.
 """
 
@@ -110,7 +114,8 @@ if str(HERE) not in sys.path:
 import workloads as wl  # noqa: E402
 
 REPO = HERE.parent
-DEFAULT_DOC = REPO / "docs" / "benchmarks.md"
+DOCS = REPO / "docs" / "benchmarks.md"  # published: rewritten only with --update-docs
+LATEST = HERE / "results" / "latest.md"  # untracked: where a full run writes by default
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 REMOVED_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 SEED = 0
@@ -227,6 +232,10 @@ def child_main(spec_path: str) -> int:
         out["import_error"] = f"{type(exc).__name__}: {exc}"
         Path(job["result"]).write_text(json.dumps(out))
         return 0
+    if "dp" in sys.modules:  # dp's implementations run as dp's own training loops do
+        from dp.allocator import keep_freed_memory
+
+        keep_freed_memory()
     out["threadpool"] = _pin_threads(module, st.threads)
     out["library"] = _describe_library(job["impl"])
     for task in job["tasks"]:
@@ -821,8 +830,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                    "default 100, 3 with --smoke)")
     p.add_argument("--rounds", type=int, default=5,
                    help="interleaved rounds of fresh processes sharing the samples (default 5)")
-    p.add_argument("--out", type=Path, help=f"markdown file to write (default {DEFAULT_DOC} "
-                   "for a full run of everything)")
+    p.add_argument("--out", type=Path, help="markdown file to write (default for a full run of "
+                   f"everything: {LATEST.relative_to(REPO)}, which git ignores)")
+    p.add_argument("--update-docs", action="store_true",
+                   help=f"also rewrite the published {DOCS.relative_to(REPO)} (a full run of everything only)")
     p.add_argument("--impl", help="comma-separated implementations (NumPy always runs): "
                    + ",".join(IMPLS))
     p.add_argument("--workload", help="comma-separated workloads: " + ",".join(SPECS))
@@ -835,7 +846,21 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         p.error("--rounds must be positive")
     if args.threads < 1:
         p.error("--threads must be positive")
+    if args.update_docs and not _full_everything(args):
+        p.error(f"--update-docs publishes a full run of everything to {DOCS.relative_to(REPO)}: "
+                "it takes no --smoke, --impl, --workload or --no-memory")
     return args
+
+
+def _full_everything(args: argparse.Namespace) -> bool:
+    return not (args.smoke or args.impl or args.workload or args.no_memory)
+
+
+def output_paths(args: argparse.Namespace) -> list[Path]:
+    """Where the report is written: ``--out``, else the untracked latest results for a full run
+    of everything; and the published docs too with ``--update-docs``."""
+    paths = [args.out] if args.out else [LATEST] if _full_everything(args) else []
+    return paths + [DOCS] if args.update_docs else paths
 
 
 def _select(text: str | None, known: dict[str, Any], what: str) -> list[str]:
@@ -884,9 +909,7 @@ def main(argv: Sequence[str]) -> int:
         facts = machine_facts(runner, settings, (load_start, os.getloadavg()[0]))
     report = render(settings, specs, impls, check, timings, memory, facts, argv)
     print(report)
-    full_everything = not (args.smoke or args.impl or args.workload or args.no_memory)
-    out = args.out or (DEFAULT_DOC if full_everything else None)
-    if out:
+    for out in output_paths(args):
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(report)
         _progress(f"wrote {out}")

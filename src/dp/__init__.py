@@ -3,7 +3,6 @@
 The public API, re-exported from the modules that define it; nothing is defined here.
 """
 
-from dp.allocator import keep_freed_memory
 from dp.check import gradcheck, numerical_grad
 from dp.explain import Explanation, explain_forward  # also gives Node its explain() method
 from dp.forward import Dual, jvp
@@ -57,5 +56,3 @@ __all__ = [
     "where",
 ]
 __version__ = "0.1.0"
-
-keep_freed_memory()  # see dp/allocator.py: a training step then reuses the memory the last one freed

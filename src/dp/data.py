@@ -458,7 +458,8 @@ _FASHION_MNIST = _IdxSource(
     },
     system_dir=FASHION_MNIST_DEBIAN_DIR,
     how_to_get="install it with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu), "
-    "pass the directory holding the IDX files, or pass download=True",
+    "pass the directory holding the IDX files, or pass download=True "
+    "(on the command line: `python -m dp.demo --dataset fashion-mnist --download`)",
 )
 
 _FULL_MNIST = _IdxSource(

@@ -41,6 +41,7 @@ from typing import Any, Literal, NamedTuple, Self
 import numpy as np
 from numpy.typing import DTypeLike
 
+from dp.allocator import keep_freed_memory
 from dp.nn.init import Initializer, RngLike
 from dp.nn.layers import Dropout, Layer, Linear, relu
 from dp.node import Node
@@ -172,6 +173,7 @@ class Model(Layer):
         A loss that depends on none of the parameters (one computed from copies of their values,
         `Node(self.h1.W.value)`) gives zero gradients and a warning that says so.
         """
+        keep_freed_memory()  # dp trains here: a step reuses the memory the last one freed (dp/allocator.py)
         labelled = y is not _NO_LABELS
         mode = _compile_mode(compile, f"{type(self).__name__}.get_grad")
         self._check_loss_arguments(labelled)

@@ -69,12 +69,14 @@ from typing import Any
 
 import numpy as np
 
+from dp.allocator import keep_freed_memory
 from dp.data import minibatches
 from dp.nn.init import RngLike
 from dp.nn.layers import Layer, _count
 from dp.nn.model import CompileMode, Model, _compile_mode
 from dp.nn.schedules import Schedule, _non_negative, _number, _positive
 from dp.node import Node
+from dp.threads import limit_blas_threads
 
 try:  # tqdm draws the progress bar; it is optional (numpy is dp's only requirement).
     from tqdm import tqdm
@@ -311,6 +313,7 @@ class Optimizer:
         `params` is a model, or a dict name -> parameter Node (`model.variables`) or array.
         A parameter without a gradient is left as it is.
         """
+        keep_freed_memory()  # dp trains here (dp/allocator.py)
         if isinstance(params, Layer):
             params = params.parameters()
         who = f"{type(self).__name__}.step"
@@ -370,7 +373,8 @@ class Optimizer:
     # -- the training loop ----------------------------------------------------------------------
 
     def train(self, steps: int = 1000, print_each: int | None = 100, err_hist: bool = False,
-              progress: bool = True) -> float | tuple[float, list[float], list[dict[str, np.ndarray]]]:
+              progress: bool = True, *, blas_threads: int | None = 1
+              ) -> float | tuple[float, list[float], list[dict[str, np.ndarray]]]:
         """Take `steps` steps on the training data and return the loss of the last one.
 
         Every `print_each` steps it prints the loss (`None` or 0: never); `progress` shows a tqdm
@@ -379,6 +383,10 @@ class Optimizer:
         That copy costs memory, 2 MB a step (float32) for the paper's MNIST network: keep
         `err_hist` for small models or few steps. The model is in training mode while it trains.
         A second call goes on where the first stopped (minibatches, schedule, optimizer state).
+
+        It runs on `blas_threads` BLAS threads (default 1: a busy machine cannot wreck a step on
+        one thread, while two threads that lose a core to another program wait for each other
+        at every matrix product, several times slower: dp/threads.py; `None` leaves BLAS as it is).
         """
         model = self.model
         if model is None or self.x_train is None:
@@ -393,17 +401,18 @@ class Optimizer:
         was_training = model.training
         model.train()
         try:
-            for step in range(1, steps + 1):
-                grads, loss = model.get_grad(*self._next_batch(), compile=self.compile)
-                self.step(params, grads)
-                if err_hist:
-                    loss_hist.append(loss)
-                    para_hist.append({name: node.value.copy() for name, node in params.items()})
-                if bar is not None:
-                    bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
-                    bar.update()
-                if print_each and step % print_each == 0:
-                    _say(f"step {step}/{steps}: loss {loss:.6g}", bar)
+            with limit_blas_threads(blas_threads):
+                for step in range(1, steps + 1):
+                    grads, loss = model.get_grad(*self._next_batch(), compile=self.compile)
+                    self.step(params, grads)
+                    if err_hist:
+                        loss_hist.append(loss)
+                        para_hist.append({name: node.value.copy() for name, node in params.items()})
+                    if bar is not None:
+                        bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+                        bar.update()
+                    if print_each and step % print_each == 0:
+                        _say(f"step {step}/{steps}: loss {loss:.6g}", bar)
         finally:
             if bar is not None:
                 bar.close()
