@@ -14,21 +14,10 @@ import tqdm
 
 from dp import Node
 from dp.nn import SGD, SGD_Momentum, Adam, AdamW, Linear, Model, Optimizer, RMSProp, Sequential, mse, relu
+from _models import Recorder
 
 OPTIMIZERS = [SGD, SGD_Momentum, RMSProp, Adam, AdamW]
 COMMON = ["learning_rate", "weight_decay", "batch_size", "rng", "groups", "schedule", "clip_grad_norm", "compile"]
-
-
-class Recorder(Model):
-    """One parameter, a mean squared error."""
-
-    def __init__(self):
-        super().__init__()
-        self.w = Node(np.zeros(1), "w")
-
-    def loss(self, x, y):
-        error = x @ self.w - y
-        return (error * error).mean()
 
 
 def data():

@@ -20,6 +20,7 @@ from dp.data import minibatches
 from dp.nn import SGD, Adam, BatchNorm, Linear, Model, Momentum, RMSProp, Sequential, cross_entropy, relu
 from dp.nn.optim import AdamW, clip_grad_norm
 from dp.nn.schedules import CosineAnnealingLR, LambdaLR, LinearLR, Schedule, SequentialLR, StepLR
+from _models import Recorder
 
 lr_scheduler = torch.optim.lr_scheduler
 TIGHT = dict(rtol=1e-10, atol=1e-12)
@@ -56,18 +57,6 @@ def same_steps(ours, params, theirs, tensors, rng, steps, scheduler=None, clip=N
         for name, value in params.items():
             np.testing.assert_allclose(value, tensors[name].detach().numpy(), **TIGHT, err_msg=f"{name} step {step}")
     assert ours.steps_taken == steps
-
-
-class Recorder(Model):
-    """A one-parameter least-squares model."""
-
-    def __init__(self):
-        super().__init__()
-        self.w = Node(np.zeros(1), "w")
-
-    def loss(self, x, y):
-        error = x @ self.w - y
-        return (error * error).mean()
 
 
 # --------------------------------------------------------------------------------------------
