@@ -99,12 +99,16 @@ plt.show()
 #
 # The loop's test reads a number (`float(step)`): a Python `while` or `if` needs a True or a
 # False, not a Node. That is fine — the test chooses which operations run, and the graph
-# records the ones that did. What you must not do is compute the *steps* from plain numbers
-# (`x.value`): the graph would then lose its way back to $\theta$.
+# records the ones that did. What you must not do is take $\theta$'s plain value
+# (`theta.value`, `float(theta)`) into the steps: the graph would then lose its way back to
+# $\theta$. (Starting each step from `x.value` does no such harm: the last step still depends on
+# $\theta$, and, as the derivation below shows, at the root its derivative alone is the right one.)
+# `theta` may as well be a plain float — cells below call `newton` so — and then so is the root.
 #
 # Why not simply run, say, five steps? Because how many are needed depends on the data. The check
-# tries several equations, parameters and starts, and compares both the root and its derivative
-# with the reference's.
+# tries several equations, parameters and starts (one far off, which needs some fifteen steps),
+# compares both the root and its derivative with the reference's, calls your `newton` with a
+# plain float `theta` as well, and gives it too few `max_steps` once, to see the `RuntimeError`.
 
 # %%
 @exercise("part1.newton_root")
@@ -181,7 +185,7 @@ assert abs(unrolled - theorem) < 1e-12 and abs(unrolled - finite) < 1e-7
 # factor $f(x_k, \theta)$, which Newton's method drives to zero. So the derivative of the iterates
 # converges to the theorem's value as fast as the iterates converge to the root — and computing
 # it took no derivation at all. Watch both, step by step
-# (the errors stop at the float64 floor, $10^{-16}$):
+# (the errors stop at the float64 floor, $10^{-16}$; an error of exactly 0 is drawn at $10^{-17}$):
 
 # %%
 x_star, slope_star = float(root.value), unrolled
@@ -233,7 +237,9 @@ show_source(euler_step)
 # at the origin with the velocity $(s\cos\alpha, s\sin\alpha)$, take `euler_step`s until $y < 0$,
 # and return `(d, path)`: the crossing $d$ (a Node when `angle` or `drag` is one) and the path as
 # a plain array of shape (n, 2) of all the points, from the origin to the first one below the
-# ground. Raise a `RuntimeError` if the ball has not landed after `max_steps` steps.
+# ground. Raise a `RuntimeError` if the ball has not landed after `max_steps` steps. The cells
+# below call `flight` with plain floats as well as with Nodes; the check does both, compares the
+# path too, and once allows too few steps for the ball to land.
 
 # %%
 @exercise("part1.flight")
@@ -281,9 +287,10 @@ print(f"d/ddrag:  dp {float(by_dp['drag']):.4f}, central differences {by_differe
 #
 # The loss is half the squared miss, $\frac12 (d(\alpha) - 25)^2$, and gradient descent moves
 # the angle against its gradient, $(d - 25)\, d'(\alpha)$, with $d'$ by reverse mode through the
-# flight. (The step size suits $d'$ of 15 to 40 m per radian. Half as large again, and the first step
-# overshoots past the longest throw, to the other angle that reaches 25 m: a high lob at about
-# 50°. Which of two solutions gradient descent finds depends on where it starts.)
+# flight. (The step size suits $d'$ on the way, which falls from 35 m per radian at the start to
+# 13.5 at the target. Two and a half times as large, and the first step overshoots past the longest
+# throw, to the other angle that reaches 25 m: a high lob at about 50.6°. Which of two solutions
+# gradient descent finds depends on where it starts.)
 
 # %%
 target, learning_rate = 25.0, 1e-3

@@ -35,14 +35,15 @@
 import time
 
 import numpy as np
-import matplotlib.pyplot as plt
 
 from dp import Node
 from dp.data import load_mnist, minibatches
 from dp.exercises import check, exercise
-from dp.exercises.course import FAST, best_time, plot_images
+from dp.exercises.course import FAST, _pyplot, best_time, plot_images
 from dp.nn import Adam, Conv2d, CosineAnnealingLR, Flatten, Linear, MaxPool2d, Sequential, cross_entropy, relu
 from dp.nn import conv2d as dp_conv2d
+
+plt = _pyplot()
 
 # %% [markdown]
 # ## What a convolution layer computes
@@ -92,7 +93,9 @@ def draw_im2col(height=5, width=5, k=3, stride=2):
         offset = 0.08 * (index - 1.5)   # the windows overlap: shift each frame a little to see all four
         left.add_patch(plt.Rectangle((j * stride - 0.5 + offset, i * stride - 0.5 + offset), k, k,
                                      fill=False, linewidth=2.5, edgecolor=f"C{index}"))
-    left.set(title=f"{height}x{width} image, {k}x{k} kernel, stride {stride}", xticks=[], yticks=[])
+    # A margin round the image: the shifted frames of the outer windows reach past its border.
+    left.set(title=f"{height}x{width} image, {k}x{k} kernel, stride {stride}", xticks=[], yticks=[],
+             xlim=(-0.8, width - 0.2), ylim=(height - 0.2, -0.8))
     right.imshow(np.zeros((len(patches), k * k)), cmap="Greys", vmin=0, vmax=1)
     for (r, c), value in np.ndenumerate(np.array(patches)):
         right.text(c, r, str(value), ha="center", va="center", color=f"C{r}", fontweight="bold")
@@ -247,7 +250,8 @@ plt.show()
 # axis (`.max(axis=-1)`), and a reshape gives back (N, C, H', W').
 #
 # **Exercise 2.9.** Write `max_pool2d(x, k)` this way, with your `im2col`. The check compares the
-# value and the gradient with `dp.nn.max_pool2d`.
+# value and the gradient with `dp.nn.max_pool2d`, also on images whose sides are not multiples of
+# k: then the last rows and columns that fill no whole block are left out, H' = H // k.
 
 # %%
 @exercise("part2.max_pool2d")
@@ -387,9 +391,10 @@ print(f"this network: {parameter_count(net):,} parameters, {cnn_accuracy:.2%} of
 # ## What the network has learned
 #
 # The 16 kernels of the first layer are small images themselves, 5 x 5 each: red where the layer
-# adds the pixel, blue where it subtracts it. Several have a direction, a red side beside a blue
-# one: edge detectors like the Sobel kernel above, found from the digits alone. Others are
-# blobs or still partly noise: 25 weights each, learned from 8 000 digits in a minute. (After
+# adds the pixel, blue where it subtracts it. Look for a direction, a red side beside a blue one:
+# a few kernels come close to the Sobel kernel above, an edge detector found from the digits
+# alone. Most are blobs or still largely noise: 25 weights each, learned from 8 000 digits in a
+# minute. (After
 # the short training of the tests they are all still mostly noise.)
 
 # %%
@@ -435,6 +440,6 @@ show_maps(after_second.value[0], "the second layer's 32 feature maps (8 x 8)", s
 # * Frameworks compute cross-correlation (no kernel flip), and the output has
 #   $\lfloor (H + 2p - k) / s \rfloor + 1$ rows: the two things to get exactly right.
 # * Shared, local weights: a small convolutional network beats the paper's fully connected
-#   network on MNIST, with half its mistakes and a seventh of its parameters.
+#   network on MNIST, with half its mistakes and seven and a half times fewer parameters.
 # * Next, `26_recurrent_networks`: networks for sequences, the other kind of layer the lecture
 #   slides once wrote backward passes for by hand.

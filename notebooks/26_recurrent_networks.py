@@ -33,12 +33,13 @@
 
 # %%
 import numpy as np
-import matplotlib.pyplot as plt
 
 from dp import Node, stack
 from dp.exercises import check, exercise
-from dp.exercises.course import FAST
+from dp.exercises.course import FAST, _pyplot
 from dp.nn import LSTM, RNN, Adam, Linear, LSTMCell, Model, mse
+
+plt = _pyplot()
 
 # %% [markdown]
 # ## The plain RNN, unrolled
@@ -367,8 +368,9 @@ plt.show()
 # %% [markdown]
 # After the full training, one unit keeps its forget gate at 1 through the whole sequence, while
 # the others forget within a few steps. That unit is the memory: at the first marker its $c_t$
-# jumps to a level set by the marked value and holds it, drifting only slowly, until the second
-# marker moves it again. The other units need no long memory at all.
+# jumps to a level set by the marked value and keeps it, drifting steadily in between — the same
+# drift for every sequence, so the level still tells the marked value — until the second marker
+# moves it again. The other units need no long memory at all.
 #
 # ## Summary
 #

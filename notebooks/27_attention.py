@@ -31,15 +31,16 @@
 import time
 
 import numpy as np
-import matplotlib.pyplot as plt
 
 from dp import Node, where
 from dp.exercises import check, exercise, run_check
 from dp.exercises.attention import MISTAKES
 from dp.exercises.checker import close
-from dp.exercises.course import FAST
+from dp.exercises.course import FAST, _pyplot
 from dp.nn import Adam, Embedding, LayerNorm, Linear, Model, MultiheadAttention, cross_entropy, relu
 from dp.ops import softmax
+
+plt = _pyplot()
 
 # %% [markdown]
 # ## Queries, keys and values
@@ -95,7 +96,7 @@ for ax in (left, right):
 plt.show()
 
 # %% [markdown]
-# Unscaled, the weights become one-hot and the gradient all but vanishes as $d$ grows; scaled,
+# Unscaled, the weights become one-hot and the gradient falls several-fold as $d$ grows; scaled,
 # both stay where they were at $d = 2$.
 #
 # ## Masks
@@ -413,8 +414,8 @@ plt.show()
 #   right one.
 # * **Sorting**: no single input to copy, so no diagonal. The weights depend on the *values*: the
 #   first output positions attend to the small digits, the last ones to the large digits, the
-#   middle ones to the middle (equal digits get equal weights: the keys do not know where a
-#   digit stands). The attention block gathers, for each output position, a summary of the digits
+#   middle ones to the middle (equal digits get equal weights: the model has learned keys that
+#   ignore where a digit stands, though the positional encodings were added before them). The attention block gathers, for each output position, a summary of the digits
 #   around the rank it needs; the feed-forward layers read the $i$-th smallest off it. Try other
 #   sequences: the reversing picture stays the same, the sorting one changes with the digits.
 #

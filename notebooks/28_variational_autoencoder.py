@@ -35,13 +35,14 @@
 import time
 
 import numpy as np
-import matplotlib.pyplot as plt
 
 from dp import Node
 from dp.data import load_mnist, minibatches
 from dp.exercises import check, exercise
-from dp.exercises.course import FAST, plot_images
+from dp.exercises.course import FAST, _pyplot, plot_images
 from dp.nn import Adam, CosineAnnealingLR, Model, binary_cross_entropy_with_logits
+
+plt = _pyplot()
 
 x_train, y_train = load_mnist("train")   # (8000, 784) grey values in [0, 1]
 x_test, y_test = load_mnist("test")      # (2000, 784), held out: never trained on
@@ -106,8 +107,9 @@ plt.show()
 #
 # **Exercise 2.13.** Write `reparameterize(mu, log_var, eps)` for Nodes `mu` and `log_var` and
 # a plain array `eps` (all of the same shape, or broadcasting): return $z$ as a Node, with Node
-# operations (`.exp()`, `*`, `+`), so that dp differentiates it. The check compares $z$ and its
-# gradients with respect to `mu` and `log_var` with their closed forms.
+# operations (`.exp()`, `*`, `+`), so that dp differentiates it. The check compares $z$ and the
+# gradients of `sum(z * seed)` (a random `seed`, so that every entry of $z$ counts, each
+# differently) with respect to `mu` and `log_var` with their closed forms.
 
 # %%
 @exercise("part2.reparameterize")
@@ -150,7 +152,8 @@ for index, (label, exact) in enumerate([("d/d mu", 2 * MEAN), ("d/d log_var", SI
 right.set(xlabel="number of samples n", title="gradient of the mean of z² over n samples")
 for ax in (left, right):
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+left.legend(fontsize=8, loc="upper left")   # beside the bars, not on them
+right.legend(fontsize=8)
 plt.show()
 
 # %% [markdown]
@@ -174,7 +177,8 @@ plt.show()
 # **Exercise 2.14.** Write `kl_divergence(mu, log_var)` for Nodes of shape (n, d): one divergence
 # per row (a digit's Gaussian), summed over the latent axis, so a Node of shape (n,). Use Node
 # operations (`.exp()`, `*`, `-`, `.sum(axis=-1)`). The check compares the value and the gradients
-# with the closed forms $\partial\,\mathrm{KL}/\partial\mu_j = \mu_j$ and
+# of `sum(KL * seed)`, for a random `seed` of one number per row, with the closed forms: row $i$'s
+# seed times $\partial\,\mathrm{KL}/\partial\mu_j = \mu_j$ and
 # $\partial\,\mathrm{KL}/\partial \log\sigma_j^2 = \tfrac12(\sigma_j^2 - 1)$.
 
 # %%
@@ -351,7 +355,7 @@ plt.show()
 #
 # With a two-dimensional latent space we can look at all of it. On the left, the centre $\mu(x)$ of
 # every held-out digit's Gaussian, coloured by the digit it is (the labels were never used in
-# training); on the right, what the decoder draws at each point of a grid over the same square. The
+# training); on the right, what the decoder draws at each point of a grid over the dashed square. The
 # encoder has sorted the digits by their looks, and the decoder morphs smoothly from one kind to
 # the next. 0, 1, 6 and 7 get regions of their own; 2, 3, 5 and 8, and 4 and 9, share the crowded
 # middle. The KL term pulls every digit's Gaussian towards the prior, so the cloud of codes stays
@@ -369,7 +373,9 @@ canvas = tiles.transpose(0, 2, 1, 3).reshape(side * 28, side * 28)
 fig, (left, right) = plt.subplots(1, 2, figsize=(13, 6))
 scatter = left.scatter(mu[:, 0], mu[:, 1], c=y_test, cmap="tab10", s=6, vmin=-0.5, vmax=9.5)
 fig.colorbar(scatter, ax=left, ticks=range(10), label="digit")
-left.set(xlim=(-limit, limit), ylim=(-limit, limit), aspect="equal", xlabel="z₁", ylabel="z₂",
+reach = max(limit, float(np.abs(mu).max()) + 0.3)   # every code in view, however far out
+left.add_patch(plt.Rectangle((-limit, -limit), 2 * limit, 2 * limit, fill=False, linestyle="--", color="grey"))
+left.set(xlim=(-reach, reach), ylim=(-reach, reach), aspect="equal", xlabel="z₁", ylabel="z₂",
          title="the codes mu(x) of the 2 000 held-out digits")
 half = limit / (side - 1)   # each tile is centred on its grid point
 right.imshow(canvas, cmap="gray_r", extent=(-limit - half, limit + half, -limit - half, limit + half))
@@ -401,7 +407,9 @@ def log_weights(model, x, samples, rng):
     return np.array(rows)
 
 
-weights = log_weights(model, x_test_binary[:20 if FAST else 200], samples=1000, rng=np.random.default_rng(5))
+# A random subset of the held-out digits, not the first ones, which are harder than the average.
+subset = np.random.default_rng(6).choice(len(x_test_binary), 20 if FAST else 200, replace=False)
+weights = log_weights(model, x_test_binary[subset], samples=1000, rng=np.random.default_rng(5))
 ks = np.array([1, 3, 10, 30, 100, 300, 1000])
 bounds = [np.mean(np.logaddexp.reduce(weights[:, :k], axis=1) - np.log(k)) for k in ks]
 fig, ax = plt.subplots(figsize=(6, 3.5))

@@ -38,14 +38,15 @@
 import math
 
 import numpy as np
-import matplotlib.pyplot as plt
 
 from dp import Node
 from dp.exercises import check, exercise
 from dp.exercises.bayes_by_backprop import network
-from dp.exercises.course import FAST, plot_curves, show_source
+from dp.exercises.course import FAST, _pyplot, plot_curves, show_source
 from dp.nn import Adam
 from dp.ops import softplus
+
+plt = _pyplot()
 
 # %% [markdown]
 # ## The data: two stretches of a curve

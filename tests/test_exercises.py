@@ -239,7 +239,8 @@ def test_each_node_operation_is_judged_without_the_students_engine():
         assert run_check(name, MiniNode).status == "correct", name
     figure1 = run_check("part1.node_figure1", MiniNode)
     assert figure1.status == "error"
-    assert "runs your answers to part1.unbroadcast, part1.node_mul" in figure1.message
+    assert ("This check uses your part1.unbroadcast, part1.node_mul, part1.node_exp and part1.node_sum; "
+            "if one of their checks fails, fix that first.") in figure1.message
 
 
 def test_unbroadcast_gets_arrays_as_the_notebook_says():

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from dp.exercises.checker import Exercise, nice, register
+from dp.exercises.checker import Exercise, WrongForm, nice, parts_of, register, shape_difference
 from dp.nn.attention import scaled_dot_product_attention
 from dp.node import Node, plain
 from dp.ops import softmax, where
@@ -73,7 +73,8 @@ def _inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
     """q, k, v growing with `size`, leading batch axes from size 4, a mask (sometimes none, from
     size 3 often with one query row fully masked) and the seed of the backward pass."""
     batch = () if size <= 3 else (2,) if size <= 6 else (2, 2)
-    L, S, d, dv = 1 + (size + 1) // 2, 2 + size // 2, 1 + size // 3, 1 + size // 2
+    # d >= 2 from the start: at d = 1 the 1/sqrt(d) scale is 1, and forgetting it goes unseen.
+    L, S, d, dv = 1 + (size + 1) // 2, 2 + size // 2, 2 + size // 3, 1 + size // 2
     values = {"q": nice(rng, size, (*batch, L, d)), "k": nice(rng, size, (*batch, S, d)),
               "v": nice(rng, size, (*batch, S, dv))}
     mask = None
@@ -91,15 +92,19 @@ def _nodes(inputs: Mapping[str, Any]) -> tuple[Node, Node, Node, Any]:
 
 
 def _answer(output: Any, weights: Any, inputs: Mapping[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
-    """output, weights and the gradients of (output * seed).sum() for q, k and v."""
+    """output, weights and the gradients of (output * seed).sum() for q, k and v (an output of
+    another shape, or no Node, is a WrongForm: there is no gradient against the seed then)."""
+    if not isinstance(output, Node):
+        raise WrongForm(f"the output is a {type(output).__name__}, not a Node (built with Node operations)")
+    if output.shape != np.shape(inputs["seed"]):
+        raise WrongForm(f"the output: {shape_difference(output.shape, np.shape(inputs['seed']))}")
     grads = output.grad(inputs["seed"])
     return (plain(output), np.asarray(plain(weights)),
             {name: grads.get(name, np.zeros_like(inputs[name])) for name in "qkv"})
 
 
 def _run(candidate: Any, inputs: Mapping[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
-    output, weights = candidate(*_nodes(inputs))
-    return _answer(output, weights, inputs)
+    return _answer(*parts_of(candidate(*_nodes(inputs)), ("output", "weights")), inputs)
 
 
 def _dp_attention(inputs: Mapping[str, Any]) -> tuple[Any, Any, dict[str, Any]]:

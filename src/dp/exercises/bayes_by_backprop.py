@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from dp.exercises.checker import Exercise, nice, register
+from dp.exercises.checker import Exercise, WrongForm, nice, register, shape_difference
 from dp.node import Node
 from dp.ops import relu, softplus
 
@@ -81,7 +81,20 @@ def _on_nodes(candidate: Any, inputs: Mapping[str, Any], differentiate: tuple[st
 
     args = [as_node(name, value) if name in differentiate else copy.deepcopy(value) for name, value in inputs.items()]
     out = candidate(*args)
-    return out.value, out.grad(1)
+    if not isinstance(out, Node):
+        raise WrongForm(f"yours returned a {type(out).__name__}, not a Node (built with Node operations from mu "
+                        "and rho, so that dp can differentiate it)")
+    if out.shape != ():
+        raise WrongForm(f"{shape_difference(out.shape, ())}: the loss is one number (a sum)")
+    grads = out.grad(1)
+    # The gradient of every mu and rho (zero for one the answer does not use), and of nothing else:
+    # a named leaf of the answer's own is no matter.
+    shapes = {}
+    for name in differentiate:
+        value = inputs[name]
+        items = value.items() if isinstance(value, Mapping) else [(None, value)]
+        shapes.update({name if key is None else f"{name}.{key}": np.shape(item) for key, item in items})
+    return out.value, {leaf: grads.get(leaf, np.zeros(shape)) for leaf, shape in shapes.items()}
 
 
 def _kl_inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:

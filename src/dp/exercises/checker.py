@@ -15,8 +15,11 @@ Inputs are drawn from the smallest size up, so the first failure found is a smal
 answer's verdict then says what differs and by how much (largest absolute and relative difference,
 and where; which parts of a tuple answer differ and which match; a shape or dtype that is not the
 expected one) and hints at the common slips: a forgotten `return` (None), a factor of 2, a flipped
-sign. An answer that raises is shown with the line of the student's own code that raised. `check`
-never raises, not even for a misspelled exercise name: it names the close ones instead.
+sign. An answer that raises is shown with the line of the student's own code that raised; an
+answer that returns something of another form than asked (not a Node, too few parts, another
+shape) is told so plainly (`WrongForm`), not as an error of theirs. A check that runs past
+`TIME_LIMIT` seconds is stopped and reported as a likely endless loop. `check` never raises, not
+even for a misspelled exercise name: it names the close ones instead.
 
 `exercise(*names)` decorates the stub a student fills in; `DP_EXERCISES` picks what it returns
 (see the package docstring in `dp/exercises/__init__.py`).
@@ -24,15 +27,21 @@ never raises, not even for a misspelled exercise name: it names the close ones i
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import difflib
 import functools
 import inspect
+import io
 import math
 import os
 import re
+import signal
 import sysconfig
+import threading
+import time
 import traceback
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +53,10 @@ MODE_VARIABLE = "DP_EXERCISES"
 MODES = ("student", "solutions")
 #: How long one shown value may be before it is cut short.
 SHOWN_LENGTH = 600
+#: How many seconds one check (all its cases) may take before it is stopped as an endless loop.
+#: Generous: the slowest right answer in the course takes under half a second. A call of
+#: `run_check` may set another (`time_limit=`).
+TIME_LIMIT = 20.0
 
 
 # ------------------------------------------------------------------------------------------------
@@ -56,16 +69,24 @@ def call(candidate: Callable[..., Any], inputs: Mapping[str, Any]) -> Any:
 
 
 def close(got: Any, expected: Any, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
-    """Equal structure (tuples, lists, dicts), equal shapes, and numbers equal to `rtol`/`atol`."""
+    """Equal structure (tuples, lists, dicts), equal shapes, and numbers equal to `rtol`/`atol`.
+
+    Numbers must be real numbers: a text that reads as one, or a complex number, is not one
+    (NumPy would parse the one and drop the imaginary part of the other). Texts equal texts.
+    """
     if isinstance(expected, Mapping):
         return (isinstance(got, Mapping) and set(got) == set(expected)
                 and all(close(got[key], expected[key], rtol, atol) for key in expected))
     if isinstance(expected, tuple | list):
         return (isinstance(got, tuple | list) and len(got) == len(expected)
                 and all(close(g, e, rtol, atol) for g, e in zip(got, expected)))
+    if isinstance(expected, str):
+        return isinstance(got, str) and got == expected
     try:
-        got_array = np.asarray(got, dtype=float)
-    except (TypeError, ValueError):
+        got_array = np.asarray(got)
+    except Exception:  # an object NumPy cannot hold (a Node refuses): not numbers
+        return False
+    if got_array.dtype.kind not in "biuf":
         return False
     expected_array = np.asarray(expected, dtype=float)
     return got_array.shape == expected_array.shape and bool(
@@ -82,7 +103,8 @@ class Exercise:
               give small, readable values (it is what a student sees first when something fails).
     solution  the reference: a drop-in replacement for the student's function or class.
     wrong     a planted wrong answer of the same kind, which the check must reject.
-    run       (candidate, inputs) -> output: how to call a candidate (default: candidate(*inputs)).
+    run       (candidate, inputs) -> output: how to call a candidate (default: candidate(*inputs)); it
+              raises `WrongForm` for an answer of another form than asked (`parts_of` helps).
     expected  inputs -> the right output (default: run the solution); a few exercises ask dp itself.
     compare   (got, expected) -> bool (default: `close`).
     method    for a class exercise: the method the student writes (the class is the candidate).
@@ -153,10 +175,17 @@ def _suggestions(name: str) -> str:
 # Checking
 
 
+class WrongForm(Exception):
+    """An answer of another form than the exercise asks for: not a Node, a tuple of the wrong
+    length, an output of the wrong shape. An exercise's `run` raises it with a plain sentence
+    ("yours returned a float, not a Node ..."); the verdict is "wrong", not "yours raised"."""
+
+
 @dataclass
 class Result:
-    """What a check found. `status` is "correct", "wrong", "error", "not implemented", or "unknown"
-    (no exercise has that name)."""
+    """What a check found. `status` is "correct", "wrong", "error" (the answer raised), "not
+    implemented", "timeout" (the check ran past its time limit) or "unknown" (no exercise has
+    that name)."""
 
     name: str
     status: str
@@ -166,6 +195,8 @@ class Result:
     got: Any = None
     expected: Any = None
     error: BaseException | None = field(default=None, repr=False)
+    #: What the student's code printed on the input the verdict is about, with a line saying so.
+    printed: str = ""
 
     def __bool__(self) -> bool:
         return self.status == "correct"
@@ -183,14 +214,21 @@ _under_check: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar("u
 _raised_in_check: set[str] = set()
 
 
-def run_check(name: str, candidate: Any, *, seed: int = 0) -> Result:
+def run_check(name: str, candidate: Any, *, seed: int = 0, time_limit: float | None = None) -> Result:
     """Check `candidate` on the exercise's inputs, smallest first; return the first failure or success.
 
-    An unknown `name` is a Result too (status "unknown"), whose message names the close ones.
+    An unknown `name` (or one that is no text at all) is a Result too (status "unknown"), whose
+    message names the close ones. The whole check may take `time_limit` seconds (default
+    `TIME_LIMIT`); an answer still running then is stopped, and the verdict asks about an
+    endless loop.
     """
+    if not isinstance(name, str):
+        return Result(str(name), "unknown", f"✗ {name!r}: the name of an exercise is a text, such as "
+                      f"\"part1.dual_mul\" (in quotes), not {name!r}")
     if name not in EXERCISES:
         return Result(name, "unknown", f"✗ {name}: there is no exercise of that name; {_suggestions(name)}")
-    result = _run_cases(EXERCISES[name], candidate, seed)
+    limit = TIME_LIMIT if time_limit is None else time_limit
+    result = _run_cases(EXERCISES[name], candidate, seed, limit)
     if result.status == "error":
         _raised_in_check.add(name)
     else:
@@ -198,28 +236,66 @@ def run_check(name: str, candidate: Any, *, seed: int = 0) -> Result:
     return result
 
 
-def _run_cases(exercise: Exercise, candidate: Any, seed: int) -> Result:
+def _run_cases(exercise: Exercise, candidate: Any, seed: int, limit: float) -> Result:
+    """`_judge`, with what the student's code printed kept back: an answer with a `print` runs on
+    every input, and only its output on the input the verdict is about (the first, if it is right)
+    is shown, by `check`, before the verdict."""
+    outputs: list[io.StringIO] = []
+    result = _judge(exercise, candidate, seed, limit, outputs)
+    if outputs:
+        shown = outputs[0] if result.status == "correct" else outputs[-1]
+        which = "the first input" if result.status == "correct" else "that input"
+        if shown.getvalue():
+            count = f"{result.cases} input{'' if result.cases == 1 else 's'}"
+            result.printed = f"(what your code printed on {which}, of the {count} it ran on:)\n{shown.getvalue()}"
+    return result
+
+
+def _judge(exercise: Exercise, candidate: Any, seed: int, limit: float, outputs: list[io.StringIO]) -> Result:
     name = exercise.name
+    watched, returned = _watched(candidate, none_is_wrong=exercise.run is not call)
     token = _under_check.set(frozenset((name, *exercise.judges)))
+    started, count, inputs = time.monotonic(), 0, None
     try:
-        count = 0
-        for inputs in exercise.cases(seed):
-            count += 1
-            expected = exercise.right_answer(inputs)
-            try:
-                got = exercise.run(candidate, inputs)
-            except NotImplementedError as error:
-                return Result(name, "not implemented", _not_written(exercise, inputs, expected),
-                              count, inputs, None, expected, error)
-            except Exception as error:  # the student's code failed: show where, do not raise
-                return Result(name, "error", _raised(exercise, inputs, expected, error),
-                              count, inputs, None, expected, error)
-            try:
-                same = exercise.compare(got, expected)
-            except Exception:  # an answer of the wrong kind cannot be compared: it is wrong
-                same = False
-            if not same:
-                return Result(name, "wrong", _differs(exercise, inputs, got, expected), count, inputs, got, expected)
+        with _interrupted_after(limit):
+            for inputs in exercise.cases(seed):
+                if time.monotonic() - started > limit:
+                    raise _TimeUp
+                count += 1
+                expected = exercise.right_answer(inputs)
+                returned.clear()
+                outputs.append(io.StringIO())
+                try:
+                    with contextlib.redirect_stdout(outputs[-1]), warnings.catch_warnings():
+                        # An answer cut off from its inputs gets zero gradients, which the verdict
+                        # shows; dp's warning about it would only add a paragraph to every case.
+                        warnings.filterwarnings("ignore", message="grad: no named leaf")
+                        got = exercise.run(watched, inputs)
+                except NotImplementedError as error:
+                    return Result(name, "not implemented", _not_written(exercise, inputs, expected),
+                                  count, inputs, None, expected, error)
+                except _NoneAnswer:
+                    return Result(name, "wrong", _differs(exercise, inputs, None, expected),
+                                  count, inputs, None, expected)
+                except WrongForm as error:
+                    return Result(name, "wrong", _other_form(exercise, inputs, returned, expected, str(error)),
+                                  count, inputs, returned[-1] if returned else None, expected, error)
+                except (Exception, SystemExit) as error:  # do not raise: say where, or what was returned
+                    if returned and _raised_by_the_check(error):
+                        reason = f"the check could not use it ({type(error).__name__}: {_cut(str(error))})"
+                        return Result(name, "wrong", _other_form(exercise, inputs, returned, expected, reason),
+                                      count, inputs, returned[-1], expected, error)
+                    return Result(name, "error", _raised(exercise, inputs, expected, error),
+                                  count, inputs, None, expected, error)
+                try:
+                    same = exercise.compare(got, expected)
+                except Exception:  # an answer of the wrong kind cannot be compared: it is wrong
+                    same = False
+                if not same:
+                    return Result(name, "wrong", _differs(exercise, inputs, got, expected),
+                                  count, inputs, got, expected)
+    except _TimeUp:
+        return Result(name, "timeout", _too_slow(exercise, inputs, limit), count, inputs)
     finally:
         _under_check.reset(token)
     sizes = f"sizes 1 to {exercise.sizes}" if exercise.sizes > 1 else "size 1"
@@ -229,11 +305,115 @@ def _run_cases(exercise: Exercise, candidate: Any, seed: int) -> Result:
 def check(name: str, candidate: Any) -> None:
     """Check a student's answer to the exercise `name` and print the verdict (never raises)."""
     try:
-        message = run_check(name, candidate).message
+        result = run_check(name, candidate)
+        message = result.printed + result.message
     except Exception as error:  # a bug of the check's own must not stop the student's notebook
         message = (f"✗ {name}: the check itself failed ({type(error).__name__}: {_cut(str(error))}). "
                    "This is a bug in the course, not in your answer: please report it.")
     print(message)
+
+
+# ------------------------------------------------------------------------------------------------
+# Watching the answer: what it returned, whether it raised, how long it ran
+
+
+def _watched(candidate: Any, none_is_wrong: bool) -> tuple[Any, list[Any]]:
+    """`candidate` wrapped so that the check knows what it returned (the list fills with each
+    return), and can tell an error of the student's code from one of the exercise's own `run`
+    on what the code returned. With `none_is_wrong` (an exercise whose `run` works on the answer
+    before comparing it) a None answer, or a None part of a tuple answer, is a `WrongForm` at
+    once: that `run` would only fail on it in words of its own. A class is not wrapped."""
+    returned: list[Any] = []
+    if inspect.isclass(candidate) or not callable(candidate):
+        return candidate, returned
+
+    @functools.wraps(candidate)
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        answer = candidate(*args, **kwargs)
+        returned.append(answer)
+        if none_is_wrong and answer is None:
+            raise _NoneAnswer
+        if none_is_wrong and isinstance(answer, tuple | list) and any(part is None for part in answer):
+            parts = [str(i + 1) for i, part in enumerate(answer) if part is None]
+            raise WrongForm(f"part{'' if len(parts) == 1 else 's'} {_listed(parts)} of yours "
+                            f"{'is' if len(parts) == 1 else 'are'} None "
+                            "(a variable never assigned, or a function that does not `return`?)")
+        return answer
+
+    return watched, returned
+
+
+def parts_of(answer: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
+    """`answer` as a tuple, if it is a tuple (or list) of as many parts as `names` names; else a
+    WrongForm that says what it is instead. For an exercise's `run`, before it unpacks an answer."""
+    if isinstance(answer, tuple | list) and len(answer) == len(names):
+        return tuple(answer)
+    what = (f"{len(answer)} part{'' if len(answer) == 1 else 's'}" if isinstance(answer, tuple | list)
+            else f"a {type(answer).__name__}")
+    raise WrongForm(f"yours returned {what}, expected {'the pair' if len(names) == 2 else 'the tuple'} "
+                    f"({', '.join(names)})")
+
+
+class _NoneAnswer(WrongForm):
+    """The answer is None: the verdict is that of a wrong answer, with the hint of a forgotten `return`."""
+
+
+def _raised_by_the_check(error: BaseException) -> bool:
+    """Whether `error` is the exercise's own `run` failing on what the student's code returned: it did
+    not come out of that code (through the wrapper of `_watched`), nor out of dp's library outside
+    the exercises (where, say, a trace refuses what the student's code did)."""
+    frames = [frame for frame, _ in traceback.walk_tb(error.__traceback__)]
+    if any(frame.f_code is _WATCHED_CODE for frame in frames):
+        return False
+    last = Path(frames[-1].f_code.co_filename).resolve() if frames else _EXERCISES_DIRECTORY
+    return last.is_relative_to(_EXERCISES_DIRECTORY) or not last.is_relative_to(_EXERCISES_DIRECTORY.parent)
+
+
+_EXERCISES_DIRECTORY = Path(__file__).resolve().parent
+
+
+_WATCHED_CODE = _watched(lambda: None, False)[0].__code__
+
+
+class _TimeUp(BaseException):
+    """The check's time is up. A BaseException, so that the student's `except Exception` lets it through."""
+
+
+@contextlib.contextmanager
+def _interrupted_after(seconds: float):
+    """Raise `_TimeUp` in whatever runs after `seconds` (and every second after that, should the
+    student's code catch it), then restore the previous SIGALRM handler and timer. Only on the main
+    thread of a Unix system; elsewhere `_run_cases` checks the time between cases only."""
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable or seconds <= 0:
+        yield
+        return
+
+    def ring(signum: int, frame: Any) -> None:
+        raise _TimeUp
+
+    try:
+        previous = signal.signal(signal.SIGALRM, ring)
+    except ValueError:  # not the main interpreter: the time is checked between cases only
+        yield
+        return
+    outer_delay, outer_interval = signal.setitimer(signal.ITIMER_REAL, seconds, 1.0)
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL if previous is None else previous)
+        if outer_delay:  # someone else's timer was running: it goes on, less the time the check took
+            signal.setitimer(signal.ITIMER_REAL, max(outer_delay - (time.monotonic() - started), 1e-3),
+                             outer_interval)
+
+
+def _too_slow(exercise: Exercise, inputs: Mapping[str, Any] | None, limit: float) -> str:
+    where = (f"\n  The input it was working on:\n{_indent(describe_inputs(exercise, inputs))}"
+             if inputs is not None else "")
+    return (f"✗ {exercise.name}: stopped after {limit:g} s, the time a check may take: an endless loop?\n"
+            "  (a loop whose test never changes, say because a variable in it is never updated)" + where)
 
 
 def _not_written(exercise: Exercise, inputs: Mapping[str, Any], expected: Any) -> str:
@@ -243,9 +423,19 @@ def _not_written(exercise: Exercise, inputs: Mapping[str, Any], expected: Any) -
             f"  the expected value is\n{_indent(show_answer(exercise, expected))}")
 
 
+def _other_form(exercise: Exercise, inputs: Mapping[str, Any], returned: list[Any], expected: Any,
+                reason: str) -> str:
+    """The verdict on an answer that returned, but not in the form asked for (`reason` says how)."""
+    yours = f"  yours\n{_indent(show(returned[-1]))}\n" if returned else ""
+    return (f"✗ {exercise.name}: wrong answer: {reason}\n"
+            f"  on the input\n{_indent(describe_inputs(exercise, inputs))}\n" + yours +
+            f"  expected\n{_indent(show_answer(exercise, expected))}" + _judged_too(exercise))
+
+
 def _raised(exercise: Exercise, inputs: Mapping[str, Any], expected: Any, error: BaseException) -> str:
+    notes = "".join(f"  {note}\n" for note in getattr(error, "__notes__", ()))
     return (f"✗ {exercise.name}: yours raised {type(error).__name__}: {_cut(str(error))}\n"
-            + _where_raised(error) +
+            + notes + _where_raised(error) +
             f"  on the input\n{_indent(describe_inputs(exercise, inputs))}\n"
             f"  expected\n{_indent(show_answer(exercise, expected))}" + _judged_too(exercise))
 
@@ -268,8 +458,10 @@ def _judged_too(exercise: Exercise) -> str:
     failure is not blamed on the last one written (their own checks say which is wrong)."""
     if not exercise.judges:
         return ""
-    return (f"\n  This check runs your answers to {', '.join(exercise.judges)} together:\n"
-            "  if one of their own checks fails, fix that one first.")
+    if len(exercise.judges) == 1:
+        return f"\n  This check uses your {exercise.judges[0]}; if its check fails, fix that first."
+    return (f"\n  This check uses your {_listed(list(exercise.judges))}; if one of their checks fails, "
+            "fix that first.")
 
 
 def show_answer(exercise: Exercise, value: Any) -> str:
@@ -299,8 +491,11 @@ def hanging(prefix: str, text: str) -> str:
     return prefix + text.replace("\n", "\n" + " " * len(prefix))
 
 
-def show(value: Any) -> str:
-    """A short, readable text for a value: arrays rounded, long texts cut."""
+def show(value: Any, depth: int = 0) -> str:
+    """A short, readable text for a value: arrays rounded, long texts cut, floats with a point
+    (1.0, not 1), nesting shown six levels deep."""
+    if depth > _DEEPEST:
+        return f"<a {type(value).__name__} nested too deep to show>"
     if isinstance(value, np.ndarray) and value.ndim == 0:
         text = show(value.item())
     elif isinstance(value, np.ndarray):
@@ -308,18 +503,23 @@ def show(value: Any) -> str:
         text = f"array({body})"
     elif isinstance(value, float | np.floating):
         text = f"{float(value):.10g}"
+        text += ".0" if text.lstrip("-").isdigit() else ""
     elif isinstance(value, tuple) and not hasattr(value, "_fields"):
-        text = _joined("(", [show(item) for item in value], ",)" if len(value) == 1 else ")")
+        text = _joined("(", [show(item, depth + 1) for item in value], ",)" if len(value) == 1 else ")")
     elif isinstance(value, list):
-        text = _joined("[", [show(item) for item in value], "]")
+        text = _joined("[", [show(item, depth + 1) for item in value], "]")
     elif isinstance(value, Mapping):
-        text = _joined("{", [hanging(f"{key!r}: ", show(item)) for key, item in value.items()], "}")
+        text = _joined("{", [hanging(f"{key!r}: ", show(item, depth + 1)) for key, item in value.items()], "}")
     else:
         try:
             text = repr(value)
         except Exception as error:  # a student's broken __repr__ must not break the verdict
             text = f"<a {type(value).__name__}, whose repr raised {type(error).__name__}>"
     return _cut(text)
+
+
+#: How deep `show` goes into lists, tuples and dicts.
+_DEEPEST = 6
 
 
 def _joined(opening: str, parts: list[str], closing: str) -> str:
@@ -408,11 +608,20 @@ def _parts(got: Any, expected: Any, keys: list[Any], titles: Mapping[Any, str]) 
     matching = [titles[key] for key in keys if key not in differing]
     findings = [f"{_listed([titles[key] for key in differing])} {'differs' if len(differing) == 1 else 'differ'}"
                 + (f"; {_listed(matching)} {'matches' if len(matching) == 1 else 'match'}" if matching else "")]
+    findings += _swapped(got, expected, differing, titles)
     for key in differing[:_PARTS_SHOWN]:
         findings += _findings(got[key], expected[key], (), titles[key])
     if len(differing) > _PARTS_SHOWN:
-        findings.append(f"(and {len(differing) - _PARTS_SHOWN} more parts differ)")
+        more = len(differing) - _PARTS_SHOWN
+        findings.append(f"{more} more part{' differs' if more == 1 else 's differ'}")
     return findings
+
+
+def _swapped(got: Any, expected: Any, differing: list[Any], titles: Mapping[Any, str]) -> list[str]:
+    """Two differing parts that are each other's right value: returned in the wrong order."""
+    return [f"{titles[a]} and {titles[b]} are swapped: yours has them in the other order"
+            for i, a in enumerate(differing) for b in differing[i + 1:]
+            if close(got[a], expected[b]) and close(got[b], expected[a])]
 
 
 def _listed(names: list[str]) -> str:
@@ -433,8 +642,7 @@ def _number_findings(got: Any, expected: Any, where: str) -> list[str]:
         findings.append(f"{where}yours has dtype {mine.dtype}, expected {np.asarray(expected).dtype}: "
                         "whole numbers cannot hold the fractions (an array made from ints, e.g. np.zeros_like?)")
     if mine.shape != right.shape:
-        return findings + [f"{where}yours has shape {mine.shape}, expected shape {right.shape}"
-                           + _shape_hint(mine, right)]
+        return findings + [f"{where}{shape_difference(mine.shape, right.shape)}"]
     mine = mine.astype(float)
     for factor, meaning in _FACTORS:
         if close(mine, factor * right):
@@ -453,14 +661,21 @@ def _kind(value: Any) -> str:
     return f"a {type(value).__name__} ({show(value)[:60]})"
 
 
-def _shape_hint(mine: np.ndarray, right: np.ndarray) -> str:
-    if mine.shape == right.shape + (1,) or mine.shape == (1,) + right.shape:
+def shape_difference(mine: tuple[int, ...], right: tuple[int, ...]) -> str:
+    """"yours has shape ..., expected shape ...", and what the difference suggests."""
+    return f"yours has shape {tuple(mine)}, expected shape {tuple(right)}" + _shape_hint(tuple(mine), tuple(right))
+
+
+def _shape_hint(mine: tuple[int, ...], right: tuple[int, ...]) -> str:
+    if 1 in mine and tuple(n for i, n in enumerate(mine) if i != mine.index(1)) == right:
         return ": one axis of length 1 too many (a column where a vector is expected? .ravel() or keepdims=False)"
-    if right.shape == mine.shape + (1,) or right.shape == (1,) + mine.shape:
+    if 1 in right and tuple(n for i, n in enumerate(right) if i != right.index(1)) == mine:
         return ": an axis of length 1 is missing (keepdims=True?)"
-    if mine.ndim == 2 and mine.shape == right.shape[::-1]:
+    if len(mine) == 2 and mine == right[::-1]:
         return ": transposed? (.T)"
-    if mine.size == 1 and right.size > 1:
+    if len(mine) > 1 and sorted(mine) == sorted(right):
+        return ": the right axes in another order? (stacked or transposed along another axis)"
+    if math.prod(mine) == 1 and math.prod(right) > 1:
         return ": one number where an array is expected (summed too much?)"
     return ""
 
@@ -488,8 +703,9 @@ def _largest_differences(mine: np.ndarray, right: np.ndarray, where: str) -> lis
         if relative[at_relative] > relative[at]:
             finding += (f"; the largest relative difference is {relative[at_relative]:.3g} "
                         f"{_pair(mine, right, at_relative)}")
-    flipped = differs & np.isclose(mine, -right, rtol=1e-6, atol=1e-9)
-    if flipped.any():
+    # Small whole numbers are often -expected by chance: only most of the differences say "sign".
+    flipped = differs & (right != 0) & np.isclose(mine, -right, rtol=1e-6, atol=1e-9)
+    if 2 * int(flipped.sum()) > int(differs.sum()):
         count = int(flipped.sum())
         finding += f"; {count} entr{'y has' if count == 1 else 'ies have'} the wrong sign"
     return [finding]
@@ -532,9 +748,14 @@ def _is_students(filename: str) -> bool:
     return not any(path.is_relative_to(place) for place in _NOT_STUDENTS)
 
 
+#: What math's functions say when given an array or a Node instead of one number.
+_MATH_REFUSES = ("must be real number, not", "only length-1 arrays can be converted",
+                 "only 0-dimensional arrays can be converted", "only size-1 arrays can be converted")
+
+
 def _hint_for_line(line: str, error: BaseException) -> str:
     functions = re.findall(r"\bmath\.(\w+)\(", line)
-    if functions and isinstance(error, TypeError):
+    if functions and isinstance(error, TypeError) and any(text in str(error) for text in _MATH_REFUSES):
         name = functions[0]
         return (f"  hint: math.{name} takes one number, not an array: np.{name} works on both\n")
     if "NoneType" in str(error):

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from dp.exercises.checker import Exercise, nice, register
+from dp.exercises.checker import Exercise, WrongForm, nice, register, shape_difference
 from dp.nn import conv2d as dp_conv2d
 from dp.nn import max_pool2d as dp_max_pool2d
 from dp.node import Node
@@ -74,20 +74,22 @@ def max_pool2d(x: Any, k: int) -> Any:
 
 
 def _on_nodes(candidate: Callable[..., Any], inputs: Mapping[str, Any], differentiate: tuple[str, ...]
-              ) -> tuple[Any, dict[str, Any] | str]:
+              ) -> tuple[Any, dict[str, Any]]:
     """Call with the inputs in `differentiate` as Nodes of their own names (copies, the rest as
-    they are); the output's value and the gradient of sum(output * seed) for each of them (or,
-    for an output of the wrong shape, a sentence saying so)."""
+    they are); the output's value and the gradient of sum(output * seed) for each of them (zero
+    for one the output does not depend on; other named leaves of the answer's own are no matter).
+    An output that is no Node, or of the wrong shape (no gradient against the seed then), is a
+    WrongForm."""
     args = [Node(np.copy(value), name) if name in differentiate else value
             for name, value in inputs.items() if name != "seed"]
     out = candidate(*args)
     if not isinstance(out, Node):
-        raise TypeError(f"expected a Node (built from Node operations, so that dp can differentiate it), "
-                        f"got {type(out).__name__}")
+        raise WrongForm(f"yours returned a {type(out).__name__}, not a Node (built from Node operations, "
+                        "so that dp can differentiate it)")
     if out.shape != np.shape(inputs["seed"]):
-        # No gradient against a seed of another shape: show the output, whose shape is the mistake.
-        return out.value, f"not computed: the output has shape {out.shape}, expected {np.shape(inputs['seed'])}"
-    return out.value, out.grad(inputs["seed"])
+        raise WrongForm(shape_difference(out.shape, np.shape(inputs["seed"])))
+    gradients = out.grad(inputs["seed"])
+    return out.value, {name: gradients.get(name, np.zeros(np.shape(inputs[name]))) for name in differentiate}
 
 
 _LABELS = ("value", "gradients of sum(output * seed)")
@@ -164,9 +166,12 @@ register(Exercise(
 
 
 def _pool_inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
+    """Images whose sides are multiples of k at size 1, and from size 2 often not (the last rows and
+    columns that fill no block are left out, as in dp and PyTorch)."""
     k = 2 if size <= 3 else int(rng.integers(2, 4))
     n, c = 1 + size // 4, 1 + size // 3
-    height, width = (int(v) for v in k * rng.integers(2, 3 + size // 2, size=2))
+    remainder = 0 if size == 1 else rng.integers(0, k, size=2)
+    height, width = (int(v) for v in k * rng.integers(2, 3 + size // 2, size=2) + remainder)
     # Distinct values, so that every window has one maximum and its gradient is not split.
     values = rng.permutation(n * c * height * width).reshape(n, c, height, width).astype(float)
     x = values if size == 1 else values + rng.uniform(0, 0.5, values.shape)

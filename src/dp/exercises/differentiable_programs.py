@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from dp.exercises.checker import Exercise, named, nice, register
+from dp.exercises.checker import Exercise, WrongForm, hanging, named, nice, parts_of, register, show
 from dp.forward import Dual, jvp
 from dp.functional import grad, hessian
 from dp.node import Node
@@ -140,20 +140,100 @@ _ROOT_PROBLEMS = (
     (named(lambda x, theta: np.tanh(theta * x) - 0.5 + 0.1 * x, "lambda x, theta: tanh(theta * x) - 0.5 + 0.1 * x"),
      (0.5, 3.0), 0.0),
 )
+#: x**3 = theta from x0 = 60: each step shrinks x by about a third, so some fifteen steps are needed,
+#: more than any fixed count a student might guess, and fewer than 8 cannot get there.
+_FAR_START = (_ROOT_PROBLEMS[1][0], (1.0, 8.0), 60.0)
+
+#: What the check's run gives for an answer that raises RuntimeError, as the exercise asks when
+#: max_steps steps do not get there.
+NO_CONVERGENCE = "RuntimeError (no convergence within max_steps)"
 
 
 def _root_problem(rng: np.random.Generator, size: int) -> dict[str, Any]:
-    f, (low, high), x0 = _ROOT_PROBLEMS[rng.integers(len(_ROOT_PROBLEMS))]
-    return {"f": f, "theta": float(np.round(rng.uniform(low, high), 1 if size == 1 else 4)), "x0": x0}
+    """A root problem with tol and max_steps: at size 1 a plain one; from size 2 sometimes a far
+    start (many steps), or a far start with too few steps allowed (a RuntimeError is right).
+
+    tol stays 1e-12: at a looser one an answer that reads x's value between the steps (which the
+    notebook allows) has a derivative off by about tol, as the reference's own would be."""
+    kind = "plain" if size == 1 else rng.choice(["plain", "far", "too few steps"], p=[0.5, 0.25, 0.25])
+    f, (low, high), x0 = _ROOT_PROBLEMS[rng.integers(len(_ROOT_PROBLEMS))] if kind == "plain" else _FAR_START
+    return {"f": f, "theta": float(np.round(rng.uniform(low, high), 1 if size == 1 else 4)), "x0": x0,
+            "tol": 1e-12, "max_steps": 6 if kind == "too few steps" else 50}
 
 
-def _run_newton(candidate: Any, inputs: Mapping[str, Any]) -> tuple[float, float]:
-    theta = Node(inputs["theta"], "theta")
-    root = candidate(inputs["f"], theta, inputs["x0"])
+def _real_numbers(value: Any, what: str) -> np.ndarray:
+    """`value` as an array of floats if it holds real numbers (a Node's value counts), else a WrongForm."""
+    try:
+        numbers = np.asarray(value.value if isinstance(value, Node) else value)
+    except Exception:  # ragged, or an object NumPy cannot hold
+        numbers = np.asarray(None)
+    if numbers.dtype.kind not in "biuf":
+        raise WrongForm(f"{what} is {type(value).__name__} {show(value)[:80]}, not real numbers")
+    return numbers.astype(float)
+
+
+def _real_number(value: Any, what: str) -> float:
+    """`value` as a float if it is one real number (a Node's value counts), else a WrongForm."""
+    number = _real_numbers(value, what)
+    if number.ndim != 0:
+        raise WrongForm(f"{what} is {type(value).__name__} {show(value)[:80]}, not one real number")
+    return float(number)
+
+
+def _run_newton(candidate: Any, inputs: Mapping[str, Any]) -> tuple[float, float, float]:
+    """(root and dx*/dtheta with theta a Node, the root with theta a plain float); a RuntimeError
+    that both calls raise is raised."""
+    f, x0, tol, max_steps = inputs["f"], inputs["x0"], inputs["tol"], inputs["max_steps"]
+    try:
+        root = candidate(f, Node(inputs["theta"], "theta"), x0, tol, max_steps)
+    except (NotImplementedError, RecursionError):  # RuntimeErrors too, but not the one asked for
+        raise
+    except RuntimeError:
+        candidate(f, inputs["theta"], x0, tol, max_steps)  # must raise too: then it is NO_CONVERGENCE
+        raise WrongForm("yours raised RuntimeError with theta a Node, but returned with theta a plain float")
     if not isinstance(root, Node):
-        raise TypeError(f"newton returned {type(root).__name__}, not a Node that depends on theta: "
-                        "was a step computed from .value, or with float()?")
-    return float(root.value), float(root.grad(1).get("theta", 0.0))
+        raise WrongForm(f"with theta a Node, yours returned {type(root).__name__}, not a Node that depends on "
+                        "theta: was theta's value taken (theta.value, float(theta))?")
+    gradient = float(root.grad(1).get("theta", 0.0))
+    try:
+        plain_root = candidate(f, inputs["theta"], x0, tol, max_steps)
+    except Exception as error:
+        error.add_note("(this was the second call, with theta the plain float)")
+        raise
+    plain_root = _real_number(plain_root, "with theta a plain float, yours")
+    return float(root.value), gradient, plain_root
+
+
+def _newton_outcome(candidate: Any, inputs: Mapping[str, Any]) -> tuple[float, float, float] | str:
+    """`_run_newton`; where the reference raises RuntimeError (max_steps too few), NO_CONVERGENCE
+    for an answer that raises it too, and a WrongForm that says what is asked for one that returns.
+    Elsewhere a RuntimeError is the answer's own error, shown as such."""
+    must_raise = _raises(newton, inputs["f"], inputs["theta"], inputs["x0"], inputs["tol"], inputs["max_steps"])
+    try:
+        outcome = _run_newton(candidate, inputs)
+    except RuntimeError as error:
+        if must_raise and not isinstance(error, NotImplementedError | RecursionError):
+            return NO_CONVERGENCE
+        raise
+    if must_raise:
+        raise WrongForm(f"{inputs['max_steps']} steps do not get a step below tol here, and then newton must "
+                        "raise a RuntimeError; yours returned a root (a fixed number of steps is no stopping rule)")
+    return outcome
+
+
+def _raises(reference: Callable[..., Any], *args: Any) -> bool:
+    """Whether the reference raises RuntimeError on `args`: where an answer must raise it too."""
+    try:
+        reference(*args)
+    except RuntimeError:
+        return True
+    return False
+
+
+def _describe_root_problem(inputs: Mapping[str, Any]) -> str:
+    lines = [hanging(f"{key} = ", show(value)) for key, value in inputs.items()]
+    return "\n".join([*lines, f"(yours is called twice: with theta = Node({show(inputs['theta'])}, \"theta\"), "
+                               "then with theta the plain float)"])
 
 
 def _newton_three_steps(f, theta, x0, tol=1e-12, max_steps=50):
@@ -165,55 +245,92 @@ def _newton_three_steps(f, theta, x0, tol=1e-12, max_steps=50):
 
 register(Exercise(
     "part1.newton_root", "Newton's method until the step is tiny, differentiable in theta",
-    inputs=_root_problem, solution=newton, run=_run_newton, wrong=_newton_three_steps,
-    labels=("root x*", "dx*/dtheta (reverse mode through the iterations)"),
+    inputs=_root_problem, solution=newton, run=_newton_outcome, wrong=_newton_three_steps,
+    describe=_describe_root_problem,
+    labels=("root x*", "dx*/dtheta (reverse mode through the iterations)", "root x*, theta a plain float"),
 ))
 
 
 def _at_root(rng: np.random.Generator, size: int) -> dict[str, Any]:
-    problem = _root_problem(rng, size)
-    return {"f": problem["f"], "x_star": float(newton(**problem)), "theta": problem["theta"]}
+    f, (low, high), x0 = _ROOT_PROBLEMS[rng.integers(len(_ROOT_PROBLEMS))]
+    theta = float(np.round(rng.uniform(low, high), 1 if size == 1 else 4))
+    return {"f": f, "x_star": float(newton(f, theta, x0)), "theta": theta}
 
 
 register(Exercise(
     "part1.implicit_derivative", "dx*/dtheta by the implicit function theorem",
     inputs=_at_root, solution=implicit_derivative,
-    run=lambda candidate, inputs: float(candidate(**inputs)),
+    run=lambda candidate, inputs: _real_number(candidate(**inputs), "yours"),
     wrong=lambda f, x_star, theta: -implicit_derivative(f, x_star, theta),  # the theorem's minus sign lost
 ))
 
 
 def _throw(rng: np.random.Generator, size: int) -> dict[str, Any]:
+    """A throw; from size 2 sometimes with too few steps allowed for the ball to land."""
     digits = 1 if size == 1 else 3
     return {"angle": float(np.round(rng.uniform(0.2, 1.3), digits)),
             "drag": float(np.round(rng.uniform(0.0, 0.1), 2 if size == 1 else 4)),
             "speed": float(np.round(rng.uniform(5.0, 25.0), 0 if size == 1 else 2)),
-            "dt": float(rng.choice([0.01, 0.02, 0.05]))}
+            "dt": float(rng.choice([0.01, 0.02, 0.05])),
+            "max_steps": 100_000 if size == 1 or rng.random() < 0.75 else 5}
 
 
-def _run_flight(candidate: Any, inputs: Mapping[str, Any]) -> tuple[float, dict[str, float]]:
-    angle, drag = Node(inputs["angle"], "angle"), Node(inputs["drag"], "drag")
-    distance = candidate(angle, drag, inputs["speed"], inputs["dt"])[0]
+#: What the check's run gives for a flight that raises RuntimeError, as asked when it does not land.
+NOT_LANDED = "RuntimeError (not landed within max_steps)"
+
+
+def _run_flight(candidate: Any, inputs: Mapping[str, Any]) -> tuple[Any, ...] | str:
+    """(distance, its gradient, path) with angle and drag Nodes, then the distance with both plain
+    floats; NOT_LANDED for an answer that raises RuntimeError where the reference does too."""
+    speed, dt, max_steps = inputs["speed"], inputs["dt"], inputs["max_steps"]
+    must_raise = _raises(flight, inputs["angle"], inputs["drag"], speed, dt, max_steps)
+    try:
+        answer = candidate(Node(inputs["angle"], "angle"), Node(inputs["drag"], "drag"), speed, dt, max_steps)
+    except RuntimeError as error:  # the one asked for where the ball cannot land; elsewhere the answer's own
+        if must_raise and not isinstance(error, NotImplementedError | RecursionError):
+            return NOT_LANDED
+        raise
+    if must_raise:
+        raise WrongForm(f"the ball cannot land in {max_steps} steps of {dt} s, and then flight must raise a "
+                        "RuntimeError; yours returned")
+    distance, path = parts_of(answer, ("distance", "path"))
     if not isinstance(distance, Node):
-        raise TypeError(f"flight returned a distance of type {type(distance).__name__}, not a Node that "
-                        "depends on angle and drag")
+        raise WrongForm(f"the distance is {_a(distance)}, not a Node that depends on angle and drag")
+    if not isinstance(path, np.ndarray) or path.ndim != 2 or path.shape[1] != 2 or path.dtype.kind != "f":
+        raise WrongForm(f"the path is {_a(path)}, not a NumPy array of floats of shape (n, 2): "
+                        "np.array of the list of (float(x), float(y)) points")
     gradients = distance.grad(1)
-    return float(distance.value), {name: float(gradients.get(name, 0.0)) for name in ("angle", "drag")}
+    try:
+        plain = candidate(inputs["angle"], inputs["drag"], speed, dt, max_steps)
+    except Exception as error:
+        error.add_note("(this was the second call, with angle and drag plain floats)")
+        raise
+    plain_distance = _real_number(plain[0] if isinstance(plain, tuple | list) else plain,
+                                  "with angle and drag plain floats, the distance")
+    return (float(distance.value), {name: float(gradients.get(name, 0.0)) for name in ("angle", "drag")},
+            path, plain_distance)
+
+
+def _a(value: Any) -> str:
+    shape = f" of shape {np.shape(value)}" if isinstance(value, np.ndarray | Node) else ""
+    return f"a {type(value).__name__}{shape}"
 
 
 def _flight_without_crossing(angle, drag, speed=20.0, dt=0.01, max_steps=100_000):
     state = (0.0, 0.0, speed * np.cos(angle), speed * np.sin(angle))
+    path = [(0.0, 0.0)]
     for _ in range(max_steps):
         state = euler_step(state, drag, dt)
+        path.append((float(state[0]), float(state[1])))
         if float(state[1]) < 0:
-            return state[0], None  # the first point below the ground: off by up to one step's flight
+            return state[0], np.array(path)  # the first point below the ground: off by up to one step's flight
     raise RuntimeError("the ball has not landed")
 
 
 register(Exercise(
     "part1.flight", "Euler steps until the ball lands, then the crossing of the ground",
     inputs=_throw, solution=flight, run=_run_flight, wrong=_flight_without_crossing, sizes=6, trials=4,
-    labels=("distance", "its gradient"),
+    labels=("distance", "its gradient", "path", "distance, angle and drag plain floats"),
 ))
 
 
@@ -229,7 +346,7 @@ def _hvp_problem(rng: np.random.Generator, size: int) -> dict[str, Any]:
 
 
 def _run_hvp(candidate: Any, inputs: Mapping[str, Any]) -> np.ndarray:
-    return np.asarray(candidate(inputs["loss"], inputs["theta"].copy(), inputs["v"].copy()), dtype=float)
+    return _real_numbers(candidate(inputs["loss"], inputs["theta"].copy(), inputs["v"].copy()), "yours")
 
 
 def _hvp_from_dp(inputs: Mapping[str, Any]) -> np.ndarray:

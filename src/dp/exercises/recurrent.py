@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from dp.exercises.checker import Exercise, hanging, nice, register, show
+from dp.exercises.checker import Exercise, WrongForm, hanging, nice, parts_of, register, shape_difference, show
 from dp.nn.recurrent import LSTM, LSTMCell
 from dp.node import Node
 from dp.ops import stack
@@ -59,18 +59,36 @@ def _nodes(inputs: Mapping[str, Any], names: tuple[str, ...]) -> list[Node]:
     return [Node(np.array(inputs[name], dtype=float), name) for name in names]
 
 
-def _results(h: Any, c: Any, outputs: Any, inputs: Mapping[str, Any]) -> tuple[Any, ...]:
-    """The values, and the gradients of a weighted sum of them (weights drawn with the inputs, so
-    that every element of every output counts, each differently)."""
+def _results(h: Any, c: Any, outputs: Any, inputs: Mapping[str, Any], names: tuple[str, ...]) -> tuple[Any, ...]:
+    """The values, and the gradients for the inputs `names` of a weighted sum of them (weights drawn
+    with the inputs, so that every element of every output counts, each differently); an input the
+    answer does not depend on gets a zero gradient, a named leaf of the answer's own is no matter."""
     loss = (c * inputs["seed_c"]).sum() + ((h if outputs is None else outputs) * inputs["seed_h"]).sum()
     grads = loss.grad(1)
     values = (h.value, c.value) if outputs is None else (outputs.value, h.value, c.value)
-    return (*values, grads)
+    return (*values, {name: grads.get(name, np.zeros(np.shape(inputs[name]))) for name in names})
+
+
+def _nodes_of(answer: Any, parts: dict[str, Any]) -> tuple[Node, ...]:
+    """The Nodes of an answer of the form `parts` names (part -> the seed of its shape), in order,
+    or a WrongForm that says how the answer differs from it."""
+    answer = parts_of(answer, tuple(parts))
+    for (name, seed), part in zip(parts.items(), answer):
+        if not isinstance(part, Node):
+            raise WrongForm(f"{name} is a {type(part).__name__}, not a Node (built with Node operations)")
+        if part.shape != np.shape(seed):
+            raise WrongForm(f"{name}: {shape_difference(part.shape, np.shape(seed))}")
+    return answer
+
+
+_STEP_INPUTS = ("x", "h", "c", "Wx", "Wh", "b")
+_SEQUENCE_INPUTS = ("x", "Wx", "Wh", "b")
 
 
 def _run_step(candidate: Any, inputs: Mapping[str, Any]) -> tuple[Any, ...]:
-    h, c = candidate(*_nodes(inputs, ("x", "h", "c", "Wx", "Wh", "b")))
-    return _results(h, c, None, inputs)
+    answer = candidate(*_nodes(inputs, _STEP_INPUTS))
+    h, c = _nodes_of(answer, {"h'": inputs["seed_h"], "c'": inputs["seed_c"]})
+    return _results(h, c, None, inputs, _STEP_INPUTS)
 
 
 def _dp_cell(x: Node, h: Node, c: Node, Wx: Node, Wh: Node, b: Node) -> tuple[Any, Any]:
@@ -81,8 +99,10 @@ def _dp_cell(x: Node, h: Node, c: Node, Wx: Node, Wh: Node, b: Node) -> tuple[An
 
 
 def _run_sequence(candidate: Any, inputs: Mapping[str, Any]) -> tuple[Any, ...]:
-    outputs, (h, c) = candidate(*_nodes(inputs, ("x", "Wx", "Wh", "b")))
-    return _results(h, c, outputs, inputs)
+    outputs, state = parts_of(candidate(*_nodes(inputs, _SEQUENCE_INPUTS)), ("outputs", "(h, c)"))
+    (outputs,) = _nodes_of((outputs,), {"outputs": inputs["seed_h"]})
+    h, c = _nodes_of(state, {"h": inputs["seed_c"], "c": inputs["seed_c"]})
+    return _results(h, c, outputs, inputs, _SEQUENCE_INPUTS)
 
 
 def _dp_layer(x: Node, Wx: Node, Wh: Node, b: Node) -> tuple[Any, tuple[Any, Any]]:
@@ -109,14 +129,15 @@ def _parameters(rng: np.random.Generator, size: int, n_in: int, hidden: int) -> 
 
 
 def _step_inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
-    n, n_in, hidden = 1 + size // 3, 1 + size // 3, 1 + size // 2
+    # The batch and the input width differ from size 2 on: x.shape[0] taken for the other fails.
+    n, n_in, hidden = 1 + size // 3, 1 + (size + 1) // 3 + size % 2, 1 + size // 2
     return {"x": nice(rng, size, (n, n_in)), "h": nice(rng, size, (n, hidden), -1, 1),
             "c": nice(rng, size, (n, hidden)), **_parameters(rng, size, n_in, hidden),
             "seed_h": nice(rng, size, (n, hidden)), "seed_c": nice(rng, size, (n, hidden))}
 
 
 def _sequence_inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
-    n, steps, n_in, hidden = 1 + size // 4, 1 + (size + 1) // 2, 1 + size // 4, 1 + size // 3
+    n, steps, n_in, hidden = 1 + size // 4, 1 + (size + 1) // 2, 1 + (size + 2) // 3, 1 + size // 3
     return {"x": nice(rng, size, (n, steps, n_in)), **_parameters(rng, size, n_in, hidden),
             "seed_h": nice(rng, size, (n, steps, hidden)), "seed_c": nice(rng, size, (n, hidden))}
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from dp.exercises.checker import Exercise, nice, register
+from dp.exercises.checker import Exercise, WrongForm, nice, register, shape_difference
 from dp.node import Node
 
 __all__ = ["kl_divergence", "reparameterize"]
@@ -58,11 +58,14 @@ def _on_nodes(candidate: Any, inputs: Mapping[str, Any]) -> tuple[Any, Any, Any]
     others = [np.copy(value) for name, value in inputs.items() if name not in ("mu", "log_var", "seed")]
     out = candidate(mu, log_var, *others)
     if not isinstance(out, Node):
-        raise TypeError(f"return a Node computed from mu and log_var with Node operations, so that gradients "
-                        f"flow through it; got {type(out).__name__}")
+        raise WrongForm(f"yours returned a {type(out).__name__}, not a Node computed from mu and log_var with "
+                        "Node operations (so that gradients flow through it)")
     if out.shape != np.shape(inputs["seed"]):
-        raise ValueError(f"yours has shape {out.shape}, expected {np.shape(inputs['seed'])}: "
-                         + ("one z per entry of mu" if "eps" in inputs else "one KL per row of mu (sum over axis -1)"))
+        finding = shape_difference(out.shape, np.shape(inputs["seed"]))
+        if ":" not in finding:  # no hint of the checker's: say what the shape stands for
+            finding += ": " + ("one z per entry of mu" if "eps" in inputs
+                               else "one KL per row of mu (sum over axis -1)")
+        raise WrongForm(finding)
     grads = out.grad(np.copy(inputs["seed"]))
     return out.value, grads.get("mu", np.zeros_like(mu.value)), grads.get("log_var", np.zeros_like(log_var.value))
 
@@ -84,7 +87,7 @@ register(Exercise(
     inputs=lambda rng, size: _latent_inputs(rng, size, noise=True),
     solution=reparameterize, run=_on_nodes, expected=_reparameterized_closed_form,
     wrong=lambda mu, log_var, eps: mu + log_var.exp() * eps,  # the variance taken for the standard deviation
-    labels=("z", "d/dmu", "d/dlog_var"),
+    labels=("z", "gradients of sum(z * seed): d/dmu", "d/dlog_var"),
 ))
 
 register(Exercise(
@@ -94,5 +97,5 @@ register(Exercise(
     # Without the 1 the gradients are right and only the value is off (by d/2 per row): a check
     # of the gradients alone would pass it, and the reported ELBO would be wrong.
     wrong=lambda mu, log_var: -0.5 * (log_var - mu * mu - log_var.exp()).sum(axis=-1),
-    labels=("KL", "d/dmu", "d/dlog_var"),
+    labels=("KL", "gradients of sum(KL * seed): d/dmu", "d/dlog_var"),
 ))
