@@ -693,3 +693,26 @@ def test_a_program_with_no_named_leaf_warns_as_grad_does():
     step = trace(lambda x: (Node(x) * 2).sum(), np.ones(3))
     with pytest.warns(UserWarning, match="no named leaf"):
         assert step(np.ones(3)) == (6.0, {})
+
+
+def test_arguments_are_traced_without_copies_unless_a_copy_tells_them_apart():
+    W_outside = np.array([1.0, 2.0, 3.0])
+    captured = Node(np.array([0.5, -1.0, 2.0]), "W")
+
+    def views(x):  # f slices its argument: the program copies each call's x into the array f saw
+        return (Node(x[:2], "head") * 2).sum()
+
+    def captured_and_passed(x):  # the caller passes the captured leaf's array as x
+        return (captured * Node(x, "x")).sum()
+
+    def global_and_passed(x):  # an array f captures, passed as x too: two leaves hold one array
+        return (Node(W_outside, "W") * Node(x, "x") * x).sum()
+
+    example = np.array([1.0, -2.0, 3.0])
+    for f, first in ((views, example), (captured_and_passed, captured.value), (global_and_passed, W_outside)):
+        step = assert_traced_like_dynamic(f, first)
+        kept = first.copy()
+        assert_same(step(example * 3), dynamic(f, example * 3))
+        np.testing.assert_array_equal(first, kept)  # the caller's example is never written into
+    twice = assert_traced_like_dynamic(lambda a, b: (Node(a, "a") * Node(b, "b")).sum(), example, example)
+    assert_same(twice(example, example * 2), dynamic(lambda a, b: (Node(a, "a") * Node(b, "b")).sum(), example, example * 2))

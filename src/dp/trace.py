@@ -135,6 +135,7 @@ class _Record(NamedTuple):
     from_masks: dict[int, Any]     # id of a Node's value made from a mask's numbers -> that value
     from_0d: dict[int, Any]        # id of a Node's value copied out of a 0-d array -> that value
     detached: dict[int, Node]      # id of a detached copy's value -> the variable it was taken from
+    first_number: int              # nodes numbered below were made before f ran (captured leaves)
 
 
 @contextlib.contextmanager
@@ -145,7 +146,7 @@ def _recording() -> Iterator[_Record]:
     dp forgets how a node on constants only was computed (its parents are dropped); the record
     keeps it, so an argument's way into the graph through constants (`1 - Node(y)`) is seen."""
     _RECORDING.acquire()  # one recording at a time: another thread's would patch the same class
-    record = _Record([], {}, {}, {}, {})
+    record = _Record([], {}, {}, {}, {}, next(dp.node._numbering))
     apply, call, detach = Primitive.apply_to_nodes, Primitive.__call__, Node.detach
     compare = {name: getattr(Node, name) for name in _COMPARISONS}
     as_float_array = dp.node._as_float_array
@@ -1054,13 +1055,19 @@ class Traced:
         return value, grads
 
     def _trace(self, args: tuple[Any, ...]) -> _Program:
-        passed = [_as_passed(arg) for arg in args]
         known = self._parameter_names
-        names = (known + [f"a{i}" for i in range(len(known), len(passed))])[:len(passed)]
-        with _recording() as record:
-            out = self.f(*passed)
-        _check_output(out)
-        return _compile(self.f, names, passed, record, out)
+        names = (known + [f"a{i}" for i in range(len(known), len(args))])[:len(args)]
+        # f gets the arguments themselves, so that tracing holds no copy of the data; on copies
+        # where it must (see _needs_copies), which may mean running f a second time.
+        copies = _overlapping(args)
+        while True:
+            passed = [_as_passed(arg, copy=copies) for arg in args]
+            with _recording() as record:
+                out = self.f(*passed)
+            _check_output(out)
+            if copies or not _needs_copies(record, out, passed):
+                return _compile(self.f, names, passed, record, out)
+            copies = True
 
     def _compare(self, args: tuple[Any, ...], program: _Program, value: Any, grads: dict[str, Any]) -> None:
         """check=True: f run dynamically must take the traced path and give the same numbers."""
@@ -1105,16 +1112,40 @@ def _parameter_names(f: Callable[..., Any]) -> list[str]:
     return [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
 
-def _as_passed(arg: Any) -> Any:
-    """What f gets at trace time: a copy of each array (the buffer views of it come from), a NumPy
-    scalar for a 0-d float (dp keeps those as they are, so the leaf holding it is found)."""
+def _as_passed(arg: Any, copy: bool = True) -> Any:
+    """What f gets at trace time: each array, or a copy of it (`copy`: then the program's buffer
+    is that copy, which views of it come from), a NumPy scalar for a 0-d float (dp keeps those as
+    they are, so the leaf holding it is found)."""
     if isinstance(arg, np.ndarray):
         if arg.ndim == 0 and arg.dtype.kind == "f":
             return arg[()]
-        return np.array(arg)
+        return np.array(arg) if copy else arg
     if isinstance(arg, np.floating):
         return arg.copy()  # an object of its own: one number passed twice is still two arguments
     return arg
+
+
+def _overlapping(args: tuple[Any, ...]) -> bool:
+    """Whether two array arguments share memory: a leaf holding one would pass for the other."""
+    arrays = [arg for arg in args if isinstance(arg, np.ndarray) and arg.ndim]
+    return any(np.may_share_memory(a, b) for i, a in enumerate(arrays) for b in arrays[i + 1:])
+
+
+def _needs_copies(record: _Record, out: Node, passed: list[Any]) -> bool:
+    """Whether a trace on the arguments themselves cannot be compiled: f saw views of one (the
+    program then keeps the array f saw as its buffer, which must not be the caller's), or a leaf
+    made before f ran holds one (it is a captured leaf, not the argument), or two leaves hold one
+    (one may be an array f captured that the caller passed too)."""
+    nodes, produced, _ = _needed(record, [out])
+    argument_of = {id(value): index for index, value in enumerate(passed) if _is_dynamic(value)}
+    if _arguments_seen_through_views(passed, nodes, produced, argument_of):
+        return True
+    arrays = [value for value in passed if isinstance(value, np.ndarray)]
+    leaves = [node for node in nodes if node not in produced]
+    holding = [id(leaf.value) for leaf in leaves if id(leaf.value) in argument_of]
+    return len(holding) != len(set(holding)) or any(  # two leaves hold one argument: which is it?
+        leaf.number < record.first_number and isinstance(leaf.value, np.ndarray)
+        and any(np.may_share_memory(leaf.value, array) for array in arrays) for leaf in leaves)
 
 
 _ARRAYS = frozenset({np.ndarray, np.float64, np.float32})
