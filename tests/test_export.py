@@ -4,7 +4,8 @@ For each layer: the torch module's outputs and gradients (with respect to the in
 parameter) equal dp's to 1e-12 in float64, the way back gives the same weights and outputs, and
 train and eval modes carry over. Then whole models (the paper's MLP, a CNN, an LSTM classifier,
 a Model with lists, dicts and tied weights), float32, PyTorch's own modules into dp, state dicts,
-and every refusal: each names what it refuses, and nothing is half-made or half-written.
+dp's operations beyond the layers' (ties, a root at 0), and every refusal, dp.trace's included:
+each names what it refuses, and nothing is half-made or half-written.
 """
 
 from __future__ import annotations
@@ -449,3 +450,142 @@ def test_a_torch_module_with_shapes_dp_rejects_is_refused():
 def test_the_replayed_module_is_the_one_for_custom_forwards():
     module = to_torch(PaperNetwork())
     assert isinstance(module, Replayed) and "dp: PaperNetwork" in repr(module)
+
+
+class Applies(dnn.Model):
+    """A model whose forward is one operation on its input and its parameter `a`."""
+
+    def __init__(self, operation, a):
+        super().__init__(rng=0)
+        self.operation = operation
+        self.a = Node(a, "a")
+
+    def forward(self, x):
+        return self.operation(x, self.a)
+
+
+#: name -> (dp's primitive, operation, the input, the parameter): dp's operations torch has, beyond the layers'
+OPERATIONS = {
+    "min": ("min", lambda x, a: (x * a).min(axis=1), normal(4, 5), normal(5)),
+    "max with ties": ("max", lambda x, a: (x * a).max(axis=1), np.ones((2, 4)), np.ones(4)),
+    "min with ties": ("min", lambda x, a: (x * a).min(axis=(0, 1)), np.ones((2, 4)), np.ones(4)),
+    "tan": ("tan", lambda x, a: np.tan(x * a), normal(4, 5), normal(5) * 0.3),
+    "sign": ("sign", lambda x, a: np.sign(x * a) + x * a, normal(4, 5), normal(5)),  # + x a: torch gives sign no grad
+    "logaddexp": ("logaddexp", lambda x, a: np.logaddexp(x, a), normal(4, 5), normal(5)),
+    "std": ("root", lambda x, a: (x * a).std(axis=0), normal(4, 5), normal(5)),
+    "std of no spread": ("root", lambda x, a: (x * a).std(axis=0), np.ones((4, 5)), normal(5)),
+    "norm": ("root", lambda x, a: np.linalg.norm(x - a, axis=1), normal(4, 5), normal(5)),
+    "einsum": ("einsum", lambda x, a: np.einsum("ij,kj->ik", x, a), normal(4, 5), normal(3, 5)),
+    "binary_cross_entropy_with_logits": ("binary_cross_entropy_with_logits", lambda x, a: (
+        dnn.binary_cross_entropy_with_logits(x * a, a / 4 + 0.5, "none")), normal(4, 5), normal(4, 5)),
+}
+
+
+@pytest.mark.parametrize("name", OPERATIONS)
+def test_dp_s_operations_agree_with_torch_s(name):
+    """Outputs and gradients, ties shared as dp shares them (max, min) and a root's zero gradient at
+    0 (std of a column with no spread) included."""
+    primitive, operation, x, a = OPERATIONS[name]
+    module, _ = compare(Applies(operation, a), [x])
+    (program,) = module._programs.values()
+    assert primitive in {app.primitive.name for app in program.applications}
+
+
+class Gated(dnn.Model):
+    def __init__(self, gate):
+        super().__init__(rng=0)
+        self.fc = dnn.Linear(3, 3, rng=0)
+        self.gate = gate
+
+    def forward(self, x):
+        return self.gate(self.fc(x))
+
+
+@pytest.mark.parametrize("gate, message", [
+    (lambda h: h * (h > 0), "comparison's mask .* is used as numbers"),
+    (lambda h: dp.where(h.value > 0, h, 0.0), "where condition that is neither a comparison of Nodes"),
+])
+def test_what_dp_trace_refuses_is_refused_in_a_replayed_forward(gate, message):
+    """The recording would answer every later input with this input's mask: refused, with dp.trace's error."""
+    model = Gated(gate)
+    with pytest.raises(TypeError, match=message):
+        dp.trace(lambda x: model(x).sum(), normal(2, 3))
+    module = to_torch(model)
+    with pytest.raises(Unsupported, match=f"^to_torch: the forward of Gated: .*{message}"):
+        module(torch.tensor(normal(2, 3)))
+    with pytest.raises(Unsupported, match=message):
+        to_torch(model, normal(2, 3))
+
+
+def test_a_mask_inside_dp_where_follows_each_input():
+    model = Gated(lambda h: dp.where(h > 0, h, 0.0))
+    module = to_torch(model, normal(2, 3))
+    for _ in range(3):
+        x = normal(2, 3)
+        np.testing.assert_allclose(module(torch.tensor(x)).detach().numpy(), model(x).value, rtol=0, atol=1e-15)
+
+
+def test_an_integer_argument_made_floats_is_refused():
+    with pytest.raises(Unsupported, match="x is an array of int64 .* pass floats"):
+        to_torch(Applies(lambda x, a: Node(x) * a, np.ones(3)), np.arange(6).reshape(2, 3))
+
+
+def test_attention_takes_one_mask_for_the_batch():
+    mha = dnn.MultiheadAttention(4, 2, rng=1)
+    compare(mha, [normal(3, 5, 4)] * 3 + [np.triu(np.ones((1, 5, 5), bool), 1)])
+
+
+class Normalised(dnn.Model):
+    def __init__(self):
+        super().__init__(rng=0)
+        self.fc = dnn.Linear(3, 3, rng=0)
+        self.bn = dnn.BatchNorm(3)
+        self.drop = dnn.Dropout(0.5)
+
+    def forward(self, x):
+        return self.drop(self.bn(self.fc(x)))
+
+
+@pytest.mark.parametrize("make", [Normalised, lambda: dnn.Sequential([dnn.BatchNorm(3), dnn.Dropout(0.5)])])
+def test_example_inputs_take_no_step_of_training(make):
+    """The check run on example_inputs leaves BatchNorm's statistics and torch's random state as they were."""
+    model = make()
+    before = torch.random.get_rng_state()
+    expected = to_torch(model).state_dict()
+    after = torch.random.get_rng_state()  # the modules' own initialisation draws, before their weights are copied
+    torch.random.set_rng_state(before)
+    module = to_torch(model, normal(8, 3) * 5 + 3)
+    assert torch.equal(torch.random.get_rng_state(), after)
+    assert module.state_dict().keys() == expected.keys()
+    for name, value in module.state_dict().items():
+        assert torch.equal(value, expected[name]), name
+
+
+def test_softplus_with_a_threshold_that_changes_it_is_refused():
+    with pytest.raises(Unsupported, match="threshold below PyTorch's default 20"):
+        from_torch(torch.nn.Softplus(threshold=3))
+    x = normal(4, 5) * 10
+    layer = from_torch(torch.nn.Softplus(beta=2.0))  # the default threshold, 20: off by 1e-9 at most
+    np.testing.assert_allclose(layer(x).value, torch.nn.Softplus(beta=2.0)(torch.tensor(x)).numpy(), rtol=1e-9)
+
+
+def test_bfloat16_is_refused_by_name():
+    with pytest.raises(Unsupported, match="'0.weight' is torch.bfloat16"):
+        from_torch(torch.nn.Sequential(torch.nn.Linear(2, 2)).to(torch.bfloat16))
+
+
+def test_in_place_modules_come_as_the_others():
+    """inplace= saves memory in torch only: Dropout takes it as the activations do."""
+    layers = from_torch(torch.nn.Sequential(torch.nn.ReLU(inplace=True), torch.nn.Dropout(0.3, inplace=True)))
+    assert isinstance(layers.layers[1], dnn.Dropout) and layers.layers[1].p == 0.3
+
+
+def test_a_missing_directory_is_named_as_the_user_gave_it(tmp_path):
+    pytest.importorskip("safetensors")
+    from dp.export import save_safetensors
+
+    target = tmp_path / "no such folder" / "net.safetensors"
+    with pytest.raises(FileNotFoundError, match="no such folder") as error:
+        save_safetensors(dnn.Linear(2, 2, rng=0), target)
+    assert error.value.filename == str(target)
+    assert list(tmp_path.iterdir()) == []

@@ -1,8 +1,9 @@
 """dp.export.to_onnx: traced dp functions as ONNX models, run in onnxruntime against dp's values.
 
 The paper's MLP, a CNN, an LSTM and each other layer's operations; a traced loss with labels;
-a function with an operation ONNX lacks (refused by name, nothing written); files written whole
-or not at all; and dp.export's extras: dp never imports them, and a missing one is named.
+a function with an operation ONNX lacks, or with what dp.trace refuses (refused by name, nothing
+written); files written whole or not at all; and dp.export's extras: dp never imports them, and a
+missing one is named.
 """
 
 from __future__ import annotations
@@ -97,8 +98,8 @@ def test_an_lstm(dtype, tmp_path):
 LAYERS = {
     "GRU": (lambda dt: (lambda x, g=dnn.GRU(3, 4, rng=0, dtype=dt): g(x)[1]), (2, 5, 3)),
     "RNN": (lambda dt: (lambda x, g=dnn.RNN(3, 4, rng=0, dtype=dt): g(x)[0]), (2, 5, 3)),
-    "MultiheadAttention": (lambda dt: (lambda x, m=dnn.MultiheadAttention(4, 2, rng=0, dtype=dt):
-                                       m(x, x, x, mask=np.triu(np.ones((3, 3), bool), 1))), (2, 3, 4)),
+    "MultiheadAttention": (lambda dt: (lambda x, m=dnn.MultiheadAttention(4, 2, rng=0, dtype=dt): m(x, x, x)),
+                           (2, 3, 4)),
     "LayerNorm": (lambda dt: dnn.LayerNorm(4, dtype=dt), (2, 3, 4)),
     "BatchNorm train": (lambda dt: dnn.BatchNorm(4, dtype=dt), (5, 4)),
     "BatchNorm eval": (lambda dt: dnn.BatchNorm(4, dtype=dt).eval(), (5, 4, 2, 2)),
@@ -132,6 +133,17 @@ def test_float64_where_onnxruntime_lacks_kernels(layer, kernel, tmp_path):
         run(path, x)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_attention_with_its_mask_as_an_input(dtype, tmp_path):
+    mha = dnn.MultiheadAttention(4, 2, rng=0, dtype=dtype)
+    causal = np.triu(np.ones((3, 3), bool), 1)
+    path = to_onnx(lambda x, mask: mha(x, x, x, mask=mask), normal(2, 3, 4, dtype=dtype), causal,
+                   path=tmp_path / "mha.onnx")
+    x, other = normal(2, 3, 4, dtype=dtype), np.tril(np.ones((3, 3), bool), -1)
+    (got,) = run(path, x, other)
+    assert relative(got, mha(x, x, x, mask=other).value) <= TOLERANCE[dtype]
+
+
 def test_an_embedding_takes_its_indices_as_an_input(tmp_path):
     embedding = dnn.Embedding(9, 4, rng=0)
     path = to_onnx(embedding, np.array([[1, 2], [8, 0]]), path=tmp_path / "embedding.onnx")
@@ -163,12 +175,50 @@ def test_an_operation_onnx_lacks_is_refused_by_name_and_nothing_is_written(tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["det.onnx"]
 
 
-def test_dropout_in_training_mode_is_refused(tmp_path):
+@pytest.mark.parametrize("reach", ["method", "closure"])
+def test_dropout_in_training_mode_is_refused(reach, tmp_path):
     net = dnn.Sequential([dnn.Linear(3, 3, rng=0), dnn.Dropout(0.5)])
+    function = net.forward if reach == "method" else (lambda x: net(x))
     with pytest.raises(Unsupported, match="Dropout.*training mode.*model.eval"):
-        to_onnx(net.forward, normal(2, 3), path=tmp_path / "m.onnx")
+        to_onnx(function, normal(2, 3), path=tmp_path / "m.onnx")
     assert list(tmp_path.iterdir()) == []
-    to_onnx(net.eval(), normal(2, 3), path=tmp_path / "m.onnx")
+    net.eval()
+    to_onnx(function, normal(2, 3), path=tmp_path / "m.onnx")
+
+
+def _numpy_condition(x):
+    return dp.where(x > 0, dp.Node(x), 0.0)  # x > 0 on the array: computed once, from the example
+
+
+@pytest.mark.parametrize("function, example, message", [
+    (lambda x: dp.Node(x) * (dp.Node(x) > 0), normal(3, 3), "comparison's mask .* is used as numbers"),
+    (lambda x: dp.Node(x) * 2.0, np.arange(6).reshape(2, 3), "x is an array of int64 .* pass floats"),
+    (_numpy_condition, normal(3, 3), "where condition that is neither a comparison of Nodes"),
+    (lambda x, m=dnn.MultiheadAttention(4, 2, rng=0): m(dp.Node(x), x, x, mask=np.triu(np.ones((3, 3), bool), 1)),
+     normal(2, 3, 4), "mask built inside f"),
+])
+def test_what_dp_trace_refuses_is_refused_and_nothing_is_written(function, example, message, tmp_path):
+    """A graph that would answer a new input with the example's mask (or numbers) is refused with
+    dp.trace's error, as dp.trace refuses it."""
+    with pytest.raises(TypeError, match=message):
+        dp.trace(lambda x: function(x).sum(), example)
+    with pytest.raises(Unsupported, match=f"^to_onnx: .*{message}"):
+        to_onnx(function, example, path=tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_mask_written_as_dp_where_follows_the_input(tmp_path):
+    path = to_onnx(lambda x: dp.where(dp.Node(x) > 0, dp.Node(x), 0.0), normal(3, 3), path=tmp_path / "m.onnx")
+    other = normal(3, 3)
+    np.testing.assert_array_equal(run(path, other)[0], np.where(other > 0, other, 0.0))
+
+
+def test_a_missing_directory_is_named_as_the_user_gave_it(tmp_path):
+    target = tmp_path / "no such folder" / "m.onnx"
+    with pytest.raises(FileNotFoundError, match="no such folder") as error:
+        to_onnx(dnn.Linear(2, 2, rng=0), normal(1, 2), path=target)
+    assert error.value.filename == str(target)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_failed_write_leaves_nothing(tmp_path):

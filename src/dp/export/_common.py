@@ -1,16 +1,21 @@
-"""What every part of dp.export shares: its error, importing an optional extra, writing a file whole."""
+"""What every part of dp.export shares: its error, importing an optional extra, writing a file
+whole, and what a recording of a dp function may not hold."""
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numpy as np
+
+from dp.node import Node
+from dp.trace import _parameter_names, _Record, _refuse_what_would_freeze
 
 EXTRA = "pip install 'dp[export]'"
 
@@ -32,6 +37,8 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[str], None])
     """Call `write(temporary_path)`, then rename the file to `path`: a failure leaves nothing
     half-written there (and the temporary file removed)."""
     target = Path(path)
+    if not target.parent.is_dir():  # else mkstemp's error would name the temporary file, not the user's
+        raise FileNotFoundError(errno.ENOENT, f"no directory {str(target.parent)!r} to write into", os.fspath(path))
     descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent or ".")
     os.close(descriptor)
     try:
@@ -57,3 +64,34 @@ def reshaped_argument(value: Any, arguments: list[Any], who: str) -> Any | None:
                           "recorded graph cannot follow (it would keep the example's values): compute it with dp's "
                           "operations on a Node instead")
     return source
+
+
+def refuse_what_a_trace_refuses(who: str, record: _Record, outputs: list[Any], function: Callable[..., Any],
+                                arguments: Sequence[Any], keywords: dict[str, Any] | None = None) -> None:
+    """dp.trace's error, under `who`'s name, where the recording of `function` on `arguments`
+    (and `keywords`) holds what a graph made from it would answer wrongly at the next call: a
+    comparison's mask used as numbers, a `where` condition made in NumPy, `Node(int_array)`."""
+    names = _parameter_names(function)
+    named = [*((names[index] if index < len(names) else f"argument {index}", argument)
+               for index, argument in enumerate(arguments)), *(keywords or {}).items()]
+    passed, parameter_names = [], []
+    for name, argument in named:
+        for leaf in leaves(argument):
+            passed.append(leaf)
+            parameter_names.append(name)
+    try:
+        _refuse_what_would_freeze(record, [out for out in outputs if isinstance(out, Node)], passed, parameter_names)
+    except TypeError as error:
+        raise Unsupported(f"{who}: {str(error).removeprefix('trace: ')}") from None
+
+
+def leaves(x: Any) -> Iterator[Any]:
+    """What a nest of tuples, lists and dicts (by sorted key) holds, in order."""
+    if isinstance(x, tuple | list):
+        for item in x:
+            yield from leaves(item)
+    elif isinstance(x, dict):
+        for key in sorted(x):
+            yield from leaves(x[key])
+    else:
+        yield x

@@ -7,7 +7,10 @@ composition where it does not (`erfc` is 1 - Erf, a `sliding_windows` view is a 
 windows' elements, `stack` is Unsqueeze and Concat). The function's arguments are the graph's
 inputs, the named leaves it reads (a model's parameters) its initializers, with their values
 now, and what it returns (a Node, or a tuple of them) its outputs. As in a trace, the graph is
-the path taken on the example: its shapes (the batch size too) and its control flow.
+the path taken on the example: its shapes (the batch size too) and its control flow; what
+`dp.trace` refuses (a comparison's mask used as numbers, `Node(int_array)`, ...) is refused here
+with its error, and so is a Dropout layer in training mode called while recording (the graph
+would keep its one mask).
 
 Opset `OPSET` (18) of the default domain: onnxruntime runs it, and it takes the axes of every
 reduction as an input.
@@ -15,15 +18,17 @@ reduction as an input.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dp.export._common import Unsupported, requires, reshaped_argument, write_atomically
-from dp.nn import Dropout, Layer
+from dp.export._common import Unsupported, refuse_what_a_trace_refuses, requires, reshaped_argument, write_atomically
+from dp.nn import Dropout
 from dp.node import Node, _is_basic_index
 from dp.trace import Traced, _Application, _as_passed, _parameter_names, _recording
 
@@ -332,8 +337,8 @@ def _writers(masks: dict[int, Any]) -> dict[str, Writer]:
             "sigmoid": "Sigmoid", "relu": "Relu", "erf": "Erf", "sign": "Sign",
             "floor": "Floor", "ceil": "Ceil"}.items()},
         "leaky_relu": _alpha("LeakyRelu", lambda graph, x, alpha, dtype: graph.node("Mul", [x, alpha], dtype)),
-        "elu": _alpha("Elu", lambda graph, x, alpha, dtype: graph.node(
-            "Mul", [graph.node("Sub", [graph.node("Exp", [x], dtype), graph.constant(1, dtype)], dtype), alpha], dtype)),
+        "elu": _alpha("Elu", lambda graph, x, alpha, dtype: graph.node("Mul", [
+            graph.node("Sub", [graph.node("Exp", [x], dtype), graph.constant(1, dtype)], dtype), alpha], dtype)),
         "softmax": _with("Softmax", "axis"),
         "log_softmax": _with("LogSoftmax", "axis"),
         "square": _composed(lambda graph, x, dtype: graph.node("Mul", [x, x], dtype)),
@@ -389,28 +394,36 @@ def to_onnx(step_or_function: Traced | Callable[..., Any], *example_args: Any, p
     return write_atomically(path, lambda temporary: onnx.save(model, temporary))
 
 
-def _refuse_random_layers(function: Callable[..., Any]) -> None:
-    """A model (or its method) with Dropout in training mode: the graph would keep one mask."""
-    owner = function if isinstance(function, Layer) else getattr(function, "__self__", None)
-    if not isinstance(owner, Layer):
-        return
-    for layer in owner._walk()[0]:
-        if isinstance(layer, Dropout) and layer.training and layer.p > 0:
+@contextlib.contextmanager
+def _refusing_random_layers() -> Iterator[None]:
+    """An error at each call of Dropout in training mode made by this thread in the block, however
+    the function reaches the layer (a model's method, a closure): the graph would keep one mask."""
+    forward, recorder = Dropout.forward, threading.get_ident()
+
+    def refuse(layer: Dropout, x: Any) -> Any:
+        if threading.get_ident() == recorder and layer.training and layer.p > 0:
             raise Unsupported(f"to_onnx: {layer!r} is in training mode, where it draws a new mask at each call, but "
                               "the graph would keep the one drawn now: export the model in evaluation mode "
                               "(model.eval())")
+        return forward(layer, x)
+
+    Dropout.forward = refuse
+    try:
+        yield
+    finally:
+        Dropout.forward = forward
 
 
 def _model(function: Callable[..., Any], example_args: tuple[Any, ...], opset: int) -> Any:
-    _refuse_random_layers(function)
     passed = [_as_passed(arg) for arg in example_args]
     known = _parameter_names(function)
     names = (known + [f"input{i}" for i in range(len(known), len(passed))])[:len(passed)]
-    with _recording() as record:
+    with _recording() as record, _refusing_random_layers():
         result = function(*passed)
     outputs = list(result) if isinstance(result, tuple | list) else [result]
     if not outputs or not all(isinstance(out, Node) for out in outputs):
         raise TypeError(f"to_onnx: the function must return a Node or a tuple of Nodes, got {type(result).__name__}")
+    refuse_what_a_trace_refuses("to_onnx", record, outputs, function, passed)
     arrays = {id(value): name for value, name in zip(passed, names) if isinstance(value, np.ndarray | np.generic)}
     graph = _Graph(arrays, passed)
     graph.dtypes.update({name: np.asarray(value).dtype for value, name in zip(passed, names) if id(value) in arrays})

@@ -10,7 +10,9 @@ and recorded, as `dp.trace` records (its operations are `dp.trace`'s `_Applicati
 call of one of its layers is recorded as that call, so the layer runs as the torch module
 (Dropout draws torch's masks, BatchNorm updates torch's statistics), and every other operation
 is replayed in torch (`torch_ops`). What the recording freezes is what `dp.trace` freezes:
-control flow on the data, and numbers computed from it in plain NumPy.
+control flow on the data, and numbers computed from it in plain NumPy; what `dp.trace` refuses
+(a comparison's mask used as numbers, a `where` condition made in NumPy, `Node(int_array)`) is
+refused here with its error.
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from dp.export._common import Unsupported, requires, reshaped_argument
+from dp.export._common import Unsupported, leaves, refuse_what_a_trace_refuses, requires, reshaped_argument
 from dp.export.torch_layers import (activation_from_torch, activation_to_torch, pair_of_layer,
-                                    pair_of_module, tensor)
+                                    pair_of_module, refuse_dtypes_numpy_lacks, tensor)
 from dp.export.torch_ops import TORCH_OPERATIONS
 from dp.nn import Activation, Layer, Linear, Sequential
 from dp.node import Node
@@ -52,14 +54,19 @@ def to_torch(model: Layer, *example_inputs: Any) -> Any:
 
     The module computes what the dp model's forward computes, gradients included. Given
     `example_inputs` (arrays or tensors), it is run once on them, so that a forward pass that
-    cannot be replayed in torch is refused now rather than at the first call.
+    cannot be replayed in torch is refused now rather than at the first call. That run is no
+    step of training: the module's buffers (BatchNorm's statistics) and torch's random state are
+    as they were before it.
     """
     if not isinstance(model, Layer):
         raise TypeError(f"to_torch: expected a dp layer, Model or Sequential, got {type(model).__name__}")
     module = _convert(model, {})
     if example_inputs:
-        with torch.no_grad():
+        buffers = [(buffer, buffer.clone()) for buffer in module.buffers()]
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
             module(*(_as_tensor(x) for x in example_inputs))
+            for buffer, before in buffers:
+                buffer.copy_(before)
     return module
 
 
@@ -207,7 +214,10 @@ class Replayed(tnn.Module):
         children = {id(item): self._submodule_of[key] for key, item in layer._items() if isinstance(item, Layer)} \
             if isinstance(layer, Layer) else {}
         with self._as_the_modules(), _recording() as record, _intercepting(children, record) as calls:
-            output = layer.forward(*arguments, **keywords) if isinstance(layer, Layer) else layer(*arguments, **keywords)
+            forward = layer.forward if isinstance(layer, Layer) else layer
+            output = forward(*arguments, **keywords)
+        refuse_what_a_trace_refuses(f"to_torch: the forward of {_describe(layer)}", record, list(leaves(output)),
+                                    forward, arguments, keywords)
         for application in record.applications:
             if application.primitive.name not in TORCH_OPERATIONS:
                 raise Unsupported(f"to_torch: the forward of {_describe(layer)} applies dp's operation "
@@ -234,9 +244,9 @@ class Replayed(tnn.Module):
 
     def _replay(self, program: _Program, inputs: tuple[Any, ...], options: dict[str, Any]) -> Any:
         values: dict[int, Any] = {}
-        arguments = [array for array in _leaves(program.arguments) if isinstance(array, np.ndarray)]
+        arguments = [array for array in leaves(program.arguments) if isinstance(array, np.ndarray)]
         given = {}
-        for array, value in zip(_leaves(program.arguments), _leaves((inputs, options))):
+        for array, value in zip(leaves(program.arguments), leaves((inputs, options))):
             if isinstance(array, np.ndarray):
                 given[id(array)] = _as_tensor(value)
 
@@ -345,17 +355,6 @@ def _to_numpy(x: Any) -> Any:
     return x
 
 
-def _leaves(x: Any) -> Iterator[Any]:
-    if isinstance(x, tuple | list):
-        for item in x:
-            yield from _leaves(item)
-    elif isinstance(x, dict):
-        for key in sorted(x):
-            yield from _leaves(x[key])
-    else:
-        yield x
-
-
 # ------------------------------------------------------------------------------------------------
 # torch -> dp
 
@@ -370,6 +369,7 @@ def from_torch(module: Any) -> Any:
     """
     if not isinstance(module, tnn.Module):
         raise TypeError(f"from_torch: expected a torch.nn.Module, got {type(module).__name__}")
+    refuse_dtypes_numpy_lacks(module)
     if isinstance(module, Replayed):
         if not isinstance(module.dp_layer, Layer):
             return module.dp_layer  # a function: it has no weights

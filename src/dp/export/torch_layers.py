@@ -39,6 +39,15 @@ def numpy_dtype(module: Any) -> np.dtype:
     return np.dtype(str(parameter.dtype).removeprefix("torch.")) if parameter is not None else np.dtype(np.float32)
 
 
+def refuse_dtypes_numpy_lacks(module: Any) -> None:
+    """An error naming the first floating parameter or buffer in a dtype that is no NumPy float,
+    which dp computes in: bfloat16 (NumPy has none, or ml_dtypes' of another kind)."""
+    for name, value in [*module.named_parameters(), *module.named_buffers()]:
+        if value.is_floating_point() and str(value.dtype) not in ("torch.float16", "torch.float32", "torch.float64"):
+            raise Unsupported(f"from_torch: {name!r} is {value.dtype}, which is no NumPy float, as dp computes in: "
+                              "convert the module first (module.float() or module.double())")
+
+
 def tensor(array: Any, dtype: Any = None) -> Any:
     """A torch parameter's new value: a copy of a dp array (contiguous, writable)."""
     return torch.tensor(np.array(array, dtype=dtype))
@@ -57,6 +66,16 @@ def _softplus(beta: float) -> Any:
     # dp's softplus is exact everywhere; torch's switches to x above `threshold`, off by
     # exp(-threshold): 40 puts that below float64's resolution of the result.
     return tnn.Softplus(beta=beta, threshold=40.0)
+
+
+def _softplus_options(module: Any) -> dict[str, Any]:
+    # torch's Softplus is x where beta x > threshold, off from the exact softplus (dp's) by up to
+    # exp(-threshold) / beta: 2e-9 at the default 20, but 5e-2 at threshold 3.
+    if module.threshold < 20:
+        raise Unsupported(f"{module!r}: a threshold below PyTorch's default 20 changes the function by up to "
+                          f"exp(-threshold) / beta = {np.exp(-module.threshold) / module.beta:.1e}; dp's softplus is "
+                          "exact, with none: use threshold >= 20")
+    return {"beta": module.beta}
 
 
 class _Activation(NamedTuple):
@@ -81,8 +100,7 @@ ACTIVATIONS: dict[Callable[..., Any], _Activation] = {
     dnn.elu: _Activation(lambda alpha=1.0: tnn.ELU(alpha), tnn.ELU, dnn.ELU, lambda m: {"alpha": m.alpha}),
     dnn.gelu: _Activation(lambda approximate="none": tnn.GELU(approximate), tnn.GELU, dnn.GELU,
                           lambda m: {"approximate": m.approximate}),
-    dnn.softplus: _Activation(lambda beta=1.0: _softplus(beta), tnn.Softplus, dnn.Softplus,
-                              lambda m: {"beta": m.beta}),
+    dnn.softplus: _Activation(lambda beta=1.0: _softplus(beta), tnn.Softplus, dnn.Softplus, _softplus_options),
     dnn.softmax: _Activation(lambda axis=-1: tnn.Softmax(axis), tnn.Softmax, dnn.Softmax, lambda m: {"axis": m.dim}),
     dnn.log_softmax: _Activation(lambda axis=-1: tnn.LogSoftmax(axis), tnn.LogSoftmax, dnn.LogSoftmax,
                                  lambda m: {"axis": m.dim}),
@@ -159,7 +177,8 @@ class _MultiheadAttention(tnn.MultiheadAttention):
 
     def forward(self, query: Any, key: Any, value: Any, mask: Any = None) -> Any:
         if mask is not None and mask.dim() == 3:
-            mask = mask.repeat_interleave(self.num_heads, dim=0)  # torch wants (N * heads, L, S)
+            # torch wants (N * heads, L, S); dp also takes (1, L, S), one mask for the batch
+            mask = mask.expand(query.shape[0], -1, -1).repeat_interleave(self.num_heads, dim=0)
         return super().forward(query, key, value, attn_mask=mask, need_weights=False)[0]
 
 
@@ -243,8 +262,7 @@ def _flatten_back(module: Any) -> dnn.Flatten:
 
 
 def _dropout_back(module: Any) -> dnn.Dropout:
-    _refuse(module, inplace=False)
-    return dnn.Dropout(module.p)
+    return dnn.Dropout(module.p)  # inplace= only saves torch's memory: dp computes the same (as for activations)
 
 
 def _batchnorm_to(layer: dnn.BatchNorm) -> Any:
@@ -416,4 +434,4 @@ def pair_of_module(module: Any) -> Pair | None:
 
 
 __all__ = ["ACTIVATIONS", "PAIRS", "Pair", "Unsupported", "activation_from_torch", "activation_to_torch",
-           "pair_of_layer", "pair_of_module"]
+           "pair_of_layer", "pair_of_module", "refuse_dtypes_numpy_lacks"]

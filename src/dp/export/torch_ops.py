@@ -4,7 +4,8 @@
 computes, operands being tensors (or Python numbers), `params` the primitive's parameters as
 dp recorded them, and `tensor(value)` turning a parameter that holds an array (an index, a
 mask) into a tensor. Each keeps dp's semantics exactly where PyTorch's differ: a window's
-maximum gives its gradient to the first maximum, softplus has no threshold.
+maximum gives its gradient to the first maximum (a `max` reduction shares a tie's, as
+`torch.amax`), softplus has no threshold, and a root's gradient at 0 is 0.
 """
 
 from __future__ import annotations
@@ -33,18 +34,25 @@ def _reduction(function: Callable[..., Any]) -> Operation:
     return lambda xs, p, tensor: function(xs[0], dim=_dims(p["axis"], xs[0]), keepdim=bool(p["keepdims"]))
 
 
-def _amax(x: Any, dim: tuple[int, ...], keepdim: bool) -> Any:
-    # torch.amax shares a tie's gradient out; dp (and max_pool2d) give it to the first maximum,
-    # which torch.max along one axis of the flattened axes does.
+def _first_max(x: Any, dim: tuple[int, ...]) -> Any:
+    """The maximum over `dim`, its gradient going to the first maximum as dp's window_max (and
+    max_pool2d) gives it: torch.max along one axis of the flattened axes does; torch.amax would
+    share a tie's gradient out, as dp's `max` reduction does."""
     dims = tuple(sorted(d % max(x.ndim, 1) for d in dim)) if x.ndim else ()
     if not dims:
         return x
     rest = [d for d in range(x.ndim) if d not in dims]
     flat = x.permute(*rest, *dims).reshape(*[x.shape[d] for d in rest], -1)
-    out = flat.max(dim=-1).values
-    if keepdim:
-        out = out.reshape([1 if d in dims else x.shape[d] for d in range(x.ndim)])
-    return out
+    return flat.max(dim=-1).values
+
+
+def _root(x: Any, degree: Any) -> Any:
+    # dp's root (std, norms) has gradient 0 where x = 0, where x ** (1 / degree)'s is infinite:
+    # the power is taken of 1 there, and its result not used.
+    zero = x == 0
+    safe = torch.where(zero, torch.ones_like(x), x)
+    root = torch.sqrt(safe) if degree == 2 else safe ** (1 / degree)
+    return torch.where(zero, torch.zeros_like(x), root)
 
 
 def _index(key: Any, tensor: Callable[[Any], Any]) -> Any:
@@ -90,8 +98,21 @@ def _binary(function: Callable[[Any, Any], Any]) -> Operation:
     return lambda xs, p, tensor: function(xs[0], xs[1])
 
 
-def _as_tensor(x: Any, like: Any) -> Any:
-    return x if torch.is_tensor(x) else torch.tensor(x, dtype=like.dtype)
+def _logistic_loss(z: Any, y: Any) -> Any:
+    # torch gives the labels no gradient; dp gives them -z: added as a term whose value is 0.
+    return F.binary_cross_entropy_with_logits(z, y.detach(), reduction="none") - z.detach() * (y - y.detach())
+
+
+def _tensors(function: Callable[[Any, Any], Any]) -> Operation:
+    """A binary operation torch takes of two tensors only: a Python number as a tensor of the other's dtype."""
+    def apply(xs: list[Any], p: dict[str, Any], tensor: Callable[[Any], Any]) -> Any:
+        a, b = xs
+        if not torch.is_tensor(a):
+            a = torch.tensor(a, dtype=b.dtype)
+        elif not torch.is_tensor(b):
+            b = torch.tensor(b, dtype=a.dtype)
+        return function(a, b)
+    return apply
 
 
 TORCH_OPERATIONS: dict[str, Operation] = {
@@ -100,10 +121,11 @@ TORCH_OPERATIONS: dict[str, Operation] = {
     "multiply": _binary(lambda a, b: a * b),
     "divide": _binary(lambda a, b: a / b),
     "power": _binary(lambda a, b: a ** b),
-    "maximum": _binary(lambda a, b: torch.maximum(a, _as_tensor(b, a)) if torch.is_tensor(a)
-                       else torch.maximum(_as_tensor(a, b), b)),
-    "minimum": _binary(lambda a, b: torch.minimum(a, _as_tensor(b, a)) if torch.is_tensor(a)
-                       else torch.minimum(_as_tensor(a, b), b)),
+    "maximum": _tensors(torch.maximum),
+    "minimum": _tensors(torch.minimum),
+    "logaddexp": _tensors(torch.logaddexp),
+    "binary_cross_entropy_with_logits": _tensors(_logistic_loss),
+    "einsum": lambda xs, p, tensor: torch.einsum(p["subscripts"], *xs),
     "matmul": _binary(torch.matmul),
     "negative": _unary(torch.neg),
     "abs": _unary(torch.abs),
@@ -115,6 +137,8 @@ TORCH_OPERATIONS: dict[str, Operation] = {
     "square": _unary(torch.square),
     "reciprocal": _unary(torch.reciprocal),
     "sin": _unary(torch.sin),
+    "tan": _unary(torch.tan),
+    "sign": _unary(torch.sign),
     "cos": _unary(torch.cos),
     "tanh": _unary(torch.tanh),
     "sinh": _unary(torch.sinh),
@@ -132,9 +156,11 @@ TORCH_OPERATIONS: dict[str, Operation] = {
     "clip": lambda xs, p, tensor: torch.clamp(xs[0], xs[1], xs[2]),
     "sum": _reduction(torch.sum),
     "mean": _reduction(torch.mean),
-    "max": _reduction(_amax),
+    "max": _reduction(torch.amax),
+    "min": _reduction(torch.amin),
     "logsumexp": _reduction(torch.logsumexp),
-    "window_max": lambda xs, p, tensor: _amax(xs[0], tuple(range(-p["k"], 0)), False),
+    "window_max": lambda xs, p, tensor: _first_max(xs[0], tuple(range(-p["k"], 0))),
+    "root": lambda xs, p, tensor: _root(xs[0], p["degree"]),
     "reshape": lambda xs, p, tensor: xs[0].reshape(p["shape"]),
     "transpose": lambda xs, p, tensor: xs[0].permute(*p["axes"]),
     "broadcast_to": lambda xs, p, tensor: xs[0].expand(*p["shape"]),
