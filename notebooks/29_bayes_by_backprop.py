@@ -336,4 +336,4 @@ plt.show()
 # * With minibatches, each batch carries $1/M$ of the KL.
 # * Many draws from $q$ give a predictive mean and a band that widens away from the data;
 #   an independent Gaussian per weight stays overconfident between two stretches of data.
-# * Next, Part 3, `30_to_pytorch`: dp's MNIST network written in PyTorch, side by side.
+# * Next, Part 3, `30_to_pytorch`: dp's MNIST network crosses to PyTorch and ONNX, and back.
