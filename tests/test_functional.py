@@ -166,7 +166,7 @@ def test_bad_input_gives_clear_errors():
         dp.hessian(lambda a, b: a * b, (0, 1))
 
 
-@pytest.mark.parametrize("module", ["dp.forward", "dp.functional", "dp.check", "dp.graph"])
+@pytest.mark.parametrize("module", ["dp", "dp.forward", "dp.functional", "dp.check", "dp.graph"])
 def test_the_docstring_examples_run(module):
     import doctest
     import importlib

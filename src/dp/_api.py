@@ -1,0 +1,164 @@
+"""The public API's bookkeeping: dp's version, and how a public name is renamed or removed.
+
+`VERSION` (dp.__version__) is the installed package's version, from its metadata.
+
+Deprecations keep code written for an old name running (the DP paper's stable API): an old name
+keeps working for one minor version and warns with a `DeprecationWarning` that names the new one. Each case is one line in the module that owns
+the name:
+
+    old_function = deprecated_alias(new_function, "old_function", since="0.2.0")   # functions, methods
+    __getattr__ = deprecated_attributes(__name__, {"OldClass": "NewClass"}, since="0.2.0")  # any attribute
+    @renamed_keyword("lr", "learning_rate", since="0.2.0")                        # a keyword argument
+
+Classes go through `deprecated_attributes`, which hands out the very class under its old name,
+so `isinstance` and subclassing keep working. Every deprecation is recorded in `DEPRECATIONS`; the
+API snapshot (tests/test_api_snapshot.py) lists them as deprecated, and fails once a release
+reaches a deprecation's `remove_in` while the old name is still there.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import inspect
+import sys
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+__all__ = ["DEPRECATIONS", "VERSION", "Deprecation", "deprecated_alias", "deprecated_attributes", "renamed_keyword"]
+
+
+def _installed_version() -> str:
+    try:
+        return importlib.metadata.version("dp")
+    except importlib.metadata.PackageNotFoundError:  # a source tree on sys.path, never installed
+        return "0+unknown"
+
+
+VERSION = _installed_version()
+
+
+@dataclass(frozen=True)
+class Deprecation:
+    """One deprecated spelling: `old` (a qualified name) now reads `new`, from `since` until `remove_in`."""
+
+    old: str
+    new: str
+    since: str
+    remove_in: str
+
+    @property
+    def message(self) -> str:
+        return (f"{self.old} is deprecated since dp {self.since} and will be removed in dp {self.remove_in}; "
+                f"use {self.new} instead")
+
+    def warn(self, stacklevel: int) -> None:
+        warnings.warn(self.message, DeprecationWarning, stacklevel=stacklevel + 1)
+
+
+# Qualified old name -> its deprecation, in the order dp defines them.
+DEPRECATIONS: dict[str, Deprecation] = {}
+
+
+def _release(version: str, what: str) -> tuple[int, int, int]:
+    parts = version.split(".")
+    if len(parts) != 3 or not all(part.isdigit() for part in parts):
+        raise ValueError(f"deprecation: {what} must be a version 'X.Y.Z', got {version!r}")
+    major, minor, patch = map(int, parts)
+    return major, minor, patch
+
+
+def _register(old: str, new: str, since: str, remove_in: str | None) -> Deprecation:
+    major, minor, _ = _release(since, "since")
+    if remove_in is None:  # one minor version of grace
+        remove_in = f"{major}.{minor + 1}.0"
+    elif _release(remove_in, "remove_in") <= (major, minor, 0):
+        raise ValueError(f"deprecation: {old} cannot be removed in {remove_in}, before or as it is deprecated ({since})")
+    deprecation = Deprecation(old, new, since, remove_in)
+    if DEPRECATIONS.get(old, deprecation) != deprecation:
+        raise ValueError(f"deprecation: {old} is already deprecated as {DEPRECATIONS[old]}")
+    DEPRECATIONS[old] = deprecation
+    return deprecation
+
+
+def deprecated_alias(new: F, old_name: str, *, since: str, remove_in: str | None = None) -> F:
+    """`new` under its old name: the same function, warning at every call that it is now `new`.
+
+    Written where the old name lived, at module level or in a class body (then a method):
+    `old_name = deprecated_alias(new_function, "old_name", since="0.2.0")`. `remove_in` defaults
+    to the next minor version.
+    """
+    if isinstance(new, type):
+        raise TypeError(f"deprecated_alias: {new.__name__} is a class; deprecate it with "
+                        f"`__getattr__ = deprecated_attributes(__name__, {{{old_name!r}: {new.__name__!r}}}, "
+                        f"since=...)` so that the old name is the same class")
+    if not callable(new):
+        raise TypeError(f"deprecated_alias: expected a function, got {type(new).__name__}")
+    # Where the alias is written: the caller's module, and its class when written in a class body.
+    caller = sys._getframe(1)
+    module = caller.f_globals.get("__name__", "?")
+    owner = caller.f_locals.get("__qualname__") if caller.f_locals is not caller.f_globals else None
+    prefix = f"{module}.{owner}." if owner else f"{module}."
+    deprecation = _register(prefix + old_name, prefix + new.__name__, since, remove_in)
+
+    @functools.wraps(new)
+    def alias(*args: Any, **kwargs: Any) -> Any:
+        deprecation.warn(stacklevel=2)
+        return new(*args, **kwargs)
+
+    alias.__module__ = module
+    alias.__name__ = old_name
+    alias.__qualname__ = (f"{owner}." if owner else "") + old_name
+    alias.__doc__ = f"Deprecated: {deprecation.message}."
+    alias.__deprecated__ = deprecation  # type: ignore[attr-defined]  # PEP 702's attribute
+    return alias  # type: ignore[return-value]
+
+
+def deprecated_attributes(module: str, renames: Mapping[str, str], *, since: str,
+                          remove_in: str | None = None) -> Callable[[str], Any]:
+    """A module `__getattr__` under which each old name in `renames` gives, with a warning, the new one.
+
+    `__getattr__ = deprecated_attributes(__name__, {"OldClass": "NewClass"}, since="0.2.0")`: the
+    old name is the new object itself (classes stay classes). A module with a `__getattr__` of its
+    own calls this one's result for the names it does not know.
+    """
+    if not renames:
+        raise ValueError("deprecated_attributes: give at least one old name -> new name")
+    known = {old: _register(f"{module}.{old}", f"{module}.{new}", since, remove_in) for old, new in renames.items()}
+
+    def __getattr__(name: str) -> Any:
+        if name not in known:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        known[name].warn(stacklevel=2)
+        return getattr(sys.modules[module], renames[name])
+
+    return __getattr__
+
+
+def renamed_keyword(old: str, new: str, *, since: str, remove_in: str | None = None) -> Callable[[F], F]:
+    """A decorator: the function still takes `old=` for its keyword `new=`, warning that it is now `new`.
+
+    Giving both is an error, as is decorating a function that has no parameter `new`.
+    """
+    def decorate(function: F) -> F:
+        if new not in inspect.signature(function).parameters:
+            raise TypeError(f"renamed_keyword: {function.__qualname__} has no parameter {new!r}")
+        deprecation = _register(f"{function.__module__}.{function.__qualname__}({old}=)",
+                                f"{function.__module__}.{function.__qualname__}({new}=)", since, remove_in)
+
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if old in kwargs:
+                if new in kwargs:
+                    raise TypeError(f"{function.__qualname__}: give {new}= only ({old}= is its deprecated name)")
+                deprecation.warn(stacklevel=2)
+                kwargs[new] = kwargs.pop(old)
+            return function(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
