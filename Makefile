@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --quiet --disable-pip-version-check
 
-.PHONY: demo test bench notebooks course clean
+.PHONY: demo test bench notebooks course docs clean
 
 # The marker files record which extras are installed; they are redone when pyproject.toml changes.
 $(VENV)/.demo: pyproject.toml
@@ -46,5 +46,10 @@ $(VENV)/.course: pyproject.toml | $(VENV)/.dev
 course: $(VENV)/.course notebooks
 	$(VENV)/bin/jupyter notebook notebooks/
 
+# The documentation site in site/ (mkdocs.yml), offline and --strict; the course's chapters are
+# executed as the tests run them (DP_COURSE_FAST=1), so their pages show outputs and figures.
+docs: $(VENV)/.dev
+	DP_DOCS_EXECUTE=1 OPENBLAS_NUM_THREADS=1 NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis build src/*.egg-info
+	rm -rf $(VENV) .pytest_cache .hypothesis build src/*.egg-info site
