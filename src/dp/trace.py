@@ -256,7 +256,8 @@ _TEMPLATES: dict[str, _Template] = {
 _CATALOGUE = {name: PRIMITIVES[name] for name in _TEMPLATES}
 
 
-def _applies(application: _Application) -> bool:
+def _applies(application: _Application, forward: bool = False) -> bool:
+    """Whether the template is right for this application (its `forward` template, if asked)."""
     primitive = application.primitive
     if _CATALOGUE.get(primitive.name) is not primitive:
         return False
@@ -269,8 +270,9 @@ def _applies(application: _Application) -> bool:
                 and exponent.value != 0 and np.ndim(application.operands[0].value) > 0)
     if primitive.name == "getitem":
         return _index_source(application.params["key"]) is not None
-    if primitive.name == "sigmoid":
-        return np.asarray(application.operands[0].value).dtype.kind == "f"
+    if primitive.name == "sigmoid" and forward:  # of float arrays; a NumPy scalar keeps dp's own fast path
+        value = application.operands[0].value
+        return isinstance(value, np.ndarray) and value.ndim > 0 and value.dtype.kind == "f"
     return True
 
 
@@ -664,7 +666,7 @@ def _forward_source(app: _Application, operands: tuple[Node, ...], atom: dict[No
                     namespace: dict[str, Any]) -> str:
     primitive = app.primitive
     template = _TEMPLATES.get(primitive.name)
-    if template is not None and template.forward is not None and _applies(app):
+    if template is not None and template.forward is not None and _applies(app, forward=True):
         return template.forward.format(*(atom[x] for x in operands), **_template_fields(app, atom, namespace))
     name = _by_reference(namespace["_forward"], primitive.name, primitive.forward)
     arguments = [atom[x] for x in operands] + _param_sources(app, atom, namespace)
