@@ -9,7 +9,8 @@ W7 the one-pass form of binary cross-entropy with logits.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import autograd.numpy as anp
 import numpy as np

@@ -662,7 +662,7 @@ def _cpu_model() -> str:
 
 def machine_facts(runner: Runner, settings: Settings, load: Sequence[float]) -> list[str]:
     facts = [
-        f"Date: {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M UTC}",
+        f"Date: {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M UTC}",
         f"CPU: {_cpu_model()} ({os.cpu_count()} logical CPUs), {platform.platform()}",
         f"Python {platform.python_version()}, NumPy {np.__version__}, torch {_version('torch')}, "
         f"autograd {_version('autograd')}, micrograd {_version('micrograd')}, "

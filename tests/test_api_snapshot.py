@@ -122,7 +122,8 @@ def exported_names(module: ModuleType) -> list[str]:
     tree = ast.parse(inspect.getsource(module))
     defined = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
     for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        targets = (node.targets if isinstance(node, ast.Assign)
+                   else [node.target] if isinstance(node, ast.AnnAssign) else [])
         defined.update(target.id for target in targets if isinstance(target, ast.Name))
     return sorted(name for name in defined if not name.startswith("_") and hasattr(module, name))
 
@@ -219,7 +220,8 @@ def _ast_signature(node: ast.FunctionDef | ast.AsyncFunctionDef, *, bound: bool 
     parameters = list(zip(positional, kinds, defaults))
     if args.vararg:
         parameters.append((args.vararg, inspect.Parameter.VAR_POSITIONAL, None))
-    parameters += [(arg, inspect.Parameter.KEYWORD_ONLY, default) for arg, default in zip(args.kwonlyargs, args.kw_defaults)]
+    parameters += [(arg, inspect.Parameter.KEYWORD_ONLY, default)
+                   for arg, default in zip(args.kwonlyargs, args.kw_defaults)]
     if args.kwarg:
         parameters.append((args.kwarg, inspect.Parameter.VAR_KEYWORD, None))
     if bound:  # a class's signature is its __init__'s without self, as inspect shows it

@@ -1,7 +1,8 @@
 """`make test` proves that the benchmark suite works: `benchmarks/run.py --smoke` runs every
 workload for every implementation (dp and dp traced included), checks their gradients against
-hand-written NumPy and prints the tables, dp traced's tracing time among them.  Timings are not asserted: a smoke run's numbers mean nothing, so
-the table judges no target either, and each row names the tiny size it really ran at.
+hand-written NumPy and prints the tables, dp traced's tracing time among them. Timings are not
+asserted: a smoke run's numbers mean nothing, so the table judges no target either, and each row
+names the tiny size it really ran at.
 """
 
 from __future__ import annotations

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 import tqdm
 
-from dp import Node
-from dp.nn import SGD, SGD_Momentum, Adam, AdamW, Linear, Model, Optimizer, RMSProp, Sequential, mse, relu
+from dp.nn import SGD, SGD_Momentum, Adam, AdamW, Linear, Optimizer, RMSProp, Sequential, mse, relu
 from _models import Recorder
 
 OPTIMIZERS = [SGD, SGD_Momentum, RMSProp, Adam, AdamW]

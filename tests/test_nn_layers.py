@@ -222,12 +222,12 @@ def compare_batchnorm(ours, theirs, x, seed):
 def test_batchnorm_matches_pytorch_in_training_then_evaluation_mode():
     rng = np.random.default_rng(1)
     ours, theirs = batchnorm_pair(6)
-    for step in range(5):  # training: batch statistics, running statistics updated each step
+    for _ in range(5):  # training: batch statistics, running statistics updated each step
         x = rng.normal(3.0, 2.0, (16, 6))
         compare_batchnorm(ours, theirs, x, rng.standard_normal(x.shape))
     assert not np.allclose(ours.running_mean, 0)
     ours.eval(), theirs.eval()
-    for step in range(2):  # evaluation: running statistics, which no longer move
+    for _ in range(2):  # evaluation: running statistics, which no longer move
         x = rng.normal(3.0, 2.0, (5, 6))
         before = ours.running_mean.copy()
         compare_batchnorm(ours, theirs, x, rng.standard_normal(x.shape))
@@ -246,5 +246,6 @@ def test_batchnorm_in_a_batch_of_one_and_other_shapes():
 
 
 def test_linear_names_itself_when_the_input_has_the_wrong_width():
-    with pytest.raises(ValueError, match=r"Linear\(5 -> 3, name='h1'\): expected an input \(\.\.\., 5\), got shape \(2, 4\)"):
+    with pytest.raises(ValueError,
+                       match=r"Linear\(5 -> 3, name='h1'\): expected an input \(\.\.\., 5\), got shape \(2, 4\)"):
         Linear(5, 3, "h1", rng=0)(np.ones((2, 4)))

@@ -161,7 +161,8 @@ def test_stable_at_plus_minus_1000(dtype):
     x = Node(np.array([[-1000.0, 0.0, 1000.0], [1000.0, 1000.0, -1000.0]], dtype), "x")
     np.testing.assert_array_equal(x.sigmoid().value, [[0, 0.5, 1], [1, 1, 0]])
     np.testing.assert_allclose(x.softmax().value, [[0, 0, 1], [0.5, 0.5, 0]])
-    np.testing.assert_allclose(x.log_softmax().value, [[-2000, -1000, 0], [-np.log(2), -np.log(2), -2000 - np.log(2)]], rtol=1e-6)
+    np.testing.assert_allclose(x.log_softmax().value, [[-2000, -1000, 0], [-np.log(2), -np.log(2), -2000 - np.log(2)]],
+                               rtol=1e-6)
     for out in (x.sigmoid(), x.softmax(), x.log_softmax()):
         assert np.all(np.isfinite(out.value))
         assert np.all(np.isfinite((out * np.arange(3)).sum().grad(1)["x"]))

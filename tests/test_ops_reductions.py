@@ -59,7 +59,8 @@ def _axis(draw: st.DrawFn, ndim: int, tuples: bool = True, empty: bool = True) -
     if kind == "int":
         axis = draw(st.integers(0, ndim - 1))
         return axis - ndim if draw(st.booleans()) else axis
-    chosen = draw(st.lists(st.integers(0, ndim - 1), min_size=0 if empty else 1, max_size=ndim, unique=True)) if ndim else []
+    chosen = (draw(st.lists(st.integers(0, ndim - 1), min_size=0 if empty else 1, max_size=ndim, unique=True))
+              if ndim else [])
     return tuple(a - ndim if draw(st.booleans()) else a for a in chosen)
 
 
@@ -208,8 +209,8 @@ def trace(draw):
     offset = draw(st.integers(-4, 4))
     axis1, axis2 = draw(st.sampled_from([axis1, axis1 - ndim])), draw(st.sampled_from([axis2, axis2 - ndim]))
     return Case(lambda x: np.trace(x, offset, axis1, axis2), _values(draw, shape),
-                lambda t: torch.diagonal(t, offset, axis1, axis2).sum(-1), lambda x: dp.ops.trace(x, offset, axis1, axis2),
-                linear=True)
+                lambda t: torch.diagonal(t, offset, axis1, axis2).sum(-1),
+                lambda x: dp.ops.trace(x, offset, axis1, axis2), linear=True)
 
 
 @st.composite
@@ -445,7 +446,8 @@ def test_matrix_norms_from_singular_values_match_torch_and_refuse_second_order()
 def test_ndarray_method_spellings_with_numpy_signatures():
     x = np.arange(24.0).reshape(2, 3, 4) / 7 - 1.5
     calls = {
-        "max": lambda a: a.max(1, None, True), "min": lambda a: a.min(axis=(0, 2)), "mean": lambda a: a.mean(-1, None, None, True),
+        "max": lambda a: a.max(1, None, True), "min": lambda a: a.min(axis=(0, 2)),
+        "mean": lambda a: a.mean(-1, None, None, True),
         "prod": lambda a: a.prod(0, None, None, True), "var": lambda a: a.var(1, None, None, 1, True),
         "std": lambda a: a.std(ddof=1), "cumsum": lambda a: a.cumsum(-2), "cumprod": lambda a: a.cumprod(),
         "trace": lambda a: a.trace(1, 2, 0), "np.var correction": lambda a: np.var(a, axis=2, correction=1),
@@ -483,7 +485,8 @@ def test_reductions_of_lists_of_nodes_give_nodes():
     np.sum([a, b]) converts the list to an array before any dispatch: Node says to stack it.)"""
     a, b = Node(np.array([1.0, -2.0, 3.0]), "a"), Node(np.array([4.0, 0.5, -1.0]), "b")
     for name, f in {"max": dp.ops.max, "amin": dp.ops.amin, "min axis": lambda xs: dp.ops.min(xs, axis=0),
-                    "prod": dp.ops.prod, "mean": dp.ops.mean, "var": dp.ops.var, "std ddof": lambda xs: dp.ops.std(xs, 0, ddof=1),
+                    "prod": dp.ops.prod, "mean": dp.ops.mean, "var": dp.ops.var,
+                    "std ddof": lambda xs: dp.ops.std(xs, 0, ddof=1),
                     "cumsum": lambda xs: dp.ops.cumsum(xs, axis=1), "cumprod": dp.ops.cumprod, "norm": dp.ops.norm,
                     "trace": dp.ops.trace, "average": dp.ops.average, "logsumexp": dp.ops.logsumexp}.items():
         out = f([a, b])
@@ -575,8 +578,10 @@ BAD = [
     (lambda: np.linalg.norm(_node(2, 3, 4), 1), ValueError, r"norm: shape \(2, 3, 4\) .*one axis .* or two"),
     (lambda: np.linalg.norm(_node(2, 3), axis=(0, 0)), ValueError, r"norm: axis \(0, 0\) does not fit shape \(2, 3\)"),
     (lambda: np.linalg.norm(_node(2, 3), axis=2), np.exceptions.AxisError, r"norm: axis 2 does not fit shape \(2, 3\)"),
-    (lambda: np.average(_node(2, 3), weights=[1, 2, 3]), ValueError, r"average: weights of shape \(3,\) fit neither shape \(2, 3\)"),
-    (lambda: np.average(_node(2, 3), axis=1, weights=[1, -1, 0]), ZeroDivisionError, r"average: the weights sum to zero"),
+    (lambda: np.average(_node(2, 3), weights=[1, 2, 3]), ValueError,
+     r"average: weights of shape \(3,\) fit neither shape \(2, 3\)"),
+    (lambda: np.average(_node(2, 3), axis=1, weights=[1, -1, 0]), ZeroDivisionError,
+     r"average: the weights sum to zero"),
     (lambda: _node(2, 3).argmax(axis=2), np.exceptions.AxisError, r"argmax: shape \(2, 3\): axis 2"),
     (lambda: _node(2, 3).argsort(axis=-3), np.exceptions.AxisError, r"argsort: shape \(2, 3\): axis -3"),
 ]

@@ -286,13 +286,15 @@ def test_sigmoid_in_a_buffer_gives_dps_numbers_to_the_bit_and_no_overflow_warnin
             assert value == out.value and value.dtype == out.value.dtype
             np.testing.assert_array_equal(grads["x"], out.grad(1)["x"])
     scalar = trace(lambda x: Node(x, "x").sigmoid(), np.float64(-1000.0))
-    assert scalar(np.float64(-750.0)) == (0.0, {"x": 0.0}) and "_forward['sigmoid'](x)" in scalar.source  # dp's own fast path
+    # dp's own fast path
+    assert scalar(np.float64(-750.0)) == (0.0, {"x": 0.0}) and "_forward['sigmoid'](x)" in scalar.source
 
 
 def test_a_sequentials_parameters_read_as_their_layers_and_names_that_are_not_identifiers_are_made_so():
     net = nn.Sequential([nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1)])
     x = np.linspace(-1, 1, 6).reshape(2, 3)
-    step = assert_traced_like_dynamic(lambda x: (net(Node(x)) ** 2).sum() + (Node(x, "2 x") * Node(x, "lambda")).sum(), x)
+    step = assert_traced_like_dynamic(lambda x: (net(Node(x)) ** 2).sum() + (Node(x, "2 x") * Node(x, "lambda")).sum(),
+                                      x)
     assert " = x @ layer0_W\n" in step.source and "layer2_b = _leaf['layer2_b'].value" in step.source
     assert "x_2_x = x" in step.source and "x_lambda = x" in step.source
     assert list(step(x)[1]) == ["0.W", "0.b", "2.W", "2.b", "2 x", "lambda"]
@@ -603,7 +605,8 @@ def test_a_constant_that_looks_like_a_mask_is_no_mask_and_a_mask_used_as_an_inde
         return (dp.where(x1 > x2, x1, x2) * Node(np.array([1.0, 2.0]))).sum()
 
     step = assert_traced_like_dynamic(f, np.array([1.0, -1.0]), np.array([0.0, 0.5]))
-    assert_same(step(np.array([-1.0, 1.0]), np.array([0.5, 0.0])), dynamic(f, np.array([-1.0, 1.0]), np.array([0.5, 0.0])))
+    assert_same(step(np.array([-1.0, 1.0]), np.array([0.5, 0.0])),
+                dynamic(f, np.array([-1.0, 1.0]), np.array([0.5, 0.0])))
     with pytest.raises(TypeError, match=r"x\[mask\]"):
         trace(lambda x: (lambda n: n[n > 0].sum())(Node(x, "x")), np.array([1.0, -2.0, 3.0]))
 
@@ -620,8 +623,8 @@ def test_what_f_takes_out_of_the_graph_or_copies_out_of_a_0d_array_is_refused():
 
 def test_names_are_read_as_python_reads_them_and_never_meet_a_gradients_name():
     def f(x):
-        return ((Node(np.array([1.0, 2.0]), "v2_bar") * Node(np.array([3.0, 4.0]), "ﬁ") * Node(np.array([5.0, 6.0]), "fi")
-                 * Node(x, "x")) ** 2).sum()
+        return ((Node(np.array([1.0, 2.0]), "v2_bar") * Node(np.array([3.0, 4.0]), "ﬁ")
+                 * Node(np.array([5.0, 6.0]), "fi") * Node(x, "x")) ** 2).sum()
 
     step = assert_traced_like_dynamic(f, np.array([1.0, -1.0]))
     assert_same(step(np.array([0.5, 2.0])), dynamic(f, np.array([0.5, 2.0])))
@@ -715,4 +718,5 @@ def test_arguments_are_traced_without_copies_unless_a_copy_tells_them_apart():
         assert_same(step(example * 3), dynamic(f, example * 3))
         np.testing.assert_array_equal(first, kept)  # the caller's example is never written into
     twice = assert_traced_like_dynamic(lambda a, b: (Node(a, "a") * Node(b, "b")).sum(), example, example)
-    assert_same(twice(example, example * 2), dynamic(lambda a, b: (Node(a, "a") * Node(b, "b")).sum(), example, example * 2))
+    assert_same(twice(example, example * 2),
+                dynamic(lambda a, b: (Node(a, "a") * Node(b, "b")).sum(), example, example * 2))

@@ -72,4 +72,4 @@ __all__ = [
     "vjp",
     "where",
 ]
-from dp._api import VERSION as __version__  # the installed package's version (its metadata)
+from dp._api import VERSION as __version__  # noqa: F401  the installed package's version (its metadata)

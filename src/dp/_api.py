@@ -3,8 +3,8 @@
 `VERSION` (dp.__version__) is the installed package's version, from its metadata.
 
 Deprecations keep code written for an old name running (the DP paper's stable API): an old name
-keeps working for one minor version and warns with a `DeprecationWarning` that names the new one. Each case is one line in the module that owns
-the name:
+keeps working for one minor version and warns with a `DeprecationWarning` that names the new one.
+Each case is one line in the module that owns the name:
 
     old_function = deprecated_alias(new_function, "old_function", since="0.2.0")   # functions, methods
     __getattr__ = deprecated_attributes(__name__, {"OldClass": "NewClass"}, since="0.2.0")  # any attribute
@@ -77,7 +77,8 @@ def _register(old: str, new: str, since: str, remove_in: str | None) -> Deprecat
     if remove_in is None:  # one minor version of grace
         remove_in = f"{major}.{minor + 1}.0"
     elif _release(remove_in, "remove_in") <= (major, minor, 0):
-        raise ValueError(f"deprecation: {old} cannot be removed in {remove_in}, before or as it is deprecated ({since})")
+        raise ValueError(f"deprecation: {old} cannot be removed in {remove_in}, before or as it is deprecated "
+                         f"({since})")
     deprecation = Deprecation(old, new, since, remove_in)
     if DEPRECATIONS.get(old, deprecation) != deprecation:
         raise ValueError(f"deprecation: {old} is already deprecated as {DEPRECATIONS[old]}")

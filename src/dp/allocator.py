@@ -56,7 +56,7 @@ def keep_freed_memory() -> bool:
         return True
     try:
         libc = ctypes.CDLL(None)
-        libc.gnu_get_libc_version  # only glibc has it (musl's mallopt does nothing)
+        libc.gnu_get_libc_version  # noqa: B018  only glibc has it (musl's mallopt does nothing)
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False

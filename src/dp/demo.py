@@ -188,7 +188,7 @@ def _load(dataset: str, download: bool) -> tuple[tuple[np.ndarray, np.ndarray], 
 def _endless(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Minibatches forever: one shuffled pass over the data after another."""
     while True:
-        yield from minibatches(x, y, BATCH_SIZE, rng=rng)
+        yield from minibatches(x, y, BATCH_SIZE, rng=rng)  # type: ignore[misc]  # labelled data: minibatches yields (x, y) pairs
 
 
 def _jitter(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:

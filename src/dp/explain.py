@@ -622,7 +622,7 @@ def _seeds(program: _Program, tangents: Mapping[str, Any]) -> dict[Node, Any]:
     unknown = sorted(set(tangents) - set(leaves))
     if unknown:
         raise ValueError(f"explain: tangents names {unknown}, but the graph's variables are {sorted(map(str, leaves))}")
-    return {node: Dual(node.value, tangents.get(name, 0.0)).tangent for name, node in leaves.items()}
+    return {node: Dual(node.value, tangents.get(name, 0.0)).tangent for name, node in leaves.items()}  # type: ignore[arg-type]  # leaves are variables: named
 
 
 def _forward(program: _Program, seeds: dict[Node, Any], max_rows: int) -> Explanation:
@@ -690,7 +690,7 @@ def _tangent_expression(program: _Program, node: Node, tangents: dict[Node, Any]
         for position in varying:
             local = program.local(node, position, values, out, fmt)
             terms.append(dots[position] if local == "1" else f"-{dots[position]}" if local == "-1"
-                         else f"{_parenthesised(local)}{product}{dots[position]}")
+                         else f"{_parenthesised(local)}{product}{dots[position]}")  # type: ignore[arg-type]  # local is a string in this branch
         return _sum(terms)
     if kind == "linear":
         return program.expression(node, dots, fmt)
@@ -703,4 +703,4 @@ def _tangent_expression(program: _Program, node: Node, tangents: dict[Node, Any]
 # --------------------------------------------------------------------------------------------
 # Node.explain: installed here, as graph.py installs Node._repr_svg_ (node.py need not know how)
 
-Node.explain = explain
+Node.explain = explain  # type: ignore[attr-defined]  # installed here: node.py need not know how to explain

@@ -232,7 +232,7 @@ def _tangent(operation: Primitive, tangents: list[Any], out: Any, values: list[A
         elif callable(rule):
             share = rule(dx, out, *values, **params)
         else:
-            share = rule[index](dx, out, *values, **params)
+            share = rule[index](dx, out, *values, **params)  # type: ignore[operator]  # the one case left: a sequence of rules, one per operand
         if getattr(share, "shape", None) is None:
             raise TypeError(f"{operation.name}: a tangent rule returned {type(share).__name__}, not an array")
         total = share if total is None else total + share

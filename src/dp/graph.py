@@ -107,7 +107,7 @@ def _repr_svg_(self: Node) -> str | None:
         return None
 
 
-Node._repr_svg_ = _repr_svg_  # graph.py draws; node.py does not need to know how
+Node._repr_svg_ = _repr_svg_  # type: ignore[attr-defined]  # graph.py draws; node.py does not need to know how
 
 
 # --------------------------------------------------------------------------------------------

@@ -38,8 +38,8 @@ import itertools
 import numbers
 import operator
 import warnings
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -244,6 +244,9 @@ class Node:
     __slots__ = ("value", "name", "op", "parents", "vjps", "params", "requires_grad", "number", "__weakref__")
     __array_priority__ = 100
 
+    if TYPE_CHECKING:  # for mypy only: the catalogue's methods, which dp/ops/ installs at import
+        def __getattr__(self, name: str) -> Any: ...
+
     def __init__(self, value: Any, name: str | None = None, *, requires_grad: bool | None = None):
         if isinstance(value, Node):
             raise TypeError("Node(value): value is already a Node; use node.detach() for a constant copy")
@@ -252,8 +255,8 @@ class Node:
         self.value = _as_float_array(value, "Node(value)")
         self.name = name
         self.op = "leaf"
-        self.parents = ()
-        self.vjps = ()
+        self.parents: tuple[Node, ...] = ()
+        self.vjps: tuple[VJP, ...] = ()
         self.params = _NO_PARAMS
         self.requires_grad = name is not None if requires_grad is None else bool(requires_grad)
         self.number = next(_numbering)
@@ -283,7 +286,7 @@ class Node:
         return np.asarray(self.value).dtype
 
     def __len__(self) -> int:
-        return len(self.value)
+        return len(self.value)  # type: ignore[arg-type]  # a 0-d value raises TypeError here, as len() of a 0-d array does
 
     def __iter__(self):
         if self.ndim == 0:
@@ -430,6 +433,8 @@ def backpropagate(output: Node, seed: Any = 1, *, create_graph: bool = False,
         if not parents or (stops is not None and node in stops):
             leaves[node] = gradient
             continue
+        out: Tensor  # a Node under create_graph, its plain value otherwise; args likewise
+        args: Sequence[Tensor]
         if create_graph:  # the rules get Nodes, so their results are graphs; constants stay plain values
             out = node
             args = [parent if _wanted(parent, stops) else parent.value for parent in parents]
@@ -501,7 +506,7 @@ def _wanted(node: Node, stops: set[Node] | None) -> bool:
     return node.requires_grad or (stops is not None and node in stops)
 
 
-def topological_order(output: Node, stops: set[Node] | None = None) -> list[Node]:
+def topological_order(output: Node, stops: Collection[Node] | None = None) -> list[Node]:
     """The nodes that need a gradient, each after all its parents, ending with `output`.
 
     A node is always created after its parents, and nodes are numbered as they are created: so
@@ -881,7 +886,7 @@ def _method_reshape(self: Any, *shape: int | Sequence[int]) -> Any:
     """The same elements in a new shape: x.reshape(2, 3) or x.reshape((2, 3))."""
     new_shape = shape[0] if len(shape) == 1 and not isinstance(shape[0], numbers.Integral) else shape
     try:
-        new_shape = tuple(int(size) for size in np.atleast_1d(new_shape)) if np.ndim(new_shape) else int(new_shape)
+        new_shape = tuple(int(size) for size in np.atleast_1d(new_shape)) if np.ndim(new_shape) else int(new_shape)  # type: ignore[arg-type]  # np.ndim(new_shape) == 0 here: one size
         np.empty(np.shape(plain(self)), dtype=np.bool_).reshape(new_shape)
     except (TypeError, ValueError) as error:
         raise ValueError(f"reshape: cannot reshape shape {np.shape(plain(self))} into {new_shape}: {error}") from None
@@ -904,8 +909,8 @@ def reduction_axis(op: str, x: Any, axis: Any) -> int | tuple[int, ...] | None:
         return None
     ndim = np.ndim(plain(x))
     axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis) if isinstance(axis, list | tuple) else None
-    if axes is None or not all(isinstance(a, numbers.Integral) and -ndim <= a < ndim for a in axes) \
-            or len({int(a) % max(ndim, 1) for a in axes}) != len(axes):
+    if (axes is None or not all(isinstance(a, numbers.Integral) and -ndim <= a < ndim for a in axes)  # type: ignore[operator]  # typeshed gives numbers.Integral no comparisons
+            or len({int(a) % max(ndim, 1) for a in axes}) != len(axes)):
         raise ValueError(f"{op}: cannot reduce shape {np.shape(plain(x))} over axis {axis}")
     return int(axis) if isinstance(axis, numbers.Integral) else tuple(int(a) for a in axes)
 

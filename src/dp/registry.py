@@ -35,7 +35,7 @@ def implements(*numpy_functions: Callable) -> Callable[[Callable], Callable]:
     """Register a function as what NumPy's `numpy_functions` do on Nodes and Duals."""
     def register(function: Callable) -> Callable:
         for numpy_function in numpy_functions:
-            table = NUMPY_UFUNCS if isinstance(numpy_function, np.ufunc) else NUMPY_FUNCTIONS
+            table: dict[Any, Callable] = NUMPY_UFUNCS if isinstance(numpy_function, np.ufunc) else NUMPY_FUNCTIONS
             table[numpy_function] = function
         return function
     return register
@@ -69,7 +69,7 @@ def array_type(cls: type) -> type:
 def plain(x: Any) -> Any:
     """The plain array inside Nodes and Duals (for masks and conditions, which are not differentiated)."""
     while isinstance(x, _WRAPPERS):
-        x = x.value
+        x = x.value  # type: ignore[attr-defined]  # _WRAPPERS are Node and Dual, which both have .value
     return x
 
 

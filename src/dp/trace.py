@@ -80,7 +80,6 @@ import inspect
 import keyword
 import linecache
 import math
-import numbers
 import re
 import threading
 import unicodedata
@@ -188,14 +187,14 @@ def _recording() -> Iterator[_Record]:
             return result
         return compare_and_record
 
-    Primitive.apply_to_nodes, Primitive.__call__, Node.detach = apply_and_record, call_and_keep_masks, detach_and_record
+    Primitive.apply_to_nodes, Primitive.__call__, Node.detach = apply_and_record, call_and_keep_masks, detach_and_record  # type: ignore[method-assign]  # patched while recording, restored below
     dp.node._as_float_array = convert_and_record
     for name in _COMPARISONS:
         setattr(Node, name, comparison(name))
     try:
         yield record
     finally:
-        Primitive.apply_to_nodes, Primitive.__call__, Node.detach = apply, call, detach
+        Primitive.apply_to_nodes, Primitive.__call__, Node.detach = apply, call, detach  # type: ignore[method-assign]  # restored
         dp.node._as_float_array = as_float_array
         for name, method in compare.items():
             setattr(Node, name, method)
@@ -309,7 +308,7 @@ def _template_fields(application: _Application, atom: dict[Any, str], namespace:
     elif name == "transpose":
         fields["inverse_axes"] = repr(tuple(int(i) for i in np.argsort(params["axes"])))
     elif name == "getitem":
-        fields["key"] = _index_source(params["key"])
+        fields["key"] = _index_source(params["key"])  # type: ignore[assignment]  # a key that traces has a source
     elif name == "where":
         fields["condition"] = _param_source(application, "condition", atom, namespace)
     return fields
@@ -325,7 +324,7 @@ def _literal(value: Any) -> str | None:
         parts = [_literal(item) for item in value]
         if any(part is None for part in parts):
             return None
-        inside = ", ".join(parts) + ("," if len(parts) == 1 and type(value) is tuple else "")
+        inside = ", ".join(parts) + ("," if len(parts) == 1 and type(value) is tuple else "")  # type: ignore[arg-type]  # None was ruled out above
         return f"({inside})" if type(value) is tuple else f"[{inside}]"
     return None
 
@@ -414,7 +413,7 @@ def _compile(f: Callable[..., Node], parameter_names: list[str], passed: list[An
         lines.append((f"{parameters[index]} = {buffer}", None))
 
     constant: set[Node] = set()          # computed from numbers only: its value is the trace's
-    live_leaves = []
+    live_leaves: list[tuple[Node, tuple[int, ...], np.dtype]] = []
     representative: dict[tuple[Any, ...], Node] = {}
     same_as: dict[Node, Node] = {}       # repeated sub-expression -> its first occurrence
     # The values are numbered as explain() numbers the rows of its tables; what only the record
@@ -426,10 +425,10 @@ def _compile(f: Callable[..., Node], parameter_names: list[str], passed: list[An
     for node in nodes:
         app = produced.get(node)
         if app is None:                   # a leaf
-            index = argument_of.get(id(node.value))
+            index = argument_of.get(id(node.value))  # type: ignore[assignment]  # the name reused: here an argument position, or None
             if index is not None:
                 same_name = node.name is None or _IDENTIFIER.sub("_", node.name) == parameters[index]
-                atom[node] = parameters[index] if same_name else names.take(node.name)
+                atom[node] = parameters[index] if same_name else names.take(node.name)  # type: ignore[arg-type]  # same_name is False only for a named leaf
                 if atom[node] != parameters[index]:
                     forward_lines.append((f"{atom[node]} = {parameters[index]}", None))
             elif node.name is not None or node.requires_grad:   # a variable: read when the step runs
@@ -585,7 +584,7 @@ def _refuse_frozen_parameters(applications: list[_Application], passed: list[Any
 
 def _is_dynamic(value: Any) -> bool:
     """An argument whose value the program reads at each call (arrays and NumPy float scalars)."""
-    return isinstance(value, np.ndarray) or isinstance(value, np.floating)
+    return isinstance(value, np.ndarray | np.floating)
 
 
 def _arguments_seen_through_views(passed: list[Any], nodes: list[Node], produced: dict[Node, _Application],
@@ -681,12 +680,12 @@ def _vjp_source(app: _Application, operands: tuple[Node, ...], position: int, at
     template = _TEMPLATES.get(primitive.name)
     if into is None and template is not None and template.vjps[position] is not None and _applies(app):
         fields = _template_fields(app, atom, namespace)
-        rule = template.vjps[position].format("{0}", "{1}", **{**fields, "g": "{g}", "out": "{out}"})
+        rule = template.vjps[position].format("{0}", "{1}", **{**fields, "g": "{g}", "out": "{out}"})  # type: ignore[union-attr]  # template.vjps[position] is not None: checked above
         return rule.format(*(atom[x] for x in operands), g=g, out=out), template.fresh[position]
     index = [f"index={position}"] if primitive.variadic else []
     arguments = [g, out] + [atom[x] for x in operands] + index + _param_sources(app, atom, namespace)
     if into is not None:
-        name = _by_reference(namespace["_add_into"], primitive.name, _rules(app)[position].add_into)
+        name = _by_reference(namespace["_add_into"], primitive.name, _rules(app)[position].add_into)  # type: ignore[attr-defined]  # a rule used with into= has add_into (AddsInPlace)
         return f"_add_into[{name!r}]({', '.join([into] + arguments)})", False
     name = _by_reference(namespace["_vjp"], primitive.name, primitive.vjps)
     return f"_vjp[{name!r}][{0 if primitive.variadic else position}]({', '.join(arguments)})", False
@@ -740,7 +739,7 @@ def _backward(out: Node, nodes: list[Node], produced: dict[Node, _Application], 
             if node.name in reported:
                 raise ValueError(f"grad: two different leaves are named {node.name!r}; a dict keyed by name cannot "
                                  "hold both gradients")
-            reported[node.name] = node
+            reported[node.name] = node  # type: ignore[index]  # a reported leaf is named
             continue
         operands = tuple(same_as.get(x, x) for x in app.operands)
         arguments = [x.value for x in operands]
@@ -872,7 +871,7 @@ def _plan_buffers(lines: list[_Line], returned: list[str],
         if target is None:
             planned.append(text)
             continue
-        rhs = tree.value
+        rhs = tree.value  # type: ignore[attr-defined]  # _assigned_name found an assignment
         if (value is not None and value.shape and value.nbytes >= _OUT_MIN_BYTES and last_read[i] < end
                 and _ufunc_form(rhs, text, "_") is not None):
             # an elementwise operation may overwrite an operand read for the last time; a matrix
@@ -960,8 +959,8 @@ def _ufunc_form(rhs: ast.expr, text: str, buffer: str) -> str | None:
     if isinstance(rhs, ast.UnaryOp) and isinstance(rhs.op, ast.USub):
         return f"np.negative({segment(text, rhs.operand)}, out={buffer})"
     ufunc = _numpy_function(rhs)
-    if (isinstance(ufunc, np.ufunc) and not rhs.keywords and len(rhs.args) == ufunc.nin) or _is_ours(rhs):
-        return f"{segment(text, rhs)[:-1]}, out={buffer})"
+    if (isinstance(ufunc, np.ufunc) and not rhs.keywords and len(rhs.args) == ufunc.nin) or _is_ours(rhs):  # type: ignore[attr-defined]  # _numpy_function returns None unless rhs is a call
+        return f"{segment(text, rhs)[:-1]}, out={buffer})"  # type: ignore[index]  # _numpy_function returns None unless rhs is a call
     return None
 
 
@@ -980,7 +979,9 @@ def _makes_new_array(rhs: ast.expr) -> bool:
     if isinstance(rhs, ast.BinOp | ast.UnaryOp | ast.Compare | ast.Constant):
         return True
     function = _numpy_function(rhs)
-    if isinstance(function, np.ufunc) or (function is not None and rhs.func.attr in _NEW_ARRAY_FUNCTIONS) or _is_ours(rhs):
+    if isinstance(function, np.ufunc) or (function is not None and rhs.func.attr in _NEW_ARRAY_FUNCTIONS):  # type: ignore[attr-defined]  # _numpy_function returns None unless rhs is a call
+        return True
+    if _is_ours(rhs):
         return True
     return isinstance(rhs, ast.Call) and isinstance(rhs.func, ast.Attribute) and rhs.func.attr == "sum"
 

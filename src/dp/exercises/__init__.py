@@ -24,8 +24,9 @@ the smallest size up, and prints one verdict:
 * ``… part1.dual_mul: not written yet`` while the stub still raises NotImplementedError, with an
   example input and its expected value to start from.
 
-`check` never raises, not even for a misspelled name (it names the close ones), so a notebook always runs from top to bottom. `run_check` returns the
-verdict as a `Result` instead of printing it (the tests use it).
+`check` never raises, not even for a misspelled name (it names the close ones), so a notebook
+always runs from top to bottom. `run_check` returns the verdict as a `Result` instead of printing
+it (the tests use it).
 
 Unfinished stubs, and the solutions mode
 ----------------------------------------

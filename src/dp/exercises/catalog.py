@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -431,8 +431,8 @@ def _run_log1p(rule: Any, inputs: Mapping[str, Any]) -> tuple[Any, Any]:
 def _expected_log1p(inputs: Mapping[str, Any]) -> tuple[Any, Any]:
     """dp's own answer for log(1 + x), in both modes."""
     x, dx = inputs["x"], inputs["dx"]
-    gradient = np.log(1 + Node(np.copy(x), "x")).grad(np.copy(inputs["g"]))["x"]
-    return gradient, np.log(1 + Dual(np.copy(x), np.copy(dx))).tangent
+    gradient = np.log(1 + Node(np.copy(x), "x")).grad(np.copy(inputs["g"]))["x"]  # type: ignore[attr-defined]  # np.log of a Node is a Node (__array_ufunc__)
+    return gradient, np.log(1 + Dual(np.copy(x), np.copy(dx))).tangent  # type: ignore[attr-defined]  # np.log of a Dual is a Dual (__array_ufunc__)
 
 
 register(Exercise(
@@ -456,7 +456,7 @@ def _run_cumulative_sum(rule: Any, inputs: Mapping[str, Any]) -> Any:
 register(Exercise(
     "part1.cumulative_sum_vjp", "the VJP rule of a cumulative sum: not element-wise",
     inputs=_cumulative_inputs, solution=S.cumulative_sum_vjp, run=_run_cumulative_sum,
-    expected=lambda inputs: np.cumsum(Node(np.copy(inputs["x"]), "x")).grad(np.copy(inputs["g"]))["x"],
+    expected=lambda inputs: np.cumsum(Node(np.copy(inputs["x"]), "x")).grad(np.copy(inputs["g"]))["x"],  # type: ignore[attr-defined]  # np.cumsum of a Node is a Node (__array_function__)
     wrong=lambda g, out, x: np.cumsum(g),  # summed from the front: the Jacobian, not its transpose
 ))
 
@@ -555,7 +555,7 @@ register(Exercise(
 
 
 def _activation(rng: np.random.Generator) -> Any:
-    return [named(Node.sigmoid, "sigmoid"), named(Node.tanh, "tanh"), named(Node.relu, "relu")][int(rng.integers(3))]
+    return [named(Node.sigmoid, "sigmoid"), named(Node.tanh, "tanh"), named(Node.relu, "relu")][int(rng.integers(3))]  # type: ignore[attr-defined]  # dp/ops/ installs these methods on Node at import
 
 
 def _deep_inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
@@ -648,7 +648,8 @@ register(Exercise(
 _ON_NODES_LABELS = ("value", "gradients")
 
 
-def _run_on_nodes(candidate: Any, inputs: Mapping[str, Any], differentiate: str) -> tuple[Any, dict[str, Any]]:
+def _run_on_nodes(candidate: Any, inputs: Mapping[str, Any],
+                  differentiate: Collection[str]) -> tuple[Any, dict[str, Any]]:
     """Call with the inputs named in `differentiate` as named Nodes; the output and their gradients."""
     args = [Node(np.copy(value), name) if name in differentiate else copy.deepcopy(value)
             for name, value in inputs.items() if name != "seed"]

@@ -42,7 +42,7 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -583,12 +583,12 @@ def _findings(got: Any, expected: Any, labels: tuple[str, ...], path: str) -> li
         if len(got) != len(expected):
             return [f"{where}yours has {len(got)} parts, expected {len(expected)}"]
         if path:
-            titles = [f"{path}[{i}]" for i in range(len(expected))]
+            part_titles: Sequence[str] = [f"{path}[{i}]" for i in range(len(expected))]
         else:
             fields = getattr(expected, "_fields", None)
             numbered = [f"part {i + 1}" for i in range(len(expected))]
-            titles = labels if len(labels) == len(expected) else fields or numbered
-        return _parts(got, expected, list(range(len(expected))), dict(enumerate(titles)))
+            part_titles = labels if len(labels) == len(expected) else fields or numbered
+        return _parts(got, expected, list(range(len(expected))), dict(enumerate(part_titles)))
     return _number_findings(got, expected, where)
 
 
@@ -711,18 +711,18 @@ def _largest_differences(mine: np.ndarray, right: np.ndarray, where: str) -> lis
     return [finding]
 
 
-def _size(absolute: np.ndarray, relative: np.ndarray, at: tuple[int, ...]) -> str:
+def _size(absolute: np.ndarray, relative: np.ndarray, at: tuple[int | np.integer, ...]) -> str:
     return f"{absolute[at]:.3g}" + (f" (relative {relative[at]:.3g})" if relative[at] else "")
 
 
-def _pair(mine: np.ndarray, right: np.ndarray, at: tuple[int, ...], index: bool = True) -> str:
+def _pair(mine: np.ndarray, right: np.ndarray, at: tuple[int | np.integer, ...], index: bool = True) -> str:
     """`at index [i, j]: yours 2.7765781, expected 2.7765792`, every digit shown (repr of the float)."""
     place = f"at index [{', '.join(str(int(i)) for i in at)}]: " if at and index else ""
     return f"{place}yours {float(mine[at])!r}, expected {float(right[at])!r}"
 
 
 #: The places of dp and of installed packages: a frame there is not the student's code.
-_NOT_STUDENTS = tuple(Path(path).resolve() for path in
+_NOT_STUDENTS = tuple(Path(path).resolve() for path in  # type: ignore[arg-type]  # sysconfig paths are strings
                       (Path(__file__).resolve().parent.parent,
                        *(sysconfig.get_path(key) for key in ("stdlib", "platstdlib", "purelib", "platlib"))))
 
@@ -835,7 +835,7 @@ def _standing_in(ex: Exercise, answer: Callable[..., Any], reference: Callable[.
             note(f"raised {type(error).__name__} here too, as its check above said")
         return reference(*args, **kwargs)
 
-    wrapper.__exercise__ = ex.name
+    wrapper.__exercise__ = ex.name  # type: ignore[attr-defined]  # the mark the course's tooling reads
     return wrapper
 
 

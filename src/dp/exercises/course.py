@@ -60,7 +60,7 @@ def show_definitions(module: Any, *names: str) -> Any:
         else:
             continue
         start = statement.lineno - 1 if not getattr(statement, "decorator_list", None) else \
-            statement.decorator_list[0].lineno - 1
+            statement.decorator_list[0].lineno - 1  # type: ignore[union-attr]  # getattr above: only definitions have decorators
         while start > 0 and lines[start - 1].lstrip().startswith("#:"):
             start -= 1
         for name in defined:

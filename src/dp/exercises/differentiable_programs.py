@@ -73,7 +73,7 @@ def network_loss(sizes: Sequence[int], x: np.ndarray, t: np.ndarray) -> Callable
                 h = np.tanh(h)
         return 0.5 * ((h - t) ** 2).sum() / len(x)
 
-    loss.size = count
+    loss.size = count  # type: ignore[attr-defined]  # the number of parameters, for the caller
     return loss
 
 
@@ -190,7 +190,7 @@ def _run_newton(candidate: Any, inputs: Mapping[str, Any]) -> tuple[float, float
         raise
     except RuntimeError:
         candidate(f, inputs["theta"], x0, tol, max_steps)  # must raise too: then it is NO_CONVERGENCE
-        raise WrongForm("yours raised RuntimeError with theta a Node, but returned with theta a plain float")
+        raise WrongForm("yours raised RuntimeError with theta a Node, but returned with theta a plain float")  # noqa: B904
     if not isinstance(root, Node):
         raise WrongForm(f"with theta a Node, yours returned {type(root).__name__}, not a Node that depends on "
                         "theta: was theta's value taken (theta.value, float(theta))?")
@@ -342,7 +342,7 @@ def _hvp_problem(rng: np.random.Generator, size: int) -> dict[str, Any]:
     n = 2 + size
     loss = network_loss(sizes, rng.normal(size=(n, sizes[0])), rng.normal(size=(n, sizes[-1])))
     described = named(loss, f"network_loss({sizes}, x, t): a tanh network on {n} random examples")
-    return {"loss": described, "theta": rng.normal(size=loss.size), "v": rng.normal(size=loss.size)}
+    return {"loss": described, "theta": rng.normal(size=loss.size), "v": rng.normal(size=loss.size)}  # type: ignore[attr-defined]  # network_loss's size, set on it
 
 
 def _run_hvp(candidate: Any, inputs: Mapping[str, Any]) -> np.ndarray:

@@ -306,7 +306,10 @@ def _basic_index(graph: _Graph, x: str, shape: tuple[int, ...], parts: tuple[Any
             start = int(part) % shape[axis]
             stop, step = start + 1, 1
             dropped.append(axis)
-        starts.append(start), ends.append(stop), axes.append(axis), steps.append(step)
+        starts.append(start)
+        ends.append(stop)
+        axes.append(axis)
+        steps.append(step)
         axis += 1
     if axes:
         x = graph.node("Slice", [x, graph.ints(starts), graph.ints(ends), graph.ints(axes), graph.ints(steps)], dtype)
@@ -407,11 +410,11 @@ def _refusing_random_layers() -> Iterator[None]:
                               "(model.eval())")
         return forward(layer, x)
 
-    Dropout.forward = refuse
+    Dropout.forward = refuse  # type: ignore[assignment, method-assign]  # patched while exporting, restored below
     try:
         yield
     finally:
-        Dropout.forward = forward
+        Dropout.forward = forward  # type: ignore[method-assign]  # restored
 
 
 def _model(function: Callable[..., Any], example_args: tuple[Any, ...], opset: int) -> Any:

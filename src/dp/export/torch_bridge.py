@@ -104,9 +104,9 @@ def _replayed_layer(layer: Layer, memo: dict[int, Any]) -> Replayed:
     module = Replayed(layer)
     for key, item in layer._items():
         if isinstance(item, Node):
-            module._own_parameter(key or item.name, item)
+            module._own_parameter(key or item.name, item)  # type: ignore[arg-type]  # a Node's key or its own name: one is set
         else:
-            module._child(key, _convert(item, memo))
+            module._child(key, _convert(item, memo))  # type: ignore[arg-type]  # a layer inside a layer always has a key
     return module
 
 
@@ -117,15 +117,15 @@ def _pairs(layer: Any, module: Any) -> Iterator[tuple[Any, Any]]:
     if isinstance(module, Replayed) and isinstance(layer, Layer):
         for key, item in layer._items():
             if isinstance(item, Layer):
-                yield from _pairs(item, module._submodule_of[key])
+                yield from _pairs(item, module._submodule_of[key])  # type: ignore[index]  # a layer inside a layer always has a key
     elif isinstance(module, tnn.Sequential) and isinstance(layer, Sequential):
-        for item, part in zip(layer.layers, module):
+        for item, part in zip(layer.layers, module):  # type: ignore[assignment]  # a Sequential holds layers
             yield from _pairs(item, part)
 
 
 def _dp_view(module: Any, key: str) -> Any:
     """A supported layer's parameter `key` as its torch module holds it, in dp's layout."""
-    return pair_of_module(module).views(module)[key]
+    return pair_of_module(module).views(module)[key]  # type: ignore[union-attr]  # called for supported layers only
 
 
 def _sources(layer: Any, module: Any) -> Sources:
@@ -135,7 +135,7 @@ def _sources(layer: Any, module: Any) -> Sources:
         if isinstance(part, Replayed) and isinstance(inner, Layer):
             for key, item in inner._items():
                 if isinstance(item, Node):
-                    sources[id(item)] = functools.partial(getattr, part, part._parameter_names[key or item.name])
+                    sources[id(item)] = functools.partial(getattr, part, part._parameter_names[key or item.name])  # type: ignore[index]  # a Node's key or its own name: one is set
         elif isinstance(inner, Layer) and pair_of_module(part) is not None:
             for key in inner._param_keys:
                 sources[id(getattr(inner, key))] = functools.partial(_dp_view, part, key)
@@ -169,7 +169,7 @@ _COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operat
             ">=": operator.ge}
 
 
-class Replayed(tnn.Module):
+class Replayed(tnn.Module):  # type: ignore[name-defined]  # torch is imported lazily: tnn is a module object
     """A dp layer (or function) whose forward is Python of its own, as a torch module: its layers
     are submodules, its own parameters are parameters, and its forward replays the dp forward,
     recorded once per shape of the inputs and mode. `dp_layer` is the dp layer it came from."""
@@ -211,8 +211,8 @@ class Replayed(tnn.Module):
         arguments = _to_numpy(inputs)
         keywords = _to_numpy(options)
         layer = self.dp_layer
-        children = {id(item): self._submodule_of[key] for key, item in layer._items() if isinstance(item, Layer)} \
-            if isinstance(layer, Layer) else {}
+        children = ({id(item): self._submodule_of[key] for key, item in layer._items() if isinstance(item, Layer)}  # type: ignore[index]  # a layer inside a layer always has a key
+                    if isinstance(layer, Layer) else {})
         with self._as_the_modules(), _recording() as record, _intercepting(children, record) as calls:
             forward = layer.forward if isinstance(layer, Layer) else layer
             output = forward(*arguments, **keywords)
@@ -321,11 +321,11 @@ def _intercepting(children: dict[int, Any], record: Any) -> Iterator[list[_Call]
         calls.append(_Call(start, children[id(layer)], inputs, options, output))
         return output
 
-    Layer.__call__ = call
+    Layer.__call__ = call  # type: ignore[assignment, method-assign]  # patched while tracing, restored below
     try:
         yield calls
     finally:
-        Layer.__call__ = original
+        Layer.__call__ = original  # type: ignore[method-assign]  # restored
 
 
 def _describe(layer: Any) -> str:
@@ -382,7 +382,7 @@ def from_torch(module: Any) -> Any:
         layer = pair.back(module)
         if getattr(module, "activation", None) is not None:  # a Linear with its activation
             layer.activation = _as_function(from_torch(module.activation))
-    elif (layer := activation_from_torch(module)) is None:
+    elif (layer := activation_from_torch(module)) is None:  # type: ignore[assignment]  # None raises just below
         raise Unsupported(f"from_torch: {type(module).__name__} has no dp counterpart ({module!r}); dp.export "
                           f"converts {_supported()}, and the modules to_torch makes")
     copy_weights(module, layer)
@@ -410,11 +410,11 @@ def copy_weights(module: Any, layer: Any) -> None:
     if isinstance(module, Replayed):
         for key, item in layer._items():
             if isinstance(item, Node):
-                _write(item, getattr(module, module._parameter_names[key or item.name]))
+                _write(item, getattr(module, module._parameter_names[key or item.name]))  # type: ignore[index]  # a Node's key or its own name: one is set
             else:
-                copy_weights(module._submodule_of[key], item)
+                copy_weights(module._submodule_of[key], item)  # type: ignore[index]  # a layer inside a layer always has a key
     elif isinstance(module, tnn.Sequential):
-        for item, part in zip(layer.layers, module):
+        for item, part in zip(layer.layers, module):  # type: ignore[attr-defined]  # the module is a Sequential: so is the layer
             copy_weights(part, item)
     elif (pair := pair_of_module(module)) is not None:
         for key, value in pair.views(module).items():
@@ -428,7 +428,7 @@ def _write(target: Any, value: Any) -> None:
     if destination.shape != array.shape:
         raise ValueError(f"from_torch: {getattr(target, 'name', 'a buffer')!r} has shape {destination.shape} in dp, "
                          f"{array.shape} in torch")
-    np.copyto(destination, array, casting="same_kind")
+    np.copyto(destination, array, casting="same_kind")  # type: ignore[arg-type]  # parameters and buffers are arrays, never 0-d scalars
 
 
 # ------------------------------------------------------------------------------------------------

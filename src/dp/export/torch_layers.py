@@ -129,7 +129,7 @@ def activation_from_torch(module: Any) -> dnn.Activation | None:
 # The torch modules that take dp's call
 
 
-class _Linear(tnn.Linear):
+class _Linear(tnn.Linear):  # type: ignore[name-defined]  # torch is imported lazily: tnn is a module object
     """nn.Linear with an activation after it, a module (the paper's ReLu_Layer); state dict nn.Linear's."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -141,7 +141,7 @@ class _Linear(tnn.Linear):
         return out if self.activation is None else self.activation(out)
 
 
-class _BatchNorm(tnn.modules.batchnorm._BatchNorm):
+class _BatchNorm(tnn.modules.batchnorm._BatchNorm):  # type: ignore[name-defined]  # torch is imported lazily: tnn is a module object
     """Batch normalisation of (N, C), (N, C, L) or (N, C, H, W), as dp's BatchNorm is one layer
     for all three; state dict nn.BatchNorm1d's (and 2d's)."""
 
@@ -172,7 +172,7 @@ def _recurrent(base: type) -> type:
 _RNN, _LSTM, _GRU = _recurrent(tnn.RNN), _recurrent(tnn.LSTM), _recurrent(tnn.GRU)
 
 
-class _MultiheadAttention(tnn.MultiheadAttention):
+class _MultiheadAttention(tnn.MultiheadAttention):  # type: ignore[name-defined]  # torch is imported lazily: tnn is a module object
     """nn.MultiheadAttention(batch_first=True) called as dp's: mha(query, key, value, mask) -> output."""
 
     def forward(self, query: Any, key: Any, value: Any, mask: Any = None) -> Any:

@@ -30,7 +30,7 @@ from numpy.typing import DTypeLike
 
 from dp.nn.init import RngLike
 from dp.nn.layers import Layer, _count, differentiable
-from dp.node import plain
+from dp.node import Node, plain
 from dp.ops import softmax, where
 
 __all__ = ["MultiheadAttention", "scaled_dot_product_attention"]
@@ -118,6 +118,11 @@ class MultiheadAttention(Layer):
     dropout are not part of this layer.
     """
 
+    bq: Node  # the biases, set in a loop by __init__
+    bk: Node
+    bv: Node
+    bo: Node
+
     def __init__(self, embed_dim: int, num_heads: int, name: str | None = None, *, rng: RngLike = None,
                  dtype: DTypeLike = np.float64) -> None:
         super().__init__(name)
@@ -141,7 +146,7 @@ class MultiheadAttention(Layer):
         for key in ("bq", "bk", "bv", "bo"):
             setattr(self, key, self._param(key, np.zeros(E, dtype=dtype)))
 
-    def forward(self, query: Any, key: Any, value: Any, mask: Any = None) -> Any:
+    def forward(self, query: Any, key: Any, value: Any, mask: Any = None) -> Any:  # type: ignore[override]  # a layer of several inputs
         """(N, L, E): every query position's attention over the key/value positions."""
         (N, L, S), mask = self._checked(query, key, value, mask)
         heads, d = self.num_heads, self.head_dim

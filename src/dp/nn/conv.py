@@ -47,7 +47,7 @@ Pair = int | tuple[int, int]
 
 def _pair(value: Any, label: str, where: str, minimum: int = 1) -> tuple[int, int]:
     """An int or a pair of ints, each >= minimum, as a pair (along H, along W)."""
-    return sizes(value, 2, label, where, minimum)
+    return sizes(value, 2, label, where, minimum)  # type: ignore[return-value]  # sizes(value, 2, ...) gives two
 
 
 def _images(x: Any, where: str) -> tuple[Any, tuple[int, ...]]:

@@ -108,7 +108,7 @@ def silu(x: Any) -> Node:
 
 
 # Activations after which He initialisation is the right default (they zero about half the signal).
-_RELU_LIKE = (relu, leaky_relu, Node.relu, Node.leaky_relu)
+_RELU_LIKE = (relu, leaky_relu, Node.relu, Node.leaky_relu)  # type: ignore[attr-defined]  # dp/ops/ installs these methods on Node at import
 
 
 # ------------------------------------------------------------------------------------------------
@@ -179,7 +179,7 @@ class Layer:
                         item.value = np.array(item.value)
                     params.append(item)
                 elif id(item) not in seen:  # a layer used twice shares its parameters
-                    visit(item, _join(layer._prefix, key))
+                    visit(item, _join(layer._prefix, key))  # type: ignore[arg-type]  # a layer inside a layer always has a key
 
         visit(self, self._prefix)
         return layers, params
@@ -189,7 +189,7 @@ class Layer:
         order. A ValueError if two different parameters have the same name."""
         found: dict[str, Node] = {}
         for node in self._walk()[1]:
-            if found.setdefault(node.name, node) is not node:
+            if found.setdefault(node.name, node) is not node:  # type: ignore[arg-type]  # parameters are named
                 raise ValueError(f"two different parameters are named {node.name!r}: "
                                  "give the layers different names")
         return found
@@ -208,7 +208,7 @@ class Layer:
                 if name in state:
                     raise ValueError(f"a buffer and a parameter are both named {name!r}")
                 state[name] = getattr(layer, key)
-        return state
+        return state  # type: ignore[return-value]  # parameters and buffers are arrays, never 0-d scalars
 
     # -- training and evaluation mode -----------------------------------------------------------
 
@@ -434,7 +434,8 @@ class Embedding(Layer):
 def _normalized_shape(normalized_shape: Any, where: str) -> tuple[int, ...]:
     shape = (normalized_shape,) if not isinstance(normalized_shape, tuple | list) else tuple(normalized_shape)
     if not shape or not all(isinstance(n, int | np.integer) and not isinstance(n, bool) and n >= 1 for n in shape):
-        raise ValueError(f"{where}: normalized_shape must be a positive int or a tuple of them, got {normalized_shape!r}")
+        raise ValueError(f"{where}: normalized_shape must be a positive int or a tuple of them, "
+                         f"got {normalized_shape!r}")
     return tuple(int(n) for n in shape)
 
 

@@ -268,7 +268,7 @@ class Model(Layer):
         These are the live arrays, not copies (like PyTorch's `state_dict`): an optimizer step
         changes them in place. Copy them (`{k: v.copy() for k, v in ...}`) to keep a snapshot.
         """
-        return {name: node.value for name, node in self.parameters().items()}
+        return {name: node.value for name, node in self.parameters().items()}  # type: ignore[misc]  # a parameter's value is an array: Layer._walk makes it one
 
     def set_param(self, values: Mapping[str, Any]) -> None:
         """Copy new values into the parameters. `values` must have exactly the parameters' names
@@ -309,7 +309,7 @@ class Model(Layer):
         return self
 
     def __repr__(self) -> str:
-        return _listing(self, ((key, item) for key, item in self._items() if isinstance(item, Layer)))
+        return _listing(self, ((key, item) for key, item in self._items() if isinstance(item, Layer)))  # type: ignore[misc]  # a layer inside a layer always has a key
 
 
 class Sequential(Model):
@@ -346,7 +346,7 @@ class Sequential(Model):
             x = layer(x)
         return x
 
-    def loss(self, x: Any, y: Any) -> Node:
+    def loss(self, x: Any, y: Any) -> Node:  # type: ignore[override]  # a Sequential's loss needs its labels
         if self.loss_function is None:
             raise NotImplementedError("this Sequential has no loss: give one, "
                                       "Sequential(layers, loss=dp.nn.cross_entropy)")
@@ -381,7 +381,7 @@ def _constructor(cls: type) -> str:
 def _compile_mode(compile: Any, who: str) -> CompileMode:
     """`compile=` checked: False, True or "check"."""
     if isinstance(compile, bool) or (isinstance(compile, str) and compile == "check"):
-        return compile
+        return compile  # type: ignore[return-value]  # a str here is "check"
     raise ValueError(f"{who}: compile must be False, True or \"check\", got {compile!r}")
 
 

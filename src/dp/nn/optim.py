@@ -407,7 +407,7 @@ class Optimizer:
                     self.step(params, grads)
                     if err_hist:
                         loss_hist.append(loss)
-                        para_hist.append({name: node.value.copy() for name, node in params.items()})
+                        para_hist.append({name: node.value.copy() for name, node in params.items()})  # type: ignore[misc]  # a parameter's value is an array: Layer._walk makes it one
                     if bar is not None:
                         bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
                         bar.update()
@@ -428,7 +428,7 @@ class Optimizer:
         if batch is None:  # start the next shuffled pass over the data
             self._batches = minibatches(self.x_train, self.y_train, self.batch_size, rng=self.rng)
             batch = next(self._batches)
-        return batch if labelled else (batch,)
+        return batch if labelled else (batch,)  # type: ignore[return-value]  # a batch is a tuple of arrays
 
 
 class SGD(Optimizer):

@@ -87,6 +87,7 @@ class _Cell(Layer):
 
     _gates: int  # how many blocks of H columns Wx and Wh have
     _bias_keys: tuple[str, ...]
+    b: Node  # the bias of RNNCell and LSTMCell (GRUCell has two), set from _bias_keys
 
     def __init__(self, input_size: int, hidden_size: int, name: str | None = None, *, rng: RngLike = None,
                  dtype: DTypeLike = np.float64) -> None:
@@ -218,6 +219,8 @@ class GRUCell(_Cell):
 
     _gates = 3
     _bias_keys = ("bx", "bh")
+    bx: Node
+    bh: Node
 
     def _input_share(self, x: Any) -> Any:
         return x @ self.Wx + self.bx  # the gate equation, with h's share kept apart for n
@@ -270,7 +273,7 @@ class _Sequence(Layer):
     def hidden_size(self) -> int:
         return self.cell.hidden_size
 
-    def forward(self, x: Any, state: State = None) -> tuple[Any, State]:
+    def forward(self, x: Any, state: State = None) -> tuple[Any, State]:  # type: ignore[override]  # a sequence layer takes and returns its state too
         """(outputs (N, T, H): the h of every step, the final state) for inputs x (N, T, input_size)
         and an initial state (zeros if None)."""
         cell = self.cell

@@ -14,7 +14,7 @@ where ndarray has one, as a method of Node and Dual (`method`):
 `dp.ops.<name>` is each operation as a function, for Nodes, Duals and arrays alike.
 """
 
-from dp.node import PRIMITIVES, primitive
+from dp.node import PRIMITIVES, primitive  # noqa: F401  re-exported: dp.ops.primitive, dp.ops.PRIMITIVES
 from dp.ops.elementwise import *  # noqa: F401,F403
 from dp.ops.reductions import *  # noqa: F401,F403
 from dp.ops.shape import *  # noqa: F401,F403

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from dp.node import primitive
+from dp.node import Primitive, primitive
 from dp.ops.windows import _windows, window_counts
 
 __all__ = ["correlate2d"]
@@ -77,12 +77,12 @@ _correlate2d = primitive(
     vjp=(lambda g, out, x, W, stride: _correlate2d_transpose(g, W, shape=np.shape(x), stride=stride),
          lambda g, out, x, W, stride: _correlate2d_weight(x, g, kernel=np.shape(W)[2:], stride=stride)))
 #: correlate2d's derivative in x, an operation of its own: bilinear in g and W.
-_correlate2d_transpose = primitive(
+_correlate2d_transpose: Primitive = primitive(
     "correlate2d_transpose", _transpose, tangent="multilinear",
     vjp=(lambda h, out, g, W, shape, stride: _correlate2d(h, W, stride=stride),
          lambda h, out, g, W, shape, stride: _correlate2d_weight(h, g, kernel=np.shape(W)[2:], stride=stride)))
 #: correlate2d's derivative in W, an operation of its own: bilinear in x and g.
-_correlate2d_weight = primitive(
+_correlate2d_weight: Primitive = primitive(
     "correlate2d_weight", _weight, tangent="multilinear",
     vjp=(lambda h, out, x, g, kernel, stride: _correlate2d_transpose(g, h, shape=np.shape(x), stride=stride),
          lambda h, out, x, g, kernel, stride: _correlate2d(x, h, stride=stride)))

@@ -21,8 +21,8 @@ import numpy as np
 from dp.node import NOT_DIFFERENTIABLE, Primitive, _one_where_zero, implements, method, plain, primitive
 
 __all__ = ["abs", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "ceil", "clip", "cos",
-           "cosh", "divmod", "elu", "erf", "erfc", "exp2", "expm1", "fix", "floor", "floor_divide", "fmax", "fmin", "fmod",
-           "gelu", "hypot", "leaky_relu", "log10", "log1p", "log2", "log_sigmoid", "logaddexp", "maximum",
+           "cosh", "divmod", "elu", "erf", "erfc", "exp2", "expm1", "fix", "floor", "floor_divide", "fmax", "fmin",
+           "fmod", "gelu", "hypot", "leaky_relu", "log10", "log1p", "log2", "log_sigmoid", "logaddexp", "maximum",
            "minimum", "reciprocal", "relu", "remainder", "rint", "round", "sigmoid", "sign", "silu", "sin", "sinh",
            "softplus", "sqrt", "square", "swish", "tan", "trunc", "where"]
 
@@ -104,8 +104,8 @@ def _stable_sigmoid(x: Any) -> Any:
     # in float64, x < -88 in float32) it gives 1 / inf = 0, the correctly rounded answer, so the
     # overflow warning is noise. Silencing it costs about 1.5 us, as much as a scalar sigmoid
     # itself: scalars that cannot overflow (the blog's neuron, say) skip it.
-    if isinstance(x, np.generic) and x > -80:
-        return 1 / (1 + np.exp(-x))
+    if isinstance(x, np.generic) and x > -80:  # type: ignore[operator]  # a NumPy scalar here is a float (Node and Dual refuse others)
+        return 1 / (1 + np.exp(-x))  # type: ignore[operator]  # a NumPy scalar here is a float (Node and Dual refuse others)
     with np.errstate(over="ignore"):
         return 1 / (1 + np.exp(-x))
 

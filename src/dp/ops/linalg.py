@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from dp.node import _matrix_transpose as _mT
-from dp.node import _plain_options, implements, matmul, method, multiply, plain, primitive, reshape_
+from dp.node import Primitive, _plain_options, implements, matmul, method, multiply, plain, primitive, reshape_
 from dp.ops.shape import _reshaped, _transpose, concatenate, diagonal, ravel, tril
 
 __all__ = ["cholesky", "det", "dot", "eigh", "einsum", "inner", "inv", "kron", "outer", "slogdet", "solve",
@@ -89,7 +89,7 @@ def tensordot(a: Any, b: Any, axes: int | Sequence[Any] = 2) -> Any:
     try:  # NumPy's reading of axes, to the letter (a negative integer means 0)
         axes_a, axes_b = axes if hasattr(axes, "__iter__") else (range(-axes, 0), range(axes))
         axes_a, axes_b = (list(x) if hasattr(x, "__len__") else [x] for x in (axes_a, axes_b))
-        axes_a, axes_b = [operator.index(x) for x in axes_a], [operator.index(x) for x in axes_b]
+        axes_a, axes_b = [operator.index(x) for x in axes_a], [operator.index(x) for x in axes_b]  # type: ignore[arg-type]  # operator.index refuses what is not an integer (the TypeError is caught)
     except (TypeError, ValueError):
         raise ValueError(f"tensordot: axes must be an integer or a pair of axis sequences, got {axes!r}") from None
     if len(set(axes_a)) != len(axes_a) or len(set(axes_b)) != len(axes_b):
@@ -226,8 +226,8 @@ def _explicit_subscripts(subscripts: str, shapes: list[tuple[int, ...]]) -> str:
     ellipsis = "".join(unused[:max(spread, default=0)])
     terms = [term.replace("...", ellipsis[len(ellipsis) - count:]) for term, count in zip(terms, spread)]
     if not arrow:
-        named = "".join(terms)
-        output = ellipsis + "".join(sorted(label for label in set(named) - set(ellipsis) if named.count(label) == 1))
+        chars = "".join(terms)
+        output = ellipsis + "".join(sorted(label for label in set(chars) - set(ellipsis) if chars.count(label) == 1))
     elif "..." in output:
         output = output.replace("...", ellipsis)
     elif ellipsis:
@@ -245,9 +245,9 @@ def einsum(*operands: Any, out: Any = None, optimize: Any = False, dtype: Any = 
     if not operands:
         raise ValueError("einsum: no subscripts given")
     if isinstance(operands[0], str):
-        subscripts, operands = operands[0], list(operands[1:])
+        subscripts, operands = operands[0], list(operands[1:])  # type: ignore[assignment]  # the operands as a list from here on
     else:
-        subscripts, operands = _sublists_as_subscripts(operands)
+        subscripts, operands = _sublists_as_subscripts(operands)  # type: ignore[assignment]  # the operands as a list from here on
     subscripts = _explicit_subscripts(subscripts, [_shape(x) for x in operands])
     return _einsum(*operands, subscripts=subscripts, optimize=optimize)
 
@@ -299,7 +299,7 @@ def _tangent_solve_a(da, out, a, b):
 
 
 #: solve(A, b) = A^-1 b, b a vector or a stack of matrices.   d x = A^-1 (db - dA x).
-_solve = primitive("solve", np.linalg.solve, vjp=(_vjp_solve_a, _vjp_solve_b),
+_solve: Primitive = primitive("solve", np.linalg.solve, vjp=(_vjp_solve_a, _vjp_solve_b),
                    tangent=(_tangent_solve_a, lambda db, out, a, b: _solve(a, db)))
 
 

@@ -494,7 +494,8 @@ _softmax_primitive = primitive("softmax", _softmax,
 #: VJP: g - exp(out) sum(g); tangent: dx - sum(dx exp(out)).
 _log_softmax_primitive = primitive("log_softmax", _log_softmax,
                                    vjp=lambda g, out, x, axis: g - np.exp(out) * g.sum(axis=axis, keepdims=True),
-                                   tangent=lambda dx, out, x, axis: dx - (dx * np.exp(out)).sum(axis=axis, keepdims=True))
+                                   tangent=lambda dx, out, x, axis:
+                                   dx - (dx * np.exp(out)).sum(axis=axis, keepdims=True))
 
 
 @method("softmax")

@@ -128,7 +128,7 @@ _broadcast_to = primitive("broadcast_to", lambda x, shape: np.broadcast_to(x, sh
 @method("broadcast_to")
 def broadcast_to(x: Any, shape: Sequence[int]) -> Any:
     """The value repeated to `shape` by broadcasting."""
-    shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(size) for size in shape)
+    shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(size) for size in shape)  # type: ignore[call-overload]  # np.ndim(shape) == 0 here: one size
     try:
         np.broadcast_to(np.broadcast_to(False, _shape(x)), shape)
     except ValueError:
@@ -202,7 +202,7 @@ def atleast_3d(*arys: Any) -> Any:
 
 
 #: Reverse the elements along each axis in `axis`.   The gradient is reversed back (flip is its own adjoint).
-_flip = primitive("flip", lambda x, axis: np.flip(x, axis), tangent="linear",
+_flip: Primitive = primitive("flip", lambda x, axis: np.flip(x, axis), tangent="linear",
                   vjp=lambda g, out, x, axis: _flip(g, axis=axis))
 
 
@@ -253,7 +253,7 @@ def _negated(shift: int | tuple[int, ...]) -> int | tuple[int, ...]:
 
 
 #: Shift the elements cyclically along `axis` (of the flattened array if None).   The gradient is shifted back.
-_roll = primitive("roll", lambda x, shift, axis: np.roll(x, shift, axis), tangent="linear",
+_roll: Primitive = primitive("roll", lambda x, shift, axis: np.roll(x, shift, axis), tangent="linear",
                   vjp=lambda g, out, x, shift, axis: _roll(g, shift=_negated(shift), axis=axis))
 
 
@@ -262,8 +262,8 @@ def roll(a: Any, shift: int | Sequence[int], axis: int | Sequence[int] | None = 
     """Shift the elements cyclically by `shift` places along `axis` (of the flattened array if None)."""
     shift = plain(shift)
     shift = (_integer("roll", "shift", shift) if np.ndim(shift) == 0
-             else tuple(_integer("roll", "shift", s) for s in shift))
-    axis = axis if axis is None or np.ndim(axis) == 0 else tuple(axis)
+             else tuple(_integer("roll", "shift", s) for s in shift))  # type: ignore[union-attr]  # np.ndim(shift) > 0 here: a sequence
+    axis = axis if axis is None or np.ndim(axis) == 0 else tuple(axis)  # type: ignore[arg-type]  # np.ndim(axis) > 0 here: a sequence
     return _roll(a, shift=shift, axis=axis)
 
 
@@ -340,8 +340,8 @@ _tile = primitive("tile", lambda x, reps: np.tile(x, reps), vjp=_vjp_tile, tange
 @implements(np.tile)
 def tile(A: Any, reps: int | Sequence[int]) -> Any:
     """A repeated `reps` times along each axis (A gets leading axes of size 1 if reps is longer)."""
-    reps = (reps,) if np.ndim(reps) == 0 else tuple(reps)
-    reps = tuple(_integer("tile", "reps", r) for r in reps)
+    reps = (reps,) if np.ndim(reps) == 0 else tuple(reps)  # type: ignore[assignment, arg-type]  # np.ndim(reps) > 0 before tuple(): a sequence
+    reps = tuple(_integer("tile", "reps", r) for r in reps)  # type: ignore[union-attr]  # reps is a tuple from the line above
     if any(r < 0 for r in reps):
         raise ValueError(f"tile: reps {reps} must not be negative (shape {_shape(A)})")
     return _tile(A, reps=(1,) * (np.ndim(plain(A)) - len(reps)) + reps)
@@ -381,7 +381,7 @@ def sort(a: Any, axis: int | None = -1, kind: str | None = None, order: Any = No
     if kind is None and stable is None:
         stable = True
     try:
-        indices = np.argsort(plain(a), axis=axis, kind=kind, stable=stable)
+        indices = np.argsort(plain(a), axis=axis, kind=kind, stable=stable)  # type: ignore[arg-type]  # NumPy checks kind itself (the ValueError is caught)
     except (ValueError, TypeError) as error:
         raise type(error)(f"sort: kind {kind!r}, stable {stable!r}: {error}") from None
     return _sort(a, indices=indices, axis=axis)
@@ -405,9 +405,10 @@ def _unpad(g, x, pad_width):
 
 #: x surrounded by constants.   d/dx: the middle of the gradient (the constants are not x's); the
 #: tangent is the tangent padded with zeros (the constants do not move).
-_pad = primitive("pad", _pad_constant, vjp=lambda g, out, x, pad_width, constant_values: _unpad(g, x, pad_width),
-                 tangent=lambda dx, out, x, pad_width, constant_values: _pad(dx, pad_width=pad_width,
-                                                                             constant_values=0))
+_pad: Primitive = primitive("pad", _pad_constant,
+                            vjp=lambda g, out, x, pad_width, constant_values: _unpad(g, x, pad_width),
+                            tangent=lambda dx, out, x, pad_width, constant_values: _pad(dx, pad_width=pad_width,
+                                                                                        constant_values=0))
 
 #: np.pad's modes that dp differentiates, and the options each takes.
 _PAD_OPTIONS = {"constant": {"constant_values"}, "edge": set(), "wrap": set(), "reflect": {"reflect_type"},
@@ -458,9 +459,11 @@ def pad(array: Any, pad_width: Any, mode: str = "constant", **kwargs: Any) -> An
 # Triangles and diagonals
 
 #: The lower triangle (elements with column <= row + k), zeros above.   The gradient's lower triangle.
-_tril = primitive("tril", lambda x, k: np.tril(x, k), vjp=lambda g, out, x, k: _tril(g, k=k), tangent="linear")
+_tril: Primitive = primitive("tril", lambda x, k: np.tril(x, k), vjp=lambda g, out, x, k: _tril(g, k=k),
+                             tangent="linear")
 #: The upper triangle (elements with column >= row + k), zeros below.   The gradient's upper triangle.
-_triu = primitive("triu", lambda x, k: np.triu(x, k), vjp=lambda g, out, x, k: _triu(g, k=k), tangent="linear")
+_triu: Primitive = primitive("triu", lambda x, k: np.triu(x, k), vjp=lambda g, out, x, k: _triu(g, k=k),
+                             tangent="linear")
 
 
 def _triangle(op: str, triangle: Primitive, m: Any, k: int) -> Any:
@@ -496,7 +499,7 @@ _diagonal = primitive("diagonal", lambda x, offset, axis1, axis2: np.diagonal(x,
                       vjp=lambda g, out, x, offset, axis1, axis2: _diag(
                           g, offset=offset, axis1=axis1, axis2=axis2, shape=np.shape(x)), tangent="linear")
 #: Zeros of `shape` with x's last axis on a diagonal (diagonal's adjoint).   d/dx: that diagonal.
-_diag = primitive("diag", _embed, tangent="linear",
+_diag: Primitive = primitive("diag", _embed, tangent="linear",
                   vjp=lambda g, out, x, offset, axis1, axis2, shape: _diagonal(g, offset=offset, axis1=axis1,
                                                                                axis2=axis2))
 
@@ -661,7 +664,7 @@ dsplit = _split_along("dsplit", 2, 3)
 # Another dtype
 
 #: The same numbers in another float dtype.   d/dx = 1: the gradient goes back in x's dtype.
-_astype = primitive("astype", lambda x, dtype: x.astype(dtype), tangent="linear",
+_astype: Primitive = primitive("astype", lambda x, dtype: x.astype(dtype), tangent="linear",
                     vjp=lambda g, out, x, dtype: _astype(g, dtype=np.asarray(plain(x)).dtype))
 
 
@@ -674,7 +677,7 @@ def astype(x: Any, dtype: Any, order: str = "K", casting: str = "unsafe", subok:
     Nodes hold floats); other dtypes (complex, strings) are refused. `order`, `subok` and `copy`
     change nothing here: dp never writes into its arrays."""
     source, target = np.asarray(plain(x)).dtype, np.dtype(dtype)
-    if not np.can_cast(source, target, casting):
+    if not np.can_cast(source, target, casting):  # type: ignore[arg-type]  # NumPy checks casting itself
         raise TypeError(f"astype: cannot cast {source} to {target} with casting={casting!r}")
     if target.kind in "biu":
         return np.asarray(plain(x)).astype(target)

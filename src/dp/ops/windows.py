@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from dp.node import plain, primitive
+from dp.node import Primitive, plain, primitive
 
 __all__ = ["sliding_windows", "window_counts", "window_max"]
 
@@ -71,7 +71,7 @@ _sliding_windows = primitive(
     vjp=lambda g, out, x, window_shape, strides: _windows_adjoint(g, shape=np.shape(plain(x)),
                                                                   window_shape=window_shape, strides=strides))
 #: sliding_windows' VJP as an operation of its own (for higher order): linear, its VJP is the windows.
-_windows_adjoint = primitive(
+_windows_adjoint: Primitive = primitive(
     "sliding_windows_adjoint", _add_windows_back, tangent="linear",
     vjp=lambda g, out, y, shape, window_shape, strides: _sliding_windows(g, window_shape=window_shape,
                                                                          strides=strides))
@@ -80,8 +80,9 @@ _windows_adjoint = primitive(
 def sizes(value: Any, k: int, label: str, where: str, minimum: int = 1) -> tuple[int, ...]:
     """An int or a sequence of k ints, each >= minimum (a window, strides, padding), as a tuple of
     k ints; otherwise a ValueError naming `where` and `label`."""
-    values = (value,) * k if isinstance(value, numbers.Integral) else tuple(value) if isinstance(value, Sequence) else ()
-    if len(values) != k or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= minimum
+    values = ((value,) * k if isinstance(value, numbers.Integral)
+              else tuple(value) if isinstance(value, Sequence) else ())
+    if len(values) != k or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= minimum  # type: ignore[operator]  # typeshed gives numbers.Integral no comparisons
                                    for v in values):
         kind = "positive" if minimum == 1 else "non-negative"
         some = "a pair of them" if k == 2 else f"{k} of them"
