@@ -59,7 +59,7 @@ plt = _pyplot()
 # the network *learns* what to look for: in self-attention, $Q$, $K$ and $V$ are three linear maps
 # of the same sequence.
 #
-# ### Why divide by $\sqrt d$?
+# ### Why divide by √d?
 #
 # If the entries of $q$ and $k$ are independent with mean 0 and variance 1, their dot product
 # $\sum_{i=1}^d q_i k_i$ has variance $d$. Without the scale, the scores spread wider as $d$

@@ -25,7 +25,9 @@
 #   positive $\sigma$.
 # * Fitting $q$ means minimising $\mathrm{KL}(q \,\|\, p(w \mid D))$, which equals, up to a
 #   constant, the **variational free energy**
+#
 #   $$F(\mu, \rho) = \mathrm{KL}\big(q(w) \,\|\, p(w)\big) - \mathbb E_{q(w)}\big[\log p(D \mid w)\big]:$$
+#
 #   stay close to the prior $p(w)$, and explain the data well on average over $q$.
 # * The expectation is estimated by sampling. Written as $w = \mu + \sigma \cdot \varepsilon$ with
 #   $\varepsilon \sim N(0, 1)$ drawn *outside* the graph, a sampled weight is an ordinary
@@ -106,8 +108,10 @@ print(f"d sum(w) / d rho = {gradients['rho']:.2f}, and sum(eps) * sigmoid(-1) = 
 #
 # The prior is $p(w) = N(0, s^2)$ for every weight, with $s$ = `prior_std`. For two Gaussians the
 # KL divergence has a closed form; per weight,
+#
 # $$\mathrm{KL}\big(N(\mu, \sigma^2) \,\|\, N(0, s^2)\big)
 #   = \log\frac{s}{\sigma} + \frac{\sigma^2 + \mu^2}{2 s^2} - \frac12 ,$$
+#
 # and over independent weights the divergences add up. It is zero only when $\mu = 0$ and
 # $\sigma = s$: the term pulls every mean towards 0 and every width towards the prior's. Mind
 # the order: $\mathrm{KL}(q \,\|\, p)$ averages $\log q - \log p$ over $q$, and is not symmetric.
@@ -154,10 +158,14 @@ show_source(network)
 # %% [markdown]
 # The likelihood says the data are the network's output plus Gaussian noise of the known
 # standard deviation $\sigma_y$ = `noise_std`, so for a sampled $w$
+#
 # $$-\log p(D \mid w) = \sum_n \Big[\frac{(y_n - f_w(x_n))^2}{2\sigma_y^2} + \log\sigma_y + \frac12\log 2\pi\Big].$$
+#
 # We train on minibatches. With the data split into $M$ batches $D_1, \dots, D_M$, Blundell et al.
 # (their equation 8) give batch $i$ the loss
+#
 # $$F_i = \frac{1}{M}\,\mathrm{KL}(q \,\|\, p) - \log p(D_i \mid w)$$
+#
 # at a sampled $w = \mu + \operatorname{softplus}(\rho)\,\varepsilon$, so that one pass over the
 # data adds up to $F$: the KL counted once, and every point once.
 #
@@ -299,7 +307,7 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# ## Why each batch gets $1/M$ of the KL
+# ## Why each batch gets 1/M of the KL
 #
 # Add the whole KL to every minibatch's loss, a common slip, and one pass over the data counts
 # it $M = 4$ times: against the prior, the data then weigh as if there were a quarter as many

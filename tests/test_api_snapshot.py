@@ -24,6 +24,7 @@ import importlib
 import inspect
 import pkgutil
 import re
+import os
 import subprocess
 import sys
 import tomllib
@@ -281,7 +282,10 @@ def snapshot() -> str:
 
 def _fresh_snapshot() -> str:
     """The snapshot as a fresh interpreter sees it: nothing another test defined or imported."""
-    done = subprocess.run([sys.executable, __file__, "--print"], capture_output=True, text=True, timeout=120)
+    # dp's own settings (DP_COURSE_FAST, ...) would show in constants made from them: left out
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("DP_")}
+    done = subprocess.run([sys.executable, __file__, "--print"], capture_output=True, text=True, timeout=120,
+                          env=environment)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -421,6 +425,31 @@ def test_the_helpers_refuse_what_they_cannot_do(registry: dict) -> None:
     deprecated_alias(new_function, "twice", since="0.2.0")
     with pytest.raises(ValueError, match="already deprecated"):
         deprecated_alias(new_function, "twice", since="0.3.0")
+    import dp
+    from dp._api import renamed_keyword
+    with pytest.raises(TypeError, match="expected a function, got Primitive; for an operation"):
+        deprecated_alias(dp.ops.sin, "old_sin", since="0.2.0")
+
+    def scaled(x, *, scale=2.0):
+        return x * scale
+
+    with pytest.raises(TypeError, match="still has a parameter 'scale'"):
+        renamed_keyword("scale", "x", since="0.2.0")(scaled)
+
+
+def test_each_lazy_name_of_dp_export_is_defined_where_dp_export_looks_for_it() -> None:
+    import ast
+    from pathlib import Path
+
+    import dp.export as export
+
+    folder = Path(export.__file__).parent
+    for name, home in export._HOMES.items():
+        tree = ast.parse((folder / f"{home}.py").read_text(encoding="utf-8"))
+        defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.ClassDef)} | {
+            target.id for node in tree.body if isinstance(node, ast.Assign) for target in node.targets
+            if isinstance(target, ast.Name)}
+        assert name in defined, f"dp.export.{name} is looked for in dp.export.{home}, which does not define it"
 
 
 def test_deprecations_are_listed_in_the_snapshot(registry: dict) -> None:

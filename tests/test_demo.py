@@ -163,3 +163,14 @@ def test_download_is_only_for_fashion_mnist(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         demo.main(["--download"])
     assert "--download is for --dataset fashion-mnist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("out, message", [("plot", "must name a .png file"), ("plot.xyz", "must name a .png file"),
+                                          (".", "must name a .png file"), ("a_file/x.png", "cannot make its folder")])
+def test_a_wrong_plot_path_is_refused_before_training(out, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a_file").write_text("not a folder")
+    monkeypatch.setattr(demo, "train", lambda *a, **k: pytest.fail("trained before checking --out"))
+    with pytest.raises(SystemExit):
+        demo.main(["--steps", "2", "--quiet", "--out", out])
+    assert message in capsys.readouterr().err

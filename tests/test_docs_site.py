@@ -63,7 +63,7 @@ def _assets(page: Path) -> list[str]:
     return parser.urls
 
 
-PAGES = ["index.html", "api/dp/index.html", "course/11_reverse_mode_by_hand/index.html"]
+PAGES = ["index.html", "api/dp.html", "course/11_reverse_mode_by_hand.html"]
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -90,13 +90,13 @@ def test_no_google_fonts(site: Path) -> None:
 def test_maths_is_marked_for_katex(site: Path) -> None:
     index = (site / "index.html").read_text(encoding="utf-8")
     assert re.search(r'<div class="arithmatex">\\\[.*\\frac\{\\partial e\}', index, re.S)
-    chapter = (site / "course/10_dual_numbers/index.html").read_text(encoding="utf-8")
+    chapter = (site / "course/10_dual_numbers.html").read_text(encoding="utf-8")
     assert '<span class="arithmatex">\\(' in chapter
 
 
 def test_every_notebook_is_a_course_page(site: Path) -> None:
     for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py")):
-        page = site / "course" / notebook.stem / "index.html"
+        page = site / "course" / f"{notebook.stem}.html"
         assert page.is_file(), f"no course page for {notebook.name}"
 
 def test_course_index_links_the_chapter_pages(site: Path) -> None:
@@ -105,13 +105,13 @@ def test_course_index_links_the_chapter_pages(site: Path) -> None:
     assert len(links) >= 10
     index = (site / "course/index.html").read_text(encoding="utf-8")
     for text, stem in links:
-        assert f'<a href="{stem}/">{text}</a>' in index, f"course/index does not link {stem}.py's page"
+        assert f'<a href="{stem}.html">{text}</a>' in index, f"course/index does not link {stem}.py's page"
 
 
 def test_api_reference_documents_each_package(site: Path) -> None:
     for page, name in [("dp", "dp.Node"), ("nn", "dp.nn.Linear"), ("data", "dp.data.load_mnist"),
                        ("export", "dp.export.torch_bridge.to_torch"), ("exercises", "dp.exercises.check")]:
-        html = (site / "api" / page / "index.html").read_text(encoding="utf-8")
+        html = (site / "api" / f"{page}.html").read_text(encoding="utf-8")
         assert f'id="{name}"' in html, f"api/{page} has no entry for {name}"
 
 
@@ -226,7 +226,7 @@ async def _report(websocket_url: str, url: str) -> dict[str, Any]:
         connection.close()
 
 
-@pytest.mark.parametrize("page, heading, maths", [("", "differentiable programming", 1), ("api/dp/", "dp", 0)])
+@pytest.mark.parametrize("page, heading, maths", [("", "differentiable programming", 1), ("api/dp.html", "dp", 0)])
 def test_page_renders_typesets_maths_and_searches_in_chromium(served: str, browser: str, page: str,
                                                               heading: str, maths: int) -> None:
     report = asyncio.run(_report(browser, served + page))

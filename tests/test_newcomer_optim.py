@@ -158,3 +158,13 @@ def test_progress_lines_are_plain_prints_without_a_bar(capsys, monkeypatch):
 
 def test_the_base_class_shows_its_arguments_too():
     assert list(inspect.signature(Optimizer).parameters) == ["model", "x_train", "y_train", *COMMON]
+
+
+@pytest.mark.parametrize("print_each", ["10", -1, 0.5, True])
+def test_a_bad_print_each_is_refused_before_any_step(print_each):
+    x, y = np.ones((4, 1)), np.ones(4)
+    model = Recorder()
+    optimizer = SGD(model, x, y, learning_rate=0.1)
+    with pytest.raises(ValueError, match="train: print_each must be a positive integer"):
+        optimizer.train(2, print_each=print_each, progress=False)
+    assert optimizer.steps_taken == 0 and model.w.value[0] == 0.0

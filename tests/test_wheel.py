@@ -33,7 +33,7 @@ def run(command: list[str | Path], cwd: Path, timeout: float = 120) -> str:
 def test_the_wheel_installs_and_runs_the_papers_examples(tmp_path: Path) -> None:
     source = tmp_path / "source"
     source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, source / name)
     shutil.copytree(ROOT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
 
@@ -46,6 +46,7 @@ def test_the_wheel_installs_and_runs_the_papers_examples(tmp_path: Path) -> None
     assert wheel.name == f"dp-{VERSION}-py3-none-any.whl"
     contents = set(zipfile.ZipFile(wheel).namelist())
     assert {"dp/__init__.py", "dp/py.typed", "dp/datasets/mnist_10k.npz", "dp/nn/model.py"} <= contents
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in contents)  # MIT: the licence ships
     assert not any(name.startswith(("tests/", "notebooks/", "benchmarks/")) for name in contents)
 
     venv = tmp_path / "venv"

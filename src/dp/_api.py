@@ -97,8 +97,10 @@ def deprecated_alias(new: F, old_name: str, *, since: str, remove_in: str | None
         raise TypeError(f"deprecated_alias: {new.__name__} is a class; deprecate it with "
                         f"`__getattr__ = deprecated_attributes(__name__, {{{old_name!r}: {new.__name__!r}}}, "
                         f"since=...)` so that the old name is the same class")
-    if not callable(new):
-        raise TypeError(f"deprecated_alias: expected a function, got {type(new).__name__}")
+    if not callable(new) or not isinstance(getattr(new, "__name__", None), str):
+        raise TypeError(f"deprecated_alias: expected a function, got {type(new).__name__}; for an operation "
+                        "(a Primitive) or another object, deprecate its old name with a module "
+                        "`__getattr__ = deprecated_attributes(__name__, {old: new}, since=...)`")
     # Where the alias is written: the caller's module, and its class when written in a class body.
     caller = sys._getframe(1)
     module = caller.f_globals.get("__name__", "?")
@@ -146,8 +148,12 @@ def renamed_keyword(old: str, new: str, *, since: str, remove_in: str | None = N
     Giving both is an error, as is decorating a function that has no parameter `new`.
     """
     def decorate(function: F) -> F:
-        if new not in inspect.signature(function).parameters:
+        parameters = inspect.signature(function).parameters
+        if new not in parameters:
             raise TypeError(f"renamed_keyword: {function.__qualname__} has no parameter {new!r}")
+        if old in parameters:
+            raise TypeError(f"renamed_keyword: {function.__qualname__} still has a parameter {old!r}; its old "
+                            "name must be free to mean the new one")
         deprecation = _register(f"{function.__module__}.{function.__qualname__}({old}=)",
                                 f"{function.__module__}.{function.__qualname__}({new}=)", since, remove_in)
 

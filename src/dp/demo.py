@@ -83,6 +83,13 @@ def main(argv: list[str] | None = None) -> float:
         parser.error("--threads must be at least 1")
     if args.download and args.dataset != "fashion-mnist":
         parser.error("--download is for --dataset fashion-mnist: the MNIST subset comes with dp")
+    # The plot's path is checked before training too: a wrong one must not cost the training.
+    if args.out.suffix.lower() != ".png" or args.out.is_dir():
+        parser.error(f"--out must name a .png file, got {str(args.out)!r}")
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        parser.error(f"--out: cannot make its folder {str(args.out.parent)!r} ({error.strerror})")
     # Before anything slow: a missing plotting library must not cost a whole training first.
     missing = _missing_modules(["matplotlib"] + ([] if args.quiet else ["tqdm"]))
     if missing:
@@ -162,7 +169,6 @@ def plot(losses: list[float], curve: list[tuple[int, float]], path: Path, title:
     accuracy_axes.set(xlabel="step", ylabel="accuracy", title=f"test accuracy (final {curve[-1][1]:.2%})")
     accuracy_axes.grid(alpha=0.3)
     figure.suptitle(title)
-    path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
     return path
 

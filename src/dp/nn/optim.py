@@ -393,6 +393,7 @@ class Optimizer:
             raise ValueError(f"train() needs a model and training data: {type(self).__name__}(model, x_train, "
                              "y_train), or (model, x_train) for a model without labels")
         steps = _count(steps, "train: steps")
+        print_each = None if print_each is None or print_each == 0 else _count(print_each, "train: print_each")
         params = model.parameters()
         loss_hist: list[float] = []
         para_hist: list[dict[str, np.ndarray]] = []
