@@ -71,7 +71,7 @@ MISTAKES: dict[str, Callable[..., tuple[Any, Any]]] = {
 
 def _inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
     """q, k, v growing with `size`, leading batch axes from size 4, a mask (sometimes none, from
-    size 3 often with one query row fully masked) and the seed of the backward pass."""
+    size 3 often with one query row fully masked) and the output's gradient for the backward pass."""
     batch = () if size <= 3 else (2,) if size <= 6 else (2, 2)
     # d >= 2 from the start: at d = 1 the 1/sqrt(d) scale is 1, and forgetting it goes unseen.
     L, S, d, dv = 1 + (size + 1) // 2, 2 + size // 2, 2 + size // 3, 1 + size // 2
@@ -93,7 +93,7 @@ def _nodes(inputs: Mapping[str, Any]) -> tuple[Node, Node, Node, Any]:
 
 def _answer(output: Any, weights: Any, inputs: Mapping[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
     """output, weights and the gradients of (output * seed).sum() for q, k and v (an output of
-    another shape, or no Node, is a WrongForm: there is no gradient against the seed then)."""
+    another shape, or no Node, is a WrongForm: there is no gradient to take then)."""
     if not isinstance(output, Node):
         raise WrongForm(f"the output is a {type(output).__name__}, not a Node (built with Node operations)")
     if output.shape != np.shape(inputs["seed"]):

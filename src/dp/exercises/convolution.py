@@ -78,7 +78,7 @@ def _on_nodes(candidate: Callable[..., Any], inputs: Mapping[str, Any], differen
     """Call with the inputs in `differentiate` as Nodes of their own names (copies, the rest as
     they are); the output's value and the gradient of sum(output * seed) for each of them (zero
     for one the output does not depend on; other named leaves of the answer's own are no matter).
-    An output that is no Node, or of the wrong shape (no gradient against the seed then), is a
+    An output that is no Node, or of the wrong shape (no gradient to take then), is a
     WrongForm."""
     args = [Node(np.copy(value), name) if name in differentiate else value
             for name, value in inputs.items() if name != "seed"]

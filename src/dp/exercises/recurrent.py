@@ -70,7 +70,7 @@ def _results(h: Any, c: Any, outputs: Any, inputs: Mapping[str, Any], names: tup
 
 
 def _nodes_of(answer: Any, parts: dict[str, Any]) -> tuple[Node, ...]:
-    """The Nodes of an answer of the form `parts` names (part -> the seed of its shape), in order,
+    """The Nodes of an answer of the form `parts` names (part -> an output gradient of its shape), in order,
     or a WrongForm that says how the answer differs from it."""
     answer = parts_of(answer, tuple(parts))
     for (name, seed), part in zip(parts.items(), answer):

@@ -39,7 +39,7 @@ def kl_divergence(mu: Node, log_var: Node) -> Node:
 
 def _latent_inputs(rng: np.random.Generator, size: int, *, noise: bool) -> dict[str, Any]:
     """mu and log_var of a batch of Gaussians, (n, d) (a latent of 2 first); eps if `noise`;
-    and the seed of the backward pass, shaped like the answer (z: (n, d), the KL: (n,))."""
+    and the output's gradient for the backward pass, shaped like the answer (z: (n, d), the KL: (n,))."""
     n, d = 1 + size // 3, 1 + (size + 1) // 2
     inputs = {"mu": nice(rng, size, (n, d), -2, 2), "log_var": nice(rng, size, (n, d), -2, 2)}
     if noise:
