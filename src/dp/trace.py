@@ -396,7 +396,7 @@ def _compile(f: Callable[..., Node], parameter_names: list[str], passed: list[An
     """The source of f's forward and backward pass on this recorded graph, and its function."""
     applications = record.applications
     nodes, produced, masks = _needed(record, [out])
-    _refuse_what_would_freeze(record, [out], passed, parameter_names)
+    _refuse_in(nodes, produced, record, passed, parameter_names)
 
     names = _Names()
     parameters = [names.take(name) for name in parameter_names]
@@ -511,6 +511,12 @@ def _refuse_what_would_freeze(record: _Record, outputs: Sequence[Node], passed: 
     """The errors of a recording that a program made from it would answer wrongly at the next call
     (see the module's docstring): raised by `trace`, and by dp.export, which records the same way."""
     nodes, produced, _ = _needed(record, outputs)
+    _refuse_in(nodes, produced, record, passed, parameter_names)
+
+
+def _refuse_in(nodes: list[Node], produced: dict[Node, _Application], record: _Record, passed: list[Any],
+               parameter_names: list[str]) -> None:
+    """`_refuse_what_would_freeze` on the nodes the outputs need (`_needed`), already found."""
     _refuse_frozen_parameters([produced[node] for node in nodes if node in produced], passed, parameter_names,
                               record.masks)
     arguments = {id(value) for value in passed if _is_dynamic(value)}
