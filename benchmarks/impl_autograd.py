@@ -20,8 +20,7 @@ import workloads as wl
 from workloads import Grads, Sizes
 
 
-def _mlp_loss(params: dict[str, Any], names: list[tuple[str, str]], x: np.ndarray,
-              y: np.ndarray) -> Any:
+def _mlp_loss(params: dict[str, Any], names: list[tuple[str, str]], x: np.ndarray, y: np.ndarray) -> Any:
     h = x
     last = len(names) - 1
     for i, (w, b) in enumerate(names):
@@ -37,8 +36,7 @@ def _sigmoid(z: Any) -> Any:
     return 1 / (1 + anp.exp(-z))
 
 
-def _sigmoid_net_loss(params: dict[str, Any], names: list[tuple[str, str]], x: np.ndarray,
-                      y: np.ndarray) -> Any:
+def _sigmoid_net_loss(params: dict[str, Any], names: list[tuple[str, str]], x: np.ndarray, y: np.ndarray) -> Any:
     h = x
     for w, b in names:
         h = _sigmoid(anp.dot(h, params[w]) + params[b])
@@ -127,8 +125,8 @@ def _lstm_loss(params: dict[str, Any], x: np.ndarray, labels: np.ndarray) -> Any
     h = c = np.zeros((n, hidden), x.dtype)
     for t in range(steps):
         g = anp.dot(x[:, t], params["lstm.Wx"]) + anp.dot(h, params["lstm.Wh"]) + params["lstm.b"]
-        i, f = _sigmoid(g[:, :hidden]), _sigmoid(g[:, hidden:2 * hidden])
-        candidate, o = anp.tanh(g[:, 2 * hidden:3 * hidden]), _sigmoid(g[:, 3 * hidden:])
+        i, f = _sigmoid(g[:, :hidden]), _sigmoid(g[:, hidden : 2 * hidden])
+        candidate, o = anp.tanh(g[:, 2 * hidden : 3 * hidden]), _sigmoid(g[:, 3 * hidden :])
         c = f * c + i * candidate
         h = o * anp.tanh(c)
     logits = anp.dot(h, params["head.W"]) + params["head.b"]

@@ -106,8 +106,7 @@ class Neuron:
     def data(self, s: NeuronState) -> tuple[np.ndarray, ...]:
         return tuple(s.point[name] for name in wl.NEURON_POINT)  # a, b, c, x, y
 
-    def loss(self, s: NeuronState, a: np.ndarray, b: np.ndarray, c: np.ndarray, x: np.ndarray,
-             y: np.ndarray) -> Node:
+    def loss(self, s: NeuronState, a: np.ndarray, b: np.ndarray, c: np.ndarray, x: np.ndarray, y: np.ndarray) -> Node:
         a, b, c, x, y = Node(a, "a"), Node(b, "b"), Node(c, "c"), Node(x, "x"), Node(y, "y")
         return (a * x + b * y + c).sigmoid()
 

@@ -33,10 +33,10 @@ TRAINING = ("mlp", "sigmoid_net", "cnn", "lstm")
 
 @dataclass
 class TracedState:
-    dynamic: Any            # impl_dp's state: the weights and the real data
-    data: tuple[Any, ...]   # the arguments of each call
-    step: Any               # the traced loss: step(*data) -> (value, grads)
-    first_call_s: float     # trace + compile + the first run, in seconds
+    dynamic: Any  # impl_dp's state: the weights and the real data
+    data: tuple[Any, ...]  # the arguments of each call
+    step: Any  # the traced loss: step(*data) -> (value, grads)
+    first_call_s: float  # trace + compile + the first run, in seconds
     params: dict[str, np.ndarray] | None  # the arrays the SGD step updates (training kinds)
 
 
@@ -45,10 +45,12 @@ def _other_example(data: tuple[Any, ...]) -> tuple[Any, ...]:
     integers (labels, indices) rolled by one place along their first axis.  Made from the data
     rather than from another seed's state, so that tracing holds no second set of weights: the
     peak-memory run then measures dp.trace, not the harness."""
+
     def other(x: np.ndarray) -> np.ndarray:
         if x.dtype.kind == "f":
             return x + x.dtype.type(0.125)
         return np.roll(x, 1, axis=0) if x.ndim else x
+
     return tuple(other(np.asarray(x)) for x in data)
 
 
@@ -67,7 +69,7 @@ class Traced:
         step = trace(functools.partial(self.dynamic.loss, state), *example)
         step(*data)
         first_call_s = time.perf_counter() - start
-        params = (state.params if self.training else None)
+        params = state.params if self.training else None
         return TracedState(state, data, step, first_call_s, params)
 
     def step(self, s: TracedState) -> None:

@@ -231,8 +231,9 @@ class _ConvStage:
     already the next stage's (O, OH, OW, N), and pooling and col2im slice only H and W.
     """
 
-    def __init__(self, c_in: int, c_out: int, k: int, side: int, batch: int, dtype: np.dtype,
-                 needs_input_grad: bool) -> None:
+    def __init__(
+        self, c_in: int, c_out: int, k: int, side: int, batch: int, dtype: np.dtype, needs_input_grad: bool
+    ) -> None:
         out = side - k + 1
         self.k, self.out = k, out
         self.cols = np.empty((c_in, k, k, out, out, batch), dtype)
@@ -247,7 +248,7 @@ class _ConvStage:
     def _windows(self):
         """(i, j, the output-sized window of the input at offset i, j) for the k*k offsets."""
         k, o = self.k, self.out
-        return ((i, j, np.s_[:, i:i + o, j:j + o]) for i in range(k) for j in range(k))
+        return ((i, j, np.s_[:, i : i + o, j : j + o]) for i in range(k) for j in range(k))
 
     @staticmethod
     def _quarters():
@@ -258,8 +259,7 @@ class _ConvStage:
         for i, j, window in self._windows():
             self.cols[:, i, j] = x[window]
         c_out = w.shape[0]
-        np.matmul(w.reshape(c_out, -1), self.cols.reshape(-1, self.z[0].size),
-                  out=self.z.reshape(c_out, -1))
+        np.matmul(w.reshape(c_out, -1), self.cols.reshape(-1, self.z[0].size), out=self.z.reshape(c_out, -1))
         self.z += b[:, None, None, None]
         np.maximum(self.z, 0, out=self.z)
         first, *rest = self._quarters()
@@ -268,8 +268,7 @@ class _ConvStage:
             np.maximum(self.pooled, self.z[quarter], out=self.pooled)
         return self.pooled
 
-    def backward(self, dpooled: np.ndarray, w: np.ndarray, dw: np.ndarray,
-                 db: np.ndarray) -> np.ndarray | None:
+    def backward(self, dpooled: np.ndarray, w: np.ndarray, dw: np.ndarray, db: np.ndarray) -> np.ndarray | None:
         """Kernel and bias gradients into ``dw``, ``db``; the input's gradient if kept."""
         # The pooled maximum's gradient goes to the position that holds it (continuous data:
         # no ties but among zeros, where the ReLU's derivative is 0 anyway, hence ``live``).
@@ -318,8 +317,11 @@ class CNN:
         first = _ConvStage(c0, c1, k, side, n, dtype, needs_input_grad=False)
         second = _ConvStage(c1, c2, k, first.out // 2, n, dtype, needs_input_grad=True)
         return CNNState(
-            params=problem.params, x=problem.x, labels=problem.labels,
-            x_last=np.empty((c0, side, side, n), dtype), stages=(first, second),
+            params=problem.params,
+            x=problem.x,
+            labels=problem.labels,
+            x_last=np.empty((c0, side, side, n), dtype),
+            stages=(first, second),
             hidden=np.empty((n, sizes.cnn_hidden), dtype),
             logits=np.empty((n, sizes.cnn_classes), dtype),
             dlogits=np.empty((n, sizes.cnn_classes), dtype),
@@ -402,13 +404,18 @@ class LSTM:
         problem = wl.lstm_problem(seed, dtype, sizes)
         n, t, hid = sizes.lstm_batch, sizes.lstm_steps, sizes.lstm_hidden
         return LSTMState(
-            params=problem.params, x=problem.x, labels=problem.labels,
+            params=problem.params,
+            x=problem.x,
+            labels=problem.labels,
             xt=np.empty((t, n, sizes.lstm_input), dtype),
             gates=np.empty((t, n, 4, hid), dtype),
-            c=np.zeros((t + 1, n, hid), dtype), tanh_c=np.empty((t, n, hid), dtype),
+            c=np.zeros((t + 1, n, hid), dtype),
+            tanh_c=np.empty((t, n, hid), dtype),
             h=np.zeros((t + 1, n, hid), dtype),
-            into_ifg=np.empty((t, n, 3, hid), dtype), into_o=np.empty((t, n, hid), dtype),
-            into_c=np.empty((t, n, hid), dtype), dgates=np.empty((t, n, 4, hid), dtype),
+            into_ifg=np.empty((t, n, 3, hid), dtype),
+            into_o=np.empty((t, n, hid), dtype),
+            into_c=np.empty((t, n, hid), dtype),
+            dgates=np.empty((t, n, 4, hid), dtype),
             wh_t=np.empty((4 * hid, hid), dtype),
             logits=np.empty((n, sizes.lstm_classes), dtype),
             dlogits=np.empty((n, sizes.lstm_classes), dtype),

@@ -62,8 +62,7 @@ class _Training:
 
 def _dense_state(problem: wl.DenseProblem) -> DenseState:
     params = {k: torch.from_numpy(v).requires_grad_() for k, v in problem.params.items()}
-    return DenseState(params, problem.names, torch.from_numpy(problem.x),
-                      torch.from_numpy(problem.target))
+    return DenseState(params, problem.names, torch.from_numpy(problem.x), torch.from_numpy(problem.target))
 
 
 class MLP(_Training):
@@ -128,8 +127,9 @@ class Chain(_Leaves):
 class Neuron(_Leaves):
     def make_state(self, seed: int, dtype: np.dtype, sizes: Sizes) -> LeavesState:
         torch_dtype = getattr(torch, np.dtype(dtype).name)
-        return LeavesState({k: torch.tensor(v, dtype=torch_dtype, requires_grad=True)
-                            for k, v in wl.NEURON_POINT.items()})
+        return LeavesState(
+            {k: torch.tensor(v, dtype=torch_dtype, requires_grad=True) for k, v in wl.NEURON_POINT.items()}
+        )
 
     def output(self, s: LeavesState) -> torch.Tensor:
         p = s.leaves
@@ -148,8 +148,10 @@ class LabelledState:
 
 
 def _leaves(problem: wl.LabelledProblem, transposed: frozenset[str]) -> dict[str, torch.Tensor]:
-    return {name: torch.from_numpy(np.ascontiguousarray(v.T if name in transposed else v))
-            .requires_grad_() for name, v in problem.params.items()}
+    return {
+        name: torch.from_numpy(np.ascontiguousarray(v.T if name in transposed else v)).requires_grad_()
+        for name, v in problem.params.items()
+    }
 
 
 class CNN(_Training):
@@ -158,8 +160,9 @@ class CNN(_Training):
     def make_state(self, seed: int, dtype: np.dtype, sizes: Sizes) -> LabelledState:
         problem = wl.cnn_problem(seed, dtype, sizes)
         transposed = frozenset({"fc1.W", "fc2.W"})
-        return LabelledState(_leaves(problem, transposed), transposed,
-                             torch.from_numpy(problem.x), torch.from_numpy(problem.labels))
+        return LabelledState(
+            _leaves(problem, transposed), transposed, torch.from_numpy(problem.x), torch.from_numpy(problem.labels)
+        )
 
     def loss(self, s: LabelledState) -> torch.Tensor:
         p = s.params
@@ -197,11 +200,20 @@ class LSTM(_Training):
             model.head.weight.copy_(p["head.W"].T)
             model.head.bias.copy_(p["head.b"])
         model.lstm.bias_hh_l0.requires_grad_(False)
-        params = {"lstm.Wx": model.lstm.weight_ih_l0, "lstm.Wh": model.lstm.weight_hh_l0,
-                  "lstm.b": model.lstm.bias_ih_l0, "head.W": model.head.weight,
-                  "head.b": model.head.bias}
-        return LabelledState(params, frozenset({"lstm.Wx", "lstm.Wh", "head.W"}),
-                             torch.from_numpy(problem.x), torch.from_numpy(problem.labels), model)
+        params = {
+            "lstm.Wx": model.lstm.weight_ih_l0,
+            "lstm.Wh": model.lstm.weight_hh_l0,
+            "lstm.b": model.lstm.bias_ih_l0,
+            "head.W": model.head.weight,
+            "head.b": model.head.bias,
+        }
+        return LabelledState(
+            params,
+            frozenset({"lstm.Wx", "lstm.Wh", "head.W"}),
+            torch.from_numpy(problem.x),
+            torch.from_numpy(problem.labels),
+            model,
+        )
 
     def loss(self, s: LabelledState) -> torch.Tensor:
         return F.cross_entropy(s.model(s.x), s.labels)

@@ -37,8 +37,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--top", type=int, default=25)
     p.add_argument("--smoke", action="store_true", help="the smoke run's tiny sizes")
     p.add_argument("--save", help="also write the raw profile to this file")
-    p.add_argument("--loop", type=float, metavar="SECONDS",
-                   help="no cProfile: just run steps this long, for a sampling profiler")
+    p.add_argument(
+        "--loop", type=float, metavar="SECONDS", help="no cProfile: just run steps this long, for a sampling profiler"
+    )
     args = p.parse_args(argv)
 
     module = importlib.import_module(run.IMPLS[args.impl].module)
@@ -65,8 +66,7 @@ def main(argv: list[str]) -> int:
         impl.step(state)
     profiler.disable()
 
-    print(f"{args.impl} {args.workload}: {plain * 1e3:.4f} ms/step without the profiler, "
-          f"{args.steps} steps profiled\n")
+    print(f"{args.impl} {args.workload}: {plain * 1e3:.4f} ms/step without the profiler, {args.steps} steps profiled\n")
     stats = pstats.Stats(profiler)
     stats.sort_stats(args.sort).print_stats(args.top)
     if args.save:

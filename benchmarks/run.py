@@ -164,10 +164,19 @@ def _describe_library(impl: str) -> dict[str, Any]:
         return {}
     import torch
 
-    blas = next((line.strip(" -") for line in torch.__config__.show().splitlines()
-                 if "Math Kernel Library" in line or "OpenBLAS" in line), "unknown")
-    return {"torch_threads": torch.get_num_threads(),
-            "torch_interop_threads": torch.get_num_interop_threads(), "torch_blas": blas}
+    blas = next(
+        (
+            line.strip(" -")
+            for line in torch.__config__.show().splitlines()
+            if "Math Kernel Library" in line or "OpenBLAS" in line
+        ),
+        "unknown",
+    )
+    return {
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "torch_blas": blas,
+    }
 
 
 def _time_task(impl: wl.WorkloadImpl, spec: wl.WorkloadSpec, st: Settings) -> dict[str, Any]:
@@ -192,9 +201,15 @@ def _time_task(impl: wl.WorkloadImpl, spec: wl.WorkloadSpec, st: Settings) -> di
     cpu_share = (time.process_time() - cpu_before) / (time.perf_counter() - wall_before)
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before
     finite = all(np.all(np.isfinite(g)) for g in impl.gradients(state).values())
-    return {"samples": samples, "inner": inner, "warmup_steps": n_warm,
-            "faults_per_step": faults / (st.samples * inner), "cpu_share": cpu_share,
-            "finite_after": bool(finite), "first_call_s": getattr(state, "first_call_s", None)}
+    return {
+        "samples": samples,
+        "inner": inner,
+        "warmup_steps": n_warm,
+        "faults_per_step": faults / (st.samples * inner),
+        "cpu_share": cpu_share,
+        "finite_after": bool(finite),
+        "first_call_s": getattr(state, "first_call_s", None),
+    }
 
 
 def _peak_rss_kib() -> int:
@@ -284,24 +299,32 @@ class Runner:
         self.counter += 1
         spec_path = self.workdir / f"job{self.counter}.json"
         result_path = self.workdir / f"result{self.counter}.json"
-        spec_path.write_text(json.dumps({
-            "impl": impl, "tasks": tasks, "result": str(result_path),
-            "settings": self.settings.__dict__,
-        }))
+        spec_path.write_text(
+            json.dumps(
+                {
+                    "impl": impl,
+                    "tasks": tasks,
+                    "result": str(result_path),
+                    "settings": self.settings.__dict__,
+                }
+            )
+        )
         proc = subprocess.run(
             [sys.executable, str(Path(__file__).resolve()), "--child", str(spec_path)],
-            env=child_env(self.settings.threads), capture_output=True, text=True,
-            timeout=900, cwd=REPO,
+            env=child_env(self.settings.threads),
+            capture_output=True,
+            text=True,
+            timeout=900,
+            cwd=REPO,
         )
         if proc.returncode != 0 or not result_path.exists():
             what = ", ".join(t["type"] + " " + t["workload"] for t in tasks)
             raise BenchmarkError(
-                f"the {impl} child process ({what}) failed with exit status "
-                f"{proc.returncode}:\n{proc.stderr[-4000:]}")
+                f"the {impl} child process ({what}) failed with exit status {proc.returncode}:\n{proc.stderr[-4000:]}"
+            )
         out = json.loads(result_path.read_text())
         if "threadpool" in out:
-            self.facts.setdefault(impl, {"threadpool": out["threadpool"],
-                                         "library": out["library"]})
+            self.facts.setdefault(impl, {"threadpool": out["threadpool"], "library": out["library"]})
         return out
 
 
@@ -316,8 +339,7 @@ class CheckResult:
     skipped: dict[str, str]  # impl -> why
 
 
-def compare_gradients(ref: dict[str, np.ndarray], got: dict[str, np.ndarray],
-                      rtol: float) -> tuple[float, list[str]]:
+def compare_gradients(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], rtol: float) -> tuple[float, list[str]]:
     """Worst error relative to each tensor's largest |reference| entry, and the problems."""
     problems, worst = [], 0.0
     if set(got) != set(ref):
@@ -335,14 +357,14 @@ def compare_gradients(ref: dict[str, np.ndarray], got: dict[str, np.ndarray],
     return worst, problems
 
 
-def check_gradients(runner: Runner, impls: Sequence[str], specs: Sequence[wl.WorkloadSpec]
-                    ) -> CheckResult:
+def check_gradients(runner: Runner, impls: Sequence[str], specs: Sequence[wl.WorkloadSpec]) -> CheckResult:
     grads: dict[tuple[str, str], dict[str, np.ndarray]] = {}
     skipped: dict[str, str] = {}
     for impl in impls:
         todo = [s for s in specs if IMPLS[impl].applies(s)]
-        tasks = [{"type": "check", "workload": s.id,
-                  "path": str(runner.workdir / f"grad-{impl}-{s.id}.npz")} for s in todo]
+        tasks = [
+            {"type": "check", "workload": s.id, "path": str(runner.workdir / f"grad-{impl}-{s.id}.npz")} for s in todo
+        ]
         out = runner.run(impl, tasks)
         if "import_error" in out:
             skipped[impl] = out["import_error"]
@@ -379,15 +401,20 @@ class Timing:
         s = [x for r in results for x in r["samples"]]
         q1, _, q3 = statistics.quantiles(s, n=4, method="inclusive") if len(s) > 1 else (s[0],) * 3
         first_calls = [r["first_call_s"] for r in results if r.get("first_call_s") is not None]
-        return cls(statistics.median(s), q1, q3,
-                   statistics.fmean(r["faults_per_step"] for r in results),
-                   min(r["cpu_share"] for r in results),
-                   all(r["finite_after"] for r in results),
-                   statistics.median(first_calls) if first_calls else None)
+        return cls(
+            statistics.median(s),
+            q1,
+            q3,
+            statistics.fmean(r["faults_per_step"] for r in results),
+            min(r["cpu_share"] for r in results),
+            all(r["finite_after"] for r in results),
+            statistics.median(first_calls) if first_calls else None,
+        )
 
 
-def time_all(runner: Runner, impls: Sequence[str], specs: Sequence[wl.WorkloadSpec],
-             rounds: int, group_per_impl: bool) -> dict[tuple[str, str], Timing]:
+def time_all(
+    runner: Runner, impls: Sequence[str], specs: Sequence[wl.WorkloadSpec], rounds: int, group_per_impl: bool
+) -> dict[tuple[str, str], Timing]:
     """A fresh process per (implementation, workload, round); per implementation in smoke mode.
 
     The rounds interleave the implementations (in alternating order), so that a slow spell
@@ -405,8 +432,10 @@ def time_all(runner: Runner, impls: Sequence[str], specs: Sequence[wl.WorkloadSp
             for s in group:
                 res = out["results"][f"time:{s.id}"]
                 results.setdefault((impl, s.id), []).append(res)
-                _progress(f"[time {r + 1}/{rounds}] {impl:9s} {s.id:9s} median "
-                          f"{statistics.median(res['samples']) * 1e3:9.4f} ms/step")
+                _progress(
+                    f"[time {r + 1}/{rounds}] {impl:9s} {s.id:9s} median "
+                    f"{statistics.median(res['samples']) * 1e3:9.4f} ms/step"
+                )
     return {key: Timing.from_children(res) for key, res in results.items()}
 
 
@@ -523,11 +552,26 @@ def _ratio_cell(timing: Timing, baseline: Timing | None) -> str:
     return f"{timing.median / baseline.median:.2f}x" if baseline else ""
 
 
-def timing_table(timings: dict[tuple[str, str], Timing], specs: Sequence[wl.WorkloadSpec],
-                 impls: Sequence[str], skipped: dict[str, str], settings: Settings) -> str:
+def timing_table(
+    timings: dict[tuple[str, str], Timing],
+    specs: Sequence[wl.WorkloadSpec],
+    impls: Sequence[str],
+    skipped: dict[str, str],
+    settings: Settings,
+) -> str:
     sizes = settings.sizes
-    headers = ["Workload", "Implementation", "Median", "IQR", "x NumPy", "x PyTorch", "Target",
-               "Met", "Minor faults/step", "CPU/wall"]
+    headers = [
+        "Workload",
+        "Implementation",
+        "Median",
+        "IQR",
+        "x NumPy",
+        "x PyTorch",
+        "Target",
+        "Met",
+        "Minor faults/step",
+        "CPU/wall",
+    ]
     rows = []
     for spec in specs:
         workload = _workload_cell(spec.id, spec.describe(sizes), settings)
@@ -546,15 +590,29 @@ def timing_table(timings: dict[tuple[str, str], Timing], specs: Sequence[wl.Work
                 target = TARGETS[impl, spec.id].text
                 met = _target_met_cell(TARGETS[impl, spec.id], by_impl, settings)
             median = _fmt_time(spec, t.median, sizes) + ("" if t.finite_after else " (non-finite!)")
-            rows.append([workload, impl, median, _fmt_iqr(spec, t, sizes),
-                         _ratio_cell(t, by_impl.get(wl.REFERENCE)),
-                         _ratio_cell(t, by_impl.get("torch")),
-                         target, met, f"{t.faults_per_step:.1f}", f"{t.cpu_share:.2f}"])
+            rows.append(
+                [
+                    workload,
+                    impl,
+                    median,
+                    _fmt_iqr(spec, t, sizes),
+                    _ratio_cell(t, by_impl.get(wl.REFERENCE)),
+                    _ratio_cell(t, by_impl.get("torch")),
+                    target,
+                    met,
+                    f"{t.faults_per_step:.1f}",
+                    f"{t.cpu_share:.2f}",
+                ]
+            )
     return md_table(headers, rows)
 
 
-def targets_table(timings: dict[tuple[str, str], Timing], specs: Sequence[wl.WorkloadSpec],
-                  memory: dict[str, dict[str, int]] | None, settings: Settings) -> str:
+def targets_table(
+    timings: dict[tuple[str, str], Timing],
+    specs: Sequence[wl.WorkloadSpec],
+    memory: dict[str, dict[str, int]] | None,
+    settings: Settings,
+) -> str:
     """dp's and dp traced's targets on their own: the ratio each is judged by, against its own
     baseline; the peak-memory targets last (when memory was measured)."""
     rows = []
@@ -564,45 +622,75 @@ def targets_table(timings: dict[tuple[str, str], Timing], specs: Sequence[wl.Wor
             if sid != spec.id:
                 continue
             ratio = target.ratio(by_impl)
-            rows.append([_workload_cell(spec.id, spec.describe(settings.sizes), settings), impl, target.text,
-                         "" if ratio is None else f"{ratio:.2f}x {BASELINE_NAMES[target.baseline]}",
-                         _target_met_cell(target, by_impl, settings)])
+            rows.append(
+                [
+                    _workload_cell(spec.id, spec.describe(settings.sizes), settings),
+                    impl,
+                    target.text,
+                    "" if ratio is None else f"{ratio:.2f}x {BASELINE_NAMES[target.baseline]}",
+                    _target_met_cell(target, by_impl, settings),
+                ]
+            )
     for impl, (baseline, limit) in MEMORY_TARGETS.items():
         if memory is not None and impl in memory and baseline in memory:
             ratio = memory[impl]["peak_kib"] / memory[baseline]["peak_kib"]
-            rows.append([_memory_workload_cell(settings), impl, _memory_target_text(baseline, limit),
-                         f"{ratio:.2f}x {BASELINE_NAMES[baseline]}", _met_cell(ratio <= limit, settings)])
+            rows.append(
+                [
+                    _memory_workload_cell(settings),
+                    impl,
+                    _memory_target_text(baseline, limit),
+                    f"{ratio:.2f}x {BASELINE_NAMES[baseline]}",
+                    _met_cell(ratio <= limit, settings),
+                ]
+            )
     return md_table(["Workload", "Implementation", "Target", "Ratio to its baseline", "Met"], rows)
 
 
 def _memory_workload_cell(settings: Settings) -> str:
-    return _workload_cell("MEM", f"{settings.sizes.memory_steps} steps of "
-                          f"{wl.MEMORY_SPEC.describe(settings.sizes)}", settings)
+    return _workload_cell(
+        "MEM", f"{settings.sizes.memory_steps} steps of {wl.MEMORY_SPEC.describe(settings.sizes)}", settings
+    )
 
 
 def _memory_target_text(baseline: str, limit: float) -> str:
     return f"<= {limit:.2f}x {BASELINE_NAMES[baseline]}'s peak"
 
 
-def tracing_table(timings: dict[tuple[str, str], Timing], specs: Sequence[wl.WorkloadSpec],
-                  settings: Settings) -> str:
+def tracing_table(timings: dict[tuple[str, str], Timing], specs: Sequence[wl.WorkloadSpec], settings: Settings) -> str:
     """Each traced workload's first call (trace, compile, run once) beside one replayed step."""
     rows = []
     for spec in specs:
         t = timings.get((TRACED, spec.id))
         if t is None or t.first_call is None:
             continue
-        rows.append([_workload_cell(spec.id, spec.describe(settings.sizes), settings), TRACED,
-                     f"{t.first_call * 1e3:.3f} ms", f"{t.median * 1e3:.4f} ms",
-                     f"{t.first_call / t.median:,.0f}"])
-    return md_table(["Workload", "Implementation", "First call (trace + compile + run)", "Replayed step",
-                     "First call / step"], rows)
+        rows.append(
+            [
+                _workload_cell(spec.id, spec.describe(settings.sizes), settings),
+                TRACED,
+                f"{t.first_call * 1e3:.3f} ms",
+                f"{t.median * 1e3:.4f} ms",
+                f"{t.first_call / t.median:,.0f}",
+            ]
+        )
+    return md_table(
+        ["Workload", "Implementation", "First call (trace + compile + run)", "Replayed step", "First call / step"], rows
+    )
 
 
-def memory_table(memory: dict[str, dict[str, int]], impls: Sequence[str],
-                 skipped: dict[str, str], settings: Settings) -> str:
-    headers = ["Workload", "Implementation", "Peak RSS", "RSS after imports", "Growth",
-               "x NumPy (peak)", "x NumPy (growth)", "Target", "Met"]
+def memory_table(
+    memory: dict[str, dict[str, int]], impls: Sequence[str], skipped: dict[str, str], settings: Settings
+) -> str:
+    headers = [
+        "Workload",
+        "Implementation",
+        "Peak RSS",
+        "RSS after imports",
+        "Growth",
+        "x NumPy (peak)",
+        "x NumPy (growth)",
+        "Target",
+        "Met",
+    ]
     workload = _memory_workload_cell(settings)
     ref = memory.get(wl.REFERENCE)
     rows = []
@@ -623,23 +711,34 @@ def memory_table(memory: dict[str, dict[str, int]], impls: Sequence[str],
         if impl in MEMORY_TARGETS:
             baseline, limit = MEMORY_TARGETS[impl]
             target = _memory_target_text(baseline, limit)
-            met = _met_cell(memory[impl]["peak_kib"] / memory[baseline]["peak_kib"] <= limit
-                            if baseline in memory else None, settings, baseline)
-        rows.append([workload, impl, f"{m['peak_kib'] / 1024:.1f} MiB",
-                     f"{m['import_kib'] / 1024:.1f} MiB", f"{growth / 1024:.1f} MiB",
-                     f"{ratio:.2f}x", g_ratio, target, met])
+            met = _met_cell(
+                memory[impl]["peak_kib"] / memory[baseline]["peak_kib"] <= limit if baseline in memory else None,
+                settings,
+                baseline,
+            )
+        rows.append(
+            [
+                workload,
+                impl,
+                f"{m['peak_kib'] / 1024:.1f} MiB",
+                f"{m['import_kib'] / 1024:.1f} MiB",
+                f"{growth / 1024:.1f} MiB",
+                f"{ratio:.2f}x",
+                g_ratio,
+                target,
+                met,
+            ]
+        )
     return md_table(headers, rows)
 
 
-def check_table(check: CheckResult, specs: Sequence[wl.WorkloadSpec], impls: Sequence[str],
-                settings: Settings) -> str:
+def check_table(check: CheckResult, specs: Sequence[wl.WorkloadSpec], impls: Sequence[str], settings: Settings) -> str:
     rows = []
     for spec in specs:
         workload = _workload_cell(spec.id, spec.describe(settings.sizes), settings)
         for impl in impls:
             if (impl, spec.id) in check.errors:
-                rows.append([workload, impl, f"{check.errors[impl, spec.id]:.2e}",
-                             f"{RTOL[spec.dtype]:g}"])
+                rows.append([workload, impl, f"{check.errors[impl, spec.id]:.2e}", f"{RTOL[spec.dtype]:g}"])
     return md_table(["Workload", "Implementation", "max abs(g - ref) / max abs(ref)", "rtol"], rows)
 
 
@@ -671,7 +770,8 @@ def machine_facts(runner: Runner, settings: Settings, load: Sequence[float]) -> 
         f"threadpoolctl, torch.set_num_threads); {', '.join(REMOVED_VARS)} removed from the "
         "children's environment",
         "Load average (1 min) at the start and at the end of the run: "
-        + " / ".join(f"{x:.2f}" for x in load) + " (anything else running shares the CPUs)",
+        + " / ".join(f"{x:.2f}" for x in load)
+        + " (anything else running shares the CPUs)",
     ]
     numpy_pools = runner.facts.get(wl.REFERENCE, {}).get("threadpool", [])
     for pool in numpy_pools:
@@ -680,25 +780,37 @@ def machine_facts(runner: Runner, settings: Settings, load: Sequence[float]) -> 
             f"{pool.get('internal_api')} {pool.get('version')}, "
             f"{pool.get('num_threads')} thread(s) in use, "
             f"kernel {pool.get('architecture', 'n/a')}, threading layer "
-            f"{pool.get('threading_layer', 'n/a')}, {Path(pool.get('filepath', '')).name}")
+            f"{pool.get('threading_layer', 'n/a')}, {Path(pool.get('filepath', '')).name}"
+        )
     torch_facts = runner.facts.get("torch")
     if torch_facts:
         lib = torch_facts["library"]
-        pools = ", ".join(f"{p.get('internal_api')} {p.get('num_threads')} thread(s)"
-                          for p in torch_facts["threadpool"])
-        facts.append(f"PyTorch: {lib['torch_blas']}; intra-op threads {lib['torch_threads']}, "
-                     f"inter-op threads {lib['torch_interop_threads']}; threadpoolctl: {pools}")
+        pools = ", ".join(
+            f"{p.get('internal_api')} {p.get('num_threads')} thread(s)" for p in torch_facts["threadpool"]
+        )
+        facts.append(
+            f"PyTorch: {lib['torch_blas']}; intra-op threads {lib['torch_threads']}, "
+            f"inter-op threads {lib['torch_interop_threads']}; threadpoolctl: {pools}"
+        )
     return facts
 
 
-def render(settings: Settings, specs: Sequence[wl.WorkloadSpec], impls: Sequence[str],
-           check: CheckResult, timings: dict[tuple[str, str], Timing],
-           memory: dict[str, dict[str, int]] | None, facts: list[str],
-           argv: Sequence[str]) -> str:
+def render(
+    settings: Settings,
+    specs: Sequence[wl.WorkloadSpec],
+    impls: Sequence[str],
+    check: CheckResult,
+    timings: dict[tuple[str, str], Timing],
+    memory: dict[str, dict[str, int]] | None,
+    facts: list[str],
+    argv: Sequence[str],
+) -> str:
     sizes = settings.sizes
     if settings.smoke:
-        mode = ("SMOKE run (tiny sizes, a few steps: the numbers mean nothing, so no target is "
-                "judged; each row says the size it ran at)")
+        mode = (
+            "SMOKE run (tiny sizes, a few steps: the numbers mean nothing, so no target is "
+            "judged; each row says the size it ran at)"
+        )
     else:
         mode = "full sizes"
     parts = [
@@ -714,14 +826,11 @@ def render(settings: Settings, specs: Sequence[wl.WorkloadSpec], impls: Sequence
         "",
         "## Workloads",
         "",
-        *(["The names give the full run's sizes; this smoke run used the sizes below.", ""]
-          if settings.smoke else []),
+        *(["The names give the full run's sizes; this smoke run used the sizes below.", ""] if settings.smoke else []),
         *[f"- **{s.id}**: {s.title}; {s.describe(sizes)}" for s in specs],
-        f"- **MEM**: peak RSS of a process running {sizes.memory_steps} steps of "
-        f"{wl.MEMORY_SPEC.id}",
+        f"- **MEM**: peak RSS of a process running {sizes.memory_steps} steps of {wl.MEMORY_SPEC.id}",
         "",
-        "Implementations: " + "; ".join(f"`{i.name}` = {i.label}" for i in wl.IMPLEMENTATIONS)
-        + ".",
+        "Implementations: " + "; ".join(f"`{i.name}` = {i.label}" for i in wl.IMPLEMENTATIONS) + ".",
         "",
         "## Times",
         "",
@@ -821,21 +930,27 @@ NOTES = (
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--smoke", action="store_true",
-                   help="tiny sizes and a few steps; writes nothing unless --out")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--smoke", action="store_true", help="tiny sizes and a few steps; writes nothing unless --out")
     p.add_argument("--threads", type=int, default=1, help="BLAS / PyTorch threads (default 1)")
-    p.add_argument("--samples", type=int, help=f"timed samples per row (>= {MIN_SAMPLES}; "
-                   "default 100, 3 with --smoke)")
-    p.add_argument("--rounds", type=int, default=5,
-                   help="interleaved rounds of fresh processes sharing the samples (default 5)")
-    p.add_argument("--out", type=Path, help="markdown file to write (default for a full run of "
-                   f"everything: {LATEST.relative_to(REPO)}, which git ignores)")
-    p.add_argument("--update-docs", action="store_true",
-                   help=f"also rewrite the published {DOCS.relative_to(REPO)} (a full run of everything only)")
-    p.add_argument("--impl", help="comma-separated implementations (NumPy always runs): "
-                   + ",".join(IMPLS))
+    p.add_argument("--samples", type=int, help=f"timed samples per row (>= {MIN_SAMPLES}; default 100, 3 with --smoke)")
+    p.add_argument(
+        "--rounds", type=int, default=5, help="interleaved rounds of fresh processes sharing the samples (default 5)"
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="markdown file to write (default for a full run of "
+        f"everything: {LATEST.relative_to(REPO)}, which git ignores)",
+    )
+    p.add_argument(
+        "--update-docs",
+        action="store_true",
+        help=f"also rewrite the published {DOCS.relative_to(REPO)} (a full run of everything only)",
+    )
+    p.add_argument("--impl", help="comma-separated implementations (NumPy always runs): " + ",".join(IMPLS))
     p.add_argument("--workload", help="comma-separated workloads: " + ",".join(SPECS))
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
     p.add_argument("--child", help=argparse.SUPPRESS)
@@ -847,8 +962,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     if args.threads < 1:
         p.error("--threads must be positive")
     if args.update_docs and not _full_everything(args):
-        p.error(f"--update-docs publishes a full run of everything to {DOCS.relative_to(REPO)}: "
-                "it takes no --smoke, --impl, --workload or --no-memory")
+        p.error(
+            f"--update-docs publishes a full run of everything to {DOCS.relative_to(REPO)}: "
+            "it takes no --smoke, --impl, --workload or --no-memory"
+        )
     return args
 
 
@@ -883,10 +1000,12 @@ def main(argv: Sequence[str]) -> int:
     specs = [SPECS[s] for s in _select(args.workload, SPECS, "workload")]
     rounds = 1 if args.smoke else args.rounds
     settings = Settings(
-        smoke=args.smoke, threads=args.threads,
+        smoke=args.smoke,
+        threads=args.threads,
         samples=3 if args.smoke else -(-(args.samples or 100) // rounds),
         rounds=rounds,
-        warmup_steps=1 if args.smoke else 5, warmup_s=0.0 if args.smoke else 0.3,
+        warmup_steps=1 if args.smoke else 5,
+        warmup_s=0.0 if args.smoke else 0.3,
         min_sample_s=0.0 if args.smoke else 0.010,
     )
     started = time.perf_counter()
@@ -897,8 +1016,7 @@ def main(argv: Sequence[str]) -> int:
             check = check_gradients(runner, impls, specs)
             if check.failures:
                 _progress("\n" + check_table(check, specs, impls, settings))
-                _progress("\nGRADIENT CHECK FAILED, nothing was timed:\n  "
-                          + "\n  ".join(check.failures))
+                _progress("\nGRADIENT CHECK FAILED, nothing was timed:\n  " + "\n  ".join(check.failures))
                 return 1
             live = [i for i in impls if i not in check.skipped]
             timings = time_all(runner, live, specs, settings.rounds, group_per_impl=settings.smoke)

@@ -93,7 +93,7 @@ class Sizes:
 
     @property
     def cnn_flat(self) -> int:
-        return self.cnn_channels[2] * self.cnn_pooled ** 2
+        return self.cnn_channels[2] * self.cnn_pooled**2
 
 
 FULL = Sizes()
@@ -144,19 +144,22 @@ class WorkloadSpec:
             r, c = s.chain_shape
             return f"{s.chain_links} x (mul, add, tanh) on {r}x{c}, {self.dtype}"
         if self.kind == "sigmoid_net":
-            return (f"{s.sig_layers} sigmoid layers of width {s.sig_width}, "
-                    f"batch {s.sig_batch}, BCE, {self.dtype}")
+            return f"{s.sig_layers} sigmoid layers of width {s.sig_width}, batch {s.sig_batch}, BCE, {self.dtype}"
         if self.kind == "neuron":
             return "sigmoid(a*x + b*y + c), scalars"
         if self.kind == "cnn":
             c0, c1, c2 = s.cnn_channels
             k = s.cnn_kernel
-            return (f"conv {k}x{k} {c0}->{c1}, pool 2, conv {k}x{k} {c1}->{c2}, pool 2, "
-                    f"linear {s.cnn_flat}->{s.cnn_hidden}->{s.cnn_classes}, batch {s.cnn_batch} of "
-                    f"{s.cnn_image}x{s.cnn_image}, {self.dtype}")
+            return (
+                f"conv {k}x{k} {c0}->{c1}, pool 2, conv {k}x{k} {c1}->{c2}, pool 2, "
+                f"linear {s.cnn_flat}->{s.cnn_hidden}->{s.cnn_classes}, batch {s.cnn_batch} of "
+                f"{s.cnn_image}x{s.cnn_image}, {self.dtype}"
+            )
         if self.kind == "lstm":
-            return (f"LSTM {s.lstm_input}->{s.lstm_hidden}, {s.lstm_steps} steps, batch "
-                    f"{s.lstm_batch}, linear head ->{s.lstm_classes} on the last h, {self.dtype}")
+            return (
+                f"LSTM {s.lstm_input}->{s.lstm_hidden}, {s.lstm_steps} steps, batch "
+                f"{s.lstm_batch}, linear head ->{s.lstm_classes} on the last h, {self.dtype}"
+            )
         if self.kind == "bce":
             r, c = s.bce_shape
             return f"binary_cross_entropy_with_logits on {r}x{c}, forward + backward, {self.dtype}"
@@ -206,8 +209,7 @@ IMPLEMENTATIONS: tuple[ImplInfo, ...] = (
     ImplInfo("dp", "impl_dp", "dp"),
     ImplInfo("dp-traced", "impl_dp_traced", "dp traced"),
     ImplInfo("torch", "impl_torch", "PyTorch CPU eager"),
-    ImplInfo("autograd", "impl_autograd", "HIPS autograd",
-             lacks={"cnn": "no convolution without SciPy"}),
+    ImplInfo("autograd", "impl_autograd", "HIPS autograd", lacks={"cnn": "no convolution without SciPy"}),
     ImplInfo("micrograd", "impl_micrograd", "micrograd", scalar_only=True),
 )
 REFERENCE = "numpy"
@@ -332,10 +334,16 @@ def cnn_problem(seed: int, dtype: np.dtype, sizes: Sizes) -> LabelledProblem:
     rng = _rng(seed, 5)
     c0, c1, c2 = sizes.cnn_channels
     k = sizes.cnn_kernel
-    shapes = {"conv1.W": (c1, c0, k, k), "conv1.b": (c1,), "conv2.W": (c2, c1, k, k),
-              "conv2.b": (c2,), "fc1.W": (sizes.cnn_flat, sizes.cnn_hidden),
-              "fc1.b": (sizes.cnn_hidden,), "fc2.W": (sizes.cnn_hidden, sizes.cnn_classes),
-              "fc2.b": (sizes.cnn_classes,)}
+    shapes = {
+        "conv1.W": (c1, c0, k, k),
+        "conv1.b": (c1,),
+        "conv2.W": (c2, c1, k, k),
+        "conv2.b": (c2,),
+        "fc1.W": (sizes.cnn_flat, sizes.cnn_hidden),
+        "fc1.b": (sizes.cnn_hidden,),
+        "fc2.W": (sizes.cnn_hidden, sizes.cnn_classes),
+        "fc2.b": (sizes.cnn_classes,),
+    }
     params = {}
     for name in CNN_NAMES:
         shape = shapes[name]
@@ -357,11 +365,15 @@ def lstm_problem(seed: int, dtype: np.dtype, sizes: Sizes) -> LabelledProblem:
     steps, input) and labels."""
     rng = _rng(seed, 7)
     n_in, hidden, classes = sizes.lstm_input, sizes.lstm_hidden, sizes.lstm_classes
-    shapes = {"lstm.Wx": (n_in, 4 * hidden), "lstm.Wh": (hidden, 4 * hidden),
-              "lstm.b": (4 * hidden,), "head.W": (hidden, classes), "head.b": (classes,)}
+    shapes = {
+        "lstm.Wx": (n_in, 4 * hidden),
+        "lstm.Wh": (hidden, 4 * hidden),
+        "lstm.b": (4 * hidden,),
+        "head.W": (hidden, classes),
+        "head.b": (classes,),
+    }
     bound = 1.0 / math.sqrt(hidden)  # the head's fan-in is the hidden size too
-    params = {name: rng.uniform(-bound, bound, size=shapes[name]).astype(dtype)
-              for name in LSTM_NAMES}
+    params = {name: rng.uniform(-bound, bound, size=shapes[name]).astype(dtype) for name in LSTM_NAMES}
     data = _rng(seed, 8)
     x = data.standard_normal((sizes.lstm_batch, sizes.lstm_steps, n_in)).astype(dtype)
     labels = data.integers(0, classes, size=sizes.lstm_batch)
@@ -383,8 +395,7 @@ def as_arrays(grads: Mapping[str, Any]) -> Grads:
     return {name: np.asarray(g) for name, g in grads.items()}
 
 
-def sgd_update(params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray],
-               lr: float = LEARNING_RATE) -> None:
+def sgd_update(params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray], lr: float = LEARNING_RATE) -> None:
     """``p -= lr * g`` in place, for the implementations whose gradients are NumPy arrays.
 
     The gradient arrays belong to the caller after a backward pass, so they are scaled in
@@ -393,8 +404,7 @@ def sgd_update(params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]
     """
     for name, p in params.items():
         g = grads[name]
-        if isinstance(g, np.ndarray) and g.flags.writeable and g.shape == p.shape \
-                and g.dtype == p.dtype:
+        if isinstance(g, np.ndarray) and g.flags.writeable and g.shape == p.shape and g.dtype == p.dtype:
             g *= lr
             p -= g
         else:

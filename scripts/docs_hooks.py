@@ -42,8 +42,9 @@ def _execute(path: Path) -> nbformat.NotebookNode:
     from nbclient import NotebookClient
 
     notebook = jupytext.read(path)
-    NotebookClient(notebook, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+    ).execute()
     return notebook
 
 

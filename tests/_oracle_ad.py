@@ -64,13 +64,14 @@ OPS: dict[str, Op] = {
     "sub": _op(lambda a, b: a - b, torch.sub, ((3, 1), real), ((3, 4), real)),
     "mul": _op(lambda a, b: a * b, torch.mul, ((3, 4), real), ((3, 4), real)),
     "div": _op(lambda a, b: a / b, torch.div, ((3, 4), real), ((1, 4), nonzero)),
-    "pow": _op(lambda a, b: a ** b, torch.pow, ((3, 4), positive), ((3, 4), real)),
-    "x ** 3": _op(lambda x: x ** 3, lambda t: t ** 3, ((3, 4), real)),
-    "2 ** x": _op(lambda x: 2 ** x, lambda t: 2 ** t, ((3, 4), real)),
+    "pow": _op(lambda a, b: a**b, torch.pow, ((3, 4), positive), ((3, 4), real)),
+    "x ** 3": _op(lambda x: x**3, lambda t: t**3, ((3, 4), real)),
+    "2 ** x": _op(lambda x: 2**x, lambda t: 2**t, ((3, 4), real)),
     "2 - x": _op(lambda x: 2 - x, lambda t: 2 - t, ((3, 4), real)),
     "1 / x": _op(lambda x: 1 / x, lambda t: 1 / t, ((3, 4), nonzero)),
-    "array * x": _op(lambda x: np.arange(4.0, dtype=x.dtype) * x, lambda t: torch.arange(4.0, dtype=t.dtype) * t,
-                     ((3, 4), real)),
+    "array * x": _op(
+        lambda x: np.arange(4.0, dtype=x.dtype) * x, lambda t: torch.arange(4.0, dtype=t.dtype) * t, ((3, 4), real)
+    ),
     "neg": _op(lambda x: -x, torch.neg, ((3, 4), real)),
     # products
     "matmul": _op(lambda a, b: a @ b, torch.matmul, ((3, 4), real), ((4, 2), real)),
@@ -94,8 +95,9 @@ OPS: dict[str, Op] = {
     "log_softmax": _op(lambda x: x.log_softmax(), lambda t: torch.log_softmax(t, -1), ((3, 4), real)),
     # reductions
     "sum": _op(lambda x: x.sum(), torch.sum, ((3, 4), real)),
-    "sum axis 0 keepdims": _op(lambda x: x.sum(axis=0, keepdims=True), lambda t: t.sum(0, keepdim=True),
-                               ((3, 4), real)),
+    "sum axis 0 keepdims": _op(
+        lambda x: x.sum(axis=0, keepdims=True), lambda t: t.sum(0, keepdim=True), ((3, 4), real)
+    ),
     "mean axis 1": _op(lambda x: np.mean(x, axis=1), lambda t: t.mean(1), ((3, 4), real)),
     "max": _op(lambda x: x.max(), torch.amax, ((3, 4), distinct)),
     "max axis 1": _op(lambda x: x.max(axis=1), lambda t: t.amax(1), ((3, 4), distinct)),
@@ -105,21 +107,32 @@ OPS: dict[str, Op] = {
     "T": _op(lambda x: x.T, lambda t: t.T, ((3, 4), real)),
     "swapaxes": _op(lambda x: x.swapaxes(0, 2), lambda t: t.transpose(0, 2), ((2, 3, 4), real)),
     "slices": _op(lambda x: x[1:, ::2], lambda t: t[1:, ::2], ((3, 4), real)),
-    "integer array, repeated": _op(lambda x: x[np.array([0, 2, 0])], lambda t: t[torch.tensor([0, 2, 0])],
-                                   ((3, 4), real)),
+    "integer array, repeated": _op(
+        lambda x: x[np.array([0, 2, 0])], lambda t: t[torch.tensor([0, 2, 0])], ((3, 4), real)
+    ),
     "boolean mask": _op(lambda x: x[MASK], lambda t: t[torch.tensor(MASK)], ((3, 4), real)),
     "broadcast_to": _op(lambda x: np.broadcast_to(x, (2, 3, 4)), lambda t: t.expand(2, 3, 4), ((3, 4), real)),
     # module functions, and NumPy's spelling of them
-    "concatenate": _op(lambda a, b: dp.concatenate([a, b], axis=1), lambda a, b: torch.cat([a, b], 1),
-                       ((3, 4), real), ((3, 2), real)),
-    "np.concatenate with a constant": _op(lambda a: np.concatenate([a, np.ones((1, 4), a.dtype)]),
-                                          lambda a: torch.cat([a, torch.ones(1, 4, dtype=a.dtype)]), ((3, 4), real)),
-    "stack": _op(lambda a, b: dp.stack([a, b], axis=-1), lambda a, b: torch.stack([a, b], -1),
-                 ((3, 4), real), ((3, 4), real)),
-    "where": _op(lambda a, b: dp.where(MASK, a, b), lambda a, b: torch.where(torch.tensor(MASK), a, b),
-                 ((3, 4), real), ((4,), real)),
-    "np.where with a number": _op(lambda a: np.where(MASK, a, 0.5),
-                                  lambda a: torch.where(torch.tensor(MASK), a, 0.5), ((3, 4), real)),
+    "concatenate": _op(
+        lambda a, b: dp.concatenate([a, b], axis=1), lambda a, b: torch.cat([a, b], 1), ((3, 4), real), ((3, 2), real)
+    ),
+    "np.concatenate with a constant": _op(
+        lambda a: np.concatenate([a, np.ones((1, 4), a.dtype)]),
+        lambda a: torch.cat([a, torch.ones(1, 4, dtype=a.dtype)]),
+        ((3, 4), real),
+    ),
+    "stack": _op(
+        lambda a, b: dp.stack([a, b], axis=-1), lambda a, b: torch.stack([a, b], -1), ((3, 4), real), ((3, 4), real)
+    ),
+    "where": _op(
+        lambda a, b: dp.where(MASK, a, b),
+        lambda a, b: torch.where(torch.tensor(MASK), a, b),
+        ((3, 4), real),
+        ((4,), real),
+    ),
+    "np.where with a number": _op(
+        lambda a: np.where(MASK, a, 0.5), lambda a: torch.where(torch.tensor(MASK), a, 0.5), ((3, 4), real)
+    ),
     "maximum": _op(dp.maximum, torch.maximum, ((3, 4), distinct), ((3, 4), between)),
     "np.maximum": _op(lambda a: np.maximum(a, 0.25), lambda a: torch.clamp(a, min=0.25), ((3, 4), distinct)),
 }
@@ -134,16 +147,18 @@ def constant_call(function: Callable[..., Any], inputs: Sequence[np.ndarray]) ->
     return np.asarray(function(*(Node(x) for x in inputs)).value)
 
 
-def directional_difference(function: Callable[..., Any], inputs: Sequence[np.ndarray],
-                           directions: Sequence[np.ndarray], eps: float = 1e-6) -> np.ndarray:
+def directional_difference(
+    function: Callable[..., Any], inputs: Sequence[np.ndarray], directions: Sequence[np.ndarray], eps: float = 1e-6
+) -> np.ndarray:
     """(f(x + eps v) - f(x - eps v)) / (2 eps), in float64: J·v by central differences."""
     plus = constant_call(function, [x + eps * v for x, v in zip(inputs, directions)])
     minus = constant_call(function, [x - eps * v for x, v in zip(inputs, directions)])
     return (plus - minus) / (2 * eps)
 
 
-def torch_first_and_second(function: Callable[..., Any], inputs: Sequence[np.ndarray], u: np.ndarray,
-                           ws: Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def torch_first_and_second(
+    function: Callable[..., Any], inputs: Sequence[np.ndarray], u: np.ndarray, ws: Sequence[np.ndarray]
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """PyTorch's g_i = d<u, f>/dx_i, and the double backward d(sum_i <g_i, w_i>)/dx."""
     tensors = [torch.tensor(x, requires_grad=True) for x in inputs]
     out = function(*tensors)
@@ -153,8 +168,10 @@ def torch_first_and_second(function: Callable[..., Any], inputs: Sequence[np.nda
         seconds = torch.autograd.grad(total, tensors, allow_unused=True)
     else:  # the first derivative does not depend on x: a linear function
         seconds = [None] * len(tensors)
-    return ([g.detach().numpy() for g in firsts],
-            [np.zeros_like(x) if s is None else s.numpy() for x, s in zip(inputs, seconds)])
+    return (
+        [g.detach().numpy() for g in firsts],
+        [np.zeros_like(x) if s is None else s.numpy() for x, s in zip(inputs, seconds)],
+    )
 
 
 def tanh_mlp(sizes: Sequence[int], x: np.ndarray, labels: np.ndarray):
@@ -167,8 +184,8 @@ def tanh_mlp(sizes: Sequence[int], x: np.ndarray, labels: np.ndarray):
     def unpack(theta):
         start, layers = 0, []
         for m, n in shapes:
-            weight = theta[start:start + m * n].reshape(m, n)
-            bias = theta[start + m * n:start + m * n + n]
+            weight = theta[start : start + m * n].reshape(m, n)
+            bias = theta[start + m * n : start + m * n + n]
             layers.append((weight, bias))
             start += m * n + n
         return layers

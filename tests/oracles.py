@@ -18,8 +18,9 @@ from dp import Node, backpropagate
 TOLERANCES = {np.float64: dict(rtol=1e-7, atol=1e-9), np.float32: dict(rtol=2e-4, atol=2e-5)}
 
 
-def dp_value_and_gradients(function: Callable, inputs: Sequence[np.ndarray], seed: np.ndarray | None,
-                           rng: np.random.Generator) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+def dp_value_and_gradients(
+    function: Callable, inputs: Sequence[np.ndarray], seed: np.ndarray | None, rng: np.random.Generator
+) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
     """dp's output and the vector-Jacobian product seed^T J for every input."""
     leaves = [Node(x, requires_grad=True) for x in inputs]
     out = function(*leaves)
@@ -29,17 +30,20 @@ def dp_value_and_gradients(function: Callable, inputs: Sequence[np.ndarray], see
     return out.value, [found[leaf] for leaf in leaves], seed
 
 
-def torch_value_and_gradients(function: Callable, inputs: Sequence[np.ndarray],
-                              seed: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+def torch_value_and_gradients(
+    function: Callable, inputs: Sequence[np.ndarray], seed: np.ndarray
+) -> tuple[np.ndarray, list[np.ndarray]]:
     tensors = [torch.tensor(x, requires_grad=True) for x in inputs]
     out = function(*tensors)
     out.backward(torch.tensor(seed))
     return out.detach().numpy(), [t.grad.numpy() for t in tensors]
 
 
-def finite_difference_gradients(function: Callable, inputs: Sequence[np.ndarray], seed: np.ndarray,
-                                eps: float = 1e-6) -> list[np.ndarray]:
+def finite_difference_gradients(
+    function: Callable, inputs: Sequence[np.ndarray], seed: np.ndarray, eps: float = 1e-6
+) -> list[np.ndarray]:
     """d/dx sum(seed * f(x)) by central differences, one element at a time, in float64."""
+
     def scalar(*xs):
         return float(np.sum(seed * function(*(Node(x) for x in xs)).value))
 
@@ -57,8 +61,14 @@ def finite_difference_gradients(function: Callable, inputs: Sequence[np.ndarray]
     return gradients
 
 
-def assert_matches_oracles(function: Callable, torch_function: Callable, inputs: Sequence[np.ndarray],
-                           dtype: type = np.float64, seed: int = 0, finite_differences: bool = True) -> None:
+def assert_matches_oracles(
+    function: Callable,
+    torch_function: Callable,
+    inputs: Sequence[np.ndarray],
+    dtype: type = np.float64,
+    seed: int = 0,
+    finite_differences: bool = True,
+) -> None:
     """dp's value and gradients equal PyTorch's (and finite differences' in float64, where the
     function is differentiable at the inputs: not at a tie or a kink)."""
     rng = np.random.default_rng(seed)
@@ -75,8 +85,9 @@ def assert_matches_oracles(function: Callable, torch_function: Callable, inputs:
     if dtype is np.float64 and finite_differences:
         numerical = finite_difference_gradients(function, inputs, out_seed)
         for gradient, expected in zip(gradients, numerical):
-            np.testing.assert_allclose(gradient, expected, rtol=1e-5, atol=1e-6,
-                                       err_msg="gradient differs from finite differences")
+            np.testing.assert_allclose(
+                gradient, expected, rtol=1e-5, atol=1e-6, err_msg="gradient differs from finite differences"
+            )
 
 
 def assert_same(got: Any, expected: Any, what: str) -> None:

@@ -49,9 +49,9 @@ for _ in range(20):
     step()
 print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 20)
 """
+
     def faults(how, env):
-        out = subprocess.run([sys.executable, "-c", script, how], env=env, capture_output=True, text=True,
-                             check=True)
+        out = subprocess.run([sys.executable, "-c", script, how], env=env, capture_output=True, text=True, check=True)
         return float(out.stdout)
 
     base = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "DP_MALLOC_DEFAULTS"}

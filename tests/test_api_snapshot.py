@@ -41,16 +41,47 @@ UPDATE_COMMAND = ".venv/bin/python tests/test_api_snapshot.py --update"
 HEAVY = ("torch", "onnx", "onnxruntime", "safetensors")
 ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 # Dunders every class has, or that say nothing about how it is used.
-PLUMBING = {"__init__", "__new__", "__init_subclass__", "__class_getitem__", "__post_init__", "__module__",
-            "__qualname__", "__doc__", "__dict__", "__weakref__", "__slots__", "__annotations__", "__hash__",
-            "__dataclass_fields__", "__dataclass_params__", "__match_args__", "__abstractmethods__",
-            "__parameters__", "__orig_bases__", "__firstlineno__", "__static_attributes__", "__repr__",
-            "__getstate__", "__setstate__", "__reduce__", "__reduce_ex__", "__copy__", "__deepcopy__",
-            "__type_params__", "_abc_impl", "__protocol_attrs__", "__non_callable_proto_members__",
-            "__subclasshook__", "__signature__", "__wrapped__"}
+PLUMBING = {
+    "__init__",
+    "__new__",
+    "__init_subclass__",
+    "__class_getitem__",
+    "__post_init__",
+    "__module__",
+    "__qualname__",
+    "__doc__",
+    "__dict__",
+    "__weakref__",
+    "__slots__",
+    "__annotations__",
+    "__hash__",
+    "__dataclass_fields__",
+    "__dataclass_params__",
+    "__match_args__",
+    "__abstractmethods__",
+    "__parameters__",
+    "__orig_bases__",
+    "__firstlineno__",
+    "__static_attributes__",
+    "__repr__",
+    "__getstate__",
+    "__setstate__",
+    "__reduce__",
+    "__reduce_ex__",
+    "__copy__",
+    "__deepcopy__",
+    "__type_params__",
+    "_abc_impl",
+    "__protocol_attrs__",
+    "__non_callable_proto_members__",
+    "__subclasshook__",
+    "__signature__",
+    "__wrapped__",
+}
 
 
 # Stable text for signatures and values
+
 
 class _Text:
     """Stands in for an annotation or default in a signature, so that it prints as its stable text."""
@@ -82,13 +113,18 @@ def signature(obj: Any) -> str:
         sig = inspect.signature(obj)
     except (TypeError, ValueError):  # a builtin without a text signature
         return "(...)"
+
     def text(annotation: Any) -> Any:
         if annotation is inspect.Parameter.empty:
             return annotation
         return _Text(annotation if isinstance(annotation, str) else inspect.formatannotation(annotation))
-    parameters = [p.replace(annotation=text(p.annotation),
-                            default=p.default if p.default is p.empty else _Text(stable_repr(p.default)))
-                  for p in sig.parameters.values()]
+
+    parameters = [
+        p.replace(
+            annotation=text(p.annotation), default=p.default if p.default is p.empty else _Text(stable_repr(p.default))
+        )
+        for p in sig.parameters.values()
+    ]
     return str(sig.replace(parameters=parameters, return_annotation=text(sig.return_annotation)))
 
 
@@ -108,11 +144,15 @@ def line_name(line: str) -> str:
 
 # What each public module exposes
 
+
 def public_modules() -> list[ModuleType]:
     import dp
-    names = ["dp"] + [info.name for info in pkgutil.walk_packages(dp.__path__, "dp.")
-                      if not any(part.startswith("_") for part in info.name.split("."))
-                      and not info.name.startswith("dp.export.")]
+
+    names = ["dp"] + [
+        info.name
+        for info in pkgutil.walk_packages(dp.__path__, "dp.")
+        if not any(part.startswith("_") for part in info.name.split(".")) and not info.name.startswith("dp.export.")
+    ]
     return [importlib.import_module(name) for name in sorted(names)]
 
 
@@ -123,8 +163,9 @@ def exported_names(module: ModuleType) -> list[str]:
     tree = ast.parse(inspect.getsource(module))
     defined = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
     for node in tree.body:
-        targets = (node.targets if isinstance(node, ast.Assign)
-                   else [node.target] if isinstance(node, ast.AnnAssign) else [])
+        targets = (
+            node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        )
         defined.update(target.id for target in targets if isinstance(target, ast.Name))
     return sorted(name for name in defined if not name.startswith("_") and hasattr(module, name))
 
@@ -184,8 +225,13 @@ def entry_lines(qualified: str, obj: Any, public: set[str]) -> list[str]:
     if inspect.isfunction(obj):
         return [f"{qualified}: function {signature(obj)}"]
     if type(obj).__name__ == "Primitive":
-        operands = ("any number of operands" if obj.variadic else f"{len(obj.vjps)} operand(s)" if obj.vjps
-                    else "not differentiable")
+        operands = (
+            "any number of operands"
+            if obj.variadic
+            else f"{len(obj.vjps)} operand(s)"
+            if obj.vjps
+            else "not differentiable"
+        )
         return [f"{qualified}: primitive {obj.name!r}, {operands}"]
     if type(obj).__module__ in ("typing", "types", "collections.abc"):
         return [f"{qualified}: type alias = {obj}"]
@@ -197,8 +243,12 @@ def entry_lines(qualified: str, obj: Any, public: set[str]) -> list[str]:
 def export_lines() -> list[str]:
     """dp.export's names: those it holds, and the lazily loaded ones read from the source of its modules."""
     import dp.export
-    trees = [ast.parse(Path(info.module_finder.path, f"{info.name}.py").read_text(encoding="utf-8"))
-             for info in pkgutil.iter_modules(dp.export.__path__) if not info.ispkg]
+
+    trees = [
+        ast.parse(Path(info.module_finder.path, f"{info.name}.py").read_text(encoding="utf-8"))
+        for info in pkgutil.iter_modules(dp.export.__path__)
+        if not info.ispkg
+    ]
     lines = []
     for name in sorted(dp.export.__all__):
         if name in vars(dp.export):
@@ -216,23 +266,32 @@ def _ast_signature(node: ast.FunctionDef | ast.AsyncFunctionDef, *, bound: bool 
     args = node.args
     positional = args.posonlyargs + args.args
     defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
-    kinds = ([inspect.Parameter.POSITIONAL_ONLY] * len(args.posonlyargs)
-             + [inspect.Parameter.POSITIONAL_OR_KEYWORD] * len(args.args))
+    kinds = [inspect.Parameter.POSITIONAL_ONLY] * len(args.posonlyargs) + [
+        inspect.Parameter.POSITIONAL_OR_KEYWORD
+    ] * len(args.args)
     parameters = list(zip(positional, kinds, defaults))
     if args.vararg:
         parameters.append((args.vararg, inspect.Parameter.VAR_POSITIONAL, None))
-    parameters += [(arg, inspect.Parameter.KEYWORD_ONLY, default)
-                   for arg, default in zip(args.kwonlyargs, args.kw_defaults)]
+    parameters += [
+        (arg, inspect.Parameter.KEYWORD_ONLY, default) for arg, default in zip(args.kwonlyargs, args.kw_defaults)
+    ]
     if args.kwarg:
         parameters.append((args.kwarg, inspect.Parameter.VAR_KEYWORD, None))
     if bound:  # a class's signature is its __init__'s without self, as inspect shows it
         parameters = parameters[1:]
     empty = inspect.Parameter.empty
     sig = inspect.Signature(
-        [inspect.Parameter(arg.arg, kind, default=empty if default is None else _Text(ast.unparse(default)),
-                           annotation=empty if arg.annotation is None else _Text(ast.unparse(arg.annotation)))
-         for arg, kind, default in parameters],
-        return_annotation=empty if node.returns is None else _Text(ast.unparse(node.returns)))
+        [
+            inspect.Parameter(
+                arg.arg,
+                kind,
+                default=empty if default is None else _Text(ast.unparse(default)),
+                annotation=empty if arg.annotation is None else _Text(ast.unparse(arg.annotation)),
+            )
+            for arg, kind, default in parameters
+        ],
+        return_annotation=empty if node.returns is None else _Text(ast.unparse(node.returns)),
+    )
     return str(sig)
 
 
@@ -252,8 +311,9 @@ def _ast_lines(qualified: str, name: str, tree: ast.Module) -> list[str]:
                 kind = "property" if is_property else f"method {_ast_signature(method)}"
                 lines.append(f"{qualified}.{method_name}: {kind}")
             return lines
-        targets = (node.targets if isinstance(node, ast.Assign)
-                   else [node.target] if isinstance(node, ast.AnnAssign) else [])
+        targets = (
+            node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        )
         if any(isinstance(t, ast.Name) and t.id == name for t in targets) and node.value is not None:
             return [f"{qualified}: constant = {ast.unparse(node.value)}"]
     return []
@@ -262,6 +322,7 @@ def _ast_lines(qualified: str, name: str, tree: ast.Module) -> list[str]:
 def snapshot() -> str:
     """The public API, one line per name, sorted."""
     from dp._api import DEPRECATIONS
+
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)  # reading the API must not touch a deprecated name
         modules = public_modules()
@@ -280,12 +341,14 @@ def snapshot() -> str:
 
 # The tests
 
+
 def _fresh_snapshot() -> str:
     """The snapshot as a fresh interpreter sees it: nothing another test defined or imported."""
     # dp's own settings (DP_COURSE_FAST, ...) would show in constants made from them: left out
     environment = {name: value for name, value in os.environ.items() if not name.startswith("DP_")}
-    done = subprocess.run([sys.executable, __file__, "--print"], capture_output=True, text=True, timeout=120,
-                          env=environment)
+    done = subprocess.run(
+        [sys.executable, __file__, "--print"], capture_output=True, text=True, timeout=120, env=environment
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -294,17 +357,27 @@ def test_the_public_api_matches_the_snapshot() -> None:
     current = _fresh_snapshot()
     recorded = SNAPSHOT.read_text(encoding="utf-8") if SNAPSHOT.exists() else ""
     if current != recorded:
-        diff = "".join(difflib.unified_diff(recorded.splitlines(keepends=True), current.splitlines(keepends=True),
-                                            "tests/api_snapshot.txt (recorded)", "the API now"))
-        pytest.fail("dp's public API changed. A change to the public API is deliberate: if this one is, run\n"
-                    f"    {UPDATE_COMMAND}\n"
-                    "and add a CHANGELOG.md entry; a rename or removal goes through a deprecation (dp._api).\n\n"
-                    + diff, pytrace=False)
+        diff = "".join(
+            difflib.unified_diff(
+                recorded.splitlines(keepends=True),
+                current.splitlines(keepends=True),
+                "tests/api_snapshot.txt (recorded)",
+                "the API now",
+            )
+        )
+        pytest.fail(
+            "dp's public API changed. A change to the public API is deliberate: if this one is, run\n"
+            f"    {UPDATE_COMMAND}\n"
+            "and add a CHANGELOG.md entry; a rename or removal goes through a deprecation (dp._api).\n\n" + diff,
+            pytrace=False,
+        )
 
 
 def test_reading_the_api_imports_neither_torch_nor_onnx() -> None:
-    code = (f"import runpy, sys; runpy.run_path({__file__!r})['snapshot'](); "
-            f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    code = (
+        f"import runpy, sys; runpy.run_path({__file__!r})['snapshot'](); "
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
@@ -314,15 +387,30 @@ def test_the_snapshot_is_sorted_and_has_the_papers_names() -> None:
     lines = SNAPSHOT.read_text(encoding="utf-8").splitlines()
     names = [line_name(line) for line in lines]
     assert names == sorted(names) and len(names) == len(set(names))
-    for name in ("dp.Node", "dp.node.Node.grad", "dp.nn.model.Model.ReLu_Layer", "dp.nn.model.Model.Linear_Layer",
-                 "dp.nn.model.Model.get_grad", "dp.nn.model.Model.get_param", "dp.nn.model.Model.set_param",
-                 "dp.SGD", "dp.SGD_Momentum", "dp.RMSProp", "dp.Adam", "dp.nn.optim.Optimizer.train",
-                 "dp.Sequential", "dp.nn.LinearLayer", "dp.export.to_torch", "dp.export.OPSET"):
+    for name in (
+        "dp.Node",
+        "dp.node.Node.grad",
+        "dp.nn.model.Model.ReLu_Layer",
+        "dp.nn.model.Model.Linear_Layer",
+        "dp.nn.model.Model.get_grad",
+        "dp.nn.model.Model.get_param",
+        "dp.nn.model.Model.set_param",
+        "dp.SGD",
+        "dp.SGD_Momentum",
+        "dp.RMSProp",
+        "dp.Adam",
+        "dp.nn.optim.Optimizer.train",
+        "dp.Sequential",
+        "dp.nn.LinearLayer",
+        "dp.export.to_torch",
+        "dp.export.OPSET",
+    ):
         assert name in names, name
 
 
 def test_no_deprecation_outlives_its_release() -> None:
     from dp._api import DEPRECATIONS
+
     version = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
     released = tuple(int(part) for part in version.split(".")[:2])
     overdue = [d.old for d in DEPRECATIONS.values() if tuple(int(p) for p in d.remove_in.split(".")[:2]) <= released]
@@ -334,20 +422,24 @@ def test_the_version_comes_from_the_package_metadata(monkeypatch: pytest.MonkeyP
 
     import dp
     import dp._api
+
     assert dp.__version__ == importlib.metadata.version("dp")
 
     def not_installed(name: str) -> str:
         raise importlib.metadata.PackageNotFoundError(name)
+
     monkeypatch.setattr(importlib.metadata, "version", not_installed)
     assert dp._api._installed_version() == "0+unknown"  # a source tree on sys.path: no metadata to read
 
 
 # The deprecation helpers themselves
 
+
 @pytest.fixture
 def registry(monkeypatch: pytest.MonkeyPatch) -> dict:
     """A private DEPRECATIONS for each test, so that these examples never reach the snapshot."""
     import dp._api
+
     fresh: dict = {}
     monkeypatch.setattr(dp._api, "DEPRECATIONS", fresh)
     return fresh
@@ -360,9 +452,13 @@ def new_function(x: float, *, scale: float = 2.0) -> float:
 
 def test_deprecated_alias_warns_with_the_new_name_and_forwards(registry: dict) -> None:
     from dp._api import deprecated_alias
+
     old_function = deprecated_alias(new_function, "old_function", since="0.2.0")
-    with pytest.warns(DeprecationWarning, match=r"old_function is deprecated since dp 0\.2\.0 and will be removed "
-                                                r"in dp 0\.3\.0; use .*new_function instead") as caught:
+    with pytest.warns(
+        DeprecationWarning,
+        match=r"old_function is deprecated since dp 0\.2\.0 and will be removed "
+        r"in dp 0\.3\.0; use .*new_function instead",
+    ) as caught:
         assert old_function(3.0, scale=3.0) == 9.0
     assert caught[0].filename == __file__  # the warning points at the caller's line
     assert old_function.__name__ == "old_function"
@@ -377,16 +473,19 @@ def test_deprecated_alias_as_a_method_names_its_class(registry: dict) -> None:
     class Optimizer:
         def step(self) -> str:
             return "stepped"
+
         make_step = deprecated_alias(step, "make_step", since="0.2.0", remove_in="0.4.0")
 
     with pytest.warns(DeprecationWarning, match=r"Optimizer\.make_step .* in dp 0\.4\.0; use .*Optimizer\.step"):
         assert Optimizer().make_step() == "stepped"
-    assert list(registry) == [f"{__name__}.test_deprecated_alias_as_a_method_names_its_class.<locals>."
-                              "Optimizer.make_step"]
+    assert list(registry) == [
+        f"{__name__}.test_deprecated_alias_as_a_method_names_its_class.<locals>.Optimizer.make_step"
+    ]
 
 
 def test_deprecated_attributes_give_the_same_object(registry: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     from dp._api import deprecated_attributes
+
     module = ModuleType("dp_example_module")
     module.NewClass = type("NewClass", (), {})
     module.__getattr__ = deprecated_attributes("dp_example_module", {"OldClass": "NewClass"}, since="0.2.0")
@@ -400,6 +499,7 @@ def test_deprecated_attributes_give_the_same_object(registry: dict, monkeypatch:
 
 def test_renamed_keyword(registry: dict) -> None:
     from dp._api import renamed_keyword
+
     scaled = renamed_keyword("factor", "scale", since="0.2.0")(new_function)
     with pytest.warns(DeprecationWarning, match=r"new_function\(factor=\) .* use .*new_function\(scale=\)"):
         assert scaled(1.0, factor=5.0) == 5.0
@@ -414,6 +514,7 @@ def test_renamed_keyword(registry: dict) -> None:
 
 def test_the_helpers_refuse_what_they_cannot_do(registry: dict) -> None:
     from dp._api import deprecated_alias, deprecated_attributes
+
     with pytest.raises(TypeError, match="is a class; deprecate it with `__getattr__ = deprecated_attributes"):
         deprecated_alias(ModuleType, "OldType", since="0.2.0")
     with pytest.raises(ValueError, match="since must be a version 'X.Y.Z'"):
@@ -427,6 +528,7 @@ def test_the_helpers_refuse_what_they_cannot_do(registry: dict) -> None:
         deprecated_alias(new_function, "twice", since="0.3.0")
     import dp
     from dp._api import renamed_keyword
+
     with pytest.raises(TypeError, match="expected a function, got Primitive; for an operation"):
         deprecated_alias(dp.ops.sin, "old_sin", since="0.2.0")
 
@@ -447,16 +549,20 @@ def test_each_lazy_name_of_dp_export_is_defined_where_dp_export_looks_for_it() -
     for name, home in export._HOMES.items():
         tree = ast.parse((folder / f"{home}.py").read_text(encoding="utf-8"))
         defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.ClassDef)} | {
-            target.id for node in tree.body if isinstance(node, ast.Assign) for target in node.targets
-            if isinstance(target, ast.Name)}
+            target.id
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
         assert name in defined, f"dp.export.{name} is looked for in dp.export.{home}, which does not define it"
 
 
 def test_deprecations_are_listed_in_the_snapshot(registry: dict) -> None:
     from dp._api import deprecated_alias
+
     deprecated_alias(new_function, "old_function", since="0.2.0")
-    assert (f"{__name__}.old_function: deprecated -> {__name__}.new_function, remove in 0.3.0"
-            in snapshot().splitlines())
+    assert f"{__name__}.old_function: deprecated -> {__name__}.new_function, remove in 0.3.0" in snapshot().splitlines()
 
 
 if __name__ == "__main__":

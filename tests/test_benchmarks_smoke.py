@@ -14,20 +14,29 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "benchmarks" / "run.py"
 IMPLEMENTATIONS = ("numpy", "dp", "dp-traced", "torch", "autograd", "micrograd")
-WORKLOADS = ("W1-f32", "W1-f64", "W2-1x1", "W2-32x32", "W3", "W4", "W5", "W6", "W7-f32", "W7-f64",
-             "MEM")
+WORKLOADS = ("W1-f32", "W1-f64", "W2-1x1", "W2-32x32", "W3", "W4", "W5", "W6", "W7-f32", "W7-f64", "MEM")
 #: (implementation, workload) pairs that do not apply, and the reason their row gives.
 NOT_APPLICABLE = {
     **{("micrograd", w): "n/a (scalar-only)" for w in WORKLOADS if w not in ("W2-1x1", "W4")},
     ("autograd", "W5"): "n/a (no convolution without SciPy)",
 }
 #: The targets judged against PyTorch rather than hand-written NumPy.
-TORCH_TARGETS = {"W5": "<= 1.50x PyTorch", "W6": "<= 1.20x PyTorch", "W7-f32": "<= 1.20x PyTorch",
-                 "W7-f64": "<= 1.20x PyTorch"}
+TORCH_TARGETS = {
+    "W5": "<= 1.50x PyTorch",
+    "W6": "<= 1.20x PyTorch",
+    "W7-f32": "<= 1.20x PyTorch",
+    "W7-f64": "<= 1.20x PyTorch",
+}
 #: dp traced's targets (the static-graph issue), as the targets table states them.
-TRACED_TARGETS = {"W1-f32": "<= 0.95x NumPy", "W1-f64": "<= 0.95x NumPy", "W2-1x1": "<= 1.30x NumPy",
-                  "W2-32x32": "<= 1.30x NumPy", "W3": "<= 0.95x NumPy", "W4": "<= 0.50x micrograd's time",
-                  "MEM": "<= 1.00x dp's peak"}
+TRACED_TARGETS = {
+    "W1-f32": "<= 0.95x NumPy",
+    "W1-f64": "<= 0.95x NumPy",
+    "W2-1x1": "<= 1.30x NumPy",
+    "W2-32x32": "<= 1.30x NumPy",
+    "W3": "<= 0.95x NumPy",
+    "W4": "<= 0.50x micrograd's time",
+    "MEM": "<= 1.00x dp's peak",
+}
 
 
 def _section(text: str, heading: str) -> str:
@@ -59,7 +68,10 @@ def test_smoke_run_reports_every_implementation_and_workload(tmp_path: Path) -> 
     out = tmp_path / "benchmarks.md"
     proc = subprocess.run(
         [sys.executable, str(RUN), "--smoke", "--out", str(out)],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
     )
     assert proc.returncode == 0, f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-5000:]}"
 
@@ -94,15 +106,21 @@ def test_smoke_run_reports_every_implementation_and_workload(tmp_path: Path) -> 
         assert rows[workload, "dp-traced"]["Target"] == text
     # No target is judged: the Met cells read "—", and no cell says "NO".
     assert all(rows[workload, "dp"]["Met"] == "—" for workload in WORKLOADS)
-    assert all(row["Met"] == ("—" if workload in TRACED_TARGETS else "")
-               for (workload, impl), row in rows.items() if impl == "dp-traced")
+    assert all(
+        row["Met"] == ("—" if workload in TRACED_TARGETS else "")
+        for (workload, impl), row in rows.items()
+        if impl == "dp-traced"
+    )
     assert all(row["Met"] == "—" for row in targets.values())
     assert "**NO**" not in proc.stdout
     # The tracing time (the first call, compile included) of every workload dp traced runs.
     tracing = _table_rows(_section(proc.stdout, "Tracing time"))
     assert {w for w, _ in tracing} == set(WORKLOADS) - {"MEM"}
-    assert all(row["First call (trace + compile + run)"].endswith(" ms") and
-               row["First call (trace + compile + run)"][0].isdigit() for row in tracing.values())
+    assert all(
+        row["First call (trace + compile + run)"].endswith(" ms")
+        and row["First call (trace + compile + run)"][0].isdigit()
+        for row in tracing.values()
+    )
 
     # Every implementation's gradients were checked against NumPy's on every workload it runs.
     assert "## Gradient check" in proc.stdout

@@ -23,7 +23,7 @@ def test_every_operation_passes_gradcheck_in_both_modes(name):
 def test_numerical_grad_gradient_and_jacobian():
     x = np.array([0.5, 1.0, 2.0])
     np.testing.assert_allclose(dp.numerical_grad(lambda t: np.sum(np.sin(t)), x), np.cos(x), rtol=1e-9)
-    np.testing.assert_allclose(dp.numerical_grad(lambda t: t ** 2, x), np.diag(2 * x), atol=1e-8)
+    np.testing.assert_allclose(dp.numerical_grad(lambda t: t**2, x), np.diag(2 * x), atol=1e-8)
     np.testing.assert_allclose(dp.numerical_grad(lambda t: Node(t).exp().sum(), x), np.exp(x), rtol=1e-9)
     assert dp.numerical_grad(lambda t: t * t, 3) == pytest.approx(6.0)
     x_before = x.copy()
@@ -95,18 +95,21 @@ def test_gradcheck_of_the_blogs_neuron():
 
 def planted_rule(rule):
     """sum(exp(x)) with reverse rule `rule` in place of exp's own."""
+
     def f(x):
         y = np.exp(x)
         if isinstance(y, Node):
             y.vjps = (rule,)
         return np.sum(y)
+
     return f
 
 
 def test_a_nan_on_one_side_fails_and_tolerances_are_honoured():
     with pytest.raises(AssertionError, match=r"element \(1,\)"):
-        dp.gradcheck(planted_rule(lambda g, out, x: g * out * np.array([1.0, np.nan])), np.array([0.1, 0.2]),
-                     modes=("reverse",))
+        dp.gradcheck(
+            planted_rule(lambda g, out, x: g * out * np.array([1.0, np.nan])), np.array([0.1, 0.2]), modes=("reverse",)
+        )
     slightly_off = planted_rule(lambda g, out, x: g * out * 1.01)
     with pytest.raises(AssertionError, match="2 of 2 elements out of tolerance"):
         dp.gradcheck(slightly_off, np.array([0.1, 0.2]), modes=("reverse",))

@@ -40,8 +40,15 @@ def no_reported_errors():
 @pytest.fixture
 def toy_exp():
     """A throwaway exercise: np.exp of a vector of 1 + size numbers."""
-    toy = Exercise("toy.exp", "np.exp of a vector", inputs=lambda rng, size: {"x": rng.uniform(0, 1, size + 1)},
-                   solution=np.exp, wrong=np.sin, sizes=3, trials=1)
+    toy = Exercise(
+        "toy.exp",
+        "np.exp of a vector",
+        inputs=lambda rng, size: {"x": rng.uniform(0, 1, size + 1)},
+        solution=np.exp,
+        wrong=np.sin,
+        sizes=3,
+        trials=1,
+    )
     EXERCISES[toy.name] = toy
     yield toy
     del EXERCISES[toy.name]
@@ -50,9 +57,16 @@ def toy_exp():
 @pytest.fixture
 def toy_pair():
     """A throwaway exercise whose answer is a labelled tuple: (x², 2x)."""
-    toy = Exercise("toy.square", "x squared and its slope", inputs=lambda rng, size: {"x": float(size)},
-                   solution=lambda x: (x * x, 2 * x), wrong=lambda x: (x * x, x), labels=("value", "slope"),
-                   sizes=2, trials=1)
+    toy = Exercise(
+        "toy.square",
+        "x squared and its slope",
+        inputs=lambda rng, size: {"x": float(size)},
+        solution=lambda x: (x * x, 2 * x),
+        wrong=lambda x: (x * x, x),
+        labels=("value", "slope"),
+        sizes=2,
+        trials=1,
+    )
     EXERCISES[toy.name] = toy
     yield toy
     del EXERCISES[toy.name]
@@ -70,7 +84,7 @@ def _what_differs(message: str) -> str:
 def test_a_difference_in_the_sixth_digit_is_spelled_out(toy_exp):
     def nearly(x):
         y = np.exp(x)
-        y[1] *= 1 + 4e-6   # one entry off in the 6th digit: shown rounded, both would read the same
+        y[1] *= 1 + 4e-6  # one entry off in the 6th digit: shown rounded, both would read the same
         return y
 
     result = run_check("toy.exp", nearly)
@@ -82,8 +96,15 @@ def test_a_difference_in_the_sixth_digit_is_spelled_out(toy_exp):
 
 
 def test_the_largest_relative_difference_is_placed_too():
-    fixed = Exercise("toy.fixed_exp", "np.exp at 0 and 3", inputs=lambda rng, size: {"x": np.array([0.0, 3.0])},
-                     solution=np.exp, wrong=np.sin, sizes=1, trials=1)
+    fixed = Exercise(
+        "toy.fixed_exp",
+        "np.exp at 0 and 3",
+        inputs=lambda rng, size: {"x": np.array([0.0, 3.0])},
+        solution=np.exp,
+        wrong=np.sin,
+        sizes=1,
+        trials=1,
+    )
     EXERCISES[fixed.name] = fixed
     try:
         found = _what_differs(run_check(fixed.name, lambda x: np.exp(x) + [0.5, 1.0]).message)
@@ -92,7 +113,8 @@ def test_the_largest_relative_difference_is_placed_too():
     assert found.strip() == (
         f"2 of 2 entries differ; the largest difference is 1 (relative 0.0498) at index [1]: "
         f"yours {float(np.exp(3.0)) + 1.0!r}, expected {float(np.exp(3.0))!r}; "
-        "the largest relative difference is 0.5 at index [0]: yours 1.5, expected 1.0")
+        "the largest relative difference is 0.5 at index [0]: yours 1.5, expected 1.0"
+    )
 
 
 def test_a_part_of_a_tuple_answer_is_named_and_the_others_said_to_match(toy_pair):
@@ -122,8 +144,10 @@ def _gradient(X, y, theta):
 def test_a_column_where_a_vector_is_expected_is_named():
     result = run_check("part0.least_squares_gradient", lambda X, y, theta: _gradient(X, y, theta)[:, None])
     n = result.expected.shape[0]
-    assert (f"yours has shape ({n}, 1), expected shape ({n},): one axis of length 1 too many "
-            "(a column where a vector is expected?") in _what_differs(result.message)
+    assert (
+        f"yours has shape ({n}, 1), expected shape ({n},): one axis of length 1 too many "
+        "(a column where a vector is expected?"
+    ) in _what_differs(result.message)
 
 
 def test_a_transposed_matrix_is_named():
@@ -147,7 +171,7 @@ def test_an_answer_that_is_no_number_says_what_it_is(toy_exp):
 
 def test_a_forgotten_return_is_hinted_at():
     def least_squares_gradient(X, y, theta):
-        _gradient(X, y, theta)   # computed, never returned
+        _gradient(X, y, theta)  # computed, never returned
 
     message = run_check("part0.least_squares_gradient", least_squares_gradient).message
     assert "  yours\n    None\n" in message
@@ -196,13 +220,15 @@ def test_a_check_of_its_own_kind_adds_no_numeric_findings():
 def test_the_students_line_that_raised_is_shown_not_dps_internals():
     def least_squares_gradient(X, y, theta):
         residual = y - X @ theta
-        return -2 * X @ residual   # X, not X.T: the shapes do not fit
+        return -2 * X @ residual  # X, not X.T: the shapes do not fit
 
     result = run_check("part0.least_squares_gradient", least_squares_gradient)
     assert result.status == "error"
     line = least_squares_gradient.__code__.co_firstlineno + 2
-    assert (f"  at line {line} of test_checker_messages.py, in least_squares_gradient:\n"
-            "      return -2 * X @ residual   # X, not X.T: the shapes do not fit\n") in result.message
+    assert (
+        f"  at line {line} of test_checker_messages.py, in least_squares_gradient:\n"
+        "      return -2 * X @ residual  # X, not X.T: the shapes do not fit\n"
+    ) in result.message
     assert "catalog.py" not in result.message and "checker.py" not in result.message
 
 
@@ -218,7 +244,7 @@ def test_math_exp_on_an_array_is_hinted_at():
 
 def test_a_none_inside_the_students_code_is_hinted_at(toy_exp):
     def helper(x):
-        np.exp(x)   # forgot to return
+        np.exp(x)  # forgot to return
 
     message = run_check("toy.exp", lambda x: helper(x) * 1.0).message
     assert "TypeError" in message
@@ -239,7 +265,8 @@ def test_a_misspelled_name_gets_the_close_names_not_a_keyerror(capsys):
     result = run_check("part1.dual_mull", S.Dual)
     assert result.status == "unknown" and not result
     assert result.message.startswith(
-        "✗ part1.dual_mull: there is no exercise of that name; did you mean part1.dual_mul")
+        "✗ part1.dual_mull: there is no exercise of that name; did you mean part1.dual_mul"
+    )
     check("part1.dual_mull", S.Dual)
     assert capsys.readouterr().out == result.message + "\n"
 
@@ -260,8 +287,7 @@ def test_a_check_that_breaks_itself_still_prints_a_verdict(capsys):
     def broken_inputs(rng, size):
         raise RuntimeError("no inputs today")
 
-    EXERCISES["toy.broken"] = Exercise("toy.broken", "a broken check", inputs=broken_inputs,
-                                       solution=abs, wrong=abs)
+    EXERCISES["toy.broken"] = Exercise("toy.broken", "a broken check", inputs=broken_inputs, solution=abs, wrong=abs)
     try:
         check("toy.broken", abs)
     finally:
@@ -309,15 +335,20 @@ def test_after_its_check_reported_the_error_the_reference_stands_in(dual_with_ma
     np.testing.assert_allclose(out.tangent, np.exp(z.value))
     z.exp()
     note = capsys.readouterr().out
-    assert note.count("Dual.exp raised TypeError here too, as its check above said, so the reference "
-                      "solution of part1.dual_exp stands in for it below") == 1
-    assert run_check("part1.dual_exp", Dual).status == "error"   # the check still judges the student's
+    assert (
+        note.count(
+            "Dual.exp raised TypeError here too, as its check above said, so the reference "
+            "solution of part1.dual_exp stands in for it below"
+        )
+        == 1
+    )
+    assert run_check("part1.dual_exp", Dual).status == "error"  # the check still judges the student's
 
 
 def test_a_check_that_passes_again_ends_the_stand_in(dual_with_math_exp):
     Dual = dual_with_math_exp
     run_check("part1.dual_exp", Dual)
-    run_check("part1.dual_exp", S.Dual)   # as if the student fixed exp and checked again
+    run_check("part1.dual_exp", S.Dual)  # as if the student fixed exp and checked again
     with pytest.raises(TypeError):
         Dual(np.zeros(2), np.ones(2)).exp()
 
@@ -328,7 +359,7 @@ def test_a_check_that_passes_again_ends_the_stand_in(dual_with_math_exp):
 
 def _forgets_to_update(f, theta, x0, tol=1e-12, max_steps=50):
     x = x0
-    while True:   # x is never updated: the step never shrinks
+    while True:  # x is never updated: the step never shrinks
         _, step = newton_step(f, x, theta)
         if abs(float(step)) < tol:
             return x
@@ -337,20 +368,22 @@ def _forgets_to_update(f, theta, x0, tol=1e-12, max_steps=50):
 def test_an_endless_loop_is_stopped_and_named():
     result = run_check("part1.newton_root", _forgets_to_update, time_limit=0.5)
     assert result.status == "timeout" and not result
-    assert result.message.startswith("✗ part1.newton_root: stopped after 0.5 s, the time a check may take: "
-                                     "an endless loop?")
+    assert result.message.startswith(
+        "✗ part1.newton_root: stopped after 0.5 s, the time a check may take: an endless loop?"
+    )
     assert "The input it was working on:\n    f = lambda x, theta:" in result.message
 
 
 def test_an_endless_loop_that_catches_everything_is_stopped_too():
     """The interruption comes again, every second, until it lands outside the student's `try`."""
+
     def catches_all(f, theta, x0, tol=1e-12, max_steps=50):
         while True:
             _, step = newton_step(f, x0, theta)
             try:
                 if abs(float(step)) < tol:
                     return x0
-            except BaseException:   # a bare `except:` swallows the checker's interruption too
+            except BaseException:  # a bare `except:` swallows the checker's interruption too
                 pass
 
     assert run_check("part1.newton_root", catches_all, time_limit=0.3).status == "timeout"
@@ -397,8 +430,9 @@ def test_sys_exit_in_an_answer_is_a_verdict_not_an_exit(capsys):
 def test_a_name_that_is_no_text_is_a_verdict_not_a_bug_of_the_course(name, capsys):
     result = run_check(name, S.Dual)
     assert result.status == "unknown"
-    assert result.message == (f"✗ {name!r}: the name of an exercise is a text, such as \"part1.dual_mul\" "
-                              f"(in quotes), not {name!r}")
+    assert result.message == (
+        f'✗ {name!r}: the name of an exercise is a text, such as "part1.dual_mul" (in quotes), not {name!r}'
+    )
     check(name, S.Dual)
     assert "bug in the course" not in capsys.readouterr().out
 
@@ -429,8 +463,9 @@ def test_a_number_in_disguise_is_not_the_number(disguise):
 
 
 def test_a_complex_derivative_is_not_a_real_one():
-    result = run_check("part1.implicit_derivative",
-                       lambda f, x_star, theta: D.implicit_derivative(f, x_star, theta) + 3j)
+    result = run_check(
+        "part1.implicit_derivative", lambda f, x_star, theta: D.implicit_derivative(f, x_star, theta) + 3j
+    )
     assert result.status == "wrong" and "yours is complex (-0.3113473907280795+3j), not real numbers" in result.message
 
 
@@ -456,15 +491,24 @@ def test_an_answer_that_is_no_node_is_told_so_not_that_it_raised():
     assert "raised" not in result.message and "\n  yours\n    3.0\n" in result.message
 
 
-@pytest.mark.parametrize(("name", "answer", "said"), [
-    ("part2.lstm_step", lambda *args: R.lstm_step(*args)[0], "yours returned a Node, expected the pair (h', c')"),
-    ("part2.lstm_step", lambda *args: [R.lstm_step(*args)[0]], "yours returned 1 part, expected the pair (h', c')"),
-    ("part2.attention", lambda *args: A.attention(*args)[0],
-     "yours returned a Node, expected the pair (output, weights)"),
-    ("part1.flight", lambda *args: D.flight(*args)[0], "yours returned a Node, expected the pair (distance, path)"),
-    ("part1.newton_root", lambda f, theta, *rest: float(theta.value),
-     "with theta a Node, yours returned float, not a Node that depends on theta"),
-])
+@pytest.mark.parametrize(
+    ("name", "answer", "said"),
+    [
+        ("part2.lstm_step", lambda *args: R.lstm_step(*args)[0], "yours returned a Node, expected the pair (h', c')"),
+        ("part2.lstm_step", lambda *args: [R.lstm_step(*args)[0]], "yours returned 1 part, expected the pair (h', c')"),
+        (
+            "part2.attention",
+            lambda *args: A.attention(*args)[0],
+            "yours returned a Node, expected the pair (output, weights)",
+        ),
+        ("part1.flight", lambda *args: D.flight(*args)[0], "yours returned a Node, expected the pair (distance, path)"),
+        (
+            "part1.newton_root",
+            lambda f, theta, *rest: float(theta.value),
+            "with theta a Node, yours returned float, not a Node that depends on theta",
+        ),
+    ],
+)
 def test_an_answer_of_another_form_is_told_what_form_is_asked(name, answer, said):
     result = run_check(name, answer)
     assert result.status == "wrong" and result.message.startswith(f"✗ {name}: wrong answer: {said}"), result.message
@@ -472,9 +516,16 @@ def test_an_answer_of_another_form_is_told_what_form_is_asked(name, answer, said
 
 def test_an_answer_the_check_cannot_use_is_wrong_not_raised():
     """The check's own work on what the answer returned fails: that is not the student's error."""
-    toy = Exercise("toy.first", "the first of a pair", inputs=lambda rng, size: {"x": 1.0},
-                   solution=lambda x: (x, x), wrong=lambda x: 0, run=lambda candidate, inputs: candidate(1.0)[0],
-                   sizes=1, trials=1)
+    toy = Exercise(
+        "toy.first",
+        "the first of a pair",
+        inputs=lambda rng, size: {"x": 1.0},
+        solution=lambda x: (x, x),
+        wrong=lambda x: 0,
+        run=lambda candidate, inputs: candidate(1.0)[0],
+        sizes=1,
+        trials=1,
+    )
     EXERCISES[toy.name] = toy
     try:
         result = run_check(toy.name, lambda x: 5)
@@ -487,8 +538,9 @@ def test_an_answer_the_check_cannot_use_is_wrong_not_raised():
 
 def test_an_output_of_the_wrong_shape_says_the_shape_only():
     result = run_check("part2.max_pool2d", lambda x, k: C.im2col(x, k, k, 1))
-    assert result.message.startswith("✗ part2.max_pool2d: wrong answer: yours has shape (1, 3, 3, 4), "
-                                     "expected shape (1, 1, 2, 2)")
+    assert result.message.startswith(
+        "✗ part2.max_pool2d: wrong answer: yours has shape (1, 3, 3, 4), expected shape (1, 1, 2, 2)"
+    )
     assert "not computed" not in result.message and "str" not in result.message
 
 
@@ -499,11 +551,13 @@ def test_outputs_stacked_along_the_wrong_axis_are_named():
         for t in range(x.shape[1]):
             h, c = R.lstm_step(x[:, t], h, c, Wx, Wh, b)
             outputs.append(h)
-        return stack(outputs, axis=0), (h, c)   # (T, N, H), not (N, T, H)
+        return stack(outputs, axis=0), (h, c)  # (T, N, H), not (N, T, H)
 
     message = run_check("part2.lstm_sequence", lstm_sequence).message
-    assert message.startswith("✗ part2.lstm_sequence: wrong answer: outputs: yours has shape (2, 1, 1), "
-                              "expected shape (1, 2, 1): the right axes in another order?")
+    assert message.startswith(
+        "✗ part2.lstm_sequence: wrong answer: outputs: yours has shape (2, 1, 1), "
+        "expected shape (1, 2, 1): the right axes in another order?"
+    )
 
 
 def test_a_kl_with_keepdims_gets_the_keepdims_hint():
@@ -551,7 +605,7 @@ def test_a_named_leaf_of_the_answers_own_is_no_matter():
 
 def _newton_fixed_count(f, theta, x0, tol=1e-12, max_steps=50):
     x = x0
-    for _ in range(50):   # plenty of steps, but no stopping rule: never a RuntimeError
+    for _ in range(50):  # plenty of steps, but no stopping rule: never a RuntimeError
         x, _ = newton_step(f, x, theta)
     return x
 
@@ -559,8 +613,10 @@ def _newton_fixed_count(f, theta, x0, tol=1e-12, max_steps=50):
 def test_newton_without_a_stopping_rule_is_told_to_raise():
     result = run_check("part1.newton_root", _newton_fixed_count)
     assert result.status == "wrong"
-    assert "newton must raise a RuntimeError; yours returned a root (a fixed number of steps is no stopping rule)" \
+    assert (
+        "newton must raise a RuntimeError; yours returned a root (a fixed number of steps is no stopping rule)"
         in result.message
+    )
 
 
 def test_newton_that_works_on_nodes_only_fails_on_a_plain_theta():
@@ -568,18 +624,21 @@ def test_newton_that_works_on_nodes_only_fails_on_a_plain_theta():
         x = x0
         for _ in range(max_steps):
             x, step = newton_step(f, x, theta)
-            if abs(step.value) < tol:   # a Node's value: a plain theta has none
+            if abs(step.value) < tol:  # a Node's value: a plain theta has none
                 return x
         raise RuntimeError("no convergence")
 
     result = run_check("part1.newton_root", newton)
     assert result.status == "error"
-    assert "AttributeError" in result.message and "(this was the second call, with theta the plain float)" \
-        in result.message
+    assert (
+        "AttributeError" in result.message
+        and "(this was the second call, with theta the plain float)" in result.message
+    )
 
 
 def test_newton_that_takes_the_steps_from_x_value_is_right():
     """Only the last step needs theta: its derivative at the root is the implicit function theorem's."""
+
     def newton(f, theta, x0, tol=1e-12, max_steps=50):
         x = x0
         for _ in range(max_steps):
@@ -607,7 +666,7 @@ def test_a_flight_without_its_path_or_its_error_is_wrong():
         return distance, path[1:]
 
     def never_raising(angle, drag, speed=20.0, dt=0.01, max_steps=100_000):
-        return D.flight(angle, drag, speed, dt, 10 ** 9)
+        return D.flight(angle, drag, speed, dt, 10**9)
 
     def path_as_a_list(angle, drag, speed=20.0, dt=0.01, max_steps=100_000):
         distance, path = D.flight(angle, drag, speed, dt, max_steps)
@@ -615,8 +674,10 @@ def test_a_flight_without_its_path_or_its_error_is_wrong():
 
     assert "path: yours has shape" in _what_differs(run_check("part1.flight", without_origin).message)
     assert "flight must raise a RuntimeError; yours returned" in run_check("part1.flight", never_raising).message
-    assert "the path is a list, not a NumPy array of floats of shape (n, 2)" \
+    assert (
+        "the path is a list, not a NumPy array of floats of shape (n, 2)"
         in run_check("part1.flight", path_as_a_list).message
+    )
 
 
 def test_max_pooling_that_needs_sides_that_are_multiples_of_k_fails():
@@ -644,8 +705,15 @@ def test_a_tuple_in_the_wrong_order_is_called_swapped():
 def test_more_differing_parts_are_counted_in_words():
     found = _what_differs(run_check("part2.lstm_step", lambda *args: R.lstm_step(*args)[::-1]).message)
     assert "    2 more parts differ" in found.splitlines()
-    toy = Exercise("toy.four", "four numbers", inputs=lambda rng, size: {"x": 1.0},
-                   solution=lambda x: (x, x, x, x), wrong=lambda x: (0, 0, 0, 0), sizes=1, trials=1)
+    toy = Exercise(
+        "toy.four",
+        "four numbers",
+        inputs=lambda rng, size: {"x": 1.0},
+        solution=lambda x: (x, x, x, x),
+        wrong=lambda x: (0, 0, 0, 0),
+        sizes=1,
+        trials=1,
+    )
     EXERCISES[toy.name] = toy
     try:
         found = _what_differs(run_check(toy.name, toy.wrong).message)
@@ -657,7 +725,7 @@ def test_more_differing_parts_are_counted_in_words():
 def test_a_sign_hint_needs_most_differing_entries_flipped(toy_exp):
     def mostly_off(x):
         y = np.exp(x) + 1.0
-        y[-1] = -np.exp(x[-1])   # one flipped, the others off by one
+        y[-1] = -np.exp(x[-1])  # one flipped, the others off by one
         return y
 
     result = run_check("toy.exp", mostly_off)
@@ -670,7 +738,7 @@ def test_a_flipped_kernel_gets_no_sign_hint_from_chance():
 
 def test_no_math_hint_for_an_error_not_of_maths():
     def gaussian_kl(mu, rho, prior_std):
-        return (math.log(prior_std) - np.log(softplus(rho)) + mu.size()).sum()   # size is no method
+        return (math.log(prior_std) - np.log(softplus(rho)) + mu.size()).sum()  # size is no method
 
     message = run_check("part2.gaussian_kl", gaussian_kl).message
     assert "TypeError" in message and "hint: math." not in message
@@ -695,8 +763,9 @@ def test_what_an_answer_prints_is_shown_once_before_the_verdict(toy_exp, capsys)
     check("toy.exp", noisy)
     out = capsys.readouterr().out
     assert out.count("x is") == 1
-    assert out.startswith("(what your code printed on the first input, of the 3 inputs it ran on:)\n"
-                          "x is (2,)\n✓ toy.exp")
+    assert out.startswith(
+        "(what your code printed on the first input, of the 3 inputs it ran on:)\nx is (2,)\n✓ toy.exp"
+    )
 
 
 def test_what_a_wrong_answer_printed_is_that_of_the_input_it_failed_on(toy_exp, capsys):
@@ -705,13 +774,15 @@ def test_what_a_wrong_answer_printed_is_that_of_the_input_it_failed_on(toy_exp, 
         return np.exp(x) if x.size < 3 else x
 
     check("toy.exp", noisy)
-    assert capsys.readouterr().out.startswith("(what your code printed on that input, of the 2 inputs it ran on:)\n"
-                                              "size 3\n✗ toy.exp: wrong answer")
+    assert capsys.readouterr().out.startswith(
+        "(what your code printed on that input, of the 2 inputs it ran on:)\nsize 3\n✗ toy.exp: wrong answer"
+    )
 
 
 def test_an_answer_cut_off_from_its_inputs_gets_no_warning_but_zero_gradients(recwarn):
-    result = run_check("part2.gaussian_kl",
-                       lambda mu, rho, prior_std: B.gaussian_kl(mu.detach(), rho.detach(), prior_std))
+    result = run_check(
+        "part2.gaussian_kl", lambda mu, rho, prior_std: B.gaussian_kl(mu.detach(), rho.detach(), prior_std)
+    )
     assert result.status == "wrong" and not [w for w in recwarn if "no named leaf" in str(w.message)]
     assert "gradients['mu']" in _what_differs(result.message)
 

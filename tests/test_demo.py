@@ -20,8 +20,13 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def test_demo_module_runs_and_writes_its_plot_in_the_current_directory(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "dp.demo", "--steps", "30", "--quiet"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "dp.demo", "--steps", "30", "--quiet"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "test accuracy:" in result.stdout and "2000 held-out images" in result.stdout
     assert (tmp_path / "dp-demo.png").read_bytes().startswith(PNG_SIGNATURE)
@@ -139,8 +144,9 @@ def test_without_download_nothing_is_fetched_and_the_error_names_the_flag(fetche
 def test_download_fetches_fashion_mnist_once_then_trains_on_it(fetched, tmp_path, capsys):
     args = ["--dataset", "fashion-mnist", "--download", "--steps", "3", "--quiet", "--out", str(tmp_path / "f.png")]
     demo.main(args)
-    assert sorted(fetched) == sorted(f"{split}-{kind}-idx{dims}-ubyte.gz" for split in FAKE_SIZES
-                                     for kind, dims in (("images", 3), ("labels", 1)))
+    assert sorted(fetched) == sorted(
+        f"{split}-{kind}-idx{dims}-ubyte.gz" for split in FAKE_SIZES for kind, dims in (("images", 3), ("labels", 1))
+    )
     assert f"{FAKE_SIZES['t10k']} held-out images" in capsys.readouterr().out
     fetched.clear()
     demo.main(args)  # in the cache now
@@ -165,8 +171,15 @@ def test_download_is_only_for_fashion_mnist(monkeypatch, capsys):
     assert "--download is for --dataset fashion-mnist" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("out, message", [("plot", "must name a .png file"), ("plot.xyz", "must name a .png file"),
-                                          (".", "must name a .png file"), ("a_file/x.png", "cannot make its folder")])
+@pytest.mark.parametrize(
+    "out, message",
+    [
+        ("plot", "must name a .png file"),
+        ("plot.xyz", "must name a .png file"),
+        (".", "must name a .png file"),
+        ("a_file/x.png", "cannot make its folder"),
+    ],
+)
 def test_a_wrong_plot_path_is_refused_before_training(out, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "a_file").write_text("not a folder")

@@ -36,8 +36,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("site")
     env = {key: value for key, value in os.environ.items() if key != "DP_DOCS_EXECUTE"}
     env["NO_MKDOCS_2_WARNING"] = "1"
-    build = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(out)],
-                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    build = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert build.returncode == 0, f"mkdocs build --strict failed:\n{build.stdout}\n{build.stderr}"
     return out
 
@@ -99,6 +105,7 @@ def test_every_notebook_is_a_course_page(site: Path) -> None:
         page = site / "course" / f"{notebook.stem}.html"
         assert page.is_file(), f"no course page for {notebook.name}"
 
+
 def test_course_index_links_the_chapter_pages(site: Path) -> None:
     readme = (ROOT / "notebooks/README.md").read_text(encoding="utf-8")
     links = re.findall(r"\[([^]`]+)\]\((\d\d_\w+)\.py\)", readme)
@@ -109,8 +116,13 @@ def test_course_index_links_the_chapter_pages(site: Path) -> None:
 
 
 def test_api_reference_documents_each_package(site: Path) -> None:
-    for page, name in [("dp", "dp.Node"), ("nn", "dp.nn.Linear"), ("data", "dp.data.load_mnist"),
-                       ("export", "dp.export.torch_bridge.to_torch"), ("exercises", "dp.exercises.check")]:
+    for page, name in [
+        ("dp", "dp.Node"),
+        ("nn", "dp.nn.Linear"),
+        ("data", "dp.data.load_mnist"),
+        ("export", "dp.export.torch_bridge.to_torch"),
+        ("exercises", "dp.exercises.check"),
+    ]:
         html = (site / "api" / f"{page}.html").read_text(encoding="utf-8")
         assert f'id="{name}"' in html, f"api/{page} has no entry for {name}"
 
@@ -123,6 +135,7 @@ def test_search_index_holds_the_docs_words(site: Path) -> None:
 
 
 # The browser test.
+
 
 @pytest.fixture(scope="module")
 def served(site: Path) -> Iterator[str]:
@@ -153,9 +166,21 @@ def _chromium() -> str:
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A headless Chromium; yields the DevTools websocket of its one tab."""
     profile = tmp_path_factory.mktemp("chromium-profile")
-    process = subprocess.Popen([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                                "--remote-debugging-port=0", f"--user-data-dir={profile}", "about:blank"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [
+            _chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--remote-debugging-port=0",
+            f"--user-data-dir={profile}",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert process.stderr is not None
         for line in process.stderr:
@@ -227,8 +252,9 @@ async def _report(websocket_url: str, url: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("page, heading, maths", [("", "differentiable programming", 1), ("api/dp.html", "dp", 0)])
-def test_page_renders_typesets_maths_and_searches_in_chromium(served: str, browser: str, page: str,
-                                                              heading: str, maths: int) -> None:
+def test_page_renders_typesets_maths_and_searches_in_chromium(
+    served: str, browser: str, page: str, heading: str, maths: int
+) -> None:
     report = asyncio.run(_report(browser, served + page))
     assert "dp" in report["title"]
     assert heading in report["heading"], report["heading"]

@@ -44,7 +44,7 @@ def test_the_planted_wrong_answer_fails_and_says_where(name):
     result = run_check(name, exercise_.wrong)
     assert result.status in ("wrong", "error"), result.message
     assert result.message.startswith(f"✗ {name}:")
-    assert _indented(describe_inputs(exercise_, result.inputs)) in result.message       # the failing input
+    assert _indented(describe_inputs(exercise_, result.inputs)) in result.message  # the failing input
     assert "  expected\n" + _indented(show_answer(exercise_, result.expected)) in result.message  # the right value
     assert exercise_.right_answer(result.inputs) is not None
 
@@ -57,8 +57,11 @@ def test_an_empty_stub_is_reported_not_raised(name):
         raise NotImplementedError
 
     if isinstance(exercise_.solution, type):  # a class: leave its method(s) empty
-        methods = [exercise_.method] if exercise_.method else [EXERCISES[judged].method for judged in exercise_.judges
-                                                               if EXERCISES[judged].method]
+        methods = (
+            [exercise_.method]
+            if exercise_.method
+            else [EXERCISES[judged].method for judged in exercise_.judges if EXERCISES[judged].method]
+        )
         candidate = type("Stub", (exercise_.solution,), dict.fromkeys(methods, stub))
     else:
         candidate = stub
@@ -84,8 +87,15 @@ def test_the_checks_are_deterministic():
 @pytest.fixture
 def toy_exercise():
     """A throwaway exercise: double a whole number; inputs are 1, 2, ... by size."""
-    toy = Exercise("toy.double", "double n", inputs=lambda rng, size: {"n": size},
-                   solution=lambda n: 2 * n, wrong=lambda n: n + 2, sizes=6, trials=2)
+    toy = Exercise(
+        "toy.double",
+        "double n",
+        inputs=lambda rng, size: {"n": size},
+        solution=lambda n: 2 * n,
+        wrong=lambda n: n + 2,
+        sizes=6,
+        trials=2,
+    )
     EXERCISES[toy.name] = toy
     yield toy
     del EXERCISES[toy.name]
@@ -132,8 +142,14 @@ def test_labelled_exercises_label_every_part_of_the_reference_answer():
 
 
 def test_an_answer_that_does_not_fit_the_labels_is_shown_as_it_is(toy_exercise):
-    labelled = Exercise("toy.pair", "a pair", inputs=toy_exercise.inputs, solution=lambda n: (n, 2 * n),
-                        wrong=lambda n: (n,), labels=("n", "twice n"))
+    labelled = Exercise(
+        "toy.pair",
+        "a pair",
+        inputs=toy_exercise.inputs,
+        solution=lambda n: (n, 2 * n),
+        wrong=lambda n: (n,),
+        labels=("n", "twice n"),
+    )
     assert show_answer(labelled, (1, 2)) == "n       = 1\ntwice n = 2"
     assert show_answer(labelled, (1,)) == show((1,)) and show_answer(labelled, 3) == "3"
 
@@ -178,7 +194,7 @@ def test_student_mode_lets_the_reference_stand_in_for_an_empty_stub(monkeypatch,
     g = np.ones((2, 3))
     np.testing.assert_array_equal(unbroadcast(g, (1, 3)), [[2.0, 2.0, 2.0]])
     unbroadcast(g, (3,))
-    assert capsys.readouterr().out.count("stands in") == 1          # said once
+    assert capsys.readouterr().out.count("stands in") == 1  # said once
     assert run_check("part1.unbroadcast", unbroadcast).status == "not implemented"  # still judged
 
 
@@ -187,7 +203,7 @@ def test_student_mode_keeps_a_written_answer(monkeypatch):
 
     @exercise("part0.central_difference")
     def central_difference(f, x, h):
-        return (f(x + h) - f(x)) / h   # written, but wrong: it must be used, and judged, as it is
+        return (f(x + h) - f(x)) / h  # written, but wrong: it must be used, and judged, as it is
 
     assert central_difference(lambda x: x * x, 1.0, 0.5) == 2.5
     assert run_check("part0.central_difference", central_difference).status == "wrong"
@@ -198,14 +214,14 @@ def test_student_mode_stands_in_method_by_method(monkeypatch, capsys):
 
     @exercise("part1.dual_mul", "part1.dual_div", "part1.dual_exp")
     class Dual(S.Dual):
-        def __mul__(self, other):   # written
+        def __mul__(self, other):  # written
             other = self._lift(other)
             return Dual(self.value * other.value, self.value * other.tangent + self.tangent * other.value)
 
-        def exp(self):              # not yet
+        def exp(self):  # not yet
             raise NotImplementedError
 
-    out = (Dual(1.0, 1.0) * Dual(2.0)).exp()   # exp: the reference stands in, on the student's class
+    out = (Dual(1.0, 1.0) * Dual(2.0)).exp()  # exp: the reference stands in, on the student's class
     assert type(out) is Dual and out.tangent == pytest.approx(2 * np.exp(2.0))
     assert "Dual.exp is not written yet" in capsys.readouterr().out
     assert run_check("part1.dual_mul", Dual).status == "correct"
@@ -239,12 +255,14 @@ def test_each_node_operation_is_judged_without_the_students_engine():
         assert run_check(name, MiniNode).status == "correct", name
     figure1 = run_check("part1.node_figure1", MiniNode)
     assert figure1.status == "error"
-    assert ("This check uses your part1.unbroadcast, part1.node_mul, part1.node_exp and part1.node_sum; "
-            "if one of their checks fails, fix that first.") in figure1.message
+    assert (
+        "This check uses your part1.unbroadcast, part1.node_mul, part1.node_exp and part1.node_sum; "
+        "if one of their checks fails, fix that first."
+    ) in figure1.message
 
 
 def test_unbroadcast_gets_arrays_as_the_notebook_says():
-    """"A gradient of shape ...": g is always an array (0-d for shape ()), so g.ndim works."""
+    """ "A gradient of shape ...": g is always an array (0-d for shape ()), so g.ndim works."""
     gradients = [inputs["g"] for inputs in EXERCISES["part1.unbroadcast"].cases()]
     assert all(isinstance(g, np.ndarray) for g in gradients)
     assert any(g.ndim == 0 for g in gradients)
@@ -289,8 +307,11 @@ def _notebook_sources() -> dict[str, str]:
 
 
 def test_every_exercise_is_checked_in_a_notebook_and_every_check_is_registered():
-    checked = {name for source in _notebook_sources().values()
-               for name in re.findall(r"^check\(\"([\w.]+)\"", source, re.MULTILINE)}
+    checked = {
+        name
+        for source in _notebook_sources().values()
+        for name in re.findall(r"^check\(\"([\w.]+)\"", source, re.MULTILINE)
+    }
     assert checked == set(EXERCISES)
 
 
@@ -305,7 +326,7 @@ def test_every_stub_in_the_notebooks_is_empty():
             assert block.count("# YOUR CODE HERE") == len(names), (name, block)
             assert block.count("raise NotImplementedError") >= len(names), (name, block)
             stubs += len(names)
-    assert stubs == len(EXERCISES) - 1   # node_figure1 checks the MiniNode of three other exercises
+    assert stubs == len(EXERCISES) - 1  # node_figure1 checks the MiniNode of three other exercises
 
 
 # ------------------------------------------------------------------------------------------------
@@ -317,8 +338,10 @@ def test_the_optimizer_references_take_dp_optimizer_steps():
     start, grads = rng.normal(size=4), [rng.normal(size=4) for _ in range(3)]
     cases = [
         (Momentum(learning_rate=0.1, momentum=0.9), lambda p, g, s, t: S.momentum_step(p, g, s[0], 0.1, 0.9)),
-        (RMSProp(learning_rate=0.01, decay=0.9, eps=1e-8),
-         lambda p, g, s, t: S.rmsprop_step(p, g, s[0], 0.01, 0.9, 1e-8)),
+        (
+            RMSProp(learning_rate=0.01, decay=0.9, eps=1e-8),
+            lambda p, g, s, t: S.rmsprop_step(p, g, s[0], 0.01, 0.9, 1e-8),
+        ),
         (Adam(learning_rate=0.01), lambda p, g, s, t: S.adam_step(p, g, s[0], s[1], t, 0.01, 0.9, 0.999, 1e-8)),
     ]
     for optimizer, reference in cases:
@@ -327,7 +350,7 @@ def test_the_optimizer_references_take_dp_optimizer_steps():
         for t, g in enumerate(grads, start=1):
             optimizer.step(params, {"p": g})
             mine, *new_state = reference(mine, g, state, t)
-            state = tuple(new_state) + state[len(new_state):]
+            state = tuple(new_state) + state[len(new_state) :]
             np.testing.assert_allclose(mine, params["p"], rtol=1e-12)
 
 

@@ -113,8 +113,10 @@ def test_markdown_has_every_row_as_math():
     for row in (*table.evaluation, *table.derivative_rows):
         assert f"- ${row.latex}$" in markdown
     assert r"- $v_{3} = \sin(v_{0}) = \sin(2) = 0.909$" in markdown
-    assert (r"\frac{\partial y}{\partial v_{0}} = \frac{\partial y}{\partial v_{2}} \cdot "
-            r"\frac{\partial v_{2}}{\partial v_{0}} + ") in markdown
+    assert (
+        r"\frac{\partial y}{\partial v_{0}} = \frac{\partial y}{\partial v_{2}} \cdot "
+        r"\frac{\partial v_{2}}{\partial v_{0}} + "
+    ) in markdown
     forward = explain_forward(slides_function, Dual(2.0, 1.0), Dual(3.0, 0.0))._repr_markdown_()
     assert r"- $\dot{v}_{0} = \dot{x}_{1} = 1\quad\text{(seed)}$" in forward
     assert r"\dot{v}_{2} = \dot{v}_{0} \cdot v_{1} + v_{0} \cdot \dot{v}_{1}" in forward
@@ -146,7 +148,7 @@ def test_a_reused_node_sums_its_adjoints():
     chain = "∂y/∂v1 · ∂v1/∂v0 + ∂y/∂v1 · ∂v1/∂v0 + ∂y/∂v3 · ∂v3/∂v0"
     assert row.startswith(f"∂y/∂v0 = {chain} = ")
     assert "= 2 · v0 + 2 · v0 + (-1) · (-1 / v0^2) = " in row
-    expected = 4 * 1.5 + 1 / 1.5 ** 2  # d/dx (2x^2 - 1/x)
+    expected = 4 * 1.5 + 1 / 1.5**2  # d/dx (2x^2 - 1/x)
     assert float(table.derivatives["v0"]) == pytest.approx(expected, rel=1e-14)
     assert row.endswith(f"= {expected:.3f}")
 
@@ -229,22 +231,28 @@ def test_a_long_graph_shows_its_first_and_last_rows():
     assert float(table.derivatives["v0"]) == pytest.approx(float(y.grad()["x"]), rel=1e-13)
 
 
-@pytest.mark.parametrize("call, error, message", [
-    (lambda: Node(2.0, "x1").explain(), ValueError, "this Node is a leaf (x1 = 2)"),
-    (lambda: (Node(2.0) * 3).explain(), ValueError, "computed from constants only"),
-    (lambda: dp.explain.explain(3.0), TypeError, "expected a Node"),
-    (lambda: (Node(np.ones(3), "x") * 2).explain(), ValueError, "the output has shape (3,), not one number"),
-    (lambda: (Node(np.ones(3), "x") * 2).explain(np.ones(2)), ValueError, "seed's shape (2,) differs"),
-    (lambda: slides_output().explain(tangents={"x3": 1.0}), ValueError, "tangents names ['x3']"),
-    (lambda: slides_output().explain(2.0, tangents={"x1": 1.0}), ValueError, "not both"),
-    (lambda: slides_output().explain(max_rows=0), ValueError, "max_rows must be a positive integer"),
-    (lambda: explain_forward(lambda x: 3.0, 1.0, tangents=(1.0,)), TypeError, "f returned float, not a Node"),
-    (lambda: explain_forward(lambda x: x, 1.0, tangents=(1.0,)), ValueError, "this Node is a leaf"),
-    (lambda: explain_forward(slides_function, 2.0, 3.0), TypeError, "give every argument as a Dual"),
-    (lambda: explain_forward(slides_function, 2.0, 3.0, tangents=(1.0,)), ValueError,
-     "2 argument(s) but tangents has 1"),
-    (lambda: explain_forward(slides_function, 2.0, 3.0, tangents=1.0), TypeError, "tangents must be a tuple"),
-])
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: Node(2.0, "x1").explain(), ValueError, "this Node is a leaf (x1 = 2)"),
+        (lambda: (Node(2.0) * 3).explain(), ValueError, "computed from constants only"),
+        (lambda: dp.explain.explain(3.0), TypeError, "expected a Node"),
+        (lambda: (Node(np.ones(3), "x") * 2).explain(), ValueError, "the output has shape (3,), not one number"),
+        (lambda: (Node(np.ones(3), "x") * 2).explain(np.ones(2)), ValueError, "seed's shape (2,) differs"),
+        (lambda: slides_output().explain(tangents={"x3": 1.0}), ValueError, "tangents names ['x3']"),
+        (lambda: slides_output().explain(2.0, tangents={"x1": 1.0}), ValueError, "not both"),
+        (lambda: slides_output().explain(max_rows=0), ValueError, "max_rows must be a positive integer"),
+        (lambda: explain_forward(lambda x: 3.0, 1.0, tangents=(1.0,)), TypeError, "f returned float, not a Node"),
+        (lambda: explain_forward(lambda x: x, 1.0, tangents=(1.0,)), ValueError, "this Node is a leaf"),
+        (lambda: explain_forward(slides_function, 2.0, 3.0), TypeError, "give every argument as a Dual"),
+        (
+            lambda: explain_forward(slides_function, 2.0, 3.0, tangents=(1.0,)),
+            ValueError,
+            "2 argument(s) but tangents has 1",
+        ),
+        (lambda: explain_forward(slides_function, 2.0, 3.0, tangents=1.0), TypeError, "tangents must be a tuple"),
+    ],
+)
 def test_bad_input_is_explained(call, error, message):
     with pytest.raises(error, match=re.escape(message)):
         call()

@@ -54,15 +54,39 @@ LAYERS = {
     "RNNCell": (lambda: dnn.RNNCell(3, 4, rng=1), lambda: [normal(2, 3), normal(2, 4)]),
     "LSTMCell": (lambda: dnn.LSTMCell(3, 4, rng=1), lambda: [normal(2, 3), (normal(2, 4), normal(2, 4))]),
     "GRUCell": (lambda: dnn.GRUCell(3, 4, rng=1), lambda: [normal(2, 3), normal(2, 4)]),
-    "MultiheadAttention": (lambda: dnn.MultiheadAttention(4, 2, rng=1), lambda: [normal(2, 3, 4), normal(2, 5, 4),
-                                                                               normal(2, 5, 4)]),
-    "MultiheadAttention masked": (lambda: dnn.MultiheadAttention(4, 2, rng=1),
-                                  lambda: [normal(2, 3, 4)] * 3 + [np.triu(np.ones((3, 3), bool), 1)]),
-    "MultiheadAttention a mask per example": (lambda: dnn.MultiheadAttention(4, 2, rng=1), lambda: [
-        normal(2, 3, 4), normal(2, 5, 4), normal(2, 5, 4), (RNG.random((2, 3, 5)) < 0.5) & ~np.eye(3, 5, dtype=bool)]),
-    **{type(layer).__name__: ((lambda layer=layer: copy.deepcopy(layer)), lambda: [normal(4, 5) * 3])
-       for layer in (dnn.ReLU(), dnn.LeakyReLU(0.2), dnn.Sigmoid(), dnn.Tanh(), dnn.Softmax(), dnn.LogSoftmax(),
-                     dnn.Softplus(2.0), dnn.ELU(0.7), dnn.GELU(), dnn.GELU("tanh"), dnn.SiLU())},
+    "MultiheadAttention": (
+        lambda: dnn.MultiheadAttention(4, 2, rng=1),
+        lambda: [normal(2, 3, 4), normal(2, 5, 4), normal(2, 5, 4)],
+    ),
+    "MultiheadAttention masked": (
+        lambda: dnn.MultiheadAttention(4, 2, rng=1),
+        lambda: [normal(2, 3, 4)] * 3 + [np.triu(np.ones((3, 3), bool), 1)],
+    ),
+    "MultiheadAttention a mask per example": (
+        lambda: dnn.MultiheadAttention(4, 2, rng=1),
+        lambda: [
+            normal(2, 3, 4),
+            normal(2, 5, 4),
+            normal(2, 5, 4),
+            (RNG.random((2, 3, 5)) < 0.5) & ~np.eye(3, 5, dtype=bool),
+        ],
+    ),
+    **{
+        type(layer).__name__: ((lambda layer=layer: copy.deepcopy(layer)), lambda: [normal(4, 5) * 3])
+        for layer in (
+            dnn.ReLU(),
+            dnn.LeakyReLU(0.2),
+            dnn.Sigmoid(),
+            dnn.Tanh(),
+            dnn.Softmax(),
+            dnn.LogSoftmax(),
+            dnn.Softplus(2.0),
+            dnn.ELU(0.7),
+            dnn.GELU(),
+            dnn.GELU("tanh"),
+            dnn.SiLU(),
+        )
+    },
 }
 
 
@@ -231,9 +255,19 @@ class Nested(dnn.Model):
 
 
 def cnn(dtype=np.float64):
-    return dnn.Sequential([dnn.Conv2d(1, 4, 3, padding=1, rng=0, dtype=dtype), dnn.relu, dnn.MaxPool2d(2),
-                           dnn.Conv2d(4, 4, 3, rng=1, dtype=dtype), dnn.BatchNorm(4, dtype=dtype), dnn.ReLU(),
-                           dnn.Flatten(), dnn.Dropout(0.2), dnn.Linear(16, 10, rng=2, dtype=dtype)])
+    return dnn.Sequential(
+        [
+            dnn.Conv2d(1, 4, 3, padding=1, rng=0, dtype=dtype),
+            dnn.relu,
+            dnn.MaxPool2d(2),
+            dnn.Conv2d(4, 4, 3, rng=1, dtype=dtype),
+            dnn.BatchNorm(4, dtype=dtype),
+            dnn.ReLU(),
+            dnn.Flatten(),
+            dnn.Dropout(0.2),
+            dnn.Linear(16, 10, rng=2, dtype=dtype),
+        ]
+    )
 
 
 MODELS = {
@@ -266,16 +300,29 @@ def test_a_sequential_keeps_its_loss_across():
 
 
 @settings(max_examples=15, deadline=None)
-@given(st.sampled_from([dnn.RNN, dnn.LSTM, dnn.GRU]), st.integers(1, 3), st.integers(1, 4), st.integers(1, 3),
-       st.integers(1, 5))
+@given(
+    st.sampled_from([dnn.RNN, dnn.LSTM, dnn.GRU]),
+    st.integers(1, 3),
+    st.integers(1, 4),
+    st.integers(1, 3),
+    st.integers(1, 5),
+)
 def test_recurrent_layers_agree_for_random_shapes(kind, batch, steps, inputs, hidden):
     compare(kind(inputs, hidden, rng=steps), [normal(batch, steps, inputs)])
 
 
 def test_the_names_are_pytorch_s():
     names = list(to_torch(Tangled()).state_dict())
-    assert names == ["scale", "embed.weight", "blocks.0.weight", "blocks.0.bias", "blocks.1.weight", "blocks.1.bias",
-                     "heads.gate.weight", "heads.gate.bias"]
+    assert names == [
+        "scale",
+        "embed.weight",
+        "blocks.0.weight",
+        "blocks.0.bias",
+        "blocks.1.weight",
+        "blocks.1.bias",
+        "heads.gate.weight",
+        "heads.gate.bias",
+    ]
     assert list(to_torch(cnn()).state_dict())[:2] == ["0.weight", "0.bias"]
 
 
@@ -327,8 +374,15 @@ def test_float32_agrees_to_1e_5():
 
 
 @settings(max_examples=15, deadline=None)
-@given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(0, 1), st.integers(1, 2),
-       st.integers(3, 6), st.integers(1, 3))
+@given(
+    st.integers(1, 3),
+    st.integers(1, 3),
+    st.integers(1, 3),
+    st.integers(0, 1),
+    st.integers(1, 2),
+    st.integers(3, 6),
+    st.integers(1, 3),
+)
 def test_convolution_agrees_for_random_shapes(batch, channels, out_channels, padding, stride, size, kernel):
     layer = dnn.Conv2d(channels, out_channels, kernel, stride, padding, rng=batch)
     compare(layer, [normal(batch, channels, size, size + 1)])
@@ -340,9 +394,14 @@ def test_convolution_agrees_for_random_shapes(batch, channels, out_channels, pad
 
 def test_pytorch_s_own_modules_come_to_dp():
     torch.manual_seed(0)
-    module = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, dtype=torch.float64), torch.nn.BatchNorm2d(2,
-                                 dtype=torch.float64), torch.nn.ReLU(), torch.nn.Flatten(),
-                                 torch.nn.Linear(4, 3, dtype=torch.float64), torch.nn.LogSoftmax(dim=1)).eval()
+    module = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 2, 3, dtype=torch.float64),
+        torch.nn.BatchNorm2d(2, dtype=torch.float64),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4, 3, dtype=torch.float64),
+        torch.nn.LogSoftmax(dim=1),
+    ).eval()
     model = from_torch(module)
     x = normal(2, 1, 4, 3)
     np.testing.assert_allclose(model(x).value, module(torch.tensor(x)).detach().numpy(), rtol=0, atol=1e-12)
@@ -354,8 +413,9 @@ def test_pytorch_s_own_modules_come_to_dp():
     np.testing.assert_allclose(c.value, c_t[0].detach().numpy(), rtol=0, atol=1e-12)
     mha = torch.nn.MultiheadAttention(4, 2, batch_first=True, dtype=torch.float64)
     x = normal(2, 3, 4)
-    np.testing.assert_allclose(from_torch(mha)(x, x, x).value, mha(*[torch.tensor(x)] * 3)[0].detach().numpy(),
-                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        from_torch(mha)(x, x, x).value, mha(*[torch.tensor(x)] * 3)[0].detach().numpy(), rtol=0, atol=1e-12
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -425,17 +485,20 @@ class Custom(torch.nn.Module):
         return x
 
 
-@pytest.mark.parametrize("module, message", [
-    (torch.nn.Conv1d(2, 2, 3), "Conv1d has no dp counterpart"),
-    (Custom(), "Custom has no dp counterpart"),
-    (torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.GroupNorm(1, 2)), "GroupNorm has no dp counterpart"),
-    (torch.nn.LSTM(3, 4), "batch_first=False"),
-    (torch.nn.LSTM(3, 4, num_layers=2, batch_first=True), "num_layers=2"),
-    (torch.nn.Conv2d(2, 2, 3, dilation=2), "dilation=\\(2, 2\\)"),
-    (torch.nn.MultiheadAttention(4, 2, kdim=3, vdim=3, batch_first=True), "kdim = vdim = embed_dim"),
-    (torch.nn.BatchNorm1d(3, affine=False), "affine=False"),
-    (torch.nn.Embedding(5, 2, padding_idx=0), "padding_idx=0"),
-])
+@pytest.mark.parametrize(
+    "module, message",
+    [
+        (torch.nn.Conv1d(2, 2, 3), "Conv1d has no dp counterpart"),
+        (Custom(), "Custom has no dp counterpart"),
+        (torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.GroupNorm(1, 2)), "GroupNorm has no dp counterpart"),
+        (torch.nn.LSTM(3, 4), "batch_first=False"),
+        (torch.nn.LSTM(3, 4, num_layers=2, batch_first=True), "num_layers=2"),
+        (torch.nn.Conv2d(2, 2, 3, dilation=2), "dilation=\\(2, 2\\)"),
+        (torch.nn.MultiheadAttention(4, 2, kdim=3, vdim=3, batch_first=True), "kdim = vdim = embed_dim"),
+        (torch.nn.BatchNorm1d(3, affine=False), "affine=False"),
+        (torch.nn.Embedding(5, 2, padding_idx=0), "padding_idx=0"),
+    ],
+)
 def test_a_torch_module_dp_lacks_is_refused_by_name(module, message):
     with pytest.raises(Unsupported, match=message):
         from_torch(module)
@@ -476,8 +539,12 @@ OPERATIONS = {
     "std of no spread": ("root", lambda x, a: (x * a).std(axis=0), np.ones((4, 5)), normal(5)),
     "norm": ("root", lambda x, a: np.linalg.norm(x - a, axis=1), normal(4, 5), normal(5)),
     "einsum": ("einsum", lambda x, a: np.einsum("ij,kj->ik", x, a), normal(4, 5), normal(3, 5)),
-    "binary_cross_entropy_with_logits": ("binary_cross_entropy_with_logits", lambda x, a: (
-        dnn.binary_cross_entropy_with_logits(x * a, a / 4 + 0.5, "none")), normal(4, 5), normal(4, 5)),
+    "binary_cross_entropy_with_logits": (
+        "binary_cross_entropy_with_logits",
+        lambda x, a: dnn.binary_cross_entropy_with_logits(x * a, a / 4 + 0.5, "none"),
+        normal(4, 5),
+        normal(4, 5),
+    ),
 }
 
 
@@ -501,10 +568,13 @@ class Gated(dnn.Model):
         return self.gate(self.fc(x))
 
 
-@pytest.mark.parametrize("gate, message", [
-    (lambda h: h * (h > 0), "comparison's mask .* is used as numbers"),
-    (lambda h: dp.where(h.value > 0, h, 0.0), "where condition that is neither a comparison of Nodes"),
-])
+@pytest.mark.parametrize(
+    "gate, message",
+    [
+        (lambda h: h * (h > 0), "comparison's mask .* is used as numbers"),
+        (lambda h: dp.where(h.value > 0, h, 0.0), "where condition that is neither a comparison of Nodes"),
+    ],
+)
 def test_what_dp_trace_refuses_is_refused_in_a_replayed_forward(gate, message):
     """The recording would answer every later input with this input's mask: refused, with dp.trace's error."""
     model = Gated(gate)

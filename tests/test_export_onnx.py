@@ -68,16 +68,31 @@ def test_the_paper_s_mlp(dtype, tmp_path):
     difference, model = export_and_run(net.forward, [normal(16, 784, dtype=dtype)], tmp_path)
     assert difference <= TOLERANCE[dtype]
     assert sorted(init.name for init in model.graph.initializer if "." in init.name) == [
-        "h1.W", "h1.b", "h2.W", "h2.b", "h3.W", "h3.b"]
+        "h1.W",
+        "h1.b",
+        "h2.W",
+        "h2.b",
+        "h3.W",
+        "h3.b",
+    ]
     assert [node.op_type for node in model.graph.node][:3] == ["MatMul", "Add", "Relu"]  # one node per operation
 
 
 def test_the_cnn(tmp_path):
     # float32: onnxruntime has no float64 Conv kernel
     dtype = np.float32
-    cnn = dnn.Sequential([dnn.Conv2d(1, 4, 3, padding=1, rng=0, dtype=dtype), dnn.relu, dnn.MaxPool2d(2),
-                          dnn.Conv2d(4, 4, 3, stride=2, rng=1, dtype=dtype), dnn.BatchNorm(4, dtype=dtype),
-                          dnn.AvgPool2d(2, padding=1), dnn.Flatten(), dnn.Linear(16, 10, rng=2, dtype=dtype)]).eval()
+    cnn = dnn.Sequential(
+        [
+            dnn.Conv2d(1, 4, 3, padding=1, rng=0, dtype=dtype),
+            dnn.relu,
+            dnn.MaxPool2d(2),
+            dnn.Conv2d(4, 4, 3, stride=2, rng=1, dtype=dtype),
+            dnn.BatchNorm(4, dtype=dtype),
+            dnn.AvgPool2d(2, padding=1),
+            dnn.Flatten(),
+            dnn.Linear(16, 10, rng=2, dtype=dtype),
+        ]
+    ).eval()
     difference, model = export_and_run(cnn, [normal(3, 1, 12, 12, dtype=dtype)], tmp_path)
     assert difference <= TOLERANCE[dtype]
     assert "Conv" in {node.op_type for node in model.graph.node}
@@ -96,26 +111,43 @@ def test_an_lstm(dtype, tmp_path):
 
 
 LAYERS = {
-    "GRU": (lambda dt: (lambda x, g=dnn.GRU(3, 4, rng=0, dtype=dt): g(x)[1]), (2, 5, 3)),
-    "RNN": (lambda dt: (lambda x, g=dnn.RNN(3, 4, rng=0, dtype=dt): g(x)[0]), (2, 5, 3)),
-    "MultiheadAttention": (lambda dt: (lambda x, m=dnn.MultiheadAttention(4, 2, rng=0, dtype=dt): m(x, x, x)),
-                           (2, 3, 4)),
+    "GRU": (lambda dt: lambda x, g=dnn.GRU(3, 4, rng=0, dtype=dt): g(x)[1], (2, 5, 3)),
+    "RNN": (lambda dt: lambda x, g=dnn.RNN(3, 4, rng=0, dtype=dt): g(x)[0], (2, 5, 3)),
+    "MultiheadAttention": (lambda dt: lambda x, m=dnn.MultiheadAttention(4, 2, rng=0, dtype=dt): m(x, x, x), (2, 3, 4)),
     "LayerNorm": (lambda dt: dnn.LayerNorm(4, dtype=dt), (2, 3, 4)),
     "BatchNorm train": (lambda dt: dnn.BatchNorm(4, dtype=dt), (5, 4)),
     "BatchNorm eval": (lambda dt: dnn.BatchNorm(4, dtype=dt).eval(), (5, 4, 2, 2)),
     "Dropout eval": (lambda dt: dnn.Dropout(0.5).eval(), (5, 4)),
     "MaxPool2d padded": (lambda dt: dnn.MaxPool2d(3, stride=2, padding=1), (2, 2, 7, 6)),
-    **{name: ((lambda dt, layer=layer: layer), (4, 5))
-       for name, layer in {"ReLU": dnn.ReLU(), "LeakyReLU": dnn.LeakyReLU(0.01), "Sigmoid": dnn.Sigmoid(),
-                           "Tanh": dnn.Tanh(), "Softmax": dnn.Softmax(), "LogSoftmax": dnn.LogSoftmax(),
-                           "Softplus": dnn.Softplus(2.0), "ELU": dnn.ELU(0.3), "GELU": dnn.GELU(),
-                           "GELU tanh": dnn.GELU("tanh"), "SiLU": dnn.SiLU()}.items()},
+    **{
+        name: ((lambda dt, layer=layer: layer), (4, 5))
+        for name, layer in {
+            "ReLU": dnn.ReLU(),
+            "LeakyReLU": dnn.LeakyReLU(0.01),
+            "Sigmoid": dnn.Sigmoid(),
+            "Tanh": dnn.Tanh(),
+            "Softmax": dnn.Softmax(),
+            "LogSoftmax": dnn.LogSoftmax(),
+            "Softplus": dnn.Softplus(2.0),
+            "ELU": dnn.ELU(0.3),
+            "GELU": dnn.GELU(),
+            "GELU tanh": dnn.GELU("tanh"),
+            "SiLU": dnn.SiLU(),
+        }.items()
+    },
 }
 
 
-@pytest.mark.parametrize("name, dtype", [(name, dtype) for name in LAYERS for dtype in (np.float64, np.float32)
-                                         # onnxruntime has no float64 Erf: see the test after this one
-                                         if (name, dtype) != ("GELU", np.float64)])
+@pytest.mark.parametrize(
+    "name, dtype",
+    [
+        (name, dtype)
+        for name in LAYERS
+        for dtype in (np.float64, np.float32)
+        # onnxruntime has no float64 Erf: see the test after this one
+        if (name, dtype) != ("GELU", np.float64)
+    ],
+)
 def test_each_layer_s_operations(name, dtype, tmp_path):
     make, shape = LAYERS[name]
     difference, _ = export_and_run(make(dtype), [normal(*shape, dtype=dtype) * 3], tmp_path)
@@ -137,8 +169,9 @@ def test_float64_where_onnxruntime_lacks_kernels(layer, kernel, tmp_path):
 def test_attention_with_its_mask_as_an_input(dtype, tmp_path):
     mha = dnn.MultiheadAttention(4, 2, rng=0, dtype=dtype)
     causal = np.triu(np.ones((3, 3), bool), 1)
-    path = to_onnx(lambda x, mask: mha(x, x, x, mask=mask), normal(2, 3, 4, dtype=dtype), causal,
-                   path=tmp_path / "mha.onnx")
+    path = to_onnx(
+        lambda x, mask: mha(x, x, x, mask=mask), normal(2, 3, 4, dtype=dtype), causal, path=tmp_path / "mha.onnx"
+    )
     x, other = normal(2, 3, 4, dtype=dtype), np.tril(np.ones((3, 3), bool), -1)
     (got,) = run(path, x, other)
     assert relative(got, mha(x, x, x, mask=other).value) <= TOLERANCE[dtype]
@@ -190,13 +223,21 @@ def _numpy_condition(x):
     return dp.where(x > 0, dp.Node(x), 0.0)  # x > 0 on the array: computed once, from the example
 
 
-@pytest.mark.parametrize("function, example, message", [
-    (lambda x: dp.Node(x) * (dp.Node(x) > 0), normal(3, 3), "comparison's mask .* is used as numbers"),
-    (lambda x: dp.Node(x) * 2.0, np.arange(6).reshape(2, 3), "x is an array of int64 .* pass floats"),
-    (_numpy_condition, normal(3, 3), "where condition that is neither a comparison of Nodes"),
-    (lambda x, m=dnn.MultiheadAttention(4, 2, rng=0): m(dp.Node(x), x, x, mask=np.triu(np.ones((3, 3), bool), 1)),
-     normal(2, 3, 4), "mask built inside f"),
-])
+@pytest.mark.parametrize(
+    "function, example, message",
+    [
+        (lambda x: dp.Node(x) * (dp.Node(x) > 0), normal(3, 3), "comparison's mask .* is used as numbers"),
+        (lambda x: dp.Node(x) * 2.0, np.arange(6).reshape(2, 3), "x is an array of int64 .* pass floats"),
+        (_numpy_condition, normal(3, 3), "where condition that is neither a comparison of Nodes"),
+        (
+            lambda x, m=dnn.MultiheadAttention(4, 2, rng=0): m(
+                dp.Node(x), x, x, mask=np.triu(np.ones((3, 3), bool), 1)
+            ),
+            normal(2, 3, 4),
+            "mask built inside f",
+        ),
+    ],
+)
 def test_what_dp_trace_refuses_is_refused_and_nothing_is_written(function, example, message, tmp_path):
     """A graph that would answer a new input with the example's mask (or numbers) is refused with
     dp.trace's error, as dp.trace refuses it."""
@@ -243,12 +284,16 @@ def _python(code):
 
 
 def test_dp_never_imports_the_extras_and_a_missing_one_is_named():
-    result = _python("import sys, dp, dp.export, dp.nn\n"
-                     "print(sorted(m for m in ('torch', 'onnx', 'onnxruntime', 'safetensors') if m in sys.modules))")
+    result = _python(
+        "import sys, dp, dp.export, dp.nn\n"
+        "print(sorted(m for m in ('torch', 'onnx', 'onnxruntime', 'safetensors') if m in sys.modules))"
+    )
     assert result.stdout.strip() == "[]", result.stderr
-    result = _python("import sys; sys.modules['torch'] = None\n"
-                     "import numpy as np, dp.export, dp.nn\n"
-                     "dp.export.to_onnx(dp.nn.Linear(2, 2, rng=0), np.ones((1, 2)), path='/dev/null')\n"
-                     "dp.export.to_torch(dp.nn.Linear(2, 2))")
+    result = _python(
+        "import sys; sys.modules['torch'] = None\n"
+        "import numpy as np, dp.export, dp.nn\n"
+        "dp.export.to_onnx(dp.nn.Linear(2, 2, rng=0), np.ones((1, 2)), path='/dev/null')\n"
+        "dp.export.to_torch(dp.nn.Linear(2, 2))"
+    )
     assert "ImportError: dp.export.to_torch needs the package 'torch'" in result.stderr
     assert "pip install 'dp[export]'" in result.stderr

@@ -67,8 +67,7 @@ def neuron(parameters):
 
 BLOG_POINT = [1, 2, -3, -1, 3]
 BLOG_VALUE = 0.8807970779778823
-BLOG_GRADIENT = [-0.1049935854035065, 0.3149807562105195, 0.1049935854035065, 0.1049935854035065,
-                 0.209987170807013]
+BLOG_GRADIENT = [-0.1049935854035065, 0.3149807562105195, 0.1049935854035065, 0.1049935854035065, 0.209987170807013]
 
 
 def blog(number):
@@ -98,6 +97,7 @@ def test_seeding_all_ones_gives_the_directional_derivative():
 
 def test_one_function_runs_on_arrays_nodes_and_duals():
     """NumPy functions, operators and sum/reshape/T: the idiom that runs on all three."""
+
     def f(x, w):
         h = np.tanh(x @ w)
         return np.where(h > 0, h, 0.1 * h).sum(axis=0).reshape(1, -1).T * np.exp(-np.maximum(x.sum(), 0.0))
@@ -147,6 +147,7 @@ def test_a_number_tangent_fills_the_value_and_dtypes_follow_the_value():
 
 def test_nested_jvp_has_no_perturbation_confusion():
     """d/dx [x * d/dy (x + y)] = 1: the inner derivative must not see the outer x's tangent."""
+
     def outer(x):
         return x * jvp(lambda y: x + y, 1.0, 1.0)[1]
 
@@ -155,6 +156,7 @@ def test_nested_jvp_has_no_perturbation_confusion():
 
 def test_forward_over_forward_second_derivative():
     """jvp of a jvp: d^2/dx^2 sin(x) = -sin(x), each level seeded with 1."""
+
     def derivative(x):
         return jvp(np.sin, x, np.ones(x.shape))[1]
 
@@ -170,7 +172,7 @@ def test_jvp_on_structures_and_outputs_that_ignore_the_input():
 
 def test_jvp_with_nodes_as_primals_is_differentiable_in_reverse_mode():
     x = Node(np.array([1.0, 2.0]), "x")
-    _, tangent = jvp(lambda t: t ** 3, x, np.ones(2))
+    _, tangent = jvp(lambda t: t**3, x, np.ones(2))
     assert isinstance(tangent, Node)  # 3 x^2, a graph of x
     np.testing.assert_allclose(tangent.sum().grad()["x"], 6 * x.value)
 
@@ -206,7 +208,7 @@ def test_power_with_exponent_zero_has_zero_tangent_at_zero():
     # d/dx x^0 = 0 everywhere, x = 0 included: not 0 * 0^(-1) = 0 * inf = NaN (PyTorch gives 0).
     x = np.array([0.0, 1.0, 2.0])
     assert np.array_equal((Dual(x, 1.0) ** 0).tangent, np.zeros(3))
-    assert np.array_equal(jvp(lambda x: x ** 0.0, x, np.ones(3))[1], np.zeros(3))
+    assert np.array_equal(jvp(lambda x: x**0.0, x, np.ones(3))[1], np.zeros(3))
     d = Dual(np.array([0.0, 0.0, 2.0]), 1.0) ** Dual(np.array([0.0, 2.0, 2.0]), np.array([0.0, 0.0, 1.0]))
     assert np.array_equal(d.tangent, [0.0, 0.0, 4.0 + 4.0 * np.log(2.0)])
     assert (Dual(np.zeros(2, np.float32), 1.0) ** 0).tangent.dtype == np.float32

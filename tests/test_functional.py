@@ -25,8 +25,7 @@ def neuron(parameters):
     return sigmoid(a * x + b * y + c)
 
 
-BLOG_GRADIENT = [-0.1049935854035065, 0.3149807562105195, 0.1049935854035065, 0.1049935854035065,
-                 0.209987170807013]
+BLOG_GRADIENT = [-0.1049935854035065, 0.3149807562105195, 0.1049935854035065, 0.1049935854035065, 0.209987170807013]
 
 
 def test_the_blogs_gradBP_and_evalBP():
@@ -105,7 +104,7 @@ def test_jacobian_and_hessian_shapes():
     x = np.ones((2, 3))
     assert dp.jacobian(lambda x: x.sum(axis=0))(x).shape == (3, 2, 3)
     assert dp.jacobian(lambda x: x.sum(axis=0), mode="forward")(x).shape == (3, 2, 3)
-    hessian = dp.hessian(lambda x: np.sum(x ** 3))(x)
+    hessian = dp.hessian(lambda x: np.sum(x**3))(x)
     assert hessian.shape == (2, 3, 2, 3)
     np.testing.assert_allclose(hessian.reshape(6, 6), np.diag(6 * x.reshape(-1)))
     assert dp.jacobian(lambda x: x * 2)(3.0) == 2.0

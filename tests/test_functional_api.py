@@ -21,7 +21,7 @@ from dp import Dual, Node
 
 def mlp_loss(params, x, scale=1.0):
     hidden = np.tanh(x @ params["W"] + params["b"])
-    return scale * np.sum(hidden ** 2)
+    return scale * np.sum(hidden**2)
 
 
 def torch_mlp_gradients(params, x, scale):
@@ -40,14 +40,17 @@ def snapshot(x):
     if isinstance(x, Dual):
         return snapshot(x.value) + snapshot(x.tangent)
     return [(id(n), n.parents, n.vjps, n.requires_grad, n.op) for n in dp.topological_order(x)] + [
-        (id(x), x.parents, x.requires_grad)]
+        (id(x), x.parents, x.requires_grad)
+    ]
 
 
 def spy(seen):
     """An identity primitive whose reverse rule records the graph of its operand at pass time."""
+
     def rule(g, out, x):
         seen.append(snapshot(watched[0]))
         return g
+
     watched = []
     op = dp.Primitive("spy", lambda x: x, rule, tangent="linear")
     return op, watched
@@ -90,7 +93,7 @@ def test_an_outer_pass_flows_through_an_inner_variable_and_ignores_inner_constan
     fixed inside) it is 2 x^2, whose derivative is 4 x."""
     assert dp.grad(lambda x: dp.grad(lambda y: x * y * y)(3.0))(2.0) == 6.0
     assert dp.grad(lambda x: dp.grad(lambda y: x * y * y)(x))(2.0) == 8.0
-    assert dp.grad(dp.grad(dp.grad(lambda t: t ** 4)))(1.5) == pytest.approx(24 * 1.5, rel=1e-14)
+    assert dp.grad(dp.grad(dp.grad(lambda t: t**4)))(1.5) == pytest.approx(24 * 1.5, rel=1e-14)
 
 
 def run_in_two_threads(work, repeats):
@@ -257,8 +260,9 @@ def test_vjp_of_structured_outputs_takes_a_cotangent_of_that_structure():
 
 def test_jvp_takes_dicts_and_returns_fs_structure():
     params = {"w": np.array([1.0, 2.0]), "s": 3.0}
-    value, tangent = dp.jvp(lambda p: {"out": p["w"] * p["s"], "pair": (p["s"] ** 2, 1.0)},
-                            params, {"s": 1.0, "w": np.array([1.0, 0.0])})  # keys matched by name
+    value, tangent = dp.jvp(
+        lambda p: {"out": p["w"] * p["s"], "pair": (p["s"] ** 2, 1.0)}, params, {"s": 1.0, "w": np.array([1.0, 0.0])}
+    )  # keys matched by name
     assert list(value) == ["out", "pair"] and list(tangent) == ["out", "pair"]
     np.testing.assert_allclose(tangent["out"], [1.0 * 3 + 1.0, 2.0])
     assert float(tangent["pair"][0]) == 6.0 and float(tangent["pair"][1]) == 0.0
@@ -281,18 +285,19 @@ def test_keyword_arguments_reach_f_and_are_not_differentiated():
     assert float(value) == pytest.approx(2.5 * float(mlp_loss(params, x)), rel=1e-14)
 
     def cubic(t, scale):
-        return scale * t ** 3
+        return scale * t**3
 
     t = np.array([1.0, 2.0])
     for mode in ("reverse", "forward"):
-        np.testing.assert_allclose(dp.jacobian(cubic, mode=mode)(t, scale=2.0), np.diag(6 * t ** 2))
-        np.testing.assert_allclose(dp.hessian(lambda t, scale: np.sum(cubic(t, scale)), mode=mode)(t, scale=2.0),
-                                   np.diag(12 * t))
+        np.testing.assert_allclose(dp.jacobian(cubic, mode=mode)(t, scale=2.0), np.diag(6 * t**2))
+        np.testing.assert_allclose(
+            dp.hessian(lambda t, scale: np.sum(cubic(t, scale)), mode=mode)(t, scale=2.0), np.diag(12 * t)
+        )
     value, pullback = dp.vjp(cubic, t, scale=2.0)
-    np.testing.assert_allclose(value, 2 * t ** 3)
-    np.testing.assert_allclose(pullback(np.ones(2))[0], 6 * t ** 2)
+    np.testing.assert_allclose(value, 2 * t**3)
+    np.testing.assert_allclose(pullback(np.ones(2))[0], 6 * t**2)
     _, slope = dp.jvp(functools.partial(cubic, scale=2.0), t, np.ones(2))  # jvp: partial, by design
-    np.testing.assert_allclose(slope, 6 * t ** 2)
+    np.testing.assert_allclose(slope, 6 * t**2)
 
 
 def test_vjp_takes_f_and_scale_names_as_keywords_for_f():
@@ -317,14 +322,16 @@ def test_jvp_through_a_pullback_is_the_transposed_jacobian_times_the_tangent(see
 
     _, pullback = dp.vjp(f, x)
     jacobian = torch.autograd.functional.jacobian(
-        lambda t: torch.tanh(torch.tensor(weights) @ t) * t[:3], torch.tensor(x)).numpy()
+        lambda t: torch.tanh(torch.tensor(weights) @ t) * t[:3], torch.tensor(x)
+    ).numpy()
     u0, du = rng.standard_normal(3), rng.standard_normal(3)
     value, tangent = dp.jvp(lambda u: pullback(u)[0], u0, du)
     np.testing.assert_allclose(value, jacobian.T @ u0, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(tangent, jacobian.T @ du, rtol=1e-12, atol=1e-14)
     # the pullback is linear in its cotangent: its Jacobian is J^T
-    np.testing.assert_allclose(dp.jacobian(lambda u: pullback(u)[0], mode="forward")(u0), jacobian.T,
-                               rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(
+        dp.jacobian(lambda u: pullback(u)[0], mode="forward")(u0), jacobian.T, rtol=1e-12, atol=1e-14
+    )
 
 
 def test_a_dual_cotangent_meets_a_dual_output_by_the_product_rule():
@@ -346,10 +353,12 @@ def test_a_dual_cotangent_meets_a_dual_output_by_the_product_rule():
 # 5. gradcheck of an operation with a reverse rule only
 
 
-cube_reverse_only = dp.primitive("test_cube_reverse_only", lambda x: x ** 3,
-                                 vjp=lambda g, out, x: 3 * g * x * x, tangent=None)
-cube_wrong_reverse_only = dp.primitive("test_cube_wrong_reverse_only", lambda x: x ** 3,
-                                       vjp=lambda g, out, x: 2 * g * x * x, tangent=None)
+cube_reverse_only = dp.primitive(
+    "test_cube_reverse_only", lambda x: x**3, vjp=lambda g, out, x: 3 * g * x * x, tangent=None
+)
+cube_wrong_reverse_only = dp.primitive(
+    "test_cube_wrong_reverse_only", lambda x: x**3, vjp=lambda g, out, x: 2 * g * x * x, tangent=None
+)
 
 
 def test_forward_mode_of_a_reverse_only_operation_says_so():
@@ -362,8 +371,10 @@ def test_gradcheck_of_a_reverse_only_operation_checks_reverse_mode_alone():
     x = np.array([0.5, -1.0, 2.0])
     with pytest.warns(UserWarning, match="forward mode not checked, reverse mode alone: .*no forward-mode"):
         assert dp.gradcheck(cube_reverse_only, x) is True
-    with pytest.warns(UserWarning, match="reverse mode alone"), \
-            pytest.raises(AssertionError, match=r"reverse mode is wrong for argument 0"):
+    with (
+        pytest.warns(UserWarning, match="reverse mode alone"),
+        pytest.raises(AssertionError, match=r"reverse mode is wrong for argument 0"),
+    ):
         dp.gradcheck(cube_wrong_reverse_only, x)
     with pytest.raises(NotImplementedError, match="no forward-mode"):  # nothing left to check
         dp.gradcheck(cube_reverse_only, x, modes="forward")

@@ -73,8 +73,7 @@ ANALYTIC = {
     "exp": (np.exp, np.exp, np.exp),
     "log": (np.log, lambda x: -1 / x**2, lambda x: 2 / x**3),
     "tanh": (np.tanh, lambda x: -2 * np.tanh(x) * (1 - np.tanh(x) ** 2), None),
-    "sigmoid": (lambda x: x.sigmoid(),
-                lambda x: (s := 1 / (1 + np.exp(-x))) * (1 - s) * (1 - 2 * s), None),
+    "sigmoid": (lambda x: x.sigmoid(), lambda x: (s := 1 / (1 + np.exp(-x))) * (1 - s) * (1 - 2 * s), None),
     "sqrt": (np.sqrt, lambda x: -0.25 * x**-1.5, lambda x: 0.375 * x**-2.5),
     "x ** 3": (lambda x: x**3, lambda x: 6 * x, lambda x: 6.0),
     "1 / x": (lambda x: 1 / x, lambda x: 2 / x**3, lambda x: -6 / x**4),
@@ -121,9 +120,9 @@ def test_hessian_reverse_over_forward_and_forward_over_forward():
 
 def test_node_grad_with_create_graph_gives_nodes_to_differentiate_again():
     x = Node(np.array([0.5, 1.5]), "x")
-    gradient = (x ** 3).sum().grad(create_graph=True)["x"]
+    gradient = (x**3).sum().grad(create_graph=True)["x"]
     assert isinstance(gradient, Node)
-    np.testing.assert_allclose(gradient.value, 3 * x.value ** 2)
+    np.testing.assert_allclose(gradient.value, 3 * x.value**2)
     np.testing.assert_allclose(gradient.sum().grad()["x"], 6 * x.value)
 
 
@@ -147,7 +146,7 @@ def test_float32_second_derivatives_stay_float32():
     second = dp.grad(lambda t: np.sum(dp.grad(lambda s: np.sum(np.sin(s)))(t)))(x)
     assert second.dtype == np.float32
     np.testing.assert_allclose(second, -np.sin(x), rtol=1e-6)
-    assert dp.hessian(lambda t: np.sum(t ** 3))(x).dtype == np.float32
+    assert dp.hessian(lambda t: np.sum(t**3))(x).dtype == np.float32
 
 
 def test_a_scalar_reached_by_three_paths_sums_all_three():
@@ -163,5 +162,5 @@ def test_vjp_and_jacobian_nest_inside_grad():
     x = np.array([0.3, 1.1, 2.0])
     pulled = dp.grad(lambda t: np.sum(dp.vjp(np.sin, t)[1](np.ones(3))[0]))(x)  # d/dx sum(cos x)
     np.testing.assert_allclose(pulled, -np.sin(x), rtol=1e-14)
-    traced = dp.grad(lambda t: np.sum(dp.jacobian(lambda s: s ** 3)(t)))(x)  # d/dx sum(diag(3x^2))
+    traced = dp.grad(lambda t: np.sum(dp.jacobian(lambda s: s**3)(t)))(x)  # d/dx sum(diag(3x^2))
     np.testing.assert_allclose(traced, 6 * x, rtol=1e-14)

@@ -1,4 +1,4 @@
-"""The development habits `make test` keeps: ruff's lint rules on the code, mypy on src/dp.
+"""The development habits `make test` keeps: ruff's lint rules and its formatting on the code, mypy on src/dp.
 
 Both read their settings from pyproject.toml ([tool.ruff], [tool.mypy]). A failure shows the
 tool's own report, so the fix is where it points.
@@ -31,6 +31,11 @@ def _passes(*command: str) -> None:
 
 def test_ruff_finds_nothing():
     _passes(_tool("ruff"), "check", "--no-cache", "src", "tests", "benchmarks", "scripts")
+
+
+def test_the_code_is_formatted_as_ruff_formats_it():
+    """`ruff format` (120 columns; a few packed tables keep their shape between `# fmt: off/on`)."""
+    _passes(_tool("ruff"), "format", "--check", "--diff", "--no-cache", "src", "tests", "benchmarks", "scripts")
 
 
 def test_mypy_finds_nothing_in_dp():

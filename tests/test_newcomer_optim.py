@@ -63,37 +63,55 @@ def test_the_papers_positional_calls_still_work():
 
 @pytest.mark.parametrize("number, shown", [(0.1, "0.1"), (np.float64(0.1), "0.1"), (np.array(0.1), "0.1"), (1, "1")])
 def test_a_learning_rate_where_x_train_goes_is_explained(number, shown):
-    with pytest.raises(TypeError, match=r"second positional argument is the training inputs, x_train, but got the "
-                                        rf"number {shown}; .*SGD\(model, x_train, y_train, learning_rate={shown}\)$"):
+    with pytest.raises(
+        TypeError,
+        match=r"second positional argument is the training inputs, x_train, but got the "
+        rf"number {shown}; .*SGD\(model, x_train, y_train, learning_rate={shown}\)$",
+    ):
         SGD(Recorder(), number)
 
 
 def test_a_learning_rate_where_y_train_goes_is_explained():
     x, _ = data()
-    with pytest.raises(TypeError, match=r"third positional argument is the training labels.*"
-                                        r"SGD\(model, x_train, learning_rate=0\.1\) for a model without labels"):
+    with pytest.raises(
+        TypeError,
+        match=r"third positional argument is the training labels.*"
+        r"SGD\(model, x_train, learning_rate=0\.1\) for a model without labels",
+    ):
         SGD(Recorder(), x, 0.1)
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: SGD(Recorder(), lr=0.1), r"PyTorch's 'lr' is 'learning_rate' in dp: SGD\(\.\.\., learning_rate=0\.1\)"),
-    (lambda: Adam(lr=0.01, betas=(0.8, 0.99)), r"'lr' is 'learning_rate'"),
-    (lambda: Adam(betas=(0.8, 0.99)), r"Adam\(\.\.\., beta1=0\.8, beta2=0\.99\)"),
-    (lambda: RMSProp(alpha=0.99), r"PyTorch's 'alpha' is 'decay' in dp: RMSProp\(\.\.\., decay=0\.99\)"),
-    (lambda: SGD_Momentum(momentun=0.9), r"SGD_Momentum has no argument 'momentun': did you mean 'momentum'\?"),
-    (lambda: SGD(alpha=0.5), r"SGD has no argument 'alpha': it takes model, x_train, .*momentum"),
-    (lambda: SGD(Recorder(), *data(), 0.1, 0.9), r"SGD takes 4 arguments by position \(model, x_train, y_train, "
-                                                 r"learning_rate\) and the others by keyword.*momentum=\.\.\..*got 5"),
-    (lambda: AdamW(Recorder(), *data(), 0.1, learning_rate=0.2), r"AdamW: .*multiple values for argument"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (
+            lambda: SGD(Recorder(), lr=0.1),
+            r"PyTorch's 'lr' is 'learning_rate' in dp: SGD\(\.\.\., learning_rate=0\.1\)",
+        ),
+        (lambda: Adam(lr=0.01, betas=(0.8, 0.99)), r"'lr' is 'learning_rate'"),
+        (lambda: Adam(betas=(0.8, 0.99)), r"Adam\(\.\.\., beta1=0\.8, beta2=0\.99\)"),
+        (lambda: RMSProp(alpha=0.99), r"PyTorch's 'alpha' is 'decay' in dp: RMSProp\(\.\.\., decay=0\.99\)"),
+        (lambda: SGD_Momentum(momentun=0.9), r"SGD_Momentum has no argument 'momentun': did you mean 'momentum'\?"),
+        (lambda: SGD(alpha=0.5), r"SGD has no argument 'alpha': it takes model, x_train, .*momentum"),
+        (
+            lambda: SGD(Recorder(), *data(), 0.1, 0.9),
+            r"SGD takes 4 arguments by position \(model, x_train, y_train, "
+            r"learning_rate\) and the others by keyword.*momentum=\.\.\..*got 5",
+        ),
+        (lambda: AdamW(Recorder(), *data(), 0.1, learning_rate=0.2), r"AdamW: .*multiple values for argument"),
+    ],
+)
 def test_wrong_keywords_get_dps_names(make, message):
     with pytest.raises(TypeError, match=message):
         make()
 
 
 def test_a_layer_class_in_sequential_is_explained():
-    with pytest.raises(TypeError, match=r"item 0 is the class Linear, not a layer; create the layer: "
-                                        r"Linear\(n_in, n_out\)"):
+    with pytest.raises(
+        TypeError,
+        match=r"item 0 is the class Linear, not a layer; create the layer: "
+        r"Linear\(n_in, n_out\)",
+    ):
         Sequential([Linear, relu])
 
 
@@ -106,9 +124,16 @@ def snapshot(optimizer):
     return copy.deepcopy(optimizer.state), optimizer.steps_taken
 
 
-@pytest.mark.parametrize("make", [
-    lambda: SGD(learning_rate=0.1, momentum=0.9), lambda: RMSProp(), lambda: Adam(), lambda: AdamW(),
-], ids=["SGD momentum", "RMSProp", "Adam", "AdamW"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: SGD(learning_rate=0.1, momentum=0.9),
+        lambda: RMSProp(),
+        lambda: Adam(),
+        lambda: AdamW(),
+    ],
+    ids=["SGD momentum", "RMSProp", "Adam", "AdamW"],
+)
 def test_reusing_an_optimizer_on_parameters_of_other_shapes_names_the_parameter(make):
     optimizer = make()
     first = Sequential([Linear(2, 3, "h", rng=0)], loss=mse)
@@ -117,8 +142,11 @@ def test_reusing_an_optimizer_on_parameters_of_other_shapes_names_the_parameter(
     other = Sequential([Linear(5, 3, "h", rng=1)], loss=mse)  # the same names, h.W of another shape
     grads = other.get_grad(np.ones((4, 5)), y)[0]
     before, state = other.get_param()["h.W"].copy(), snapshot(optimizer)
-    with pytest.raises(ValueError, match=r"step: parameter 'h\.W' has shape \(5, 3\), but this optimizer's \w+ "
-                                         r"for 'h\.W' has shape \(2, 3\).*new optimizer"):
+    with pytest.raises(
+        ValueError,
+        match=r"step: parameter 'h\.W' has shape \(5, 3\), but this optimizer's \w+ "
+        r"for 'h\.W' has shape \(2, 3\).*new optimizer",
+    ):
         optimizer.step(other, grads)
     np.testing.assert_array_equal(other.get_param()["h.W"], before)  # a rejected call changes nothing
     after = snapshot(optimizer)

@@ -46,8 +46,9 @@ def compare_sdpa(q, k, v, mask, dtype, seed=0):
     out_seed = np.random.default_rng(seed).standard_normal(out.shape).astype(dtype)
     grads = (out * out_seed).sum().grad(1)
     tensors = {name: torch.tensor(x, requires_grad=True) for name, x in inputs.items()}
-    expected = F.scaled_dot_product_attention(*tensors.values(),
-                                              attn_mask=None if mask is None else ~torch.tensor(mask))
+    expected = F.scaled_dot_product_attention(
+        *tensors.values(), attn_mask=None if mask is None else ~torch.tensor(mask)
+    )
     (expected * torch.tensor(out_seed)).sum().backward()
     assert out.dtype == dtype
     np.testing.assert_allclose(out.value, expected.detach().numpy(), **TOLERANCE[dtype])
@@ -58,16 +59,19 @@ def compare_sdpa(q, k, v, mask, dtype, seed=0):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("masking", ["none", "random", "causal", "fully masked rows"])
 # q (..., L, d), k (..., S, d), v (..., S, dv)
-@pytest.mark.parametrize("shapes", [((2, 3, 4, 5), (2, 3, 6, 5), (2, 3, 6, 7)),
-                                    ((1, 1, 3), (1, 1, 3), (1, 1, 1)),
-                                    ((5, 2), (3, 2), (3, 4))])
+@pytest.mark.parametrize(
+    "shapes", [((2, 3, 4, 5), (2, 3, 6, 5), (2, 3, 6, 7)), ((1, 1, 3), (1, 1, 3), (1, 1, 1)), ((5, 2), (3, 2), (3, 4))]
+)
 def test_sdpa_matches_pytorch(dtype, masking, shapes):
     rng = np.random.default_rng(1)
     q, k, v = (rng.standard_normal(shape) for shape in shapes)
     L, S = shapes[0][-2], shapes[1][-2]
-    mask = {"none": None, "random": random_mask((L, S), rng),
-            "causal": np.triu(np.ones((L, S), bool), 1) if L <= S else None,
-            "fully masked rows": random_mask((L, S), rng, fully_masked_rows=True)}[masking]
+    mask = {
+        "none": None,
+        "random": random_mask((L, S), rng),
+        "causal": np.triu(np.ones((L, S), bool), 1) if L <= S else None,
+        "fully masked rows": random_mask((L, S), rng, fully_masked_rows=True),
+    }[masking]
     compare_sdpa(q, k, v, mask, dtype)
 
 
@@ -96,11 +100,15 @@ def test_sdpa_masked_keys_take_no_part():
     mask[:, 1] = True
     changed_k, changed_v = k.copy(), v.copy()
     changed_k[1], changed_v[1] = 1e30, -1e30
-    np.testing.assert_array_equal(scaled_dot_product_attention(q, changed_k, changed_v, mask).value,
-                                  scaled_dot_product_attention(q, k, v, mask).value)
-    np.testing.assert_allclose(scaled_dot_product_attention(q, k, v, mask).value,
-                               scaled_dot_product_attention(q, np.delete(k, 1, 0), np.delete(v, 1, 0)).value,
-                               rtol=1e-14)
+    np.testing.assert_array_equal(
+        scaled_dot_product_attention(q, changed_k, changed_v, mask).value,
+        scaled_dot_product_attention(q, k, v, mask).value,
+    )
+    np.testing.assert_allclose(
+        scaled_dot_product_attention(q, k, v, mask).value,
+        scaled_dot_product_attention(q, np.delete(k, 1, 0), np.delete(v, 1, 0)).value,
+        rtol=1e-14,
+    )
 
 
 def test_sdpa_scale():
@@ -136,8 +144,16 @@ def torch_twin(mha, dtype):
 
 def torch_gradients_in_dp_layout(twin, E):
     w, b = twin.in_proj_weight.grad.numpy(), twin.in_proj_bias.grad.numpy()
-    return {"Wq": w[:E].T, "Wk": w[E:2 * E].T, "Wv": w[2 * E:].T, "Wo": twin.out_proj.weight.grad.numpy().T,
-            "bq": b[:E], "bk": b[E:2 * E], "bv": b[2 * E:], "bo": twin.out_proj.bias.grad.numpy()}
+    return {
+        "Wq": w[:E].T,
+        "Wk": w[E : 2 * E].T,
+        "Wv": w[2 * E :].T,
+        "Wo": twin.out_proj.weight.grad.numpy().T,
+        "bq": b[:E],
+        "bk": b[E : 2 * E],
+        "bv": b[2 * E :],
+        "bo": twin.out_proj.bias.grad.numpy(),
+    }
 
 
 def make_mha(E, heads, dtype, rng):
@@ -181,9 +197,12 @@ def compare_mha(N, L, S, E, heads, mask, dtype, rng, self_attention=False):
 @pytest.mark.parametrize("masking", ["none", "(L, S)", "causal", "(N, L, S)"])
 def test_mha_matches_pytorch(dtype, N, L, S, E, heads, masking):
     rng = np.random.default_rng(7)
-    mask = {"none": None, "(L, S)": random_mask((L, S), rng),
-            "causal": np.triu(np.ones((L, S), bool), 1) if L <= S else None,
-            "(N, L, S)": random_mask((N, L, S), rng)}[masking]
+    mask = {
+        "none": None,
+        "(L, S)": random_mask((L, S), rng),
+        "causal": np.triu(np.ones((L, S), bool), 1) if L <= S else None,
+        "(N, L, S)": random_mask((N, L, S), rng),
+    }[masking]
     compare_mha(N, L, S, E, heads, mask, dtype, rng)
 
 
@@ -195,8 +214,15 @@ def test_mha_self_attention_matches_pytorch(dtype):
 
 
 @settings(max_examples=15)
-@given(N=st.integers(1, 3), L=st.integers(1, 5), S=st.integers(1, 5), head_dim=st.integers(1, 3),
-       heads=st.integers(1, 3), masked=st.booleans(), seed=st.integers(0, 2**16))
+@given(
+    N=st.integers(1, 3),
+    L=st.integers(1, 5),
+    S=st.integers(1, 5),
+    head_dim=st.integers(1, 3),
+    heads=st.integers(1, 3),
+    masked=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
 def test_mha_random_sizes_match_pytorch(N, L, S, head_dim, heads, masked, seed):
     rng = np.random.default_rng(seed)
     mask = random_mask((L, S), rng) if masked else None
@@ -215,13 +241,21 @@ def test_mha_fully_masked_rows():
     np.testing.assert_allclose(out.value[:, 0], np.broadcast_to(mha.bo.value, (N, E)), rtol=1e-15)
 
     def split(x, W, b):
-        return F.linear(torch.tensor(x), torch.tensor(W.value.T), torch.tensor(b.value)).reshape(
-            N, -1, heads, E // heads).transpose(1, 2)
+        return (
+            F.linear(torch.tensor(x), torch.tensor(W.value.T), torch.tensor(b.value))
+            .reshape(N, -1, heads, E // heads)
+            .transpose(1, 2)
+        )
 
-    attended = F.scaled_dot_product_attention(split(query, mha.Wq, mha.bq), split(key, mha.Wk, mha.bk),
-                                              split(value, mha.Wv, mha.bv), attn_mask=~torch.tensor(mask))
-    expected = F.linear(attended.transpose(1, 2).reshape(N, L, E), torch.tensor(mha.Wo.value.T),
-                        torch.tensor(mha.bo.value))
+    attended = F.scaled_dot_product_attention(
+        split(query, mha.Wq, mha.bq),
+        split(key, mha.Wk, mha.bk),
+        split(value, mha.Wv, mha.bv),
+        attn_mask=~torch.tensor(mask),
+    )
+    expected = F.linear(
+        attended.transpose(1, 2).reshape(N, L, E), torch.tensor(mha.Wo.value.T), torch.tensor(mha.bo.value)
+    )
     np.testing.assert_allclose(out.value, expected.numpy(), rtol=1e-12, atol=1e-14)
     grads = out.sum().grad(1)
     assert all(np.all(np.isfinite(g)) for g in grads.values())
@@ -244,8 +278,9 @@ def test_mha_gradcheck_both_modes():
                 setattr(mha, name, parameter)
 
     parameters = [getattr(mha, name).value + 0.1 * rng.standard_normal(getattr(mha, name).shape) for name in keys]
-    assert dp.gradcheck(f, rng.standard_normal((1, 2, 4)), rng.standard_normal((1, 3, 4)),
-                        rng.standard_normal((1, 3, 4)), *parameters)
+    assert dp.gradcheck(
+        f, rng.standard_normal((1, 2, 4)), rng.standard_normal((1, 3, 4)), rng.standard_normal((1, 3, 4)), *parameters
+    )
 
 
 def test_mha_second_order_matches_pytorch():
@@ -286,8 +321,12 @@ def test_mha_parameters_and_initialisation():
     assert list(params) == [f"attn.{key}" for key in ("Wq", "Wk", "Wv", "Wo", "bq", "bk", "bv", "bo")]
     assert all(p.dtype == np.float32 for p in params.values())
     projection_bound, output_bound = np.sqrt(6 / (4 * E)), 1 / np.sqrt(E)  # PyTorch's
-    for key, bound in (("Wq", projection_bound), ("Wk", projection_bound), ("Wv", projection_bound),
-                       ("Wo", output_bound)):
+    for key, bound in (
+        ("Wq", projection_bound),
+        ("Wk", projection_bound),
+        ("Wv", projection_bound),
+        ("Wo", output_bound),
+    ):
         W = params[f"attn.{key}"].value
         assert W.shape == (E, E) and np.all(np.abs(W) <= bound) and np.abs(W).max() > 0.95 * bound
     for key in ("bq", "bk", "bv", "bo"):
@@ -317,8 +356,9 @@ def test_mha_refuses_wrong_shapes():
         mha(np.ones((4, 6)), kv, kv)
     with pytest.raises(ValueError, match=r"expected query of shape \(N, L, 6\).*got \(2, 4, 5\)"):
         mha(np.ones((2, 4, 5)), kv, kv)
-    with pytest.raises(ValueError,
-                       match=rf"{name}: expected key of shape \(N, S, 6\) with the query's N = 2, got \(3, 5, 6\)"):
+    with pytest.raises(
+        ValueError, match=rf"{name}: expected key of shape \(N, S, 6\) with the query's N = 2, got \(3, 5, 6\)"
+    ):
         mha(x, np.ones((3, 5, 6)), kv)
     with pytest.raises(ValueError, match=r"expected value of shape \(N, S, 6\).*got \(2, 5, 4\)"):
         mha(x, kv, np.ones((2, 5, 4)))
@@ -330,34 +370,43 @@ def test_mha_refuses_wrong_masks():
     mha = MultiheadAttention(6, 2)
     x, kv = np.ones((2, 4, 6)), np.ones((2, 5, 6))
     name = r"MultiheadAttention\(embed_dim=6, num_heads=2\)"
-    with pytest.raises(TypeError,
-                       match=rf"{name}: the mask must be a boolean array \(True = may not attend\), got dtype float64"):
+    with pytest.raises(
+        TypeError, match=rf"{name}: the mask must be a boolean array \(True = may not attend\), got dtype float64"
+    ):
         mha(x, kv, kv, np.zeros((4, 5)))
     with pytest.raises(TypeError, match="must be a boolean array.*got list"):
         mha(x, kv, kv, [[True] * 5] * 4)
     for shape in [(5, 4), (4,), (3, 4, 5), (2, 2, 4, 5)]:
-        with pytest.raises(ValueError,
-                           match=rf"{name}: expected a mask of shape \(L, S\) = \(4, 5\) .* got \({shape[0]}"):
+        with pytest.raises(
+            ValueError, match=rf"{name}: expected a mask of shape \(L, S\) = \(4, 5\) .* got \({shape[0]}"
+        ):
             mha(x, kv, kv, np.zeros(shape, bool))
 
 
 def test_sdpa_refuses_wrong_shapes_and_masks():
     q, k, v = np.ones((2, 3, 4)), np.ones((2, 5, 4)), np.ones((2, 5, 7))
-    with pytest.raises(ValueError, match=r"scaled_dot_product_attention: expected q \(\.\.\., L, d\), "
-                                         r"k \(\.\.\., S, d\) and v \(\.\.\., S, dv\), "
-                                         r"got q \(2, 3, 4\), k \(2, 5, 3\), v \(2, 5, 7\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"scaled_dot_product_attention: expected q \(\.\.\., L, d\), "
+        r"k \(\.\.\., S, d\) and v \(\.\.\., S, dv\), "
+        r"got q \(2, 3, 4\), k \(2, 5, 3\), v \(2, 5, 7\)",
+    ):
         scaled_dot_product_attention(q, np.ones((2, 5, 3)), v)
     with pytest.raises(ValueError, match=r"got q \(2, 3, 4\), k \(2, 5, 4\), v \(2, 6, 7\)"):
         scaled_dot_product_attention(q, k, np.ones((2, 6, 7)))
     with pytest.raises(ValueError, match="at least 2 axes"):
         scaled_dot_product_attention(np.ones(4), k, v)
-    with pytest.raises(ValueError,
-                       match=r"leading axes of q \(2, 3, 4\), k \(3, 5, 4\), v \(3, 5, 7\) do not broadcast"):
+    with pytest.raises(
+        ValueError, match=r"leading axes of q \(2, 3, 4\), k \(3, 5, 4\), v \(3, 5, 7\) do not broadcast"
+    ):
         scaled_dot_product_attention(q, np.ones((3, 5, 4)), np.ones((3, 5, 7)))
     with pytest.raises(TypeError, match="scaled_dot_product_attention: the mask must be a boolean array"):
         scaled_dot_product_attention(q, k, v, np.zeros((3, 5), np.int64))
-    with pytest.raises(ValueError, match=r"expected a mask of shape \(L, S\) = \(3, 5\) or one that broadcasts to the "
-                                         r"attention weights' \(2, 3, 5\), got \(5, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"expected a mask of shape \(L, S\) = \(3, 5\) or one that broadcasts to the "
+        r"attention weights' \(2, 3, 5\), got \(5, 3\)",
+    ):
         scaled_dot_product_attention(q, k, v, np.zeros((5, 3), bool))
     with pytest.raises(ValueError, match=r"got \(3, 3, 5\)"):
         scaled_dot_product_attention(q, k, v, np.zeros((3, 3, 5), bool))

@@ -22,8 +22,20 @@ from hypothesis import strategies as st
 
 import dp
 from dp import Node
-from dp.nn import (Adam, AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential, avg_pool2d, conv2d,
-                   cross_entropy, max_pool2d)
+from dp.nn import (
+    Adam,
+    AvgPool2d,
+    Conv2d,
+    Flatten,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sequential,
+    avg_pool2d,
+    conv2d,
+    cross_entropy,
+    max_pool2d,
+)
 
 examples = settings(max_examples=20, deadline=None, derandomize=True, database=None)
 
@@ -129,7 +141,11 @@ def test_conv2d_matches_pytorch(case, bias, dtype, seed):
         inputs["b"] = rng.standard_normal(out_channels)
     assert_function_matches_torch(
         lambda x, W, b=None: conv2d(x, W, b, stride=stride, padding=padding),
-        lambda x, W, b=None: F.conv2d(x, W, b, stride=stride, padding=padding), inputs, dtype, rng)
+        lambda x, W, b=None: F.conv2d(x, W, b, stride=stride, padding=padding),
+        inputs,
+        dtype,
+        rng,
+    )
 
 
 @examples
@@ -192,8 +208,10 @@ def test_conv2d_at_second_order_equals_pytorch():
 # Pooling
 
 
-POOLS = [(max_pool2d, MaxPool2d, F.max_pool2d, torch.nn.MaxPool2d),
-         (avg_pool2d, AvgPool2d, F.avg_pool2d, torch.nn.AvgPool2d)]
+POOLS = [
+    (max_pool2d, MaxPool2d, F.max_pool2d, torch.nn.MaxPool2d),
+    (avg_pool2d, AvgPool2d, F.avg_pool2d, torch.nn.AvgPool2d),
+]
 
 
 @examples
@@ -204,12 +222,20 @@ def test_pooling_matches_pytorch_as_function_and_layer(case, pools, dtype, seed)
     shape, kernel, stride, padding = case
     function, layer, torch_function, torch_layer = pools
     rng = np.random.default_rng(seed)
-    assert_function_matches_torch(lambda x: function(x, kernel, stride, padding),
-                                  lambda x: torch_function(x, kernel, stride, padding),
-                                  dict(x=rng.standard_normal(shape)), dtype, rng)
+    assert_function_matches_torch(
+        lambda x: function(x, kernel, stride, padding),
+        lambda x: torch_function(x, kernel, stride, padding),
+        dict(x=rng.standard_normal(shape)),
+        dtype,
+        rng,
+    )
     arguments = (kernel,) if stride is None else (kernel, stride)  # the layers' default stride too
-    assert_layer_matches_torch(layer(*arguments, padding=padding), torch_layer(*arguments, padding=padding),
-                               rng.standard_normal(shape).astype(dtype), rng)
+    assert_layer_matches_torch(
+        layer(*arguments, padding=padding),
+        torch_layer(*arguments, padding=padding),
+        rng.standard_normal(shape).astype(dtype),
+        rng,
+    )
 
 
 @examples
@@ -218,8 +244,13 @@ def test_max_pool2d_gives_ties_to_the_first_maximum_as_pytorch(case, seed):
     shape, kernel, stride, padding = case
     rng = np.random.default_rng(seed)
     x = rng.integers(-2, 3, shape).astype(float)  # small integers: many ties
-    assert_function_matches_torch(lambda x: max_pool2d(x, kernel, stride, padding),
-                                  lambda x: F.max_pool2d(x, kernel, stride, padding), dict(x=x), np.float64, rng)
+    assert_function_matches_torch(
+        lambda x: max_pool2d(x, kernel, stride, padding),
+        lambda x: F.max_pool2d(x, kernel, stride, padding),
+        dict(x=x),
+        np.float64,
+        rng,
+    )
 
 
 def test_max_pool2d_pads_with_minus_infinity():
@@ -233,8 +264,13 @@ def test_max_pool2d_never_gives_the_gradient_to_padding():
     """A window whose maximum is -inf (a masked image, say): PyTorch gives its gradient to the
     window's first position inside the image; none may vanish into the padding."""
     x = np.array([[[[-np.inf, 1.0], [3.0, 2.0]], [[-np.inf, -np.inf], [-np.inf, -np.inf]]]])
-    assert_function_matches_torch(lambda x: max_pool2d(x, 2, 1, 1), lambda x: F.max_pool2d(x, 2, 1, 1),
-                                  dict(x=x), np.float64, np.random.default_rng(0))
+    assert_function_matches_torch(
+        lambda x: max_pool2d(x, 2, 1, 1),
+        lambda x: F.max_pool2d(x, 2, 1, 1),
+        dict(x=x),
+        np.float64,
+        np.random.default_rng(0),
+    )
 
 
 def test_pooling_of_an_integer_image_is_that_of_the_float_image():
@@ -242,8 +278,10 @@ def test_pooling_of_an_integer_image_is_that_of_the_float_image():
     image = np.arange(25).reshape(1, 1, 5, 5)
     for function in (max_pool2d, avg_pool2d):
         for padding in (0, 1):
-            np.testing.assert_array_equal(dp.node.plain(function(image, 3, 2, padding)),
-                                          dp.node.plain(function(image.astype(float), 3, 2, padding)))
+            np.testing.assert_array_equal(
+                dp.node.plain(function(image, 3, 2, padding)),
+                dp.node.plain(function(image.astype(float), 3, 2, padding)),
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -251,23 +289,43 @@ def test_pooling_of_an_integer_image_is_that_of_the_float_image():
 
 
 CONV_ERRORS = [
-    ("wrong channel count", lambda: Conv2d(3, 2, 3)(np.ones((1, 4, 5, 5))),
-     r"(?i)conv2d.*4 channels.*\(1, 4, 5, 5\).*\(2, 3, 3, 3\).*expects 3"),
-    ("kernel larger than the padded input", lambda: Conv2d(3, 2, 7, padding=1)(np.ones((1, 3, 4, 4))),
-     r"(?i)conv2d.*kernel 7x7.*larger than the padded input 6x6.*input 4x4"),
-    ("kernel larger along one axis", lambda: conv2d(np.ones((1, 1, 5, 2)), np.ones((1, 1, 1, 3))),
-     r"conv2d.*kernel 1x3.*larger than the padded input 5x2"),
-    ("non-4-d input", lambda: Conv2d(3, 2, 3)(np.ones((3, 5, 5))),
-     r"(?i)conv2d.*\(N, C, H, W\).*\(3, 5, 5\)"),
-    ("5-d input", lambda: conv2d(np.ones((1, 1, 1, 5, 5)), np.ones((1, 1, 3, 3))),
-     r"conv2d.*\(N, C, H, W\).*\(1, 1, 1, 5, 5\)"),
-    ("wrong bias shape", lambda: conv2d(np.ones((1, 3, 5, 5)), np.ones((2, 3, 3, 3)), np.ones(3)),
-     r"conv2d.*bias.*\(2,\).*\(3,\)"),
-    ("a kernel that is not 4-d", lambda: conv2d(np.ones((1, 3, 5, 5)), np.ones((2, 3, 3))),
-     r"conv2d.*\(out_channels, in_channels, kh, kw\).*\(2, 3, 3\)"),
+    (
+        "wrong channel count",
+        lambda: Conv2d(3, 2, 3)(np.ones((1, 4, 5, 5))),
+        r"(?i)conv2d.*4 channels.*\(1, 4, 5, 5\).*\(2, 3, 3, 3\).*expects 3",
+    ),
+    (
+        "kernel larger than the padded input",
+        lambda: Conv2d(3, 2, 7, padding=1)(np.ones((1, 3, 4, 4))),
+        r"(?i)conv2d.*kernel 7x7.*larger than the padded input 6x6.*input 4x4",
+    ),
+    (
+        "kernel larger along one axis",
+        lambda: conv2d(np.ones((1, 1, 5, 2)), np.ones((1, 1, 1, 3))),
+        r"conv2d.*kernel 1x3.*larger than the padded input 5x2",
+    ),
+    ("non-4-d input", lambda: Conv2d(3, 2, 3)(np.ones((3, 5, 5))), r"(?i)conv2d.*\(N, C, H, W\).*\(3, 5, 5\)"),
+    (
+        "5-d input",
+        lambda: conv2d(np.ones((1, 1, 1, 5, 5)), np.ones((1, 1, 3, 3))),
+        r"conv2d.*\(N, C, H, W\).*\(1, 1, 1, 5, 5\)",
+    ),
+    (
+        "wrong bias shape",
+        lambda: conv2d(np.ones((1, 3, 5, 5)), np.ones((2, 3, 3, 3)), np.ones(3)),
+        r"conv2d.*bias.*\(2,\).*\(3,\)",
+    ),
+    (
+        "a kernel that is not 4-d",
+        lambda: conv2d(np.ones((1, 3, 5, 5)), np.ones((2, 3, 3))),
+        r"conv2d.*\(out_channels, in_channels, kh, kw\).*\(2, 3, 3\)",
+    ),
     ("stride 0", lambda: conv2d(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), stride=0), r"conv2d.*stride.*0"),
-    ("negative padding", lambda: conv2d(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), padding=-1),
-     r"conv2d.*padding.*-1"),
+    (
+        "negative padding",
+        lambda: conv2d(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), padding=-1),
+        r"conv2d.*padding.*-1",
+    ),
     ("a padding of three numbers", lambda: Conv2d(1, 1, 3, padding=(1, 1, 1)), r"Conv2d.*padding.*\(1, 1, 1\)"),
     ("a float kernel size", lambda: Conv2d(1, 1, 3.0), r"Conv2d.*kernel_size.*3\.0"),
     ("a bool kernel size", lambda: Conv2d(1, 1, True), r"Conv2d.*kernel_size.*True"),
@@ -276,18 +334,28 @@ CONV_ERRORS = [
 POOL_ERRORS = [
     ("non-4-d input", lambda: MaxPool2d(2)(np.ones((3, 5, 5))), r"(?i)max_?pool2d.*\(N, C, H, W\).*\(3, 5, 5\)"),
     ("non-4-d input", lambda: avg_pool2d(np.ones((5, 5)), 2), r"avg_pool2d.*\(N, C, H, W\).*\(5, 5\)"),
-    ("kernel larger than the padded input", lambda: MaxPool2d(3)(np.ones((1, 3, 2, 2))),
-     r"(?i)max_?pool2d.*kernel 3x3.*larger than the padded input 2x2"),
-    ("kernel larger than the padded input", lambda: AvgPool2d((2, 5), padding=(0, 1))(np.ones((1, 1, 4, 2))),
-     r"(?i)avg_?pool2d.*kernel 2x5.*larger than the padded input 4x4"),
-    ("padding more than half the kernel", lambda: max_pool2d(np.ones((1, 1, 6, 6)), 2, padding=2),
-     r"max_pool2d.*padding \(2, 2\).*half the kernel \(2, 2\)"),
+    (
+        "kernel larger than the padded input",
+        lambda: MaxPool2d(3)(np.ones((1, 3, 2, 2))),
+        r"(?i)max_?pool2d.*kernel 3x3.*larger than the padded input 2x2",
+    ),
+    (
+        "kernel larger than the padded input",
+        lambda: AvgPool2d((2, 5), padding=(0, 1))(np.ones((1, 1, 4, 2))),
+        r"(?i)avg_?pool2d.*kernel 2x5.*larger than the padded input 4x4",
+    ),
+    (
+        "padding more than half the kernel",
+        lambda: max_pool2d(np.ones((1, 1, 6, 6)), 2, padding=2),
+        r"max_pool2d.*padding \(2, 2\).*half the kernel \(2, 2\)",
+    ),
     ("stride 0", lambda: AvgPool2d(2, 0), r"AvgPool2d.*stride.*0"),
 ]
 
 
-@pytest.mark.parametrize("what, call, message", CONV_ERRORS + POOL_ERRORS,
-                         ids=[what for what, _, _ in CONV_ERRORS + POOL_ERRORS])
+@pytest.mark.parametrize(
+    "what, call, message", CONV_ERRORS + POOL_ERRORS, ids=[what for what, _, _ in CONV_ERRORS + POOL_ERRORS]
+)
 def test_bad_input_gets_a_clear_error(what, call, message):
     with pytest.raises(ValueError, match=message):
         call()
@@ -341,8 +409,10 @@ def test_conv2d_starts_he_normal_with_pytorchs_fan_in():
 
 
 def tiny_cnn(seed):
-    return Sequential([Conv2d(1, 4, 3, padding=1, rng=seed), ReLU(), MaxPool2d(2), Flatten(),
-                       Linear(4 * 4 * 4, 3, rng=seed + 1)], loss=cross_entropy)
+    return Sequential(
+        [Conv2d(1, 4, 3, padding=1, rng=seed), ReLU(), MaxPool2d(2), Flatten(), Linear(4 * 4 * 4, 3, rng=seed + 1)],
+        loss=cross_entropy,
+    )
 
 
 def batch_of_images():
@@ -357,9 +427,13 @@ def test_tiny_cnn_equals_the_same_network_in_pytorch():
     x, labels = batch_of_images()
     loss = model.loss(x, labels)
     grads = loss.grad(1)
-    theirs = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1, dtype=torch.float64), torch.nn.ReLU(),
-                                 torch.nn.MaxPool2d(2), torch.nn.Flatten(),
-                                 torch.nn.Linear(64, 3, dtype=torch.float64))
+    theirs = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1, dtype=torch.float64),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(64, 3, dtype=torch.float64),
+    )
     with torch.no_grad():
         theirs[0].weight.copy_(torch.tensor(model[0].W.value))
         theirs[0].bias.copy_(torch.tensor(model[0].b.value))
@@ -368,8 +442,12 @@ def test_tiny_cnn_equals_the_same_network_in_pytorch():
     expected = F.cross_entropy(theirs(torch.tensor(x)), torch.tensor(labels))
     expected.backward()
     np.testing.assert_allclose(loss.value, expected.item(), rtol=1e-12)
-    torch_grads = {"0.W": theirs[0].weight.grad, "0.b": theirs[0].bias.grad, "4.W": theirs[4].weight.grad.T,
-                   "4.b": theirs[4].bias.grad}
+    torch_grads = {
+        "0.W": theirs[0].weight.grad,
+        "0.b": theirs[0].bias.grad,
+        "4.W": theirs[4].weight.grad.T,
+        "4.b": theirs[4].bias.grad,
+    }
     assert set(grads) == set(torch_grads)
     for name, expected_grad in torch_grads.items():
         np.testing.assert_allclose(grads[name], expected_grad.numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
@@ -379,8 +457,9 @@ def test_tiny_cnn_trains_and_survives_save_and_load(tmp_path):
     model = tiny_cnn(0)
     x, labels = batch_of_images()
     start = model.loss(x, labels).item()
-    final, history, _ = Adam(model, x, labels, learning_rate=0.01).train(steps=40, print_each=None, err_hist=True,
-                                                                         progress=False)
+    final, history, _ = Adam(model, x, labels, learning_rate=0.01).train(
+        steps=40, print_each=None, err_hist=True, progress=False
+    )
     assert history[0] == pytest.approx(start, rel=1e-12)
     assert final < 0.5 * start, f"loss {start} -> {final}"
     path = tmp_path / "cnn.npz"

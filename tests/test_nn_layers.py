@@ -9,8 +9,24 @@ import torch
 import torch.nn.functional as F
 
 from dp import Node
-from dp.nn import (BatchNorm, Dropout, LeakyReLU, Linear, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh, init,
-                   leaky_relu, log_softmax, relu, sigmoid, softmax, tanh)
+from dp.nn import (
+    BatchNorm,
+    Dropout,
+    LeakyReLU,
+    Linear,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+    init,
+    leaky_relu,
+    log_softmax,
+    relu,
+    sigmoid,
+    softmax,
+    tanh,
+)
 from oracles import assert_matches_oracles
 
 
@@ -58,8 +74,7 @@ def test_activation_functions_take_plain_arrays():
 # Linear
 
 
-@pytest.mark.parametrize("activation, torch_activation", [(None, lambda t: t), (relu, torch.relu),
-                                                          (tanh, torch.tanh)])
+@pytest.mark.parametrize("activation, torch_activation", [(None, lambda t: t), (relu, torch.relu), (tanh, torch.tanh)])
 def test_linear_matches_pytorch(activation, torch_activation):
     rng = np.random.default_rng(0)
     layer = Linear(5, 3, "fc", activation=activation, rng=1)
@@ -98,12 +113,15 @@ def test_linear_checks_its_sizes():
 # Initialisers
 
 
-@pytest.mark.parametrize("ours, theirs", [
-    (init.xavier_uniform, torch.nn.init.xavier_uniform_),
-    (init.xavier_normal, torch.nn.init.xavier_normal_),
-    (init.he_uniform, lambda t: torch.nn.init.kaiming_uniform_(t, nonlinearity="relu")),
-    (init.he_normal, lambda t: torch.nn.init.kaiming_normal_(t, nonlinearity="relu")),
-])
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        (init.xavier_uniform, torch.nn.init.xavier_uniform_),
+        (init.xavier_normal, torch.nn.init.xavier_normal_),
+        (init.he_uniform, lambda t: torch.nn.init.kaiming_uniform_(t, nonlinearity="relu")),
+        (init.he_normal, lambda t: torch.nn.init.kaiming_normal_(t, nonlinearity="relu")),
+    ],
+)
 def test_initialisers_have_pytorchs_scale(ours, theirs):
     n_in, n_out = 300, 200
     W = ours((n_in, n_out), rng=0)
@@ -246,6 +264,7 @@ def test_batchnorm_in_a_batch_of_one_and_other_shapes():
 
 
 def test_linear_names_itself_when_the_input_has_the_wrong_width():
-    with pytest.raises(ValueError,
-                       match=r"Linear\(5 -> 3, name='h1'\): expected an input \(\.\.\., 5\), got shape \(2, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"Linear\(5 -> 3, name='h1'\): expected an input \(\.\.\., 5\), got shape \(2, 4\)"
+    ):
         Linear(5, 3, "h1", rng=0)(np.ones((2, 4)))

@@ -23,9 +23,29 @@ import torch.nn.functional as F
 import dp
 from dp import Dual, Node
 from dp.node import plain
-from dp.nn import (ELU, GELU, Adam, BatchNorm, Conv2d, Embedding, Flatten, LayerNorm, Linear, Sequential, SiLU,
-                   Softplus, binary_cross_entropy_with_logits, cross_entropy, elu, embedding, gelu, init,
-                   layer_norm, silu, softplus)
+from dp.nn import (
+    ELU,
+    GELU,
+    Adam,
+    BatchNorm,
+    Conv2d,
+    Embedding,
+    Flatten,
+    LayerNorm,
+    Linear,
+    Sequential,
+    SiLU,
+    Softplus,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    elu,
+    embedding,
+    gelu,
+    init,
+    layer_norm,
+    silu,
+    softplus,
+)
 from dp.nn.layers import differentiable
 from oracles import dp_value_and_gradients, torch_value_and_gradients
 
@@ -75,8 +95,9 @@ def copy_into_torch(torch_layer, values):
 # Flatten
 
 
-@pytest.mark.parametrize("shape, start_dim", [((2, 3, 4, 5), 1), ((2, 3, 4, 5), 2), ((1, 3, 1, 5), 1),
-                                              ((4, 6), 1), ((3, 2, 2), 0)])
+@pytest.mark.parametrize(
+    "shape, start_dim", [((2, 3, 4, 5), 1), ((2, 3, 4, 5), 2), ((1, 3, 1, 5), 1), ((4, 6), 1), ((3, 2, 2), 0)]
+)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_flatten_matches_pytorch(shape, start_dim, dtype):
     x = np.random.default_rng(0).standard_normal(shape)
@@ -102,10 +123,12 @@ def test_flatten_refuses_bad_input():
 # Embedding
 
 
-INDICES = [np.array([[0, 2, 2], [9, 0, 4]]),  # rows looked up twice add their gradients
-           np.array([3]),  # a batch of 1
-           np.array(7),  # a single index: one row
-           np.arange(10).reshape(2, 1, 5).astype(np.uint8)]  # three axes, unsigned
+INDICES = [
+    np.array([[0, 2, 2], [9, 0, 4]]),  # rows looked up twice add their gradients
+    np.array([3]),  # a batch of 1
+    np.array(7),  # a single index: one row
+    np.arange(10).reshape(2, 1, 5).astype(np.uint8),
+]  # three axes, unsigned
 
 
 @pytest.mark.parametrize("indices", INDICES, ids=["repeats", "batch of 1", "scalar", "3-d uint8"])
@@ -175,8 +198,14 @@ def test_embedding_parameters_and_initialisation():
 # LayerNorm
 
 
-LAYER_NORM_CASES = [((4, 6), 6), ((2, 3, 5), (5,)), ((2, 3, 4, 5), (4, 5)), ((1, 7), [7]), ((7,), 7),
-                    ((2, 3, 4), (2, 3, 4))]
+LAYER_NORM_CASES = [
+    ((4, 6), 6),
+    ((2, 3, 5), (5,)),
+    ((2, 3, 4, 5), (4, 5)),
+    ((1, 7), [7]),
+    ((7,), 7),
+    ((2, 3, 4), (2, 3, 4)),
+]
 
 
 @pytest.mark.parametrize("shape, normalized_shape", LAYER_NORM_CASES)
@@ -208,30 +237,47 @@ def test_layer_norm_function_with_and_without_gamma_and_beta(dtype):
     x, gamma, beta = rng.standard_normal((3, 2, 5)), rng.standard_normal(5), rng.standard_normal(5)
     assert_matches_torch(lambda x: layer_norm(x, 5), lambda x: F.layer_norm(x, (5,)), [x], dtype)
     assert_matches_torch(lambda x, g: layer_norm(x, 5, g), lambda x, g: F.layer_norm(x, (5,), g), [x, gamma], dtype)
-    assert_matches_torch(lambda x, g, b: layer_norm(x, (5,), gamma=g, beta=b, eps=1e-3),
-                         lambda x, g, b: F.layer_norm(x, (5,), g, b, eps=1e-3), [x, gamma, beta], dtype)
-    assert_matches_torch(lambda x, b: layer_norm(x, (2, 5), beta=b),
-                         lambda x, b: F.layer_norm(x, (2, 5), None, b), [x, rng.standard_normal((2, 5))], dtype)
+    assert_matches_torch(
+        lambda x, g, b: layer_norm(x, (5,), gamma=g, beta=b, eps=1e-3),
+        lambda x, g, b: F.layer_norm(x, (5,), g, b, eps=1e-3),
+        [x, gamma, beta],
+        dtype,
+    )
+    assert_matches_torch(
+        lambda x, b: layer_norm(x, (2, 5), beta=b),
+        lambda x, b: F.layer_norm(x, (2, 5), None, b),
+        [x, rng.standard_normal((2, 5))],
+        dtype,
+    )
 
 
 def test_layer_norm_gradcheck_in_both_modes():
     rng = np.random.default_rng(5)
     x = rng.standard_normal((2, 3, 4))
     for mode in ("reverse", "forward"):
-        assert dp.gradcheck(lambda x, g, b: layer_norm(x, 4, g, b), x, rng.standard_normal(4),
-                            rng.standard_normal(4), modes=mode)
+        assert dp.gradcheck(
+            lambda x, g, b: layer_norm(x, 4, g, b), x, rng.standard_normal(4), rng.standard_normal(4), modes=mode
+        )
         assert dp.gradcheck(lambda x: layer_norm(x, (3, 4), eps=1e-2), x, modes=mode)
 
 
 LAYER_NORM_ERRORS = [
-    ("wrong normalized_shape", lambda: LayerNorm(4)(np.ones((2, 3))),
-     r"(?i)layer_?norm.*normalized_shape \(4,\).*\(2, 3\)"),
-    ("normalized_shape longer than the input", lambda: layer_norm(np.ones(3), (2, 3)),
-     r"layer_norm.*normalized_shape \(2, 3\).*\(3,\)"),
-    ("wrong gamma shape", lambda: layer_norm(np.ones((2, 3)), 3, np.ones(4)),
-     r"layer_norm.*gamma.*\(3,\).*\(4,\)"),
-    ("wrong beta shape", lambda: layer_norm(np.ones((2, 3)), 3, np.ones(3), np.ones((1, 3))),
-     r"layer_norm.*beta.*\(3,\).*\(1, 3\)"),
+    (
+        "wrong normalized_shape",
+        lambda: LayerNorm(4)(np.ones((2, 3))),
+        r"(?i)layer_?norm.*normalized_shape \(4,\).*\(2, 3\)",
+    ),
+    (
+        "normalized_shape longer than the input",
+        lambda: layer_norm(np.ones(3), (2, 3)),
+        r"layer_norm.*normalized_shape \(2, 3\).*\(3,\)",
+    ),
+    ("wrong gamma shape", lambda: layer_norm(np.ones((2, 3)), 3, np.ones(4)), r"layer_norm.*gamma.*\(3,\).*\(4,\)"),
+    (
+        "wrong beta shape",
+        lambda: layer_norm(np.ones((2, 3)), 3, np.ones(3), np.ones((1, 3))),
+        r"layer_norm.*beta.*\(3,\).*\(1, 3\)",
+    ),
     ("normalized_shape 0", lambda: LayerNorm(0), r"LayerNorm.*normalized_shape.*0"),
     ("an empty normalized_shape", lambda: layer_norm(np.ones(3), ()), r"layer_norm.*normalized_shape"),
     ("a bool normalized_shape", lambda: LayerNorm((True,)), r"LayerNorm.*normalized_shape"),
@@ -256,8 +302,12 @@ def test_layer_norm_parameters():
 # BatchNorm on sequences (N, C, L) and images (N, C, H, W)
 
 
-BATCHNORM_CASES = [((4, 3, 5), torch.nn.BatchNorm1d), ((2, 3, 5, 4), torch.nn.BatchNorm2d),
-                   ((1, 3, 3, 5), torch.nn.BatchNorm2d), ((1, 3, 2), torch.nn.BatchNorm1d)]
+BATCHNORM_CASES = [
+    ((4, 3, 5), torch.nn.BatchNorm1d),
+    ((2, 3, 5, 4), torch.nn.BatchNorm2d),
+    ((1, 3, 3, 5), torch.nn.BatchNorm2d),
+    ((1, 3, 2), torch.nn.BatchNorm1d),
+]
 
 
 @pytest.mark.parametrize("shape, torch_batchnorm", BATCHNORM_CASES)
@@ -293,12 +343,15 @@ def test_batchnorm_matches_pytorch_over_training_steps_then_in_evaluation(shape,
     np.testing.assert_array_equal(ours.running_var, frozen[1])
 
 
-@pytest.mark.parametrize("x, message", [
-    (np.ones((1, 3, 1, 1)), r"BatchNorm.*more than one value.*\(1, 3, 1, 1\)"),  # PyTorch refuses it too
-    (np.ones((2, 4, 5, 5)), r"BatchNorm\(3\).*\(N, 3, H, W\).*\(2, 4, 5, 5\)"),
-    (np.ones((2, 3, 2, 2, 2)), r"BatchNorm\(3\).*\(N, 3, H, W\).*\(2, 3, 2, 2, 2\)"),
-    (np.ones(3), r"BatchNorm\(3\).*\(N, 3\).*\(3,\)"),
-])
+@pytest.mark.parametrize(
+    "x, message",
+    [
+        (np.ones((1, 3, 1, 1)), r"BatchNorm.*more than one value.*\(1, 3, 1, 1\)"),  # PyTorch refuses it too
+        (np.ones((2, 4, 5, 5)), r"BatchNorm\(3\).*\(N, 3, H, W\).*\(2, 4, 5, 5\)"),
+        (np.ones((2, 3, 2, 2, 2)), r"BatchNorm\(3\).*\(N, 3, H, W\).*\(2, 3, 2, 2, 2\)"),
+        (np.ones(3), r"BatchNorm\(3\).*\(N, 3\).*\(3,\)"),
+    ],
+)
 def test_batchnorm_refuses_bad_input_and_changes_nothing(x, message):
     layer = BatchNorm(3)
     layer(np.random.default_rng(7).normal(1.0, 2.0, (4, 3, 2, 2)))  # running statistics away from 0 and 1
@@ -352,8 +405,13 @@ def test_activations_match_pytorch_as_functions_and_layers(what, function, layer
 
 def test_activations_at_their_kinks_have_pytorchs_derivative():
     x = np.array([0.0, -0.0])
-    for function, torch_function in [(elu, F.elu), (lambda v: elu(v, 0.3), lambda t: F.elu(t, 0.3)),
-                                     (softplus, F.softplus), (gelu, F.gelu), (silu, F.silu)]:
+    for function, torch_function in [
+        (elu, F.elu),
+        (lambda v: elu(v, 0.3), lambda t: F.elu(t, 0.3)),
+        (softplus, F.softplus),
+        (gelu, F.gelu),
+        (silu, F.silu),
+    ]:
         assert_matches_torch(function, torch_function, [x], np.float64)
 
 
@@ -392,8 +450,9 @@ def test_gelu_is_exact_to_float64_precision():
     # the derivative, Phi(x) + x phi(x), to float64 precision too
     grid = np.linspace(-12, 12, 1201)
     derivative = dp.grad(lambda v: gelu(v).sum())(grid)
-    np.testing.assert_allclose(derivative, exact(lambda v: mpmath.ncdf(v) + v * mpmath.npdf(v), grid),
-                               rtol=0, atol=4e-16)
+    np.testing.assert_allclose(
+        derivative, exact(lambda v: mpmath.ncdf(v) + v * mpmath.npdf(v), grid), rtol=0, atol=4e-16
+    )
     t = torch.tensor(grid, requires_grad=True)
     F.gelu(t).sum().backward()
     np.testing.assert_allclose(derivative, t.grad.numpy(), rtol=0, atol=4e-16)
@@ -429,8 +488,12 @@ def test_differentiable_passes_nodes_and_duals_and_makes_constants_of_the_rest()
     assert differentiable(node) is node
     dual = Dual(np.ones(3), np.zeros(3))
     assert differentiable(dual) is dual
-    for value, dtype in [(np.ones(3, dtype=np.float32), np.float32), (np.arange(3), np.float64),
-                         ([1, 2, 3], np.float64), (2.5, np.float64)]:
+    for value, dtype in [
+        (np.ones(3, dtype=np.float32), np.float32),
+        (np.arange(3), np.float64),
+        ([1, 2, 3], np.float64),
+        (2.5, np.float64),
+    ]:
         constant = differentiable(value)
         assert isinstance(constant, Node) and not constant.requires_grad and constant.dtype == dtype
         np.testing.assert_array_equal(constant.value, value)
@@ -500,9 +563,12 @@ TARGETS = np.array([[0.0, 0.0, 1.0, 1.0, 0.5, 0.3, 0.7, 1.0, 0.0, 0.9]])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_bce_with_logits_at_the_extremes_matches_pytorch(reduction, dtype):
     """Loss and gradients for the logits and for the targets (d/dy = -z), finite at +-1000."""
-    assert_matches_torch(lambda z, y: binary_cross_entropy_with_logits(z, y, reduction),
-                         lambda z, y: F.binary_cross_entropy_with_logits(z, y, reduction=reduction),
-                         [LOGITS, TARGETS], dtype)
+    assert_matches_torch(
+        lambda z, y: binary_cross_entropy_with_logits(z, y, reduction),
+        lambda z, y: F.binary_cross_entropy_with_logits(z, y, reduction=reduction),
+        [LOGITS, TARGETS],
+        dtype,
+    )
     loss = binary_cross_entropy_with_logits(LOGITS.astype(dtype), TARGETS.astype(dtype), "none").value
     assert np.all(np.isfinite(loss)) and loss[0, 1] == 1000 and loss[0, 2] == 1000 and loss[0, 0] == 0
 
@@ -510,15 +576,15 @@ def test_bce_with_logits_at_the_extremes_matches_pytorch(reduction, dtype):
 def test_bce_with_logits_on_a_batch_of_images_and_at_second_order():
     rng = np.random.default_rng(10)
     z, y = rng.standard_normal((100, 784)) * 4, rng.uniform(size=(100, 784))
-    assert_matches_torch(binary_cross_entropy_with_logits, F.binary_cross_entropy_with_logits, [z, y],
-                         np.float64)
+    assert_matches_torch(binary_cross_entropy_with_logits, F.binary_cross_entropy_with_logits, [z, y], np.float64)
     small = z[:2, :5], y[:2, :5]
     zs, ys = Node(small[0], "z"), Node(small[1], "y")
     first = binary_cross_entropy_with_logits(zs, ys, "sum").grad(1, create_graph=True)
     second = ((first["z"] ** 2).sum() + (first["y"] ** 2).sum()).grad(1)
     zt, yt = (torch.tensor(v, requires_grad=True) for v in small)
-    t_first = torch.autograd.grad(F.binary_cross_entropy_with_logits(zt, yt, reduction="sum"), (zt, yt),
-                                  create_graph=True)
+    t_first = torch.autograd.grad(
+        F.binary_cross_entropy_with_logits(zt, yt, reduction="sum"), (zt, yt), create_graph=True
+    )
     ((t_first[0] ** 2).sum() + (t_first[1] ** 2).sum()).backward()
     np.testing.assert_allclose(second["z"], zt.grad.numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(second["y"], yt.grad.numpy(), rtol=1e-10, atol=1e-12)
@@ -531,8 +597,9 @@ def test_bce_with_logits_on_a_batch_of_images_and_at_second_order():
 
 
 def text_classifier(seed):
-    return Sequential([Embedding(12, 4, rng=seed), LayerNorm(4), Flatten(), Linear(3 * 4, 2, rng=seed + 1)],
-                      loss=cross_entropy)
+    return Sequential(
+        [Embedding(12, 4, rng=seed), LayerNorm(4), Flatten(), Linear(3 * 4, 2, rng=seed + 1)], loss=cross_entropy
+    )
 
 
 def test_embedding_and_layer_norm_train_in_a_sequential_and_survive_save_and_load(tmp_path):
@@ -571,8 +638,8 @@ def test_batch_norm_inside_nested_modes_and_a_failed_call_leaves_its_statistics(
     ours, theirs = BatchNorm(2), torch.nn.BatchNorm2d(2, dtype=torch.float64)
     _, hessian_times_tangent = dp.jvp(dp.grad(lambda x: (ours(x) ** 3).sum()), x, tangent)
     t = torch.tensor(x, requires_grad=True)
-    first, = torch.autograd.grad((theirs(t) ** 3).sum(), t, create_graph=True)
-    expected, = torch.autograd.grad(first, t, torch.tensor(tangent))
+    (first,) = torch.autograd.grad((theirs(t) ** 3).sum(), t, create_graph=True)
+    (expected,) = torch.autograd.grad(first, t, torch.tensor(tangent))
     # (a Node: the layer's gamma and beta are variables too, so dp.grad hands back a graph of them)
     np.testing.assert_allclose(plain(hessian_times_tangent), expected.numpy(), rtol=1e-10, atol=1e-12)
     statistics = ours.running_mean.copy(), ours.running_var.copy()

@@ -9,8 +9,14 @@ import torch
 import torch.nn.functional as F
 
 from dp import Node
-from dp.nn import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, cross_entropy_from_probs,
-                   mean_squared_error, mse)
+from dp.nn import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    cross_entropy_from_probs,
+    mean_squared_error,
+    mse,
+)
 from oracles import assert_matches_oracles
 
 RNG = np.random.default_rng(0)
@@ -32,26 +38,39 @@ def probabilities(t):
 CASES = {
     "cross_entropy, class indices": (
         lambda x, r: cross_entropy(x, LABELS, r),
-        lambda t, r: F.cross_entropy(t, torch.tensor(LABELS), reduction=r), LOGITS),
+        lambda t, r: F.cross_entropy(t, torch.tensor(LABELS), reduction=r),
+        LOGITS,
+    ),
     "cross_entropy, one-hot": (
         lambda x, r: cross_entropy(x, ONE_HOT, r),
-        lambda t, r: F.cross_entropy(t, torch.tensor(ONE_HOT, dtype=t.dtype), reduction=r), LOGITS),
+        lambda t, r: F.cross_entropy(t, torch.tensor(ONE_HOT, dtype=t.dtype), reduction=r),
+        LOGITS,
+    ),
     "cross_entropy, probabilities": (
         lambda x, r: cross_entropy(x, SOFT, r),
-        lambda t, r: F.cross_entropy(t, torch.tensor(SOFT, dtype=t.dtype), reduction=r), LOGITS),
+        lambda t, r: F.cross_entropy(t, torch.tensor(SOFT, dtype=t.dtype), reduction=r),
+        LOGITS,
+    ),
     "cross_entropy_from_probs (the paper's)": (
         lambda x, r: cross_entropy_from_probs(x.softmax(), ONE_HOT, r),
-        lambda t, r: F.nll_loss(torch.log(probabilities(t)), torch.tensor(LABELS), reduction=r), LOGITS),
+        lambda t, r: F.nll_loss(torch.log(probabilities(t)), torch.tensor(LABELS), reduction=r),
+        LOGITS,
+    ),
     "binary_cross_entropy": (
         lambda x, r: binary_cross_entropy(x, BINARY, r),
-        lambda t, r: F.binary_cross_entropy(t, torch.tensor(BINARY, dtype=t.dtype), reduction=r), PROBS),
+        lambda t, r: F.binary_cross_entropy(t, torch.tensor(BINARY, dtype=t.dtype), reduction=r),
+        PROBS,
+    ),
     "binary_cross_entropy_with_logits": (
         lambda x, r: binary_cross_entropy_with_logits(x, BINARY, r),
         lambda t, r: F.binary_cross_entropy_with_logits(t, torch.tensor(BINARY, dtype=t.dtype), reduction=r),
-        LOGITS[:, :3]),
+        LOGITS[:, :3],
+    ),
     "mean_squared_error": (
         lambda x, r: mean_squared_error(x, SOFT, r),
-        lambda t, r: F.mse_loss(t, torch.tensor(SOFT, dtype=t.dtype), reduction=r), LOGITS),
+        lambda t, r: F.mse_loss(t, torch.tensor(SOFT, dtype=t.dtype), reduction=r),
+        LOGITS,
+    ),
 }
 
 

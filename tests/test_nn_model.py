@@ -10,8 +10,20 @@ import pytest
 import torch
 
 from dp import Node
-from dp.nn import (SGD, BatchNorm, Dropout, Linear, LinearLayer, Model, ReLU, Sequential, binary_cross_entropy,
-                   cross_entropy, relu, softmax)
+from dp.nn import (
+    SGD,
+    BatchNorm,
+    Dropout,
+    Linear,
+    LinearLayer,
+    Model,
+    ReLU,
+    Sequential,
+    binary_cross_entropy,
+    cross_entropy,
+    relu,
+    softmax,
+)
 
 
 class TwoLayers(Model):
@@ -46,8 +58,17 @@ def data(n=8, seed=0):
 
 def test_parameters_are_found_in_definition_order_with_readable_names():
     model = TwoLayers()
-    assert list(model.get_param()) == ["first.W", "first.b", "blocks.0.W", "blocks.0.b", "blocks.1.gamma",
-                                       "blocks.1.beta", "scale", "out.W", "out.b"]
+    assert list(model.get_param()) == [
+        "first.W",
+        "first.b",
+        "blocks.0.W",
+        "blocks.0.b",
+        "blocks.1.gamma",
+        "blocks.1.beta",
+        "scale",
+        "out.W",
+        "out.b",
+    ]
     assert all(node.name == name for name, node in model.parameters().items())
     assert model.variables.keys() == model.parameters().keys()
 
@@ -250,12 +271,15 @@ def test_set_param_copies_values_in():
     assert model.get_param()["out.W"] is live
 
 
-@pytest.mark.parametrize("change, error, message", [
-    (lambda p: p.pop("out.b"), ValueError, "missing \\['out.b'\\]"),
-    (lambda p: p.update(extra=np.zeros(1)), ValueError, "unknown \\['extra'\\]"),
-    (lambda p: p.update({"out.W": np.zeros((2, 3))}), ValueError, "shape \\(2, 3\\), expected \\(3, 2\\)"),
-    (lambda p: p.update({"out.W": np.full((3, 2), "a")}), TypeError, "numbers"),
-])
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        (lambda p: p.pop("out.b"), ValueError, "missing \\['out.b'\\]"),
+        (lambda p: p.update(extra=np.zeros(1)), ValueError, "unknown \\['extra'\\]"),
+        (lambda p: p.update({"out.W": np.zeros((2, 3))}), ValueError, "shape \\(2, 3\\), expected \\(3, 2\\)"),
+        (lambda p: p.update({"out.W": np.full((3, 2), "a")}), TypeError, "numbers"),
+    ],
+)
 def test_set_param_rejects_a_bad_dict_without_changing_anything(change, error, message):
     model = TwoLayers()
     before = {name: value.copy() for name, value in model.get_param().items()}
@@ -291,11 +315,13 @@ def test_sequential_with_a_loss_trains_with_an_optimizer():
 
 def test_seed_002_style_with_sequential_and_backward():
     in_size, hidden_size, out_size = 4, 8, 2
-    model = Sequential([
-        LinearLayer(in_size, hidden_size),
-        relu,
-        LinearLayer(hidden_size, out_size),
-    ])
+    model = Sequential(
+        [
+            LinearLayer(in_size, hidden_size),
+            relu,
+            LinearLayer(hidden_size, out_size),
+        ]
+    )
     optimizer = SGD(learning_rate=0.5)
     feature, labels = data(n=16)
     label = np.eye(out_size)[labels]
@@ -413,11 +439,14 @@ def test_load_refuses_pickled_objects(tmp_path):
     np.testing.assert_array_equal(model.get_param()["out.W"], before)
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda s: s.pop("blocks.1.running_var"), "missing"),
-    (lambda s: s.update(surplus=np.zeros(2)), "unknown"),
-    (lambda s: s.update({"first.W": np.zeros((3, 4))}), "shape"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda s: s.pop("blocks.1.running_var"), "missing"),
+        (lambda s: s.update(surplus=np.zeros(2)), "unknown"),
+        (lambda s: s.update({"first.W": np.zeros((3, 4))}), "shape"),
+    ],
+)
 def test_load_refuses_missing_extra_or_misshaped_parameters(tmp_path, change, message):
     model = TwoLayers()
     state = {name: np.zeros_like(value) for name, value in model._state().items()}
@@ -458,8 +487,7 @@ def test_layers_in_a_dict_attribute_are_the_models_own():
             return (self.heads["cls"](h) ** 2).sum() + self.heads["reg"](h).sum()
 
     model = Heads()
-    assert list(model.parameters()) == ["body.W", "body.b", "heads.cls.W", "heads.cls.b", "heads.reg.W",
-                                        "heads.reg.b"]
+    assert list(model.parameters()) == ["body.W", "body.b", "heads.cls.W", "heads.cls.b", "heads.reg.W", "heads.reg.b"]
     before = model.heads["cls"].W.value.copy()
     SGD(model, np.ones((5, 4)), np.zeros(5), learning_rate=0.1).train(steps=2, print_each=None, progress=False)
     assert not np.array_equal(model.heads["cls"].W.value, before), "a layer in a dict was not trained"

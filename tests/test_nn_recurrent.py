@@ -59,8 +59,9 @@ def torch_twin(layer, torch_type, options, sequence, rng):
 
 def torch_parameter_gradients(layer, twin, suffix):
     """PyTorch's gradients under dp's names and in dp's layout."""
-    grad = {name: getattr(twin, name + suffix).grad.numpy() for name in ("weight_ih", "weight_hh", "bias_ih",
-                                                                        "bias_hh")}
+    grad = {
+        name: getattr(twin, name + suffix).grad.numpy() for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    }
     found = {"Wx": grad["weight_ih"].T, "Wh": grad["weight_hh"].T}
     if isinstance(layer, GRU | GRUCell):
         found.update(bx=grad["bias_ih"], bh=grad["bias_hh"])
@@ -75,8 +76,11 @@ def compare(layer, twin, suffix, x, state, dtype, seed=0):
     rng = np.random.default_rng(seed)
     sequence = x.ndim == 3
     x_node = Node(x, "x")
-    state_nodes = None if state is None else (
-        tuple(Node(s, name) for s, name in zip(state, ("h0", "c0"))) if is_lstm(layer) else Node(state, "h0"))
+    state_nodes = (
+        None
+        if state is None
+        else (tuple(Node(s, name) for s, name in zip(state, ("h0", "c0"))) if is_lstm(layer) else Node(state, "h0"))
+    )
     result = layer(x_node, state_nodes)
     outputs, final = result if sequence else (None, result)
     finals = list(final) if is_lstm(layer) else [final]
@@ -91,8 +95,10 @@ def compare(layer, twin, suffix, x, state, dtype, seed=0):
     if state is None:
         tstate = None
     else:
-        tstate = [torch.tensor(s[None] if sequence else s, requires_grad=True)
-                  for s in (state if is_lstm(layer) else (state,))]
+        tstate = [
+            torch.tensor(s[None] if sequence else s, requires_grad=True)
+            for s in (state if is_lstm(layer) else (state,))
+        ]
     tresult = twin(xt, None if tstate is None else tuple(tstate) if is_lstm(layer) else tstate[0])
     if sequence:
         toutputs, tfinal = tresult
@@ -165,8 +171,15 @@ def test_cells_match_pytorch(kind, dtype, sizes, with_state):
 
 
 @settings(max_examples=12)
-@given(kind=st.sampled_from(sorted(KINDS)), N=st.integers(1, 4), T=st.integers(1, 5), n_in=st.integers(1, 5),
-       H=st.integers(1, 5), with_state=st.booleans(), seed=st.integers(0, 2**16))
+@given(
+    kind=st.sampled_from(sorted(KINDS)),
+    N=st.integers(1, 4),
+    T=st.integers(1, 5),
+    n_in=st.integers(1, 5),
+    H=st.integers(1, 5),
+    with_state=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
 def test_random_sizes_match_pytorch(kind, N, T, n_in, H, with_state, seed):
     layer_type, torch_type, options = KINDS[kind]
     rng = np.random.default_rng(seed)
@@ -269,9 +282,17 @@ def test_the_docstring_example_runs():
 # Parameters: names, layout, initialisation, dtype
 
 
-@pytest.mark.parametrize("layer_type, gates, biases", [(RNN, 1, ["b"]), (LSTM, 4, ["b"]), (GRU, 3, ["bx", "bh"]),
-                                                       (RNNCell, 1, ["b"]), (LSTMCell, 4, ["b"]),
-                                                       (GRUCell, 3, ["bx", "bh"])])
+@pytest.mark.parametrize(
+    "layer_type, gates, biases",
+    [
+        (RNN, 1, ["b"]),
+        (LSTM, 4, ["b"]),
+        (GRU, 3, ["bx", "bh"]),
+        (RNNCell, 1, ["b"]),
+        (LSTMCell, 4, ["b"]),
+        (GRUCell, 3, ["bx", "bh"]),
+    ],
+)
 def test_parameter_layout_and_initialisation(layer_type, gates, biases):
     layer = layer_type(30, 40, rng=11)
     params = layer.parameters()
@@ -299,8 +320,15 @@ def test_names_in_a_model_and_given_names():
             return ((outputs - y) ** 2).mean()
 
     model = Encoder()
-    assert list(model.parameters()) == ["rnn.Wx", "rnn.Wh", "rnn.b", "decoder.Wx", "decoder.Wh", "decoder.bx",
-                                        "decoder.bh"]
+    assert list(model.parameters()) == [
+        "rnn.Wx",
+        "rnn.Wh",
+        "rnn.b",
+        "decoder.Wx",
+        "decoder.Wh",
+        "decoder.bx",
+        "decoder.bh",
+    ]
     rng = np.random.default_rng(2)
     grads, loss = model.get_grad(rng.standard_normal((2, 5, 3)), rng.standard_normal((2, 5, 2)))
     assert set(grads) == set(model.parameters()) and loss > 0
@@ -382,11 +410,14 @@ def test_cells_refuse_wrong_inputs(cell_type):
         cell(np.ones((2, 3)), state)
 
 
-@pytest.mark.parametrize("arguments, message", [
-    ((0, 4), "input_size must be a positive integer, got 0"),
-    ((3, 2.5), "hidden_size must be a positive integer, got 2.5"),
-    ((3, True), "hidden_size must be a positive integer, got True"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ((0, 4), "input_size must be a positive integer, got 0"),
+        ((3, 2.5), "hidden_size must be a positive integer, got 2.5"),
+        ((3, True), "hidden_size must be a positive integer, got True"),
+    ],
+)
 def test_sizes_must_be_positive_integers(arguments, message):
     for layer_type in (RNN, LSTM, GRU, RNNCell):
         with pytest.raises(ValueError, match=message):

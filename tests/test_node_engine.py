@@ -45,8 +45,7 @@ def test_slides_example_by_hand():
     assert grads["x2"] == 2
 
 
-BLOG_GRADIENTS = [-0.1049935854035065, 0.3149807562105195, 0.1049935854035065, 0.1049935854035065,
-                  0.209987170807013]
+BLOG_GRADIENTS = [-0.1049935854035065, 0.3149807562105195, 0.1049935854035065, 0.1049935854035065, 0.209987170807013]
 
 
 @pytest.mark.parametrize("sigmoid", [lambda z: 1 / (1 + (-z).exp()), Node.sigmoid], ids=["1/(1+exp(-z))", "sigmoid"])
@@ -75,7 +74,7 @@ def test_shared_subexpressions_are_visited_once():
     y = x
     for _ in range(200):
         y = y + y
-    assert y.grad(1)["x"] == 2.0 ** 200
+    assert y.grad(1)["x"] == 2.0**200
 
 
 def test_gradients_arriving_by_several_paths_are_summed():
@@ -91,7 +90,7 @@ def test_a_100_000_node_chain(length):
     for _ in range(length):
         y = y * 1.00001 + 0.0
     assert len(dp.topological_order(y)) == 2 * length + 1
-    np.testing.assert_allclose(y.sum().grad(1)["x"], [1.00001 ** length] * 2, rtol=1e-9)
+    np.testing.assert_allclose(y.sum().grad(1)["x"], [1.00001**length] * 2, rtol=1e-9)
     del y  # tearing the chain down must not overflow the C stack either
 
 
@@ -150,7 +149,7 @@ def test_float32_stays_float32_through_a_network():
     b = Node(np.zeros(3, np.float32), "b")
     labels = np.eye(3, dtype=np.float32)[[0, 1, 2, 0, 1]]
     h = ((x @ w + b).tanh() * 2 - 1 + np.arange(3)).sigmoid() / 3  # numbers and an int array on the way
-    loss = -(Node(labels) * h.log_softmax()).sum() / 5 + (w ** 2).mean()
+    loss = -(Node(labels) * h.log_softmax()).sum() / 5 + (w**2).mean()
     assert h.value.dtype == np.float32 and loss.value.dtype == np.float32
     grads = loss.grad(1)
     assert grads["W"].dtype == np.float32 and grads["b"].dtype == np.float32
@@ -161,8 +160,9 @@ def test_stable_at_plus_minus_1000(dtype):
     x = Node(np.array([[-1000.0, 0.0, 1000.0], [1000.0, 1000.0, -1000.0]], dtype), "x")
     np.testing.assert_array_equal(x.sigmoid().value, [[0, 0.5, 1], [1, 1, 0]])
     np.testing.assert_allclose(x.softmax().value, [[0, 0, 1], [0.5, 0.5, 0]])
-    np.testing.assert_allclose(x.log_softmax().value, [[-2000, -1000, 0], [-np.log(2), -np.log(2), -2000 - np.log(2)]],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        x.log_softmax().value, [[-2000, -1000, 0], [-np.log(2), -np.log(2), -2000 - np.log(2)]], rtol=1e-6
+    )
     for out in (x.sigmoid(), x.softmax(), x.log_softmax()):
         assert np.all(np.isfinite(out.value))
         assert np.all(np.isfinite((out * np.arange(3)).sum().grad(1)["x"]))
@@ -223,9 +223,17 @@ def test_a_node_is_not_wrapped_twice():
         Node(Node(1.0))
 
 
-@pytest.mark.parametrize("operation, op_name", [(lambda a, b: a + b, "add"), (lambda a, b: a - b, "subtract"),
-                                                (lambda a, b: a * b, "multiply"), (lambda a, b: a / b, "divide"),
-                                                (lambda a, b: a ** b, "power"), (dp.maximum, "maximum")])
+@pytest.mark.parametrize(
+    "operation, op_name",
+    [
+        (lambda a, b: a + b, "add"),
+        (lambda a, b: a - b, "subtract"),
+        (lambda a, b: a * b, "multiply"),
+        (lambda a, b: a / b, "divide"),
+        (lambda a, b: a**b, "power"),
+        (dp.maximum, "maximum"),
+    ],
+)
 def test_shapes_that_do_not_broadcast(operation, op_name):
     with pytest.raises(ValueError, match=rf"{op_name}: shapes \(2, 3\) and \(4,\) do not broadcast"):
         operation(Node(np.ones((2, 3)), "a"), Node(np.ones(4)))
@@ -258,14 +266,17 @@ def test_two_leaves_with_one_name():
     assert (a * a).grad(1)["w"] == 2.0  # one leaf used twice is fine
 
 
-@pytest.mark.parametrize("operation, message", [
-    (lambda x: x.reshape(4, 2), r"reshape: cannot reshape shape \(2, 3\)"),
-    (lambda x: x.sum(axis=2), r"sum: cannot reduce shape \(2, 3\) over axis 2"),
-    (lambda x: x.transpose(0, 0), r"transpose: axes \(0, 0\) do not fit shape \(2, 3\)"),
-    (lambda x: x[5], r"getitem: index 5 does not fit shape \(2, 3\)"),
-    (lambda x: dp.concatenate([x, np.ones((3, 3))], axis=1), r"concatenate: shapes \(2, 3\), \(3, 3\)"),
-    (lambda x: np.broadcast_to(x, (4, 3)), r"broadcast_to: shape \(2, 3\) does not broadcast to \(4, 3\)"),
-])
+@pytest.mark.parametrize(
+    "operation, message",
+    [
+        (lambda x: x.reshape(4, 2), r"reshape: cannot reshape shape \(2, 3\)"),
+        (lambda x: x.sum(axis=2), r"sum: cannot reduce shape \(2, 3\) over axis 2"),
+        (lambda x: x.transpose(0, 0), r"transpose: axes \(0, 0\) do not fit shape \(2, 3\)"),
+        (lambda x: x[5], r"getitem: index 5 does not fit shape \(2, 3\)"),
+        (lambda x: dp.concatenate([x, np.ones((3, 3))], axis=1), r"concatenate: shapes \(2, 3\), \(3, 3\)"),
+        (lambda x: np.broadcast_to(x, (4, 3)), r"broadcast_to: shape \(2, 3\) does not broadcast to \(4, 3\)"),
+    ],
+)
 def test_shape_errors_name_the_operation_and_shapes(operation, message):
     with pytest.raises((ValueError, IndexError), match=message):
         operation(Node(np.ones((2, 3)), "x"))
@@ -302,9 +313,14 @@ GRAPH_STEPS = {
 }
 
 
-@given(program=st.lists(st.tuples(st.sampled_from(sorted(GRAPH_STEPS)), st.integers(0, 10**6), st.integers(0, 10**6)),
-                        min_size=1, max_size=25),
-       seed=st.integers(0, 2**32 - 1))
+@given(
+    program=st.lists(
+        st.tuples(st.sampled_from(sorted(GRAPH_STEPS)), st.integers(0, 10**6), st.integers(0, 10**6)),
+        min_size=1,
+        max_size=25,
+    ),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_random_graphs_with_shared_subexpressions_match_pytorch(program, seed):
     """Each step combines two earlier results, picked at random: nodes get reused in every
     arrangement (a parent used again by a later child, diamonds, chains) and all gradients
@@ -325,7 +341,7 @@ def test_random_graphs_with_shared_subexpressions_match_pytorch(program, seed):
             else:
                 results.append(GRAPH_STEPS[step](a, b))
         # newest first, so that the walk meets a node's children before the node's older parents
-        return sum(result.sum() for result in reversed(results[len(leaves):]))
+        return sum(result.sum() for result in reversed(results[len(leaves) :]))
 
     leaves = [Node(v, f"x{i}") for i, v in enumerate(values)]
     grads = run(leaves, Node.tanh, Node.sin).grad(1)
@@ -347,13 +363,13 @@ def test_powers_at_zero_take_pytorchs_gradients():
     base, exponent = np.array([0.0, 2.0, 0.0]), np.array([0.0, 3.0, 2.0])
     grads = (Node(base, "x") ** Node(exponent, "y")).sum().grad(1)
     x, y = torch.tensor(base, requires_grad=True), torch.tensor(exponent, requires_grad=True)
-    (x ** y).sum().backward()
+    (x**y).sum().backward()
     np.testing.assert_array_equal(grads["x"], x.grad.numpy())
     np.testing.assert_array_equal(grads["y"], y.grad.numpy())
     np.testing.assert_array_equal((Node(base, "x") ** 0).sum().grad(1)["x"], [0.0, 0.0, 0.0])
 
 
-@pytest.mark.parametrize("power", [lambda x: x ** 2, lambda x: 2 ** x, lambda x: x ** 0.5, lambda x: (x / 3 - 1) * x])
+@pytest.mark.parametrize("power", [lambda x: x**2, lambda x: 2**x, lambda x: x**0.5, lambda x: (x / 3 - 1) * x])
 def test_second_derivatives_keep_float32(power):
     x = Node(np.array([1.0, 2.0], np.float32), "x")
     first = power(x).sum().grad(1, create_graph=True)["x"]
@@ -361,12 +377,15 @@ def test_second_derivatives_keep_float32(power):
     assert first.sum().grad(1)["x"].dtype == np.float32
 
 
-@pytest.mark.parametrize("operation, message", [
-    (lambda x: x.softmax(axis=5), r"softmax: cannot reduce shape \(2, 3\) over axis 5"),
-    (lambda x: x.log_softmax(axis=-3), r"log_softmax: cannot reduce shape \(2, 3\) over axis -3"),
-    (lambda x: x.swapaxes(0, 5), r"swapaxes: axes \(0, 5\) do not fit shape \(2, 3\)"),
-    (lambda x: x.max(axis=(0, 7)), r"max: cannot reduce shape \(2, 3\)"),
-])
+@pytest.mark.parametrize(
+    "operation, message",
+    [
+        (lambda x: x.softmax(axis=5), r"softmax: cannot reduce shape \(2, 3\) over axis 5"),
+        (lambda x: x.log_softmax(axis=-3), r"log_softmax: cannot reduce shape \(2, 3\) over axis -3"),
+        (lambda x: x.swapaxes(0, 5), r"swapaxes: axes \(0, 5\) do not fit shape \(2, 3\)"),
+        (lambda x: x.max(axis=(0, 7)), r"max: cannot reduce shape \(2, 3\)"),
+    ],
+)
 def test_axis_errors_name_the_operation_and_shape(operation, message):
     with pytest.raises(ValueError, match=message):
         operation(Node(np.ones((2, 3)), "x"))

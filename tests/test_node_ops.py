@@ -59,9 +59,9 @@ ELEMENTWISE = {
     "leaky_relu": (lambda x: x.leaky_relu(0.1), lambda t: F.leaky_relu(t, 0.1), nonzero),
     "leaky_relu default": (Node.leaky_relu, F.leaky_relu, nonzero),
     "sqrt": (Node.sqrt, torch.sqrt, positive),
-    "square by pow": (lambda x: x ** 2, lambda t: t ** 2, real),
-    "pow 2.5": (lambda x: x ** 2.5, lambda t: t ** 2.5, positive),
-    "2 ** x": (lambda x: 2 ** x, lambda t: 2 ** t, real),
+    "square by pow": (lambda x: x**2, lambda t: t**2, real),
+    "pow 2.5": (lambda x: x**2.5, lambda t: t**2.5, positive),
+    "2 ** x": (lambda x: 2**x, lambda t: 2**t, real),
     "2 - x": (lambda x: 2 - x, lambda t: 2 - t, real),
     "-1 * x": (lambda x: -1 * x, lambda t: -1 * t, real),
     "1 / x": (lambda x: 1 / x, lambda t: 1 / t, nonzero),
@@ -94,8 +94,7 @@ SHAPED = {
     "slices": (lambda x: x[1:, ::2], lambda t: t[1:, ::2], real),
     "first row": (lambda x: x[0], lambda t: t[0], real),
     "new axis": (lambda x: x[:, None], lambda t: t[:, None], real),
-    "integer array, repeated": (lambda x: x[np.array([0, 1, 0, 0])],
-                                lambda t: t[torch.tensor([0, 1, 0, 0])], real),
+    "integer array, repeated": (lambda x: x[np.array([0, 1, 0, 0])], lambda t: t[torch.tensor([0, 1, 0, 0])], real),
     "boolean mask": (lambda x: x[x.value > 0], lambda t: t[t > 0], real),
     "broadcast_to": (lambda x: np.broadcast_to(x, (3,) + x.shape), lambda t: t.expand((3,) + t.shape), real),
 }
@@ -106,24 +105,33 @@ BINARY = {
     "sub": (lambda a, b: a - b, torch.sub, real, real),
     "mul": (lambda a, b: a * b, torch.mul, real, real),
     "div": (lambda a, b: a / b, torch.div, real, nonzero),
-    "pow": (lambda a, b: a ** b, torch.pow, positive, real),
+    "pow": (lambda a, b: a**b, torch.pow, positive, real),
     "maximum": (dp.maximum, torch.maximum, distinct, distinct_from_distinct),
-    "where": (lambda a, b: dp.where(a.value > b.value, a, b),
-              lambda a, b: torch.where(a > b, a, b), real, real),
+    "where": (lambda a, b: dp.where(a.value > b.value, a, b), lambda a, b: torch.where(a > b, a, b), real, real),
 }
 
-BROADCASTING_PAIRS = [((4, 3), (1, 3)), ((4, 3), (4, 1)), ((4, 3), (3,)), ((1, 3), (4, 1)), ((2, 1, 3), (4, 1)),
-                      ((), (2, 3)), ((3,), ())]
+BROADCASTING_PAIRS = [
+    ((4, 3), (1, 3)),
+    ((4, 3), (4, 1)),
+    ((4, 3), (3,)),
+    ((1, 3), (4, 1)),
+    ((2, 1, 3), (4, 1)),
+    ((), (2, 3)),
+    ((3,), ()),
+]
 DTYPES = [np.float64, np.float32]
 
 seeds = st.integers(0, 2**32 - 1)
 
 
 # Element-wise operations take any shape; the others need at least two axes of at least 2.
-UNARY = {**{name: (*spec, array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4))
-            for name, spec in ELEMENTWISE.items()},
-         **{name: (*spec, array_shapes(min_dims=2, max_dims=3, min_side=2, max_side=4))
-            for name, spec in SHAPED.items()}}
+UNARY = {
+    **{
+        name: (*spec, array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4))
+        for name, spec in ELEMENTWISE.items()
+    },
+    **{name: (*spec, array_shapes(min_dims=2, max_dims=3, min_side=2, max_side=4)) for name, spec in SHAPED.items()},
+}
 
 
 @pytest.mark.parametrize("name", UNARY)
@@ -135,8 +143,11 @@ def test_one_operand(name, data, seed, dtype):
 
 
 @pytest.mark.parametrize("name", BINARY)
-@given(shapes=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=4), seed=seeds,
-       dtype=st.sampled_from(DTYPES))
+@given(
+    shapes=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=4),
+    seed=seeds,
+    dtype=st.sampled_from(DTYPES),
+)
 def test_binary_on_broadcasting_shapes(name, shapes, seed, dtype):
     function, torch_function, domain_a, domain_b = BINARY[name]
     rng = np.random.default_rng(seed)
@@ -155,14 +166,29 @@ def test_binary_on_the_issue_shapes(name, shapes, dtype):
     assert_matches_oracles(lambda x, y: function(y, x), lambda x, y: torch_function(y, x), [b, a], dtype)
 
 
-MATMUL_SHAPES = [((4, 3), (3, 5)), ((3,), (3, 5)), ((4, 3), (3,)), ((3,), (3,)), ((2, 4, 3), (3, 5)),
-                 ((2, 4, 3), (1, 3, 5)), ((3,), (2, 3, 5)), ((2, 4, 3), (3,))]
+MATMUL_SHAPES = [
+    ((4, 3), (3, 5)),
+    ((3,), (3, 5)),
+    ((4, 3), (3,)),
+    ((3,), (3,)),
+    ((2, 4, 3), (3, 5)),
+    ((2, 4, 3), (1, 3, 5)),
+    ((3,), (2, 3, 5)),
+    ((2, 4, 3), (3,)),
+]
 
 
 # NumPy's dot is matmul unless b has more than two axes (tests/test_numpy_api.py checks those)
-@pytest.mark.parametrize("spelling, shapes", [(spelling, shapes) for spelling in ("@", "dot", "np.matmul")
-                                              for shapes in MATMUL_SHAPES
-                                              if spelling != "dot" or len(shapes[1]) <= 2], ids=str)
+@pytest.mark.parametrize(
+    "spelling, shapes",
+    [
+        (spelling, shapes)
+        for spelling in ("@", "dot", "np.matmul")
+        for shapes in MATMUL_SHAPES
+        if spelling != "dot" or len(shapes[1]) <= 2
+    ],
+    ids=str,
+)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_matmul(shapes, dtype, spelling):
     functions = {"@": lambda a, b: a @ b, "dot": lambda a, b: a.dot(b), "np.matmul": np.matmul}
@@ -170,8 +196,11 @@ def test_matmul(shapes, dtype, spelling):
     assert_matches_oracles(functions[spelling], torch.matmul, [real(rng, shapes[0]), real(rng, shapes[1])], dtype)
 
 
-@pytest.mark.parametrize("apply", [operator.add, operator.sub, operator.mul, operator.truediv, operator.pow,
-                                   operator.matmul], ids=lambda f: f.__name__)
+@pytest.mark.parametrize(
+    "apply",
+    [operator.add, operator.sub, operator.mul, operator.truediv, operator.pow, operator.matmul],
+    ids=lambda f: f.__name__,
+)
 def test_an_array_on_the_left_gives_a_node(apply):
     """NumPy tries the array's operator first; Node's protocols make it defer to Node."""
     array = np.random.default_rng(5).uniform(0.5, 2, (3, 3))
@@ -190,18 +219,22 @@ def test_an_array_on_the_left_gives_a_node(apply):
 def test_concatenate_and_stack(dtype, axis):
     rng = np.random.default_rng(3)
     a, b, c = real(rng, (2, 3)), real(rng, (2, 3)), real(rng, (2, 3))
-    assert_matches_oracles(lambda *xs: dp.concatenate(xs, axis=axis), lambda *ts: torch.cat(ts, dim=axis),
-                           [a, b, c], dtype)
-    assert_matches_oracles(lambda *xs: dp.stack(xs, axis=axis), lambda *ts: torch.stack(ts, dim=axis),
-                           [a, b, c], dtype)
-    assert_matches_oracles(lambda *xs: np.concatenate(xs, axis=axis), lambda *ts: torch.cat(ts, dim=axis),
-                           [a, b, c], dtype)
+    assert_matches_oracles(
+        lambda *xs: dp.concatenate(xs, axis=axis), lambda *ts: torch.cat(ts, dim=axis), [a, b, c], dtype
+    )
+    assert_matches_oracles(lambda *xs: dp.stack(xs, axis=axis), lambda *ts: torch.stack(ts, dim=axis), [a, b, c], dtype)
+    assert_matches_oracles(
+        lambda *xs: np.concatenate(xs, axis=axis), lambda *ts: torch.cat(ts, dim=axis), [a, b, c], dtype
+    )
 
 
 def test_concatenate_of_different_lengths():
     rng = np.random.default_rng(4)
-    assert_matches_oracles(lambda a, b: dp.concatenate([a, b], axis=1), lambda a, b: torch.cat([a, b], dim=1),
-                           [real(rng, (2, 3)), real(rng, (2, 5))])
+    assert_matches_oracles(
+        lambda a, b: dp.concatenate([a, b], axis=1),
+        lambda a, b: torch.cat([a, b], dim=1),
+        [real(rng, (2, 3)), real(rng, (2, 5))],
+    )
 
 
 def test_ties_share_the_gradient_like_pytorch():
@@ -218,8 +251,11 @@ def test_ties_share_the_gradient_like_pytorch():
 def test_kinks_take_pytorchs_subgradient():
     """At 0: |x|' = 0, relu' = 0, leaky_relu' = alpha."""
     x = np.array([0.0, 1.0, -1.0])
-    for function, torch_function in [(abs, torch.abs), (Node.relu, torch.relu),
-                                     (lambda v: v.leaky_relu(0.2), lambda t: F.leaky_relu(t, 0.2))]:
+    for function, torch_function in [
+        (abs, torch.abs),
+        (Node.relu, torch.relu),
+        (lambda v: v.leaky_relu(0.2), lambda t: F.leaky_relu(t, 0.2)),
+    ]:
         gradient = function(Node(x, "x")).sum().grad(1)["x"]
         expected = torch.tensor(x, requires_grad=True)
         torch_function(expected).sum().backward()

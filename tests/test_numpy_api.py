@@ -40,8 +40,14 @@ from _numpy_cases import CASES, COVERED_ELSEWHERE, INTEGER_CASES, Case
 
 EXAMPLES = int(os.environ.get("DP_NUMPY_EXAMPLES", "8"))
 _PHASES = (Phase.explicit, Phase.generate) + ((Phase.shrink,) if os.environ.get("DP_SHRINK") else ())
-table = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None, phases=_PHASES,
-                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+table = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=_PHASES,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+)
 
 BY_NAME = {row.name: row for row in CASES}
 NAMES = list(BY_NAME)
@@ -55,32 +61,150 @@ FLOAT32 = [row.name for row in CASES if row.float32]
 # Every NumPy spelling dp must differentiate (or, for argmax & co., pass through as plain integers).
 REQUIRED_API = {
     # element-wise
-    "np.log1p", "np.expm1", "np.square", "np.reciprocal", "np.exp2", "np.log2", "np.log10", "np.tan", "np.sinh",
-    "np.cosh", "np.arcsin", "np.arccos", "np.arctan", "np.arcsinh", "np.arccosh", "np.arctanh", "np.arctan2",
-    "np.hypot", "np.logaddexp", "np.minimum", "np.maximum", "np.fmax", "np.fmin", "np.clip", "np.abs", "np.fabs",
-    "np.exp", "np.log", "np.sin", "np.cos", "np.tanh", "np.sqrt", "np.power", "np.add", "np.subtract",
-    "np.multiply", "np.divide", "np.negative", "np.sign", "np.floor", "np.ceil", "np.round", "np.remainder",
-    "np.floor_divide", "operator.mod", "operator.floordiv",
-    "dp.ops.softplus", "dp.ops.log_sigmoid", "dp.ops.elu", "dp.ops.gelu",
+    "np.log1p",
+    "np.expm1",
+    "np.square",
+    "np.reciprocal",
+    "np.exp2",
+    "np.log2",
+    "np.log10",
+    "np.tan",
+    "np.sinh",
+    "np.cosh",
+    "np.arcsin",
+    "np.arccos",
+    "np.arctan",
+    "np.arcsinh",
+    "np.arccosh",
+    "np.arctanh",
+    "np.arctan2",
+    "np.hypot",
+    "np.logaddexp",
+    "np.minimum",
+    "np.maximum",
+    "np.fmax",
+    "np.fmin",
+    "np.clip",
+    "np.abs",
+    "np.fabs",
+    "np.exp",
+    "np.log",
+    "np.sin",
+    "np.cos",
+    "np.tanh",
+    "np.sqrt",
+    "np.power",
+    "np.add",
+    "np.subtract",
+    "np.multiply",
+    "np.divide",
+    "np.negative",
+    "np.sign",
+    "np.floor",
+    "np.ceil",
+    "np.round",
+    "np.remainder",
+    "np.floor_divide",
+    "operator.mod",
+    "operator.floordiv",
+    "dp.ops.softplus",
+    "dp.ops.log_sigmoid",
+    "dp.ops.elu",
+    "dp.ops.gelu",
     # reductions
-    "np.sum", "np.mean", "np.max", "np.min", "np.amax", "np.amin", "np.prod", "np.var", "np.std", "np.cumsum",
-    "np.cumprod", "dp.ops.logsumexp", "np.linalg.norm", "np.trace", "np.argmax", "np.argmin", "np.argsort",
+    "np.sum",
+    "np.mean",
+    "np.max",
+    "np.min",
+    "np.amax",
+    "np.amin",
+    "np.prod",
+    "np.var",
+    "np.std",
+    "np.cumsum",
+    "np.cumprod",
+    "dp.ops.logsumexp",
+    "np.linalg.norm",
+    "np.trace",
+    "np.argmax",
+    "np.argmin",
+    "np.argsort",
     # products
-    "np.dot", "np.matmul", "np.inner", "np.outer", "np.tensordot", "np.kron", "np.einsum",
+    "np.dot",
+    "np.matmul",
+    "np.inner",
+    "np.outer",
+    "np.tensordot",
+    "np.kron",
+    "np.einsum",
     # linear algebra
-    "np.linalg.inv", "np.linalg.solve", "np.linalg.det", "np.linalg.slogdet", "np.linalg.cholesky",
+    "np.linalg.inv",
+    "np.linalg.solve",
+    "np.linalg.det",
+    "np.linalg.slogdet",
+    "np.linalg.cholesky",
     "np.linalg.eigh",
     # shapes and indexing
-    "np.expand_dims", "np.squeeze", "np.ravel", "np.moveaxis", "np.swapaxes", "np.atleast_1d", "np.atleast_2d",
-    "np.atleast_3d", "np.repeat", "np.tile", "np.flip", "np.fliplr", "np.flipud", "np.rot90", "np.roll", "np.pad",
-    "np.tril", "np.triu", "np.diag", "np.diagonal", "np.split", "np.array_split", "np.hsplit", "np.vsplit",
-    "np.concatenate", "np.stack", "np.vstack", "np.hstack", "np.dstack", "np.column_stack", "np.append", "np.take",
-    "np.take_along_axis", "np.sort", "np.where",
+    "np.expand_dims",
+    "np.squeeze",
+    "np.ravel",
+    "np.moveaxis",
+    "np.swapaxes",
+    "np.atleast_1d",
+    "np.atleast_2d",
+    "np.atleast_3d",
+    "np.repeat",
+    "np.tile",
+    "np.flip",
+    "np.fliplr",
+    "np.flipud",
+    "np.rot90",
+    "np.roll",
+    "np.pad",
+    "np.tril",
+    "np.triu",
+    "np.diag",
+    "np.diagonal",
+    "np.split",
+    "np.array_split",
+    "np.hsplit",
+    "np.vsplit",
+    "np.concatenate",
+    "np.stack",
+    "np.vstack",
+    "np.hstack",
+    "np.dstack",
+    "np.column_stack",
+    "np.append",
+    "np.take",
+    "np.take_along_axis",
+    "np.sort",
+    "np.where",
     # ndarray methods, on Node and Dual alike
-    "ndarray.var", "ndarray.std", "ndarray.min", "ndarray.max", "ndarray.clip", "ndarray.squeeze",
-    "ndarray.flatten", "ndarray.ravel", "ndarray.prod", "ndarray.cumsum", "ndarray.cumprod", "ndarray.sum",
-    "ndarray.mean", "ndarray.reshape", "ndarray.T", "ndarray.transpose", "ndarray.swapaxes", "ndarray.repeat",
-    "ndarray.take", "ndarray.diagonal", "ndarray.trace", "ndarray.round", "ndarray.astype", "ndarray.dot",
+    "ndarray.var",
+    "ndarray.std",
+    "ndarray.min",
+    "ndarray.max",
+    "ndarray.clip",
+    "ndarray.squeeze",
+    "ndarray.flatten",
+    "ndarray.ravel",
+    "ndarray.prod",
+    "ndarray.cumsum",
+    "ndarray.cumprod",
+    "ndarray.sum",
+    "ndarray.mean",
+    "ndarray.reshape",
+    "ndarray.T",
+    "ndarray.transpose",
+    "ndarray.swapaxes",
+    "ndarray.repeat",
+    "ndarray.take",
+    "ndarray.diagonal",
+    "ndarray.trace",
+    "ndarray.round",
+    "ndarray.astype",
+    "ndarray.dot",
     "ndarray.argmax",
 }
 
@@ -91,11 +215,11 @@ REQUIRED_API = {
 
 @dataclass
 class Sample:
-    xs: list[np.ndarray]        # the operands
-    params: dict[str, Any]      # the row's parameters (axis, keepdims, indices, ...)
-    expected: np.ndarray        # NumPy's f(*xs, **params)
-    u: np.ndarray               # a fixed random cotangent of the output's shape and dtype
-    rng: np.random.Generator    # for tangents and Hessian-vector directions
+    xs: list[np.ndarray]  # the operands
+    params: dict[str, Any]  # the row's parameters (axis, keepdims, indices, ...)
+    expected: np.ndarray  # NumPy's f(*xs, **params)
+    u: np.ndarray  # a fixed random cotangent of the output's shape and dtype
+    rng: np.random.Generator  # for tangents and Hessian-vector directions
 
 
 def draw(row: Case, data: Any, dtype: type = np.float64) -> Sample:
@@ -162,8 +286,11 @@ def torch_hessian_vector(row: Case, s: Sample, directions: Sequence[np.ndarray])
     out = row.torch(*tensors, **s.params)
     firsts = torch.autograd.grad((out * torch.tensor(s.u)).sum(), tensors, create_graph=True, allow_unused=True)
     total = sum((g * torch.tensor(v)).sum() for g, v in zip(firsts, directions) if g is not None)
-    seconds = (torch.autograd.grad(total, tensors, allow_unused=True)
-               if isinstance(total, torch.Tensor) and total.requires_grad else [None] * len(tensors))
+    seconds = (
+        torch.autograd.grad(total, tensors, allow_unused=True)
+        if isinstance(total, torch.Tensor) and total.requires_grad
+        else [None] * len(tensors)
+    )
     return [np.zeros(x.shape) if h is None else h.detach().numpy(force=True) for x, h in zip(s.xs, seconds)]
 
 
@@ -171,6 +298,7 @@ def finite_differences(row: Case, s: Sample) -> list[np.ndarray]:
     """Central differences of NumPy's <u, f(x)>, one operand at a time."""
     gradients = []
     for index in range(len(s.xs)):
+
         def scalar(x: np.ndarray, index: int = index) -> float:
             args = list(s.xs)
             args[index] = x
@@ -207,8 +335,9 @@ def test_table_torch_gradient_agrees_with_finite_differences(name, data):
     """The domains keep away from kinks and the tolerances are reachable: both oracles agree."""
     row = BY_NAME[name]
     s = draw(row, data)
-    for index, (oracle, numerical) in enumerate(zip(torch_gradients(row, s.xs, s.params, s.u),
-                                                    finite_differences(row, s))):
+    for index, (oracle, numerical) in enumerate(
+        zip(torch_gradients(row, s.xs, s.params, s.u), finite_differences(row, s))
+    ):
         assert_close(oracle, numerical, 1e-5, 1e-7, f"{row.name}: PyTorch and central differences disagree ({index})")
 
 
@@ -245,15 +374,20 @@ def test_every_api_name_in_the_table_is_real_numpy():
 
 def test_every_primitive_is_exercised_by_the_table():
     # dp's own catalogue, read in a fresh process: other tests in this one define primitives of their own
-    listed = subprocess.run([sys.executable, "-c", "import dp; print(' '.join(dp.node.PRIMITIVES))"],
-                            capture_output=True, text=True, check=True)
+    listed = subprocess.run(
+        [sys.executable, "-c", "import dp; print(' '.join(dp.node.PRIMITIVES))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     primitives = listed.stdout.split()
     named = set().union(*(row.primitives for row in CASES))
     missing = sorted(set(primitives) - named - set(COVERED_ELSEWHERE))
     assert not missing, (
         f"primitives of dp.node.PRIMITIVES that no row of tests/_numpy_cases.py exercises (add a row, or its name "
         f"to a row's primitives=..., or to COVERED_ELSEWHERE with the test file): {missing}. Names the rows use "
-        f"that are not primitives (renamed?): {sorted(named - set(primitives))}")
+        f"that are not primitives (renamed?): {sorted(named - set(primitives))}"
+    )
 
 
 def test_primitives_covered_elsewhere_are_tested_there():
@@ -311,14 +445,20 @@ def test_forward_mode_agrees_with_reverse_mode(name, data):
     s = draw(row, data)
     tangents = [s.rng.standard_normal(x.shape) for x in s.xs]
     value, tangent = dp.jvp(bound(row.f, s.params), tuple(s.xs), tuple(tangents))
-    assert not isinstance(value, dp.Node | dp.Dual) and not isinstance(tangent, dp.Node | dp.Dual), \
+    assert not isinstance(value, dp.Node | dp.Dual) and not isinstance(tangent, dp.Node | dp.Dual), (
         f"{row.name}: jvp on arrays gave {type(value).__name__}, {type(tangent).__name__}"
+    )
     assert np.shape(value) == s.expected.shape, f"{row.name}: forward value has shape {np.shape(value)}"
     assert np.shape(tangent) == s.expected.shape, f"{row.name}: tangent has shape {np.shape(tangent)}"
     assert_close(value, s.expected, 1e-12, 1e-12, f"{row.name}: forward mode's value differs from NumPy's")
     directional = sum(float(np.sum(g * t)) for g, t in zip(dp_gradients(row, s), tangents))
-    assert_close(np.sum(np.asarray(tangent) * s.u), directional, max(row.rtol, 1e-9), max(row.atol, 1e-10),
-                 f"{row.name}: <u, J t> from forward mode differs from <J^T u, t> from reverse mode")
+    assert_close(
+        np.sum(np.asarray(tangent) * s.u),
+        directional,
+        max(row.rtol, 1e-9),
+        max(row.atol, 1e-10),
+        f"{row.name}: <u, J t> from forward mode differs from <J^T u, t> from reverse mode",
+    )
 
 
 @rows(SECOND_ORDER)
@@ -339,11 +479,17 @@ def test_second_order_equals_torch_double_backward(name, data):
     if row.torch is not None:
         expected = torch_hessian_vector(row, s, directions)
     else:  # central differences of dp's own first derivative along the directions
-        expected = [dp.numerical_grad(lambda x, i=i: along(*s.xs[:i], x, *s.xs[i + 1:]), s.xs[i])
-                    for i in range(len(s.xs))]
+        expected = [
+            dp.numerical_grad(lambda x, i=i: along(*s.xs[:i], x, *s.xs[i + 1 :]), s.xs[i]) for i in range(len(s.xs))
+        ]
     for index, (h, oracle) in enumerate(zip(hessian_vector, expected)):
-        assert_close(plain(h), oracle, 10 * row.rtol, 10 * row.atol,
-                     f"{row.name}: Hessian-vector product {index} differs from PyTorch's double backward")
+        assert_close(
+            plain(h),
+            oracle,
+            10 * row.rtol,
+            10 * row.atol,
+            f"{row.name}: Hessian-vector product {index} differs from PyTorch's double backward",
+        )
 
 
 @rows(FIRST_ORDER_ONLY)
@@ -380,13 +526,18 @@ def test_float32_stays_float32(name, data):
     s = draw(row, data, np.float32)
     out = row.f(*[dp.Node(x, f"x{index}") for index, x in enumerate(s.xs)], **s.params)
     assert isinstance(out, dp.Node), f"{row.name}: f on Nodes gave a {type(out).__name__}"
-    assert np.asarray(out.value).dtype == s.expected.dtype, \
+    assert np.asarray(out.value).dtype == s.expected.dtype, (
         f"{row.name}: float32 inputs give dtype {np.asarray(out.value).dtype}, NumPy gives {s.expected.dtype}"
+    )
     assert_close(out.value, s.expected, 1e-4, 1e-5, f"{row.name}: float32 value differs from NumPy's")
     gradients = dp_gradients(row, s)  # checks float32 gradients
-    reference = (torch_gradients(row, s.xs, s.params, s.u) if row.torch is not None
-                 else finite_differences(row, Sample([x.astype(np.float64) for x in s.xs], s.params, s.expected,
-                                                     s.u.astype(np.float64), s.rng)))
+    reference = (
+        torch_gradients(row, s.xs, s.params, s.u)
+        if row.torch is not None
+        else finite_differences(
+            row, Sample([x.astype(np.float64) for x in s.xs], s.params, s.expected, s.u.astype(np.float64), s.rng)
+        )
+    )
     for index, (gradient, oracle) in enumerate(zip(gradients, reference)):
         assert_close(gradient, oracle, 2e-3, 2e-4, f"{row.name}: float32 gradient {index} is too far from float64's")
 
@@ -405,8 +556,9 @@ def test_integer_results_are_plain_integer_arrays(name, data):
     expected = row.f(x, **params)
     for operand in (dp.Node(x, "x"), dp.Dual(x, np.ones_like(x))):
         result = row.f(operand, **params)
-        assert isinstance(result, np.ndarray | np.integer), \
+        assert isinstance(result, np.ndarray | np.integer), (
             f"{row.name} on a {type(operand).__name__} gave a {type(result).__name__}, not plain integers"
+        )
         assert np.asarray(result).dtype.kind in "iu", f"{row.name}: dtype {np.asarray(result).dtype}"
         np.testing.assert_array_equal(result, expected)
 
@@ -427,37 +579,65 @@ KINKS = {
     "abs at 0": (np.abs, torch.abs, [[0.0, 1.0, -1.0, 0.0]]),
     "fabs at 0": (np.fabs, torch.abs, [[0.0, 1.0, -1.0]]),
     "clip at its bounds (gradient 1 there, as torch.clamp)": (
-        lambda x: np.clip(x, -1.0, 1.0), lambda t: torch.clamp(t, -1.0, 1.0), [[-1.0, 0.0, 1.0, 2.0, -2.0]]),
+        lambda x: np.clip(x, -1.0, 1.0),
+        lambda t: torch.clamp(t, -1.0, 1.0),
+        [[-1.0, 0.0, 1.0, 2.0, -2.0]],
+    ),
     "x.clip at its bounds": (lambda x: x.clip(-1.0, 1.0), lambda t: torch.clamp(t, -1.0, 1.0), [[-1.0, 1.0, 0.5]]),
     "clip with array bounds equal to x (the gradient goes to x)": (
-        np.clip, torch.clamp, [[-1.0, 1.0, 0.0, 3.0], [-1.0, -1.0, -1.0, -1.0], [1.0, 1.0, 1.0, 1.0]]),
+        np.clip,
+        torch.clamp,
+        [[-1.0, 1.0, 0.0, 3.0], [-1.0, -1.0, -1.0, -1.0], [1.0, 1.0, 1.0, 1.0]],
+    ),
     "maximum ties (0.5 each)": (np.maximum, torch.maximum, [[1.0, 2.0, 3.0], [1.0, 0.0, 3.0]]),
     "minimum ties (0.5 each)": (np.minimum, torch.minimum, [[1.0, 2.0, 3.0], [1.0, 0.0, 3.0]]),
     "fmax ties (all to the first operand)": (np.fmax, torch.fmax, [[1.0, 2.0, 3.0], [1.0, 0.0, 3.0]]),
     "fmin ties (all to the first operand)": (np.fmin, torch.fmin, [[1.0, 2.0, 3.0], [1.0, 0.0, 3.0]]),
     "np.maximum(x, 0) at 0 (0.5, as torch.maximum; relu gives 0)": (
-        lambda x: np.maximum(x, 0.0), lambda t: torch.maximum(t, torch.zeros_like(t)), [[0.0, 1.0, -1.0]]),
+        lambda x: np.maximum(x, 0.0),
+        lambda t: torch.maximum(t, torch.zeros_like(t)),
+        [[0.0, 1.0, -1.0]],
+    ),
     "relu at 0": (lambda x: x.relu(), torch.relu, [[0.0, 1.0, -1.0]]),
     "max over an axis with ties (shared evenly, as torch.amax)": (
-        lambda x: np.max(x, axis=1), lambda t: torch.amax(t, 1), [[[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]]]),
+        lambda x: np.max(x, axis=1),
+        lambda t: torch.amax(t, 1),
+        [[[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]]],
+    ),
     "max of everything with ties": (np.max, torch.amax, [[[1.0, 3.0, 3.0], [3.0, 2.0, 0.0]]]),
     "x.max() with ties": (lambda x: x.max(), torch.amax, [[[1.0, 3.0], [3.0, 3.0]]]),
     "amin over axes (0, 1) with ties": (
-        lambda x: np.amin(x, axis=(0, 1)), lambda t: torch.amin(t, (0, 1)),
-        [[[[1.0, 2.0], [1.0, 5.0]], [[4.0, 2.0], [1.0, 3.0]]]]),
+        lambda x: np.amin(x, axis=(0, 1)),
+        lambda t: torch.amin(t, (0, 1)),
+        [[[[1.0, 2.0], [1.0, 5.0]], [[4.0, 2.0], [1.0, 3.0]]]],
+    ),
     "min over an axis with ties, keepdims": (
-        lambda x: np.min(x, axis=0, keepdims=True), lambda t: torch.amin(t, 0, keepdim=True),
-        [[[1.0, 2.0, 0.0], [1.0, 3.0, 0.0]]]),
+        lambda x: np.min(x, axis=0, keepdims=True),
+        lambda t: torch.amin(t, 0, keepdim=True),
+        [[[1.0, 2.0, 0.0], [1.0, 3.0, 0.0]]],
+    ),
     "sort with ties (a stable sort, as torch.sort(stable=True))": (
-        np.sort, lambda t: torch.sort(t, stable=True).values, [[2.0, 1.0, 2.0, 1.0, 3.0]]),
+        np.sort,
+        lambda t: torch.sort(t, stable=True).values,
+        [[2.0, 1.0, 2.0, 1.0, 3.0]],
+    ),
     "norm at 0": (np.linalg.norm, torch.linalg.norm, [[0.0, 0.0, 0.0]]),
     "norm ord=1 at 0": (lambda x: np.linalg.norm(x, 1), lambda t: torch.linalg.norm(t, 1), [[0.0, 0.0, 0.0]]),
-    "norm ord=inf at 0": (lambda x: np.linalg.norm(x, np.inf), lambda t: torch.linalg.norm(t, float("inf")),
-                          [[0.0, 0.0, 0.0]]),
-    "Frobenius norm at 0": (lambda x: np.linalg.norm(x, "fro"), lambda t: torch.linalg.norm(t, "fro"),
-                            [[[0.0, 0.0], [0.0, 0.0]]]),
+    "norm ord=inf at 0": (
+        lambda x: np.linalg.norm(x, np.inf),
+        lambda t: torch.linalg.norm(t, float("inf")),
+        [[0.0, 0.0, 0.0]],
+    ),
+    "Frobenius norm at 0": (
+        lambda x: np.linalg.norm(x, "fro"),
+        lambda t: torch.linalg.norm(t, "fro"),
+        [[[0.0, 0.0], [0.0, 0.0]]],
+    ),
     "norm along an axis, one row zero": (
-        lambda x: np.linalg.norm(x, axis=1), lambda t: torch.linalg.norm(t, dim=1), [[[0.0, 0.0], [3.0, 4.0]]]),
+        lambda x: np.linalg.norm(x, axis=1),
+        lambda t: torch.linalg.norm(t, dim=1),
+        [[[0.0, 0.0], [3.0, 4.0]]],
+    ),
     "sign at 0": (np.sign, torch.sign, [[0.0, 1.0, -2.0]]),
 }
 
@@ -467,20 +647,22 @@ def test_kinks_take_pytorchs_subgradient(name):
     function, torch_function, inputs = KINKS[name]
     xs = [np.array(x) for x in inputs]
     out = torch_function(*[torch.tensor(x) for x in xs]).numpy()
-    u = _U[:out.size].reshape(out.shape)
+    u = _U[: out.size].reshape(out.shape)
     every_operand = tuple(range(len(xs)))
     gradients = dp.grad(lambda *vs: np.sum(function(*vs) * u), argnum=every_operand)(*xs)
     tensors = [torch.tensor(x, requires_grad=True) for x in xs]
     (torch_function(*tensors) * torch.tensor(u)).sum().backward()
     for index, (gradient, tensor) in enumerate(zip(gradients, tensors)):
-        np.testing.assert_allclose(gradient, tensor.grad.numpy(), rtol=1e-15, atol=0,
-                                   err_msg=f"{name}: gradient {index} is not PyTorch's")
+        np.testing.assert_allclose(
+            gradient, tensor.grad.numpy(), rtol=1e-15, atol=0, err_msg=f"{name}: gradient {index} is not PyTorch's"
+        )
     # Forward mode takes the same subgradient: <u, J t> = <J^T u, t> for every tangent.
     tangents = tuple(np.random.default_rng(index).standard_normal(x.shape) for index, x in enumerate(xs))
     _, tangent = dp.jvp(function, tuple(xs), tangents)
     expected = sum(float(np.sum(np.asarray(g) * t)) for g, t in zip(gradients, tangents))
-    np.testing.assert_allclose(np.sum(tangent * u), expected, rtol=1e-12, atol=1e-12,
-                               err_msg=f"{name}: forward mode takes another subgradient")
+    np.testing.assert_allclose(
+        np.sum(tangent * u), expected, rtol=1e-12, atol=1e-12, err_msg=f"{name}: forward mode takes another subgradient"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -499,8 +681,14 @@ def _dual(value: np.ndarray) -> dp.Dual:
 def test_equality_is_element_wise_on_values(make):
     a, b = np.array([1.0, 2.0, 3.0]), np.array([1.0, 5.0, 3.0])
     x, y = make(a), make(b)
-    for result, expected in [(x == y, a == b), (x != y, a != b), (x == b, a == b), (x != 3.0, a != 3.0),
-                             (b == x, b == a), (x == x, a == a)]:
+    for result, expected in [
+        (x == y, a == b),
+        (x != y, a != b),
+        (x == b, a == b),
+        (x != 3.0, a != 3.0),
+        (b == x, b == a),
+        (x == x, a == a),
+    ]:
         assert isinstance(result, np.ndarray) and result.dtype == bool, f"got {type(result).__name__}: {result!r}"
         np.testing.assert_array_equal(result, expected)
 
@@ -575,12 +763,16 @@ def test_a_function_dp_cannot_differentiate_says_so(name, make):
     assert "differentiat" in message.lower(), f"the message does not say dp cannot differentiate it: {message!r}"
     if ".value" in message:
         lower = message.lower()
-        assert "gradient" in lower and any(words in lower for words in ("stop", "no gradient", "cut")), \
+        assert "gradient" in lower and any(words in lower for words in ("stop", "no gradient", "cut")), (
             f"the message suggests .value without saying that stops the gradient: {message!r}"
+        )
 
 
-@pytest.mark.parametrize("make", [lambda v: dp.Node(v), lambda v: dp.Node(v, "z"), lambda v: dp.Dual(v, v),
-                                  lambda v: dp.Dual(1.0, v)], ids=["constant Node", "Node", "Dual", "Dual tangent"])
+@pytest.mark.parametrize(
+    "make",
+    [lambda v: dp.Node(v), lambda v: dp.Node(v, "z"), lambda v: dp.Dual(v, v), lambda v: dp.Dual(1.0, v)],
+    ids=["constant Node", "Node", "Dual", "Dual tangent"],
+)
 @pytest.mark.parametrize("value", [np.array([1 + 2j]), 1 + 2j], ids=["array", "number"])
 def test_complex_input_is_refused_by_name(make, value):
     with pytest.raises(TypeError, match="(?i)complex"):
@@ -616,8 +808,9 @@ def _torch_jacobian(function: Callable[[torch.Tensor], torch.Tensor], x: np.ndar
 
 def _clear_error(error: Exception, what: str) -> None:
     message = str(error)
-    assert any(word in message for word in ("Node", "Dual", "dp")), \
+    assert any(word in message for word in ("Node", "Dual", "dp")), (
         f"{what} raised {type(error).__name__} that does not say what went wrong with dp: {message!r}"
+    )
 
 
 @pytest.mark.parametrize("mode", ["reverse", "forward"])
@@ -629,7 +822,7 @@ def test_an_array_of_nodes_is_a_node_or_a_clear_error(mode, build, shape):
     x = np.random.default_rng(14).uniform(0.5, 2, shape)
 
     def f(v):
-        return build([v, v ** 2, v ** 3])
+        return build([v, v**2, v**3])
 
     operand = dp.Node(x, "x") if mode == "reverse" else dp.Dual(x, np.ones_like(x))
     try:
@@ -639,9 +832,9 @@ def test_an_array_of_nodes_is_a_node_or_a_clear_error(mode, build, shape):
         return
     assert not (isinstance(out, np.ndarray) and out.dtype == object), "an object array of Nodes"
     assert isinstance(out, dp.Node | dp.Dual), f"a plain {type(out).__name__}: the graph was cut"
-    np.testing.assert_allclose(plain(out), np.array([x, x ** 2, x ** 3]), rtol=1e-12)
+    np.testing.assert_allclose(plain(out), np.array([x, x**2, x**3]), rtol=1e-12)
     jacobian = dp.jacobian(f, mode=mode)(x)
-    np.testing.assert_allclose(jacobian, _torch_jacobian(lambda t: torch.stack([t, t ** 2, t ** 3]), x), rtol=1e-12)
+    np.testing.assert_allclose(jacobian, _torch_jacobian(lambda t: torch.stack([t, t**2, t**3]), x), rtol=1e-12)
 
 
 @pytest.mark.parametrize("mode", ["reverse", "forward"])

@@ -40,8 +40,8 @@ real, positive = uniform(-2, 2), uniform(0.3, 3)
 
 @dataclass(frozen=True)
 class Row:
-    f: Callable[..., Any]              # on arrays (plain NumPy where it can be), Nodes and Duals
-    torch: Callable[..., Any]          # the oracle, on float64 tensors
+    f: Callable[..., Any]  # on arrays (plain NumPy where it can be), Nodes and Duals
+    torch: Callable[..., Any]  # the oracle, on float64 tensors
     domains: tuple[Domain, ...]
     numpy: Callable[..., Any] | None = None  # NumPy's value where f is a dp.ops function (None: f itself)
 
@@ -89,16 +89,25 @@ ROWS: dict[str, Row] = {
     "np.clip(x, min=-0.5)": row(lambda x: np.clip(x, min=-0.5), lambda t: torch.clamp(t, min=-0.5)),
     "x.clip(-1, 1.5)": row(lambda x: x.clip(-1, 1.5), lambda t: torch.clamp(t, -1, 1.5)),
     "x.clip(max=0.3)": row(lambda x: x.clip(max=0.3), lambda t: torch.clamp(t, max=0.3)),
-    "np.clip(x, low, high)": row(np.clip, lambda t, low, high: torch.clamp(*torch.broadcast_tensors(t, low, high)),
-                                 real, uniform(-1.5, -0.5), uniform(0.5, 1.5)),
+    "np.clip(x, low, high)": row(
+        np.clip,
+        lambda t, low, high: torch.clamp(*torch.broadcast_tensors(t, low, high)),
+        real,
+        uniform(-1.5, -0.5),
+        uniform(0.5, 1.5),
+    ),
     "dp.ops.erf": row(dp.ops.erf, torch.erf, numpy=np.vectorize(math.erf, otypes=[float])),
     "dp.ops.erfc": row(dp.ops.erfc, torch.erfc, numpy=np.vectorize(math.erfc, otypes=[float])),
     "dp.ops.softplus": row(dp.ops.softplus, F.softplus, numpy=lambda x: np.logaddexp(0, x)),
     "x.softplus()": row(lambda x: x.softplus(), F.softplus, numpy=lambda x: np.logaddexp(0, x)),
     "dp.ops.log_sigmoid": row(dp.ops.log_sigmoid, F.logsigmoid, numpy=lambda x: -np.logaddexp(0, -x)),
     "dp.ops.elu": row(dp.ops.elu, F.elu, away_from_zero, numpy=lambda x: np.where(x > 0, x, np.expm1(x))),
-    "x.elu(0.5)": row(lambda x: x.elu(0.5), lambda t: F.elu(t, 0.5), away_from_zero,
-                      numpy=lambda x: np.where(x > 0, x, 0.5 * np.expm1(x))),
+    "x.elu(0.5)": row(
+        lambda x: x.elu(0.5),
+        lambda t: F.elu(t, 0.5),
+        away_from_zero,
+        numpy=lambda x: np.where(x > 0, x, 0.5 * np.expm1(x)),
+    ),
     "dp.ops.gelu": row(dp.ops.gelu, F.gelu, uniform(-4, 4)),
     "x.gelu(approximate='tanh')": row(lambda x: x.gelu(approximate="tanh"), _t_gelu_tanh, uniform(-4, 4)),
     "dp.ops.silu": row(dp.ops.silu, F.silu),
@@ -127,13 +136,15 @@ STEPS: dict[str, tuple[Callable[..., Any], int]] = {
     "np.divmod(a, b)[0]": (lambda a, b: np.divmod(a, b)[0], 2),
 }
 
-table = settings(max_examples=6, deadline=None, derandomize=True, database=None,
-                 suppress_health_check=[HealthCheck.too_slow])
+table = settings(
+    max_examples=6, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 def _shapes(arity: int) -> st.SearchStrategy[tuple[tuple[int, ...], ...]]:
     return mutually_broadcastable_shapes(num_shapes=arity, min_dims=0, max_dims=3, max_side=3).map(
-        lambda b: tuple(b.input_shapes))
+        lambda b: tuple(b.input_shapes)
+    )
 
 
 def _draw(data: Any, domains: tuple[Domain, ...], dtype: type = np.float64) -> tuple[list[np.ndarray], Any]:
@@ -152,16 +163,20 @@ def _value(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
-def _torch_first_and_second(r: Row, xs: list[np.ndarray], u: np.ndarray,
-                            directions: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+def _torch_first_and_second(
+    r: Row, xs: list[np.ndarray], u: np.ndarray, directions: list[np.ndarray]
+) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
     """PyTorch's value, d<u, f>/dx_i, and d(sum_i <d<u, f>/dx_i, v_i>)/dx (double backward)."""
     tensors = [torch.tensor(x, requires_grad=True) for x in xs]
     out = r.torch(*tensors)
     firsts = torch.autograd.grad((out * torch.tensor(u)).sum(), tensors, create_graph=True)
     total = sum((g * torch.tensor(v)).sum() for g, v in zip(firsts, directions))
     seconds = torch.autograd.grad(total, tensors, allow_unused=True) if total.requires_grad else [None] * len(xs)
-    return (out.detach().numpy(), [g.detach().numpy() for g in firsts],  # force=True: abs gives ZeroTensors
-            [np.zeros(x.shape) if h is None else h.detach().numpy(force=True) for x, h in zip(xs, seconds)])
+    return (
+        out.detach().numpy(),
+        [g.detach().numpy() for g in firsts],  # force=True: abs gives ZeroTensors
+        [np.zeros(x.shape) if h is None else h.detach().numpy(force=True) for x, h in zip(xs, seconds)],
+    )
 
 
 def _close(actual: Any, expected: Any, rtol: float, atol: float, what: str) -> None:
@@ -234,10 +249,12 @@ def test_erf_keeps_numpys_types():
 
 def test_erf_derivative_is_two_over_sqrt_pi_exp_minus_x_squared():
     x = np.linspace(-5, 5, 41)
-    np.testing.assert_allclose(dp.grad(lambda v: dp.ops.erf(v).sum())(x), 2 / math.sqrt(math.pi) * np.exp(-x * x),
-                               rtol=1e-15)
-    np.testing.assert_allclose(dp.grad(dp.grad(dp.ops.erf))(0.7), -4 * 0.7 / math.sqrt(math.pi) * math.exp(-0.49),
-                               rtol=1e-14)
+    np.testing.assert_allclose(
+        dp.grad(lambda v: dp.ops.erf(v).sum())(x), 2 / math.sqrt(math.pi) * np.exp(-x * x), rtol=1e-15
+    )
+    np.testing.assert_allclose(
+        dp.grad(dp.grad(dp.ops.erf))(0.7), -4 * 0.7 / math.sqrt(math.pi) * math.exp(-0.49), rtol=1e-14
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -273,13 +290,18 @@ def test_gradients_agree_with_torch_finite_differences_and_forward_mode(name, da
     for i, (gradient, oracle) in enumerate(zip(gradients, torch_firsts)):
         assert gradient.shape == xs[i].shape and gradient.dtype == np.float64
         _close(gradient, oracle, 1e-10, 1e-12, f"{name}: gradient {i} differs from PyTorch's")
-        numerical = dp.numerical_grad(lambda v, i=i: on_constants(*xs[:i], v, *xs[i + 1:]), xs[i])
+        numerical = dp.numerical_grad(lambda v, i=i: on_constants(*xs[:i], v, *xs[i + 1 :]), xs[i])
         _close(gradient, numerical, 1e-5, 1e-7, f"{name}: gradient {i} differs from central differences")
 
     value, tangent = dp.jvp(r.f, tuple(xs), tuple(directions))
     _close(value, out.value, 0, 0, f"{name}: forward mode's value")
-    _close(np.sum(tangent * u), sum(np.sum(g * v) for g, v in zip(gradients, directions)), 1e-11, 1e-12,
-           f"{name}: <u, J v> by forward mode differs from <J^T u, v> by reverse mode")
+    _close(
+        np.sum(tangent * u),
+        sum(np.sum(g * v) for g, v in zip(gradients, directions)),
+        1e-11,
+        1e-12,
+        f"{name}: <u, J v> by forward mode differs from <J^T u, v> by reverse mode",
+    )
 
     def along(*vs: Any) -> Any:
         return sum(np.sum(g * v) for g, v in zip(dp.grad(loss, argnum=_all(xs))(*vs), directions))
@@ -303,8 +325,9 @@ def test_float32_stays_float32(name, data):
         assert np.asarray(r.f(*xs)).dtype == out.dtype
     u = rng.standard_normal(out.shape).astype(np.float32)
     gradients = dp.grad(lambda *vs: np.sum(r.f(*vs) * u), argnum=_all(xs))(*xs)
-    expected = _torch_first_and_second(r, [x.astype(np.float64) for x in xs], u.astype(np.float64),
-                                       [np.zeros(x.shape) for x in xs])[1]
+    expected = _torch_first_and_second(
+        r, [x.astype(np.float64) for x in xs], u.astype(np.float64), [np.zeros(x.shape) for x in xs]
+    )[1]
     for gradient, oracle in zip(gradients, expected):
         assert gradient.dtype == np.float32, f"{name}: a float32 input's gradient is {gradient.dtype}"
         _close(gradient, oracle, 2e-4, 2e-5, f"{name}: float32 gradient")
@@ -342,21 +365,35 @@ _U = np.arange(1.0, 9.0)  # distinguishes positions: a misplaced share shows
 NAN = np.nan
 
 KINKS = {
-    "clip at its bounds": (lambda x: np.clip(x, -1.0, 1.0), lambda t: torch.clamp(t, -1.0, 1.0),
-                           [[-1.0, 0.0, 1.0, 2.0, -2.0]]),
+    "clip at its bounds": (
+        lambda x: np.clip(x, -1.0, 1.0),
+        lambda t: torch.clamp(t, -1.0, 1.0),
+        [[-1.0, 0.0, 1.0, 2.0, -2.0]],
+    ),
     "x.clip(max=) at the bound": (lambda x: x.clip(max=1.0), lambda t: torch.clamp(t, max=1.0), [[1.0, 2.0, 0.0]]),
     "clip, array bounds: equal to x, low > high, x = low = high": (
-        np.clip, torch.clamp, [[-1.0, 0.0, 1.0, 2.0, -2.0, 0.5, -0.5, 0.5], [-1.0, -1, -1, -1, -1, 1, 1, 0.5],
-                               [1.0, 1, 1, 1, 1, 0, 0, 0.5]]),
+        np.clip,
+        torch.clamp,
+        [[-1.0, 0.0, 1.0, 2.0, -2.0, 0.5, -0.5, 0.5], [-1.0, -1, -1, -1, -1, 1, 1, 0.5], [1.0, 1, 1, 1, 1, 0, 0, 0.5]],
+    ),
     "minimum ties": (np.minimum, torch.minimum, [[1.0, 2.0, 3.0], [1.0, 3.0, 3.0]]),
-    "minimum with a number, tie": (lambda x: np.minimum(x, 1.0), lambda t: torch.minimum(t, torch.ones_like(t)),
-                                   [[1.0, 2.0, 0.0]]),
+    "minimum with a number, tie": (
+        lambda x: np.minimum(x, 1.0),
+        lambda t: torch.minimum(t, torch.ones_like(t)),
+        [[1.0, 2.0, 0.0]],
+    ),
     "fmax ties and NaNs": (np.fmax, torch.fmax, [[1.0, 2.0, 3.0, NAN, 1.0], [1.0, 0.0, 3.0, 1.0, NAN]]),
     "fmin ties and NaNs": (np.fmin, torch.fmin, [[1.0, 2.0, 3.0, NAN, 1.0], [1.0, 0.0, 3.0, 1.0, NAN]]),
-    "remainder at multiples, either sign": (np.remainder, torch.remainder,
-                                            [[3.0, -3.0, 2.5, 5.5, 0.0, -4.5], [1.5, 1.5, -1.0, 2.0, 3.0, -1.5]]),
-    "fmod at multiples, either sign": (np.fmod, torch.fmod,
-                                       [[3.0, -3.0, 2.5, 5.5, 0.0, -4.5], [1.5, 1.5, -1.0, 2.0, 3.0, -1.5]]),
+    "remainder at multiples, either sign": (
+        np.remainder,
+        torch.remainder,
+        [[3.0, -3.0, 2.5, 5.5, 0.0, -4.5], [1.5, 1.5, -1.0, 2.0, 3.0, -1.5]],
+    ),
+    "fmod at multiples, either sign": (
+        np.fmod,
+        torch.fmod,
+        [[3.0, -3.0, 2.5, 5.5, 0.0, -4.5], [1.5, 1.5, -1.0, 2.0, 3.0, -1.5]],
+    ),
     "elu at 0": (lambda x: dp.ops.elu(x, 2.0), lambda t: F.elu(t, 2.0), [[0.0, -1.0, 1.0]]),
     "fabs at 0": (np.fabs, torch.abs, [[0.0, -1.0, 1.0]]),
     "arctan2 at the origin": (np.arctan2, torch.atan2, [[0.0, 1.0], [0.0, 2.0]]),
@@ -369,7 +406,7 @@ def test_kinks_take_pytorchs_subgradient(name):
     xs = [np.array(x) for x in inputs]
     tensors = [torch.tensor(x, requires_grad=True) for x in xs]
     out = torch_f(*tensors)
-    u = _U[:out.numel()].reshape(out.shape)
+    u = _U[: out.numel()].reshape(out.shape)
     (out * torch.tensor(u)).sum().backward()
     gradients = dp.grad(lambda *vs: np.sum(f(*vs) * u), argnum=_all(xs))(*xs)
     for i, (gradient, tensor) in enumerate(zip(gradients, tensors)):
@@ -377,8 +414,9 @@ def test_kinks_take_pytorchs_subgradient(name):
     for i in range(len(xs)):  # forward mode: the same column of the Jacobian, one operand at a time
         tangents = tuple(np.ones_like(x) if j == i else np.zeros_like(x) for j, x in enumerate(xs))
         _, tangent = dp.jvp(f, tuple(xs), tangents)
-        np.testing.assert_allclose(np.sum(tangent * u), np.sum(gradients[i]), rtol=1e-15,
-                                   err_msg=f"{name}: forward mode, operand {i}")
+        np.testing.assert_allclose(
+            np.sum(tangent * u), np.sum(gradients[i]), rtol=1e-15, err_msg=f"{name}: forward mode, operand {i}"
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -389,9 +427,21 @@ def test_kinks_take_pytorchs_subgradient(name):
 def test_mod_and_floordiv_operators_with_numbers_and_arrays_on_either_side(make):
     a, b = np.array([-2.5, 0.7, 3.0]), np.array([1.5, -0.4, 2.0])
     x, y = make(a), make(b)
-    cases = [(x % y, a % b), (x % 0.7, a % 0.7), (2.5 % x, 2.5 % a), (b % x, b % a), (x % b, a % b),
-             (np.float64(2.0) % x, 2.0 % a), (x // y, a // b), (x // 0.7, a // 0.7), (2.5 // x, 2.5 // a),
-             (b // x, b // a), (divmod(x, y)[0], a // b), (divmod(x, y)[1], a % b), (divmod(2.0, x)[1], 2.0 % a)]
+    cases = [
+        (x % y, a % b),
+        (x % 0.7, a % 0.7),
+        (2.5 % x, 2.5 % a),
+        (b % x, b % a),
+        (x % b, a % b),
+        (np.float64(2.0) % x, 2.0 % a),
+        (x // y, a // b),
+        (x // 0.7, a // 0.7),
+        (2.5 // x, 2.5 // a),
+        (b // x, b // a),
+        (divmod(x, y)[0], a // b),
+        (divmod(x, y)[1], a % b),
+        (divmod(2.0, x)[1], 2.0 % a),
+    ]
     for index, (result, expected) in enumerate(cases):
         assert isinstance(result, type(x)), f"case {index}: {type(result).__name__}"
         np.testing.assert_array_equal(_value(result), expected, err_msg=f"case {index}")
@@ -420,8 +470,9 @@ def test_on_plain_arrays_the_functions_are_numpys():
     np.testing.assert_array_equal(dp.ops.remainder(ints * 1.5, 2.0), np.remainder(ints * 1.5, 2.0))
     np.testing.assert_array_equal(dp.ops.round(np.array([0.5, 1.5, 2.25]), 1), np.round([0.5, 1.5, 2.25], 1))
     np.testing.assert_allclose(dp.ops.softplus([-1.0, 0.0, 1.0]), np.logaddexp(0, [-1.0, 0.0, 1.0]), rtol=1e-15)
-    np.testing.assert_allclose(dp.ops.gelu([0.5, -1.0]), F.gelu(torch.tensor([0.5, -1.0], dtype=torch.float64)),
-                               rtol=1e-15)
+    np.testing.assert_allclose(
+        dp.ops.gelu([0.5, -1.0]), F.gelu(torch.tensor([0.5, -1.0], dtype=torch.float64)), rtol=1e-15
+    )
     q, r = dp.ops.divmod(np.array([7.0, -7.0]), 2.0)
     np.testing.assert_array_equal(q, [3.0, -4.0])
     np.testing.assert_array_equal(r, [1.0, 1.0])
@@ -456,9 +507,14 @@ def test_expm1_and_elu_gradients_keep_exp_x_far_left():
 def test_softplus_log_sigmoid_elu_and_logaddexp_stay_finite_far_out():
     x = np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0])
     t = torch.tensor(x, requires_grad=True)
-    for f, torch_f in [(dp.ops.softplus, F.softplus), (dp.ops.log_sigmoid, F.logsigmoid), (dp.ops.elu, F.elu),
-                       (lambda v: np.logaddexp(v, 2 * v), lambda s: torch.logaddexp(s, 2 * s)),
-                       (dp.ops.gelu, F.gelu), (dp.ops.silu, F.silu)]:
+    for f, torch_f in [
+        (dp.ops.softplus, F.softplus),
+        (dp.ops.log_sigmoid, F.logsigmoid),
+        (dp.ops.elu, F.elu),
+        (lambda v: np.logaddexp(v, 2 * v), lambda s: torch.logaddexp(s, 2 * s)),
+        (dp.ops.gelu, F.gelu),
+        (dp.ops.silu, F.silu),
+    ]:
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # no overflow warnings either
             value, gradient = dp.value_and_grad(lambda v: np.sum(f(v)))(x)
@@ -478,24 +534,41 @@ def _node() -> Node:
     return Node(np.array([0.5, -1.0, 2.0]), "x")
 
 
-@pytest.mark.parametrize("call, error, words", [
-    (lambda x: np.clip(x, 0, 1, out=np.empty(3)), TypeError, ["clip", "out="]),
-    (lambda x: x.clip(0, 1, out=np.empty(3)), TypeError, ["clip", "out="]),
-    (lambda x: np.clip(x, 0, 1, casting="unsafe"), TypeError, ["clip", "casting"]),
-    (lambda x: np.clip(x, 0), TypeError, ["clip", "a_max"]),
-    (lambda x: np.clip(x, 0, 1, min=0), ValueError, ["clip", "min="]),
-    (lambda x: np.clip(x, np.zeros(2), 1), ValueError, ["clip", "(3,)", "(2,)", "broadcast"]),
-    (lambda x: np.round(x, 1, out=np.empty(3)), TypeError, ["round", "out="]),
-    (lambda x: x.round(0.5), TypeError, ["round", "decimals"]),
-    (lambda x: np.fix(x, out=np.empty(3)), TypeError, ["fix", "out="]),
-    (lambda x: np.remainder(x, 1.0, out=np.empty(3)), TypeError, ["remainder", "out"]),
-    (lambda x: np.logaddexp(x, np.ones(2)), ValueError, ["logaddexp", "(3,)", "(2,)"]),
-    (lambda x: x % np.ones(2), ValueError, ["remainder", "(3,)", "(2,)"]),
-    (lambda x: np.fmax(x, np.ones((2, 2))), ValueError, ["fmax", "(3,)", "(2, 2)"]),
-    (lambda x: dp.ops.gelu(x, approximate="erf"), ValueError, ["gelu", "approximate", "'erf'"]),
-], ids=["np.clip out=", "x.clip out=", "np.clip casting=", "np.clip without a_max", "np.clip a_min and min=",
-        "np.clip shapes", "np.round out=", "x.round(0.5)", "np.fix out=", "np.remainder out=", "np.logaddexp shapes",
-        "% shapes", "np.fmax shapes", "gelu approximate"])
+@pytest.mark.parametrize(
+    "call, error, words",
+    [
+        (lambda x: np.clip(x, 0, 1, out=np.empty(3)), TypeError, ["clip", "out="]),
+        (lambda x: x.clip(0, 1, out=np.empty(3)), TypeError, ["clip", "out="]),
+        (lambda x: np.clip(x, 0, 1, casting="unsafe"), TypeError, ["clip", "casting"]),
+        (lambda x: np.clip(x, 0), TypeError, ["clip", "a_max"]),
+        (lambda x: np.clip(x, 0, 1, min=0), ValueError, ["clip", "min="]),
+        (lambda x: np.clip(x, np.zeros(2), 1), ValueError, ["clip", "(3,)", "(2,)", "broadcast"]),
+        (lambda x: np.round(x, 1, out=np.empty(3)), TypeError, ["round", "out="]),
+        (lambda x: x.round(0.5), TypeError, ["round", "decimals"]),
+        (lambda x: np.fix(x, out=np.empty(3)), TypeError, ["fix", "out="]),
+        (lambda x: np.remainder(x, 1.0, out=np.empty(3)), TypeError, ["remainder", "out"]),
+        (lambda x: np.logaddexp(x, np.ones(2)), ValueError, ["logaddexp", "(3,)", "(2,)"]),
+        (lambda x: x % np.ones(2), ValueError, ["remainder", "(3,)", "(2,)"]),
+        (lambda x: np.fmax(x, np.ones((2, 2))), ValueError, ["fmax", "(3,)", "(2, 2)"]),
+        (lambda x: dp.ops.gelu(x, approximate="erf"), ValueError, ["gelu", "approximate", "'erf'"]),
+    ],
+    ids=[
+        "np.clip out=",
+        "x.clip out=",
+        "np.clip casting=",
+        "np.clip without a_max",
+        "np.clip a_min and min=",
+        "np.clip shapes",
+        "np.round out=",
+        "x.round(0.5)",
+        "np.fix out=",
+        "np.remainder out=",
+        "np.logaddexp shapes",
+        "% shapes",
+        "np.fmax shapes",
+        "gelu approximate",
+    ],
+)
 @pytest.mark.parametrize("make", [lambda v: v, lambda v: Dual(v.value, np.ones(3))], ids=["Node", "Dual"])
 def test_bad_input_gives_a_clear_error(call, error, words, make):
     with pytest.raises(error) as caught:
@@ -507,6 +580,7 @@ def test_bad_input_gives_a_clear_error(call, error, words, make):
 
 def test_every_public_name_is_exported():
     import dp.ops.elementwise as module
+
     for name in module.__all__:
         assert getattr(dp.ops, name) is getattr(module, name), name
     for name in ("erf", "softplus", "log_sigmoid", "elu", "gelu", "silu", "clip", "remainder", "floor_divide"):

@@ -53,8 +53,16 @@ def t_symmetric(t: torch.Tensor) -> torch.Tensor:
     return (t + t.mT) / 2 + torch.diag(torch.arange(t.shape[-1], dtype=t.dtype) * 4)
 
 
-def check(f: Callable[..., Any], t_f: Callable[..., Any], xs: list[np.ndarray], *, seed: int = 0,
-          exact: bool = True, rtol: float = 1e-9, atol: float = 1e-10) -> None:
+def check(
+    f: Callable[..., Any],
+    t_f: Callable[..., Any],
+    xs: list[np.ndarray],
+    *,
+    seed: int = 0,
+    exact: bool = True,
+    rtol: float = 1e-9,
+    atol: float = 1e-10,
+) -> None:
     """f (NumPy spellings) on Nodes and Duals against NumPy on arrays and PyTorch on tensors."""
     rng = np.random.default_rng(seed)
     expected = np.asarray(f(*xs))
@@ -77,17 +85,24 @@ def check(f: Callable[..., Any], t_f: Callable[..., Any], xs: list[np.ndarray], 
     np.testing.assert_allclose(out.value, t_out.detach().numpy(), rtol=1e-10, atol=1e-10, err_msg="PyTorch's value")
     t_gradients = torch.autograd.grad(t_out, tensors, torch.tensor(u), create_graph=True)
     for index, (gradient, oracle) in enumerate(zip(gradients, t_gradients)):
-        np.testing.assert_allclose(gradient, oracle.detach().numpy(), rtol=rtol, atol=atol,
-                                   err_msg=f"gradient {index} differs from PyTorch's")
+        np.testing.assert_allclose(
+            gradient, oracle.detach().numpy(), rtol=rtol, atol=atol, err_msg=f"gradient {index} differs from PyTorch's"
+        )
     for index, (gradient, numerical) in enumerate(zip(gradients, finite_difference_gradients(f, xs, u))):
-        np.testing.assert_allclose(gradient, numerical, rtol=1e-5, atol=1e-6,
-                                   err_msg=f"gradient {index} differs from finite differences")
+        np.testing.assert_allclose(
+            gradient, numerical, rtol=1e-5, atol=1e-6, err_msg=f"gradient {index} differs from finite differences"
+        )
 
     vs = [rng.standard_normal(x.shape) for x in xs]
     value, tangent = jvp(f, tuple(xs), tuple(vs))
     np.testing.assert_array_equal(value, out.value, err_msg="the value on Duals")
-    np.testing.assert_allclose(np.sum(u * tangent), sum(np.sum(g * v) for g, v in zip(gradients, vs)),
-                               rtol=1e-9, atol=1e-9, err_msg="forward mode disagrees with reverse mode")
+    np.testing.assert_allclose(
+        np.sum(u * tangent),
+        sum(np.sum(g * v) for g, v in zip(gradients, vs)),
+        rtol=1e-9,
+        atol=1e-9,
+        err_msg="forward mode disagrees with reverse mode",
+    )
     # d/dx <grad <u, f>, w>: PyTorch's double backward, dp's create_graph and dp's forward over reverse
     ws = vs
     found = backpropagate(out, u, create_graph=True)
@@ -103,10 +118,16 @@ def check(f: Callable[..., Any], t_f: Callable[..., Any], xs: list[np.ndarray], 
     forward_over_reverse = forward_over_reverse if isinstance(forward_over_reverse, tuple) else (forward_over_reverse,)
     for index, (leaf, oracle, fwd) in enumerate(zip(leaves, t_second, forward_over_reverse)):
         oracle = np.zeros_like(xs[index]) if oracle is None else oracle.numpy()
-        np.testing.assert_allclose(second.get(leaf, np.zeros_like(xs[index])), oracle, rtol=rtol * 10, atol=atol * 10,
-                                   err_msg=f"second derivative {index} differs from PyTorch's")
-        np.testing.assert_allclose(fwd, oracle, rtol=rtol * 10, atol=atol * 10,
-                                   err_msg=f"forward over reverse {index} differs from PyTorch's")
+        np.testing.assert_allclose(
+            second.get(leaf, np.zeros_like(xs[index])),
+            oracle,
+            rtol=rtol * 10,
+            atol=atol * 10,
+            err_msg=f"second derivative {index} differs from PyTorch's",
+        )
+        np.testing.assert_allclose(
+            fwd, oracle, rtol=rtol * 10, atol=atol * 10, err_msg=f"forward over reverse {index} differs from PyTorch's"
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -128,7 +149,7 @@ def einsum_cases(draw: Any) -> tuple[str, str, list[tuple[int, ...]]]:
     shapes = []
     for term in terms:
         kept = draw(st.integers(0, len(spread))) if ellipsis else 0  # the broadcast axes this operand has
-        lead = tuple(draw(st.sampled_from([1, size])) for size in spread[len(spread) - kept:])
+        lead = tuple(draw(st.sampled_from([1, size])) for size in spread[len(spread) - kept :])
         ones = draw(st.sets(st.sampled_from(labels))) if draw(st.booleans()) else set()  # broadcast from 1
         shapes.append(lead + tuple(1 if label in ones else sizes[label] for label in term))
     prefix = "..." if ellipsis else ""
@@ -137,7 +158,7 @@ def einsum_cases(draw: Any) -> tuple[str, str, list[tuple[int, ...]]]:
     implicit = "".join(sorted(label for label in set(used) if used.count(label) == 1))
     if draw(st.booleans()):
         return inputs, inputs + "->" + prefix + implicit, shapes
-    output = "".join(draw(st.permutations(sorted(set(used))))[:draw(st.integers(0, len(set(used))))])
+    output = "".join(draw(st.permutations(sorted(set(used))))[: draw(st.integers(0, len(set(used))))])
     return inputs + "->" + prefix + output, inputs + "->" + prefix + output, shapes
 
 
@@ -149,13 +170,29 @@ def test_einsum_drawn_subscripts(case, seed):
     check(lambda *a: np.einsum(subscripts, *a), lambda *t: torch.einsum(torch_subscripts, *t), xs, seed=seed)
 
 
-@pytest.mark.parametrize("subscripts, shapes", [
-    ("ii->", [(3, 3)]), ("ii->i", [(3, 3)]), ("ii", [(4, 4)]), ("iij->ji", [(2, 2, 3)]), ("iii->i", [(2, 2, 2)]),
-    ("ij->", [(3, 4)]), ("ij,jk", [(2, 3), (3, 4)]), ("ij,jk->ki", [(2, 3), (3, 4)]), ("bA,c", [(2, 3), (4,)]),
-    ("ii,ij->j", [(3, 3), (3, 2)]), ("i,i,i->", [(3,), (3,), (3,)]), (",i->i", [(), (3,)]),
-    ("...ij,...jk->...ik", [(2, 3, 4), (4, 2)]), ("...i,...i", [(2, 1, 3), (4, 3)]), ("i...->...", [(2, 3, 1)]),
-    ("ij,ij->ij", [(1, 3), (2, 1)]), ("ij,j->i", [(2, 1), (3,)]), ("ii,i->i", [(1, 1), (3,)]),  # size 1 broadcasts
-])
+@pytest.mark.parametrize(
+    "subscripts, shapes",
+    [
+        ("ii->", [(3, 3)]),
+        ("ii->i", [(3, 3)]),
+        ("ii", [(4, 4)]),
+        ("iij->ji", [(2, 2, 3)]),
+        ("iii->i", [(2, 2, 2)]),
+        ("ij->", [(3, 4)]),
+        ("ij,jk", [(2, 3), (3, 4)]),
+        ("ij,jk->ki", [(2, 3), (3, 4)]),
+        ("bA,c", [(2, 3), (4,)]),
+        ("ii,ij->j", [(3, 3), (3, 2)]),
+        ("i,i,i->", [(3,), (3,), (3,)]),
+        (",i->i", [(), (3,)]),
+        ("...ij,...jk->...ik", [(2, 3, 4), (4, 2)]),
+        ("...i,...i", [(2, 1, 3), (4, 3)]),
+        ("i...->...", [(2, 3, 1)]),
+        ("ij,ij->ij", [(1, 3), (2, 1)]),
+        ("ij,j->i", [(2, 1), (3,)]),
+        ("ii,i->i", [(1, 1), (3,)]),  # size 1 broadcasts
+    ],
+)
 def test_einsum_cases(subscripts, shapes):
     rng = np.random.default_rng(1)
     xs = [_values(rng, shape) for shape in shapes]
@@ -171,9 +208,12 @@ def test_einsum_subscript_lists_optimize_and_float32():
         got = np.einsum(*[Node(x) if isinstance(x, np.ndarray) else x for x in args])
         np.testing.assert_array_equal(got.value, expected)
         np.testing.assert_array_equal(dp.ops.einsum(*args), expected)
-    check(lambda x, y, z: np.einsum("ij,jk,kl->il", x, y, z, optimize=True),
-          lambda x, y, z: torch.einsum("ij,jk,kl->il", x, y, z),
-          [_values(rng, (2, 3)), _values(rng, (3, 4)), _values(rng, (4, 2))], exact=False)
+    check(
+        lambda x, y, z: np.einsum("ij,jk,kl->il", x, y, z, optimize=True),
+        lambda x, y, z: torch.einsum("ij,jk,kl->il", x, y, z),
+        [_values(rng, (2, 3)), _values(rng, (3, 4)), _values(rng, (4, 2))],
+        exact=False,
+    )
     x32 = _values(rng, (3, 3)).astype(np.float32)
     out = np.einsum("ij,jk->ik", Node(x32, "x"), x32)
     assert out.dtype == np.float32 and out.grad(np.ones((3, 3), np.float32))["x"].dtype == np.float32
@@ -211,8 +251,12 @@ def tensordot_cases(draw: Any) -> tuple[tuple[int, ...], tuple[int, ...], Any]:
 def test_tensordot_drawn_axes(case, seed):
     a_shape, b_shape, axes = case
     rng = np.random.default_rng(seed)
-    check(lambda a, b: np.tensordot(a, b, axes), lambda a, b: torch.tensordot(a, b, _torch_dims(axes)),
-          [_values(rng, a_shape), _values(rng, b_shape)], seed=seed)
+    check(
+        lambda a, b: np.tensordot(a, b, axes),
+        lambda a, b: torch.tensordot(a, b, _torch_dims(axes)),
+        [_values(rng, a_shape), _values(rng, b_shape)],
+        seed=seed,
+    )
 
 
 def _torch_dims(axes: Any) -> Any:
@@ -234,6 +278,7 @@ def test_tensordot_reads_axes_as_numpy_does():
 def two_shapes(draw: Any, min_dims: int = 0) -> tuple[tuple[int, ...], tuple[int, ...]]:
     def shape():
         return tuple(draw(st.lists(st.integers(1, 3), min_size=min_dims, max_size=3)))
+
     return shape(), shape()
 
 
@@ -254,11 +299,21 @@ def test_inner_and_dot_any_shapes(shapes, seed):
     a_shape, b_shape = shapes
     rng = np.random.default_rng(seed)
     inner_shapes = (a_shape, b_shape[:-1] + a_shape[-1:])
-    check(np.inner, lambda a, b: torch.tensordot(a, b, ([-1], [-1])), [_values(rng, s) for s in inner_shapes],
-          seed=seed, exact=False)
+    check(
+        np.inner,
+        lambda a, b: torch.tensordot(a, b, ([-1], [-1])),
+        [_values(rng, s) for s in inner_shapes],
+        seed=seed,
+        exact=False,
+    )
     dot_b = b_shape[:-2] + a_shape[-1:] + b_shape[-1:] if len(b_shape) >= 2 else a_shape[-1:]
-    check(np.dot, lambda a, b: torch.tensordot(a, b, ([-1], [-2 if b.ndim >= 2 else 0])),
-          [_values(rng, a_shape), _values(rng, dot_b)], seed=seed, exact=False)  # NumPy's N-d dot: ddot loops
+    check(
+        np.dot,
+        lambda a, b: torch.tensordot(a, b, ([-1], [-2 if b.ndim >= 2 else 0])),
+        [_values(rng, a_shape), _values(rng, dot_b)],
+        seed=seed,
+        exact=False,
+    )  # NumPy's N-d dot: ddot loops
 
 
 def test_vdot_outer_and_matmul_aliases():
@@ -284,8 +339,13 @@ def test_inv_det_slogdet(shape, seed):
     check(np.linalg.inv, torch.linalg.inv, [a], seed=seed, rtol=1e-8)
     check(np.linalg.det, torch.linalg.det, [a], seed=seed, rtol=1e-8)
     check(lambda x: np.linalg.slogdet(x).logabsdet, lambda t: torch.linalg.slogdet(t)[1], [a], seed=seed, rtol=1e-8)
-    check(lambda x: np.linalg.slogdet(x)[0] * np.linalg.slogdet(x)[1],
-          lambda t: torch.linalg.slogdet(t)[0] * torch.linalg.slogdet(t)[1], [a], seed=seed, rtol=1e-8)
+    check(
+        lambda x: np.linalg.slogdet(x)[0] * np.linalg.slogdet(x)[1],
+        lambda t: torch.linalg.slogdet(t)[0] * torch.linalg.slogdet(t)[1],
+        [a],
+        seed=seed,
+        rtol=1e-8,
+    )
 
 
 def test_slogdet_sign_is_plain_and_numpys():
@@ -299,8 +359,17 @@ def test_slogdet_sign_is_plain_and_numpys():
 
 
 #: NumPy 2's solve: b is a vector only if it is 1-D; otherwise a stack of matrices, broadcast with A's stack.
-_SOLVE_SHAPES = [((3, 3), (3,)), ((3, 3), (3, 2)), ((1, 1), (1,)), ((2, 3, 3), (3,)), ((2, 3, 3), (2, 3, 1)),
-                 ((2, 3, 3), (3, 2)), ((3, 3), (2, 3, 2)), ((2, 1, 3, 3), (4, 3, 2)), ((4, 4), (4, 1))]
+_SOLVE_SHAPES = [
+    ((3, 3), (3,)),
+    ((3, 3), (3, 2)),
+    ((1, 1), (1,)),
+    ((2, 3, 3), (3,)),
+    ((2, 3, 3), (2, 3, 1)),
+    ((2, 3, 3), (3, 2)),
+    ((3, 3), (2, 3, 2)),
+    ((2, 1, 3, 3), (4, 3, 2)),
+    ((4, 4), (4, 1)),
+]
 
 
 @pytest.mark.parametrize("a_shape, b_shape", _SOLVE_SHAPES)
@@ -312,8 +381,14 @@ def test_solve(a_shape, b_shape):
 @given(shape=_STACKS, seed=st.integers(0, 99), upper=st.booleans())
 def test_cholesky(shape, seed, upper):
     rng = np.random.default_rng(seed)
-    check(lambda a: np.linalg.cholesky(spd(a), upper=upper), lambda t: torch.linalg.cholesky(t_spd(t), upper=upper),
-          [_values(rng, shape)], seed=seed, rtol=1e-8, atol=1e-9)
+    check(
+        lambda a: np.linalg.cholesky(spd(a), upper=upper),
+        lambda t: torch.linalg.cholesky(t_spd(t), upper=upper),
+        [_values(rng, shape)],
+        seed=seed,
+        rtol=1e-8,
+        atol=1e-9,
+    )
 
 
 @pytest.mark.parametrize("name", ["cholesky", "eigh: w", "eigh: V squared"])
@@ -323,9 +398,11 @@ def test_symmetric_input_gradient_is_torchs_and_symmetric(name):
     mode agrees with this gradient."""
     rng = np.random.default_rng(7)
     a = spd(rng.standard_normal((2, 3, 3)))
-    f, t_f = {"cholesky": (np.linalg.cholesky, torch.linalg.cholesky),
-              "eigh: w": (lambda x: np.linalg.eigh(x)[0], lambda t: torch.linalg.eigh(t)[0]),
-              "eigh: V squared": (lambda x: np.linalg.eigh(x)[1] ** 2, lambda t: torch.linalg.eigh(t)[1] ** 2)}[name]
+    f, t_f = {
+        "cholesky": (np.linalg.cholesky, torch.linalg.cholesky),
+        "eigh: w": (lambda x: np.linalg.eigh(x)[0], lambda t: torch.linalg.eigh(t)[0]),
+        "eigh: V squared": (lambda x: np.linalg.eigh(x)[1] ** 2, lambda t: torch.linalg.eigh(t)[1] ** 2),
+    }[name]
     u = rng.standard_normal(np.shape(f(a)))
     gradient = backpropagate(f(Node(a, "a")), u)
     gradient = next(iter(gradient.values()))
@@ -339,15 +416,16 @@ def test_symmetric_input_gradient_is_torchs_and_symmetric(name):
 
 def _t_eigh_loss(t: torch.Tensor) -> torch.Tensor:
     w, v = torch.linalg.eigh(t_symmetric(t))
-    return torch.cat([w, (v ** 2).flatten(-2), ((v * w[..., None, :]) @ v.mT).flatten(-2)], dim=-1)
+    return torch.cat([w, (v**2).flatten(-2), ((v * w[..., None, :]) @ v.mT).flatten(-2)], dim=-1)
 
 
 def _eigh_loss(a: Any, UPLO: str = "L") -> Any:
     """Gauge-invariant: the eigenvalues, the squared eigenvectors, and V diag(w) V^T."""
     w, v = np.linalg.eigh(symmetric(a), UPLO)
     shape = v.shape[:-2] + (-1,)
-    return np.concatenate([w, np.reshape(v ** 2, shape), np.reshape((v * w[..., None, :]) @ np.swapaxes(v, -1, -2),
-                                                                    shape)], axis=-1)
+    return np.concatenate(
+        [w, np.reshape(v**2, shape), np.reshape((v * w[..., None, :]) @ np.swapaxes(v, -1, -2), shape)], axis=-1
+    )
 
 
 @given(shape=_STACKS, seed=st.integers(0, 99), UPLO=st.sampled_from("LU"))
@@ -369,9 +447,17 @@ def test_eigh_returns_numpys_pair():
 
 def test_float32_stays_float32():
     a = well_conditioned(np.random.default_rng(10), (3, 3)).astype(np.float32)
-    for f in (np.linalg.inv, np.linalg.det, lambda x: np.linalg.slogdet(x)[1], lambda x: np.linalg.cholesky(spd(x)),
-              lambda x: np.linalg.eigh(symmetric(x))[1], lambda x: np.linalg.solve(x, x[0]), lambda x: np.kron(x, x),
-              lambda x: np.tensordot(x, x), lambda x: np.einsum("ij,jk", x, x)):
+    for f in (
+        np.linalg.inv,
+        np.linalg.det,
+        lambda x: np.linalg.slogdet(x)[1],
+        lambda x: np.linalg.cholesky(spd(x)),
+        lambda x: np.linalg.eigh(symmetric(x))[1],
+        lambda x: np.linalg.solve(x, x[0]),
+        lambda x: np.kron(x, x),
+        lambda x: np.tensordot(x, x),
+        lambda x: np.einsum("ij,jk", x, x),
+    ):
         out = f(Node(a, "a"))
         assert out.dtype == np.asarray(f(a)).dtype == np.float32
         assert out.grad(np.ones(out.shape, np.float32))["a"].dtype == np.float32
@@ -381,32 +467,38 @@ def test_float32_stays_float32():
 # Errors name the operation and the shapes
 
 
-@pytest.mark.parametrize("call, error, words", [
-    (lambda x: np.einsum("ij,jk", x), ValueError, ["einsum", "(3, 4)", "2 operand"]),
-    (lambda x: np.einsum("ijk", x), ValueError, ["einsum", "(3, 4)", "'ijk'"]),
-    (lambda x: np.einsum("i...->i", x), ValueError, ["einsum", "'...'"]),
-    (lambda x: np.einsum("i2", x), ValueError, ["einsum", "letters"]),
-    (lambda x: np.einsum("ij,ij", x, np.ones((4, 3))), ValueError, ["einsum", "(3, 4)", "(4, 3)"]),
-    (lambda x: np.einsum("ij", x, out=np.empty((3, 4))), TypeError, ["einsum", "out"]),
-    (lambda x: np.linalg.solve(np.eye(4), x), ValueError, ["solve", "(4, 4)", "(3, 4)"]),
-    (lambda x: np.linalg.solve(np.ones((2, 3, 3)), x[None, :, :2] * np.ones((3, 1, 1))), ValueError,
-     ["solve", "(2, 3, 3)", "(3, 3, 2)"]),
-    (lambda x: np.linalg.solve(x[:3, :3], np.ones(4)), ValueError, ["solve", "(3, 3)", "(4,)"]),
-    (lambda x: np.linalg.cholesky(x), np.linalg.LinAlgError, ["cholesky", "(3, 4)"]),
-    (lambda x: np.linalg.inv(x[0]), np.linalg.LinAlgError, ["inv", "(4,)"]),
-    (lambda x: np.linalg.det(x), np.linalg.LinAlgError, ["det", "(3, 4)"]),
-    (lambda x: np.linalg.slogdet(x), np.linalg.LinAlgError, ["slogdet", "(3, 4)"]),
-    (lambda x: np.linalg.eigh(x), np.linalg.LinAlgError, ["eigh", "(3, 4)"]),
-    (lambda x: np.linalg.cholesky(x[:2, :2] * 0 - np.eye(2)), np.linalg.LinAlgError, ["cholesky", "positive"]),
-    (lambda x: np.linalg.eigh(x[:3, :3], UPLO="X"), ValueError, ["eigh", "UPLO"]),
-    (lambda x: np.linalg.inv(x[:2, :2] * 0), np.linalg.LinAlgError, ["inv", "(2, 2)", "Singular"]),
-    (lambda x: np.tensordot(x, x, 1), ValueError, ["tensordot", "(3, 4)"]),
-    (lambda x: np.tensordot(x, x, ([0, 0], [1, 1])), ValueError, ["tensordot", "duplicate"]),
-    (lambda x: np.inner(x, np.ones(3)), ValueError, ["inner", "(3, 4)", "(3,)"]),
-    (lambda x: np.vdot(x, np.ones(3)), ValueError, ["vdot", "(3, 4)", "(3,)"]),
-    (lambda x: np.linalg.outer(x, np.ones(3)), ValueError, ["outer", "(3, 4)"]),
-    (lambda x: np.dot(x, np.ones((2, 3, 4))), ValueError, ["dot", "(3, 4)", "(2, 3, 4)"]),
-])
+@pytest.mark.parametrize(
+    "call, error, words",
+    [
+        (lambda x: np.einsum("ij,jk", x), ValueError, ["einsum", "(3, 4)", "2 operand"]),
+        (lambda x: np.einsum("ijk", x), ValueError, ["einsum", "(3, 4)", "'ijk'"]),
+        (lambda x: np.einsum("i...->i", x), ValueError, ["einsum", "'...'"]),
+        (lambda x: np.einsum("i2", x), ValueError, ["einsum", "letters"]),
+        (lambda x: np.einsum("ij,ij", x, np.ones((4, 3))), ValueError, ["einsum", "(3, 4)", "(4, 3)"]),
+        (lambda x: np.einsum("ij", x, out=np.empty((3, 4))), TypeError, ["einsum", "out"]),
+        (lambda x: np.linalg.solve(np.eye(4), x), ValueError, ["solve", "(4, 4)", "(3, 4)"]),
+        (
+            lambda x: np.linalg.solve(np.ones((2, 3, 3)), x[None, :, :2] * np.ones((3, 1, 1))),
+            ValueError,
+            ["solve", "(2, 3, 3)", "(3, 3, 2)"],
+        ),
+        (lambda x: np.linalg.solve(x[:3, :3], np.ones(4)), ValueError, ["solve", "(3, 3)", "(4,)"]),
+        (lambda x: np.linalg.cholesky(x), np.linalg.LinAlgError, ["cholesky", "(3, 4)"]),
+        (lambda x: np.linalg.inv(x[0]), np.linalg.LinAlgError, ["inv", "(4,)"]),
+        (lambda x: np.linalg.det(x), np.linalg.LinAlgError, ["det", "(3, 4)"]),
+        (lambda x: np.linalg.slogdet(x), np.linalg.LinAlgError, ["slogdet", "(3, 4)"]),
+        (lambda x: np.linalg.eigh(x), np.linalg.LinAlgError, ["eigh", "(3, 4)"]),
+        (lambda x: np.linalg.cholesky(x[:2, :2] * 0 - np.eye(2)), np.linalg.LinAlgError, ["cholesky", "positive"]),
+        (lambda x: np.linalg.eigh(x[:3, :3], UPLO="X"), ValueError, ["eigh", "UPLO"]),
+        (lambda x: np.linalg.inv(x[:2, :2] * 0), np.linalg.LinAlgError, ["inv", "(2, 2)", "Singular"]),
+        (lambda x: np.tensordot(x, x, 1), ValueError, ["tensordot", "(3, 4)"]),
+        (lambda x: np.tensordot(x, x, ([0, 0], [1, 1])), ValueError, ["tensordot", "duplicate"]),
+        (lambda x: np.inner(x, np.ones(3)), ValueError, ["inner", "(3, 4)", "(3,)"]),
+        (lambda x: np.vdot(x, np.ones(3)), ValueError, ["vdot", "(3, 4)", "(3,)"]),
+        (lambda x: np.linalg.outer(x, np.ones(3)), ValueError, ["outer", "(3, 4)"]),
+        (lambda x: np.dot(x, np.ones((2, 3, 4))), ValueError, ["dot", "(3, 4)", "(2, 3, 4)"]),
+    ],
+)
 def test_bad_input_names_the_operation_and_shapes(call, error, words):
     for x in (Node(np.ones((3, 4)), "x"), Dual(np.ones((3, 4)))):
         with pytest.raises(error) as raised:

@@ -28,13 +28,13 @@ from oracles import assert_same, finite_difference_gradients
 
 @dataclass
 class Case:
-    numpy: Callable[..., Any]                  # the NumPy call, on arrays, Nodes and Duals
+    numpy: Callable[..., Any]  # the NumPy call, on arrays, Nodes and Duals
     x: np.ndarray
     torch: Callable[..., Any]
-    ops: Callable[..., Any] | None = None      # the same through dp.ops (run on arrays too)
+    ops: Callable[..., Any] | None = None  # the same through dp.ops (run on arrays too)
     reference: Callable[..., Any] | None = None  # the plain value, where NumPy has no such function
-    linear: bool = False                       # f(x + v) - f(x) = J v exactly
-    second_order: bool = True                  # dp differentiates its gradient again
+    linear: bool = False  # f(x + v) - f(x) = J v exactly
+    second_order: bool = True  # dp differentiates its gradient again
 
 
 def _values(draw: st.DrawFn, shape: tuple[int, ...], kind: str = "normal") -> np.ndarray:
@@ -59,8 +59,9 @@ def _axis(draw: st.DrawFn, ndim: int, tuples: bool = True, empty: bool = True) -
     if kind == "int":
         axis = draw(st.integers(0, ndim - 1))
         return axis - ndim if draw(st.booleans()) else axis
-    chosen = (draw(st.lists(st.integers(0, ndim - 1), min_size=0 if empty else 1, max_size=ndim, unique=True))
-              if ndim else [])
+    chosen = (
+        draw(st.lists(st.integers(0, ndim - 1), min_size=0 if empty else 1, max_size=ndim, unique=True)) if ndim else []
+    )
     return tuple(a - ndim if draw(st.booleans()) else a for a in chosen)
 
 
@@ -75,12 +76,14 @@ def _torch_reduce(function: Callable[..., torch.Tensor], axis: Any, keepdims: bo
 
 def _torch_prod(axis: Any, keepdims: bool) -> Callable[..., torch.Tensor]:
     """np.prod: torch.prod reduces one dim at a time."""
+
     def prod(t):
         axes = sorted({d % t.ndim for d in _dims(axis, t)}) if t.ndim else []
         out = t
         for d in axes:
             out = out.prod(dim=d, keepdim=True)
         return out if keepdims else out.reshape([s for d, s in enumerate(t.shape) if d not in axes])
+
     return prod
 
 
@@ -95,11 +98,18 @@ def _extreme(name: str, spelling: str):
         axis, keepdims = _axis(draw, len(shape)), draw(st.booleans())
         numpy_function, torch_function = getattr(np, name), torch.amax if name.endswith("max") else torch.amin
         if spelling == "method":
-            return Case(lambda x: getattr(x, name)(axis, None, keepdims), _values(draw, shape, "distinct"),
-                        _torch_reduce(torch_function, axis, keepdims))
-        return Case(lambda x: numpy_function(x, axis=axis, keepdims=keepdims), _values(draw, shape, "distinct"),
-                    _torch_reduce(torch_function, axis, keepdims),
-                    lambda x: getattr(dp.ops, name)(x, axis, keepdims=keepdims))
+            return Case(
+                lambda x: getattr(x, name)(axis, None, keepdims),
+                _values(draw, shape, "distinct"),
+                _torch_reduce(torch_function, axis, keepdims),
+            )
+        return Case(
+            lambda x: numpy_function(x, axis=axis, keepdims=keepdims),
+            _values(draw, shape, "distinct"),
+            _torch_reduce(torch_function, axis, keepdims),
+            lambda x: getattr(dp.ops, name)(x, axis, keepdims=keepdims),
+        )
+
     return extreme
 
 
@@ -110,8 +120,12 @@ def prod(draw):
     x = _values(draw, shape, "unit")
     if draw(st.booleans()) and x.size:  # zeros: one, or several in one reduction
         x.flat[draw(st.lists(st.integers(0, x.size - 1), min_size=1, max_size=3))] = 0.0
-    return Case(lambda a: np.prod(a, axis=axis, keepdims=keepdims), x, _torch_prod(axis, keepdims),
-                lambda a: dp.ops.prod(a, axis, keepdims=keepdims))
+    return Case(
+        lambda a: np.prod(a, axis=axis, keepdims=keepdims),
+        x,
+        _torch_prod(axis, keepdims),
+        lambda a: dp.ops.prod(a, axis, keepdims=keepdims),
+    )
 
 
 def _moment(name: str):
@@ -120,9 +134,13 @@ def _moment(name: str):
         shape = _shape(draw, 1, 3, min_side=2)  # two elements in every reduction: ddof=1 is defined
         axis, keepdims, ddof = _axis(draw, len(shape), empty=False), draw(st.booleans()), draw(st.sampled_from([0, 1]))
         torch_function = getattr(torch, name)
-        return Case(lambda x: getattr(np, name)(x, axis=axis, ddof=ddof, keepdims=keepdims), _values(draw, shape),
-                    lambda t: torch_function(t, dim=_dims(axis, t), correction=ddof, keepdim=keepdims),
-                    lambda x: getattr(dp.ops, name)(x, axis, ddof=ddof, keepdims=keepdims))
+        return Case(
+            lambda x: getattr(np, name)(x, axis=axis, ddof=ddof, keepdims=keepdims),
+            _values(draw, shape),
+            lambda t: torch_function(t, dim=_dims(axis, t), correction=ddof, keepdim=keepdims),
+            lambda x: getattr(dp.ops, name)(x, axis, ddof=ddof, keepdims=keepdims),
+        )
+
     return moment
 
 
@@ -132,8 +150,11 @@ def moment_methods(draw):
     axis = _axis(draw, len(shape), tuples=False)
     name, ddof = draw(st.sampled_from(["var", "std"])), draw(st.sampled_from([0, 1]))
     torch_function = getattr(torch, name)
-    return Case(lambda x: getattr(x, name)(axis, None, None, ddof), _values(draw, shape),
-                lambda t: torch_function(t, dim=_dims(axis, t), correction=ddof))
+    return Case(
+        lambda x: getattr(x, name)(axis, None, None, ddof),
+        _values(draw, shape),
+        lambda t: torch_function(t, dim=_dims(axis, t), correction=ddof),
+    )
 
 
 def _cumulative(name: str):
@@ -147,9 +168,14 @@ def _cumulative(name: str):
         torch_function = getattr(torch, name)
         flat = axis is None or not shape
         as_method = draw(st.booleans())
-        return Case((lambda a: getattr(a, name)(axis)) if as_method else (lambda a: getattr(np, name)(a, axis)), x,
-                    lambda t: torch_function(t.reshape(-1) if flat else t, 0 if flat else axis),
-                    lambda a: getattr(dp.ops, name)(a, axis), linear=name == "cumsum")
+        return Case(
+            (lambda a: getattr(a, name)(axis)) if as_method else (lambda a: getattr(np, name)(a, axis)),
+            x,
+            lambda t: torch_function(t.reshape(-1) if flat else t, 0 if flat else axis),
+            lambda a: getattr(dp.ops, name)(a, axis),
+            linear=name == "cumsum",
+        )
+
     return cumulative
 
 
@@ -163,8 +189,13 @@ def logsumexp(draw):
         top = np.max(x, axis=axis, keepdims=True)
         out = top + np.log(np.sum(np.exp(x - top), axis=axis, keepdims=True))
         return out if keepdims else np.reshape(out, np.shape(np.sum(x, axis=axis)))
-    return Case(lambda x: dp.ops.logsumexp(x, axis, keepdims), _values(draw, shape) * scale,
-                _torch_reduce(torch.logsumexp, axis, keepdims), reference=reference)
+
+    return Case(
+        lambda x: dp.ops.logsumexp(x, axis, keepdims),
+        _values(draw, shape) * scale,
+        _torch_reduce(torch.logsumexp, axis, keepdims),
+        reference=reference,
+    )
 
 
 @st.composite
@@ -172,9 +203,13 @@ def vector_norm(draw):
     shape = _shape(draw, 1, 3)
     axis = draw(st.sampled_from([None, 0, -1])) if len(shape) == 1 else draw(st.integers(-len(shape), len(shape) - 1))
     ord, keepdims = draw(st.sampled_from([None, 1, 2, np.inf, -np.inf, 3, 0.5, 0])), draw(st.booleans())
-    return Case(lambda x: np.linalg.norm(x, ord, axis, keepdims), _values(draw, shape, "distinct") + 0.05,
-                lambda t: torch.linalg.norm(t, ord, axis, keepdims), lambda x: dp.ops.norm(x, ord, axis, keepdims),
-                second_order=ord != 0)  # the 0-norm counts: a constant
+    return Case(
+        lambda x: np.linalg.norm(x, ord, axis, keepdims),
+        _values(draw, shape, "distinct") + 0.05,
+        lambda t: torch.linalg.norm(t, ord, axis, keepdims),
+        lambda x: dp.ops.norm(x, ord, axis, keepdims),
+        second_order=ord != 0,
+    )  # the 0-norm counts: a constant
 
 
 @st.composite
@@ -188,17 +223,24 @@ def matrix_norm(draw):
         axis = (draw(st.sampled_from([first, first - ndim])), draw(st.sampled_from([second, second - ndim])))
     ord = draw(st.sampled_from([None, "fro", 1, -1, np.inf, -np.inf, 2, -2, "nuc"]))
     keepdims = draw(st.booleans())
-    return Case(lambda x: np.linalg.norm(x, ord, axis, keepdims), _values(draw, shape),  # no tied row sums
-                lambda t: torch.linalg.norm(t, ord, (0, 1) if axis is None else axis, keepdims),
-                lambda x: dp.ops.norm(x, ord, axis, keepdims), second_order=ord not in (2, -2, "nuc"))
+    return Case(
+        lambda x: np.linalg.norm(x, ord, axis, keepdims),
+        _values(draw, shape),  # no tied row sums
+        lambda t: torch.linalg.norm(t, ord, (0, 1) if axis is None else axis, keepdims),
+        lambda x: dp.ops.norm(x, ord, axis, keepdims),
+        second_order=ord not in (2, -2, "nuc"),
+    )
 
 
 @st.composite
 def flattened_norm(draw):
     shape = _shape(draw, 0, 4)
     keepdims = draw(st.booleans())
-    return Case(lambda x: np.linalg.norm(x, keepdims=keepdims), _values(draw, shape),
-                lambda t: torch.linalg.norm(t.reshape(-1), keepdim=False).reshape((1,) * t.ndim if keepdims else ()))
+    return Case(
+        lambda x: np.linalg.norm(x, keepdims=keepdims),
+        _values(draw, shape),
+        lambda t: torch.linalg.norm(t.reshape(-1), keepdim=False).reshape((1,) * t.ndim if keepdims else ()),
+    )
 
 
 @st.composite
@@ -208,9 +250,13 @@ def trace(draw):
     axis1, axis2 = draw(st.lists(st.integers(0, ndim - 1), min_size=2, max_size=2, unique=True))
     offset = draw(st.integers(-4, 4))
     axis1, axis2 = draw(st.sampled_from([axis1, axis1 - ndim])), draw(st.sampled_from([axis2, axis2 - ndim]))
-    return Case(lambda x: np.trace(x, offset, axis1, axis2), _values(draw, shape),
-                lambda t: torch.diagonal(t, offset, axis1, axis2).sum(-1),
-                lambda x: dp.ops.trace(x, offset, axis1, axis2), linear=True)
+    return Case(
+        lambda x: np.trace(x, offset, axis1, axis2),
+        _values(draw, shape),
+        lambda t: torch.diagonal(t, offset, axis1, axis2).sum(-1),
+        lambda x: dp.ops.trace(x, offset, axis1, axis2),
+        linear=True,
+    )
 
 
 @st.composite
@@ -223,12 +269,19 @@ def average(draw):
     weights = rng.uniform(0.5, 2, tuple(shape[a] for a in np.atleast_1d(axis)) if along else shape)
     full = weights
     if weights.shape != shape:  # weights along the axes only: NumPy lines them up with those axes, in axis' order
-        full = np.moveaxis(weights.reshape(weights.shape + (1,) * (len(shape) - weights.ndim)),
-                           tuple(range(weights.ndim)), tuple(np.atleast_1d(axis) % len(shape)))
+        full = np.moveaxis(
+            weights.reshape(weights.shape + (1,) * (len(shape) - weights.ndim)),
+            tuple(range(weights.ndim)),
+            tuple(np.atleast_1d(axis) % len(shape)),
+        )
     w = torch.tensor(np.broadcast_to(full, shape).copy())
-    return Case(lambda x: np.average(x, axis, weights, keepdims=keepdims), _values(draw, shape),
-                lambda t: (t * w).sum(dim=axes, keepdim=keepdims) / w.sum(dim=axes, keepdim=keepdims),
-                lambda x: dp.ops.average(x, axis, weights, keepdims=keepdims), linear=True)
+    return Case(
+        lambda x: np.average(x, axis, weights, keepdims=keepdims),
+        _values(draw, shape),
+        lambda t: (t * w).sum(dim=axes, keepdim=keepdims) / w.sum(dim=axes, keepdim=keepdims),
+        lambda x: dp.ops.average(x, axis, weights, keepdims=keepdims),
+        linear=True,
+    )
 
 
 @st.composite
@@ -236,18 +289,35 @@ def mean(draw):
     shape = _shape(draw)
     axis = _axis(draw, len(shape))
     keepdims = draw(st.booleans())
-    return Case(lambda x: x.mean(axis, None, None, keepdims), _values(draw, shape),
-                _torch_reduce(torch.mean, axis, keepdims), lambda x: dp.ops.mean(x, axis, keepdims=keepdims),
-                linear=True)
+    return Case(
+        lambda x: x.mean(axis, None, None, keepdims),
+        _values(draw, shape),
+        _torch_reduce(torch.mean, axis, keepdims),
+        lambda x: dp.ops.mean(x, axis, keepdims=keepdims),
+        linear=True,
+    )
 
 
 CASES: dict[str, Any] = {
-    "np.max": _extreme("max", "numpy")(), "np.amax": _extreme("amax", "numpy")(), "np.min": _extreme("min", "numpy")(),
-    "np.amin": _extreme("amin", "numpy")(), "x.max": _extreme("max", "method")(), "x.min": _extreme("min", "method")(),
-    "np.prod": prod(), "np.var": _moment("var")(), "np.std": _moment("std")(), "x.var / x.std": moment_methods(),
-    "cumsum": _cumulative("cumsum")(), "cumprod": _cumulative("cumprod")(), "logsumexp": logsumexp(),
-    "vector norm": vector_norm(), "matrix norm": matrix_norm(), "flattened norm": flattened_norm(),
-    "trace": trace(), "average": average(), "x.mean": mean(),
+    "np.max": _extreme("max", "numpy")(),
+    "np.amax": _extreme("amax", "numpy")(),
+    "np.min": _extreme("min", "numpy")(),
+    "np.amin": _extreme("amin", "numpy")(),
+    "x.max": _extreme("max", "method")(),
+    "x.min": _extreme("min", "method")(),
+    "np.prod": prod(),
+    "np.var": _moment("var")(),
+    "np.std": _moment("std")(),
+    "x.var / x.std": moment_methods(),
+    "cumsum": _cumulative("cumsum")(),
+    "cumprod": _cumulative("cumprod")(),
+    "logsumexp": logsumexp(),
+    "vector norm": vector_norm(),
+    "matrix norm": matrix_norm(),
+    "flattened norm": flattened_norm(),
+    "trace": trace(),
+    "average": average(),
+    "x.mean": mean(),
 }
 
 
@@ -283,12 +353,12 @@ def check_case(case: Case, dtype: type, seed: int) -> None:
     np.testing.assert_allclose(np.sum(seed_out * tangent), np.sum(gradient * v), rtol=1e-9, atol=1e-9)
     if case.linear:
         np.testing.assert_allclose(tangent, case.numpy(x + v) - expected, rtol=1e-9, atol=1e-9)
-    numerical, = finite_difference_gradients(case.numpy, [x], seed_out)
+    (numerical,) = finite_difference_gradients(case.numpy, [x], seed_out)
     np.testing.assert_allclose(gradient, numerical, rtol=1e-5, atol=1e-5, err_msg="against finite differences")
     t = torch.tensor(x, requires_grad=True)
     torch_out = case.torch(t)
     np.testing.assert_allclose(out.value, torch_out.detach().numpy(), rtol=1e-12, atol=1e-12)
-    torch_gradient, = torch.autograd.grad(torch_out, t, torch.tensor(seed_out), allow_unused=True)
+    (torch_gradient,) = torch.autograd.grad(torch_out, t, torch.tensor(seed_out), allow_unused=True)
     torch_gradient = np.zeros_like(x) if torch_gradient is None else torch_gradient.numpy()
     np.testing.assert_allclose(gradient, torch_gradient, rtol=1e-10, atol=1e-12, err_msg="against PyTorch")
 
@@ -317,11 +387,11 @@ def second_derivatives(loss: Callable[..., Any], x: np.ndarray, w: np.ndarray):
 
 def torch_second(torch_loss: Callable[..., Any], x: np.ndarray, w: np.ndarray) -> np.ndarray:
     t = torch.tensor(x, requires_grad=True)
-    first, = torch.autograd.grad(torch_loss(t), t, create_graph=True)
+    (first,) = torch.autograd.grad(torch_loss(t), t, create_graph=True)
     total = (first * torch.tensor(w)).sum()
     if not total.requires_grad:
         return np.zeros_like(x)
-    second, = torch.autograd.grad(total, t, allow_unused=True)
+    (second,) = torch.autograd.grad(total, t, allow_unused=True)
     return np.zeros_like(x) if second is None else second.numpy()
 
 
@@ -353,7 +423,7 @@ def _against_torch(f: Callable[..., Any], torch_f: Callable[..., Any], x: np.nda
     u = rng.standard_normal(np.shape(f(x)))
     gradient = dp.grad(lambda a: np.sum(f(a) * u))(x)
     t = torch.tensor(x, requires_grad=True)
-    expected, = torch.autograd.grad((torch_f(t) * torch.tensor(u)).sum(), t)
+    (expected,) = torch.autograd.grad((torch_f(t) * torch.tensor(u)).sum(), t)
     np.testing.assert_allclose(gradient, expected.numpy(), rtol=1e-12, atol=1e-14)
     if second:
         w = rng.standard_normal(x.shape)
@@ -394,11 +464,14 @@ def test_cumprod_with_zeros_matches_torch_to_second_order(zeros):
 
 def test_ties_share_the_gradient_as_torch_amax_and_amin():
     x = np.array([[3.0, 1.0, 3.0, 3.0], [-2.0, -2.0, 5.0, 0.0]])
-    for f, torch_f in [(lambda a: np.max(a, axis=1), lambda t: torch.amax(t, 1)),
-                       (lambda a: a.min(1), lambda t: torch.amin(t, 1)),
-                       (np.max, torch.amax), (lambda a: np.amin(a, axis=(0, 1)), torch.amin),
-                       (lambda a: np.linalg.norm(a, np.inf, axis=1), lambda t: torch.linalg.norm(t, np.inf, 1)),
-                       (lambda a: np.linalg.norm(a, 1), lambda t: torch.linalg.norm(t, 1))]:
+    for f, torch_f in [
+        (lambda a: np.max(a, axis=1), lambda t: torch.amax(t, 1)),
+        (lambda a: a.min(1), lambda t: torch.amin(t, 1)),
+        (np.max, torch.amax),
+        (lambda a: np.amin(a, axis=(0, 1)), torch.amin),
+        (lambda a: np.linalg.norm(a, np.inf, axis=1), lambda t: torch.linalg.norm(t, np.inf, 1)),
+        (lambda a: np.linalg.norm(a, 1), lambda t: torch.linalg.norm(t, 1)),
+    ]:
         _against_torch(f, torch_f, x, second=False)
     gradient = Node(x, "x").min(axis=1).grad(np.ones(2))["x"]
     np.testing.assert_array_equal(gradient, [[0, 1, 0, 0], [0.5, 0.5, 0, 0]])
@@ -446,20 +519,30 @@ def test_matrix_norms_from_singular_values_match_torch_and_refuse_second_order()
 def test_ndarray_method_spellings_with_numpy_signatures():
     x = np.arange(24.0).reshape(2, 3, 4) / 7 - 1.5
     calls = {
-        "max": lambda a: a.max(1, None, True), "min": lambda a: a.min(axis=(0, 2)),
+        "max": lambda a: a.max(1, None, True),
+        "min": lambda a: a.min(axis=(0, 2)),
         "mean": lambda a: a.mean(-1, None, None, True),
-        "prod": lambda a: a.prod(0, None, None, True), "var": lambda a: a.var(1, None, None, 1, True),
-        "std": lambda a: a.std(ddof=1), "cumsum": lambda a: a.cumsum(-2), "cumprod": lambda a: a.cumprod(),
-        "trace": lambda a: a.trace(1, 2, 0), "np.var correction": lambda a: np.var(a, axis=2, correction=1),
+        "prod": lambda a: a.prod(0, None, None, True),
+        "var": lambda a: a.var(1, None, None, 1, True),
+        "std": lambda a: a.std(ddof=1),
+        "cumsum": lambda a: a.cumsum(-2),
+        "cumprod": lambda a: a.cumprod(),
+        "trace": lambda a: a.trace(1, 2, 0),
+        "np.var correction": lambda a: np.var(a, axis=2, correction=1),
     }
     for name, call in calls.items():
         expected = call(x)
         assert_same(call(Node(x, "x")).value, expected, name)
         dual = call(Dual(x, np.ones_like(x)))
         assert_same(dual.value, expected, name)
-    for name, call in {"argmax": lambda a: a.argmax(), "argmin": lambda a: a.argmin(1, keepdims=True),
-                       "argsort": lambda a: a.argsort(axis=0), "np.argmax": lambda a: np.argmax(a, axis=-1),
-                       "np.argsort": lambda a: np.argsort(a, None), "np.argmin": lambda a: np.argmin(a)}.items():
+    for name, call in {
+        "argmax": lambda a: a.argmax(),
+        "argmin": lambda a: a.argmin(1, keepdims=True),
+        "argsort": lambda a: a.argsort(axis=0),
+        "np.argmax": lambda a: np.argmax(a, axis=-1),
+        "np.argsort": lambda a: np.argsort(a, None),
+        "np.argmin": lambda a: np.argmin(a),
+    }.items():
         for wrapped in (Node(x, "x"), Dual(x, np.ones_like(x))):
             got = call(wrapped)
             assert isinstance(got, np.ndarray | np.integer), name
@@ -484,11 +567,21 @@ def test_reductions_of_lists_of_nodes_give_nodes():
     """dp.ops' reductions stack a list of Nodes, as NumPy stacks a list of arrays. (NumPy's own
     np.sum([a, b]) converts the list to an array before any dispatch: Node says to stack it.)"""
     a, b = Node(np.array([1.0, -2.0, 3.0]), "a"), Node(np.array([4.0, 0.5, -1.0]), "b")
-    for name, f in {"max": dp.ops.max, "amin": dp.ops.amin, "min axis": lambda xs: dp.ops.min(xs, axis=0),
-                    "prod": dp.ops.prod, "mean": dp.ops.mean, "var": dp.ops.var,
-                    "std ddof": lambda xs: dp.ops.std(xs, 0, ddof=1),
-                    "cumsum": lambda xs: dp.ops.cumsum(xs, axis=1), "cumprod": dp.ops.cumprod, "norm": dp.ops.norm,
-                    "trace": dp.ops.trace, "average": dp.ops.average, "logsumexp": dp.ops.logsumexp}.items():
+    for name, f in {
+        "max": dp.ops.max,
+        "amin": dp.ops.amin,
+        "min axis": lambda xs: dp.ops.min(xs, axis=0),
+        "prod": dp.ops.prod,
+        "mean": dp.ops.mean,
+        "var": dp.ops.var,
+        "std ddof": lambda xs: dp.ops.std(xs, 0, ddof=1),
+        "cumsum": lambda xs: dp.ops.cumsum(xs, axis=1),
+        "cumprod": dp.ops.cumprod,
+        "norm": dp.ops.norm,
+        "trace": dp.ops.trace,
+        "average": dp.ops.average,
+        "logsumexp": dp.ops.logsumexp,
+    }.items():
         out = f([a, b])
         assert isinstance(out, Node), name
         np.testing.assert_allclose(out.value, f(np.stack([a.value, b.value])), rtol=1e-15, err_msg=name)
@@ -500,10 +593,24 @@ def test_reductions_of_lists_of_nodes_give_nodes():
 
 def test_zero_d_inputs_follow_numpy():
     s = Node(np.float64(-2.5), "s")
-    for f in (np.max, np.min, np.prod, np.mean, np.var, np.std, np.cumsum, np.cumprod, np.linalg.norm,
-              lambda x: np.max(x, axis=0), lambda x: np.prod(x, axis=-1), lambda x: np.min(x, axis=(), keepdims=True),
-              lambda x: np.cumsum(x, axis=0), lambda x: np.cumprod(x, -1), lambda x: np.sum(x, axis=()),
-              lambda x: dp.ops.logsumexp(x, axis=0)):
+    for f in (
+        np.max,
+        np.min,
+        np.prod,
+        np.mean,
+        np.var,
+        np.std,
+        np.cumsum,
+        np.cumprod,
+        np.linalg.norm,
+        lambda x: np.max(x, axis=0),
+        lambda x: np.prod(x, axis=-1),
+        lambda x: np.min(x, axis=(), keepdims=True),
+        lambda x: np.cumsum(x, axis=0),
+        lambda x: np.cumprod(x, -1),
+        lambda x: np.sum(x, axis=()),
+        lambda x: dp.ops.logsumexp(x, axis=0),
+    ):
         reference = f(s.value)
         out = f(s)
         assert out.shape == np.shape(reference), f
@@ -516,12 +623,33 @@ def test_zero_d_inputs_follow_numpy():
             f(s)
 
 
-@pytest.mark.parametrize("f", [
-    np.max, np.min, np.prod, np.mean, np.var, np.std, np.cumsum, np.cumprod, np.linalg.norm, np.trace, np.average,
-    lambda x: np.min(x, axis=0, keepdims=True), lambda x: np.prod(x, axis=(0, 1)), lambda x: np.var(x, axis=1, ddof=1),
-    lambda x: np.linalg.norm(x, 1, axis=0), lambda x: np.linalg.norm(x, np.inf), lambda x: np.linalg.norm(x, 2),
-    lambda x: np.linalg.norm(x, "nuc"), lambda x: np.linalg.norm(x, 3, axis=1), lambda x: dp.ops.logsumexp(x, axis=1),
-    lambda x: np.average(x, 0, np.array([1, 2], np.float32)), lambda x: np.cumprod(x, 1)])
+@pytest.mark.parametrize(
+    "f",
+    [
+        np.max,
+        np.min,
+        np.prod,
+        np.mean,
+        np.var,
+        np.std,
+        np.cumsum,
+        np.cumprod,
+        np.linalg.norm,
+        np.trace,
+        np.average,
+        lambda x: np.min(x, axis=0, keepdims=True),
+        lambda x: np.prod(x, axis=(0, 1)),
+        lambda x: np.var(x, axis=1, ddof=1),
+        lambda x: np.linalg.norm(x, 1, axis=0),
+        lambda x: np.linalg.norm(x, np.inf),
+        lambda x: np.linalg.norm(x, 2),
+        lambda x: np.linalg.norm(x, "nuc"),
+        lambda x: np.linalg.norm(x, 3, axis=1),
+        lambda x: dp.ops.logsumexp(x, axis=1),
+        lambda x: np.average(x, 0, np.array([1, 2], np.float32)),
+        lambda x: np.cumprod(x, 1),
+    ],
+)
 def test_float32_stays_float32(f):
     x = np.array([[0.5, -1.25, 2.0], [1.5, 0.75, -0.25]], np.float32)
     out = f(Node(x, "x"))
@@ -572,16 +700,25 @@ BAD = [
     (lambda: np.cumsum(_node(2), out=np.zeros(2)), TypeError, r"numpy.cumsum on Nodes/Duals: out="),
     (lambda: np.trace(_node(3)), np.exceptions.AxisError, r"trace: diagonal: axis \(0, 1\) does not fit shape \(3,\)"),
     (lambda: np.trace(_node(2, 2), out=np.zeros(())), TypeError, r"numpy.trace on Nodes/Duals: out="),
-    (lambda: np.linalg.norm(_node(2, 3), "fro", axis=1), ValueError,
-     r"norm: invalid norm order 'fro' for vectors \(shape \(2, 3\), axis 1\)"),
+    (
+        lambda: np.linalg.norm(_node(2, 3), "fro", axis=1),
+        ValueError,
+        r"norm: invalid norm order 'fro' for vectors \(shape \(2, 3\), axis 1\)",
+    ),
     (lambda: np.linalg.norm(_node(2, 3), 3), ValueError, r"norm: invalid norm order 3 for matrices \(shape \(2, 3\)"),
     (lambda: np.linalg.norm(_node(2, 3, 4), 1), ValueError, r"norm: shape \(2, 3, 4\) .*one axis .* or two"),
     (lambda: np.linalg.norm(_node(2, 3), axis=(0, 0)), ValueError, r"norm: axis \(0, 0\) does not fit shape \(2, 3\)"),
     (lambda: np.linalg.norm(_node(2, 3), axis=2), np.exceptions.AxisError, r"norm: axis 2 does not fit shape \(2, 3\)"),
-    (lambda: np.average(_node(2, 3), weights=[1, 2, 3]), ValueError,
-     r"average: weights of shape \(3,\) fit neither shape \(2, 3\)"),
-    (lambda: np.average(_node(2, 3), axis=1, weights=[1, -1, 0]), ZeroDivisionError,
-     r"average: the weights sum to zero"),
+    (
+        lambda: np.average(_node(2, 3), weights=[1, 2, 3]),
+        ValueError,
+        r"average: weights of shape \(3,\) fit neither shape \(2, 3\)",
+    ),
+    (
+        lambda: np.average(_node(2, 3), axis=1, weights=[1, -1, 0]),
+        ZeroDivisionError,
+        r"average: the weights sum to zero",
+    ),
     (lambda: _node(2, 3).argmax(axis=2), np.exceptions.AxisError, r"argmax: shape \(2, 3\): axis 2"),
     (lambda: _node(2, 3).argsort(axis=-3), np.exceptions.AxisError, r"argsort: shape \(2, 3\): axis -3"),
 ]

@@ -28,11 +28,11 @@ from oracles import assert_same, finite_difference_gradients
 
 @dataclass
 class Case:
-    numpy: Callable[..., Any]            # the NumPy call: on arrays, Nodes and Duals
+    numpy: Callable[..., Any]  # the NumPy call: on arrays, Nodes and Duals
     inputs: list[np.ndarray]
     torch: Callable[..., Any] | None = None
     ops: Callable[..., Any] | None = None  # the same through dp.ops (run on plain arrays too)
-    linear: bool = True                   # (affine) f(x + v) - f(x) = J v; sort is only piecewise linear
+    linear: bool = True  # (affine) f(x + v) - f(x) = J v; sort is only piecewise linear
 
 
 def _values(draw: st.DrawFn, shape: tuple[int, ...], distinct: bool = False) -> np.ndarray:
@@ -97,8 +97,10 @@ def expand_dims(draw):
         for position in positions:
             t = t.unsqueeze(position)
         return t
-    return Case(lambda x: np.expand_dims(x, axis), [_values(draw, shape)], torch_expand,
-                lambda x: dp.ops.expand_dims(x, axis))
+
+    return Case(
+        lambda x: np.expand_dims(x, axis), [_values(draw, shape)], torch_expand, lambda x: dp.ops.expand_dims(x, axis)
+    )
 
 
 @st.composite
@@ -107,18 +109,24 @@ def squeeze(draw):
     ones = [a for a, size in enumerate(shape) if size == 1]
     axis = draw(st.sampled_from([None, tuple(ones)] + ones)) if ones else None
     axis = tuple(a - len(shape) if draw(st.booleans()) else a for a in axis) if isinstance(axis, tuple) else axis
-    return Case(lambda x: np.squeeze(x, axis), [_values(draw, shape)],
-                lambda t: torch.squeeze(t) if axis is None else torch.squeeze(t, axis),
-                lambda x: dp.ops.squeeze(x, axis))
+    return Case(
+        lambda x: np.squeeze(x, axis),
+        [_values(draw, shape)],
+        lambda t: torch.squeeze(t) if axis is None else torch.squeeze(t, axis),
+        lambda x: dp.ops.squeeze(x, axis),
+    )
 
 
 @st.composite
 def ravel(draw):
     shape = _shape(draw, max_dims=4)
     order = draw(st.sampled_from("CF"))
-    return Case(lambda x: np.ravel(x, order), [_values(draw, shape)],
-                lambda t: t.permute(tuple(range(t.ndim))[::-1] if order == "F" else tuple(range(t.ndim))).reshape(-1),
-                lambda x: dp.ops.ravel(x, order))
+    return Case(
+        lambda x: np.ravel(x, order),
+        [_values(draw, shape)],
+        lambda t: t.permute(tuple(range(t.ndim))[::-1] if order == "F" else tuple(range(t.ndim))).reshape(-1),
+        lambda x: dp.ops.ravel(x, order),
+    )
 
 
 @st.composite
@@ -128,8 +136,12 @@ def moveaxis(draw):
     source, destination = _axes(draw, len(shape), count, count), _axes(draw, len(shape), count, count)
     if count == 1 and draw(st.booleans()):
         source, destination = source[0], destination[0]
-    return Case(lambda x: np.moveaxis(x, source, destination), [_values(draw, shape)],
-                lambda t: torch.movedim(t, source, destination), lambda x: dp.ops.moveaxis(x, source, destination))
+    return Case(
+        lambda x: np.moveaxis(x, source, destination),
+        [_values(draw, shape)],
+        lambda t: torch.movedim(t, source, destination),
+        lambda x: dp.ops.moveaxis(x, source, destination),
+    )
 
 
 def _atleast(ndim: int):
@@ -138,15 +150,18 @@ def _atleast(ndim: int):
         shape = _shape(draw, 0, 4)
         numpy_function, torch_function = getattr(np, f"atleast_{ndim}d"), getattr(torch, f"atleast_{ndim}d")
         return Case(numpy_function, [_values(draw, shape)], torch_function, getattr(dp.ops, f"atleast_{ndim}d"))
+
     return atleast
 
 
 @st.composite
 def atleast_several(draw):
     shapes = [_shape(draw, 0, 3) for _ in range(2)]
-    return Case(lambda x, y: np.concatenate([np.ravel(a) for a in np.atleast_3d(x, y)]),
-                [_values(draw, s) for s in shapes],
-                lambda x, y: torch.cat([a.reshape(-1) for a in torch.atleast_3d(x, y)]))
+    return Case(
+        lambda x, y: np.concatenate([np.ravel(a) for a in np.atleast_3d(x, y)]),
+        [_values(draw, s) for s in shapes],
+        lambda x, y: torch.cat([a.reshape(-1) for a in torch.atleast_3d(x, y)]),
+    )
 
 
 @st.composite
@@ -156,25 +171,36 @@ def repeat(draw):
     length = math.prod(shape) if axis is None else shape[axis]
     repeats = draw(st.integers(0, 3) | st.lists(st.integers(0, 3), min_size=length, max_size=length))
     torch_repeats = repeats if isinstance(repeats, int) else torch.tensor(repeats)
-    return Case(lambda x: np.repeat(x, repeats, axis), [_values(draw, shape)],
-                lambda t: torch.repeat_interleave(t, torch_repeats, dim=axis),
-                lambda x: dp.ops.repeat(x, repeats, axis))
+    return Case(
+        lambda x: np.repeat(x, repeats, axis),
+        [_values(draw, shape)],
+        lambda t: torch.repeat_interleave(t, torch_repeats, dim=axis),
+        lambda x: dp.ops.repeat(x, repeats, axis),
+    )
 
 
 @st.composite
 def tile(draw):
     shape = _shape(draw)
     reps = draw(st.integers(0, 3) | st.lists(st.integers(0, 3), min_size=1, max_size=4).map(tuple))
-    return Case(lambda x: np.tile(x, reps), [_values(draw, shape)],
-                lambda t: torch.tile(t, (reps,) if isinstance(reps, int) else reps), lambda x: dp.ops.tile(x, reps))
+    return Case(
+        lambda x: np.tile(x, reps),
+        [_values(draw, shape)],
+        lambda t: torch.tile(t, (reps,) if isinstance(reps, int) else reps),
+        lambda x: dp.ops.tile(x, reps),
+    )
 
 
 @st.composite
 def flip(draw):
     shape = _shape(draw)
     axis = _axis_argument(draw, len(shape))
-    return Case(lambda x: np.flip(x, axis), [_values(draw, shape)], lambda t: torch.flip(t, _dims(axis, t.ndim)),
-                lambda x: dp.ops.flip(x, axis))
+    return Case(
+        lambda x: np.flip(x, axis),
+        [_values(draw, shape)],
+        lambda t: torch.flip(t, _dims(axis, t.ndim)),
+        lambda x: dp.ops.flip(x, axis),
+    )
 
 
 @st.composite
@@ -192,8 +218,12 @@ def rot90(draw):
     shape = _shape(draw, 2, 4)
     k = draw(st.integers(-5, 5))
     axes = _axes(draw, len(shape), 2, 2)
-    return Case(lambda x: np.rot90(x, k, axes), [_values(draw, shape)], lambda t: torch.rot90(t, k, axes),
-                lambda x: dp.ops.rot90(x, k, axes))
+    return Case(
+        lambda x: np.rot90(x, k, axes),
+        [_values(draw, shape)],
+        lambda t: torch.rot90(t, k, axes),
+        lambda x: dp.ops.rot90(x, k, axes),
+    )
 
 
 @st.composite
@@ -207,8 +237,12 @@ def roll(draw):
     else:
         shift = tuple(draw(st.lists(st.integers(-7, 7), min_size=len(axis), max_size=len(axis))))
     torch_shift = shift if isinstance(shift, tuple) or not isinstance(axis, tuple) else (shift,) * len(axis)
-    return Case(lambda x: np.roll(x, shift, axis), [_values(draw, shape)],
-                lambda t: torch.roll(t, torch_shift, axis), lambda x: dp.ops.roll(x, shift, axis))
+    return Case(
+        lambda x: np.roll(x, shift, axis),
+        [_values(draw, shape)],
+        lambda t: torch.roll(t, torch_shift, axis),
+        lambda x: dp.ops.roll(x, shift, axis),
+    )
 
 
 @st.composite
@@ -228,8 +262,12 @@ def pad(draw):
     torch_pad = None
     if mode == "constant" and shape:
         torch_pad = lambda t: F.pad(t, flat, value=float(options["constant_values"]))  # noqa: E731
-    return Case(lambda x: np.pad(x, pad_width, mode, **options), [_values(draw, shape)], torch_pad,
-                lambda x: dp.ops.pad(x, pad_width, mode, **options))
+    return Case(
+        lambda x: np.pad(x, pad_width, mode, **options),
+        [_values(draw, shape)],
+        torch_pad,
+        lambda x: dp.ops.pad(x, pad_width, mode, **options),
+    )
 
 
 def _triangle(name: str):
@@ -238,9 +276,13 @@ def _triangle(name: str):
         shape = _shape(draw, 1, 3)
         k = draw(st.integers(-3, 3))
         numpy_function, torch_function = getattr(np, name), getattr(torch, name)
-        return Case(lambda x: numpy_function(x, k), [_values(draw, shape)],
-                    (lambda t: torch_function(t, k)) if len(shape) >= 2 else None,
-                    lambda x: getattr(dp.ops, name)(x, k))
+        return Case(
+            lambda x: numpy_function(x, k),
+            [_values(draw, shape)],
+            (lambda t: torch_function(t, k)) if len(shape) >= 2 else None,
+            lambda x: getattr(dp.ops, name)(x, k),
+        )
+
     return triangle
 
 
@@ -248,16 +290,21 @@ def _triangle(name: str):
 def diag(draw):
     shape = _shape(draw, 1, 2)
     k = draw(st.integers(-4, 4))
-    return Case(lambda x: np.diag(x, k), [_values(draw, shape)], lambda t: torch.diag(t, k),
-                lambda x: dp.ops.diag(x, k))
+    return Case(
+        lambda x: np.diag(x, k), [_values(draw, shape)], lambda t: torch.diag(t, k), lambda x: dp.ops.diag(x, k)
+    )
 
 
 @st.composite
 def diagflat(draw):
     shape = _shape(draw, 0, 3)
     k = draw(st.integers(-3, 3))
-    return Case(lambda x: np.diagflat(x, k), [_values(draw, shape)], lambda t: torch.diagflat(t, k),
-                lambda x: dp.ops.diagflat(x, k))
+    return Case(
+        lambda x: np.diagflat(x, k),
+        [_values(draw, shape)],
+        lambda t: torch.diagflat(t, k),
+        lambda x: dp.ops.diagflat(x, k),
+    )
 
 
 @st.composite
@@ -265,8 +312,12 @@ def diagonal(draw):
     shape = _shape(draw, 2, 4)
     offset = draw(st.integers(-4, 4))
     axis1, axis2 = _axes(draw, len(shape), 2, 2)
-    return Case(lambda x: np.diagonal(x, offset, axis1, axis2), [_values(draw, shape)],
-                lambda t: torch.diagonal(t, offset, axis1, axis2), lambda x: dp.ops.diagonal(x, offset, axis1, axis2))
+    return Case(
+        lambda x: np.diagonal(x, offset, axis1, axis2),
+        [_values(draw, shape)],
+        lambda t: torch.diagonal(t, offset, axis1, axis2),
+        lambda x: dp.ops.diagonal(x, offset, axis1, axis2),
+    )
 
 
 def _sections(draw: st.DrawFn, size: int, equal: bool) -> Any:
@@ -284,9 +335,13 @@ def _splitting(name: str, equal: bool):
         axis = _axis(draw, len(shape))
         sections = _sections(draw, shape[axis], equal)
         numpy_function = getattr(np, name)
-        return Case(lambda x: _weighted_pieces(numpy_function(x, sections, axis)), [_values(draw, shape)],
-                    lambda t: _torch_weighted_pieces(torch.tensor_split(t, sections, axis)),
-                    lambda x: _weighted_pieces(getattr(dp.ops, name)(x, sections, axis)))
+        return Case(
+            lambda x: _weighted_pieces(numpy_function(x, sections, axis)),
+            [_values(draw, shape)],
+            lambda t: _torch_weighted_pieces(torch.tensor_split(t, sections, axis)),
+            lambda x: _weighted_pieces(getattr(dp.ops, name)(x, sections, axis)),
+        )
+
     return splitting
 
 
@@ -297,14 +352,19 @@ def _splitting_along(name: str, min_dims: int, axis: int):
         along = axis if len(shape) > 1 else 0
         sections = _sections(draw, shape[along], True)
         numpy_function, torch_function = getattr(np, name), getattr(torch, name)
-        return Case(lambda x: _weighted_pieces(numpy_function(x, sections)), [_values(draw, shape)],
-                    lambda t: _torch_weighted_pieces(torch_function(t, sections)),
-                    lambda x: _weighted_pieces(getattr(dp.ops, name)(x, sections)))
+        return Case(
+            lambda x: _weighted_pieces(numpy_function(x, sections)),
+            [_values(draw, shape)],
+            lambda t: _torch_weighted_pieces(torch_function(t, sections)),
+            lambda x: _weighted_pieces(getattr(dp.ops, name)(x, sections)),
+        )
+
     return splitting
 
 
 def _joining(name: str):
     """Two arrays that the join accepts: equal but along the joining axis (vectors too)."""
+
     @st.composite
     def joining(draw):
         sides = st.integers(1, 3)
@@ -320,8 +380,13 @@ def _joining(name: str):
             base = list(_shape(draw, ndim, ndim))
             shapes = [tuple(draw(sides) if a == axis else size for a, size in enumerate(base)) for _ in range(2)]
         numpy_function, torch_function = getattr(np, name), getattr(torch, name)
-        return Case(lambda x, y: numpy_function([x, y]), [_values(draw, s) for s in shapes],
-                    lambda x, y: torch_function([x, y]), lambda x, y: getattr(dp.ops, name)([x, y]))
+        return Case(
+            lambda x, y: numpy_function([x, y]),
+            [_values(draw, s) for s in shapes],
+            lambda x, y: torch_function([x, y]),
+            lambda x, y: getattr(dp.ops, name)([x, y]),
+        )
+
     return joining
 
 
@@ -335,15 +400,22 @@ def append(draw):
         axis = _axis(draw, len(shape))
         other = tuple(draw(st.integers(1, 3)) if a == axis % len(shape) else s for a, s in enumerate(shape))
         torch_append = lambda x, y: torch.cat([x, y], axis)  # noqa: E731
-    return Case(lambda x, y: np.append(x, y, axis), [_values(draw, shape), _values(draw, other)], torch_append,
-                lambda x, y: dp.ops.append(x, y, axis))
+    return Case(
+        lambda x, y: np.append(x, y, axis),
+        [_values(draw, shape), _values(draw, other)],
+        torch_append,
+        lambda x, y: dp.ops.append(x, y, axis),
+    )
 
 
 @st.composite
 def append_constant(draw):
     shape = _shape(draw, 0, 2)
-    return Case(lambda x: np.append(x, [1.0, -2.0]), [_values(draw, shape)],
-                lambda t: torch.cat([t.reshape(-1), torch.tensor([1.0, -2.0], dtype=t.dtype)]))
+    return Case(
+        lambda x: np.append(x, [1.0, -2.0]),
+        [_values(draw, shape)],
+        lambda t: torch.cat([t.reshape(-1), torch.tensor([1.0, -2.0], dtype=t.dtype)]),
+    )
 
 
 @st.composite
@@ -354,14 +426,28 @@ def take(draw):
     mode = draw(st.sampled_from(["raise", "raise", "wrap", "clip"]))
     bound = size if mode == "raise" else 2 * size + 2
     index_shape = _shape(draw, 0, 2, 0)
-    indices = np.array(draw(st.lists(st.integers(-bound, bound - 1), min_size=math.prod(index_shape),
-                                     max_size=math.prod(index_shape)))).reshape(index_shape).astype(int)
+    indices = (
+        np.array(
+            draw(
+                st.lists(
+                    st.integers(-bound, bound - 1), min_size=math.prod(index_shape), max_size=math.prod(index_shape)
+                )
+            )
+        )
+        .reshape(index_shape)
+        .astype(int)
+    )
     places = torch.tensor(np.take(np.arange(size), indices, mode=mode))  # where each index lands, in range
 
     def torch_take(t):
         return t.reshape(-1)[places] if axis is None else t[(slice(None),) * (axis % t.ndim) + (places,)]
-    return Case(lambda x: np.take(x, indices, axis, mode=mode), [_values(draw, shape)], torch_take,
-                lambda x: dp.ops.take(x, indices, axis, mode=mode))
+
+    return Case(
+        lambda x: np.take(x, indices, axis, mode=mode),
+        [_values(draw, shape)],
+        torch_take,
+        lambda x: dp.ops.take(x, indices, axis, mode=mode),
+    )
 
 
 @st.composite
@@ -373,47 +459,95 @@ def take_along_axis(draw):
     else:
         axis = _axis(draw, len(shape))
         size = shape[axis]
-        index_shape = tuple(draw(st.integers(0, 4)) if a == axis % len(shape) else draw(st.sampled_from([1, s]))
-                            for a, s in enumerate(shape))
-    indices = np.array(draw(st.lists(st.integers(-size, size - 1), min_size=math.prod(index_shape),
-                                     max_size=math.prod(index_shape)))).reshape(index_shape).astype(int)
+        index_shape = tuple(
+            draw(st.integers(0, 4)) if a == axis % len(shape) else draw(st.sampled_from([1, s]))
+            for a, s in enumerate(shape)
+        )
+    indices = (
+        np.array(
+            draw(
+                st.lists(st.integers(-size, size - 1), min_size=math.prod(index_shape), max_size=math.prod(index_shape))
+            )
+        )
+        .reshape(index_shape)
+        .astype(int)
+    )
     places = torch.tensor(indices % size)
-    return Case(lambda x: np.take_along_axis(x, indices, axis), [_values(draw, shape)],
-                lambda t: torch.take_along_dim(t, places, axis), lambda x: dp.ops.take_along_axis(x, indices, axis))
+    return Case(
+        lambda x: np.take_along_axis(x, indices, axis),
+        [_values(draw, shape)],
+        lambda t: torch.take_along_dim(t, places, axis),
+        lambda x: dp.ops.take_along_axis(x, indices, axis),
+    )
 
 
 @st.composite
 def sort(draw):
     shape = _shape(draw, 1, 3)
     axis = draw(st.sampled_from([None, -1] + list(range(-len(shape), len(shape)))))
-    return Case(lambda x: np.sort(x, axis), [_values(draw, shape, distinct=True)],
-                lambda t: torch.sort(t.reshape(-1) if axis is None else t, -1 if axis is None else axis).values,
-                lambda x: dp.ops.sort(x, axis), linear=False)
+    return Case(
+        lambda x: np.sort(x, axis),
+        [_values(draw, shape, distinct=True)],
+        lambda t: torch.sort(t.reshape(-1) if axis is None else t, -1 if axis is None else axis).values,
+        lambda x: dp.ops.sort(x, axis),
+        linear=False,
+    )
 
 
 @st.composite
 def concatenate(draw):
     shape = _shape(draw, 1, 3)
     axis = draw(st.sampled_from([None] + list(range(-len(shape), len(shape)))))
-    other = _shape(draw, 0, 3) if axis is None else tuple(
-        draw(st.integers(1, 3)) if a == axis % len(shape) else s for a, s in enumerate(shape))
-    return Case(lambda x, y: np.concatenate([x, y], axis), [_values(draw, shape), _values(draw, other)],
-                lambda x, y: torch.cat([x.reshape(-1), y.reshape(-1)]) if axis is None else torch.cat([x, y], axis),
-                lambda x, y: dp.ops.concatenate([x, y], axis))
+    other = (
+        _shape(draw, 0, 3)
+        if axis is None
+        else tuple(draw(st.integers(1, 3)) if a == axis % len(shape) else s for a, s in enumerate(shape))
+    )
+    return Case(
+        lambda x, y: np.concatenate([x, y], axis),
+        [_values(draw, shape), _values(draw, other)],
+        lambda x, y: torch.cat([x.reshape(-1), y.reshape(-1)]) if axis is None else torch.cat([x, y], axis),
+        lambda x, y: dp.ops.concatenate([x, y], axis),
+    )
 
 
 CASES: dict[str, Any] = {
-    "expand_dims": expand_dims(), "squeeze": squeeze(), "ravel": ravel(), "moveaxis": moveaxis(),
-    "atleast_1d": _atleast(1)(), "atleast_2d": _atleast(2)(), "atleast_3d": _atleast(3)(),
-    "atleast_3d several": atleast_several(), "repeat": repeat(), "tile": tile(), "flip": flip(), "fliplr": fliplr(),
-    "flipud": flipud(), "rot90": rot90(), "roll": roll(), "pad": pad(), "tril": _triangle("tril")(),
-    "triu": _triangle("triu")(), "diag": diag(), "diagflat": diagflat(), "diagonal": diagonal(),
-    "split": _splitting("split", True)(), "array_split": _splitting("array_split", False)(),
-    "hsplit": _splitting_along("hsplit", 1, 1)(), "vsplit": _splitting_along("vsplit", 2, 0)(),
-    "dsplit": _splitting_along("dsplit", 3, 2)(), "vstack": _joining("vstack")(), "hstack": _joining("hstack")(),
-    "dstack": _joining("dstack")(), "column_stack": _joining("column_stack")(), "append": append(),
-    "append constant": append_constant(), "concatenate": concatenate(), "take": take(),
-    "take_along_axis": take_along_axis(), "sort": sort(),
+    "expand_dims": expand_dims(),
+    "squeeze": squeeze(),
+    "ravel": ravel(),
+    "moveaxis": moveaxis(),
+    "atleast_1d": _atleast(1)(),
+    "atleast_2d": _atleast(2)(),
+    "atleast_3d": _atleast(3)(),
+    "atleast_3d several": atleast_several(),
+    "repeat": repeat(),
+    "tile": tile(),
+    "flip": flip(),
+    "fliplr": fliplr(),
+    "flipud": flipud(),
+    "rot90": rot90(),
+    "roll": roll(),
+    "pad": pad(),
+    "tril": _triangle("tril")(),
+    "triu": _triangle("triu")(),
+    "diag": diag(),
+    "diagflat": diagflat(),
+    "diagonal": diagonal(),
+    "split": _splitting("split", True)(),
+    "array_split": _splitting("array_split", False)(),
+    "hsplit": _splitting_along("hsplit", 1, 1)(),
+    "vsplit": _splitting_along("vsplit", 2, 0)(),
+    "dsplit": _splitting_along("dsplit", 3, 2)(),
+    "vstack": _joining("vstack")(),
+    "hstack": _joining("hstack")(),
+    "dstack": _joining("dstack")(),
+    "column_stack": _joining("column_stack")(),
+    "append": append(),
+    "append constant": append_constant(),
+    "concatenate": concatenate(),
+    "take": take(),
+    "take_along_axis": take_along_axis(),
+    "sort": sort(),
 }
 
 
@@ -444,8 +578,9 @@ def check_case(case: Case, dtype: type, seed: int) -> None:
     if dtype is np.float32:
         return
     # forward mode against reverse mode: <u, J v> = <J^T u, v>
-    np.testing.assert_allclose(np.sum(seed_out * tangent), sum(np.sum(g * v) for g, v in zip(gradients, tangents)),
-                               rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(
+        np.sum(seed_out * tangent), sum(np.sum(g * v) for g, v in zip(gradients, tangents)), rtol=1e-10, atol=1e-10
+    )
     if case.linear:  # J v is the operation's change along v
         moved = case.numpy(*(x + v for x, v in zip(inputs, tangents)))
         np.testing.assert_allclose(tangent, moved - expected, rtol=1e-10, atol=1e-10)
@@ -483,8 +618,9 @@ def second_derivatives(loss: Callable[..., Any], inputs: list[np.ndarray], ws: l
     found = backpropagate(inner)
     ways = {
         "create_graph": [found.get(leaf, np.zeros_like(x)) for leaf, x in zip(leaves, inputs)],
-        "reverse over reverse": dp.grad(lambda *xs: sum(np.sum(g * w) for g, w in zip(gradient(*xs), ws)),
-                                        every)(*inputs),
+        "reverse over reverse": dp.grad(lambda *xs: sum(np.sum(g * w) for g, w in zip(gradient(*xs), ws)), every)(
+            *inputs
+        ),
         "forward over reverse": jvp(gradient, tuple(inputs), tuple(ws))[1],
     }
     eps = 1e-5
@@ -528,11 +664,18 @@ def test_second_order(name, data):
 def test_ndarray_method_spellings_on_nodes_and_duals():
     x = np.arange(24.0).reshape(2, 1, 3, 4) - 5
     calls = {
-        "squeeze": lambda a: a.squeeze(), "squeeze axis": lambda a: a.squeeze(axis=1), "flatten": lambda a: a.flatten(),
-        "flatten F": lambda a: a.flatten("F"), "ravel": lambda a: a.ravel(), "repeat": lambda a: a.repeat(2, axis=2),
-        "repeat counts": lambda a: a.repeat([1, 0, 2], axis=-2), "repeat flat": lambda a: a.repeat(2),
-        "take": lambda a: a.take([3, 3, 0], axis=-1), "take flat": lambda a: a.take([[5, 5], [-1, 0]]),
-        "diagonal": lambda a: a.diagonal(1, 2, 3), "astype": lambda a: a.astype(np.float32),
+        "squeeze": lambda a: a.squeeze(),
+        "squeeze axis": lambda a: a.squeeze(axis=1),
+        "flatten": lambda a: a.flatten(),
+        "flatten F": lambda a: a.flatten("F"),
+        "ravel": lambda a: a.ravel(),
+        "repeat": lambda a: a.repeat(2, axis=2),
+        "repeat counts": lambda a: a.repeat([1, 0, 2], axis=-2),
+        "repeat flat": lambda a: a.repeat(2),
+        "take": lambda a: a.take([3, 3, 0], axis=-1),
+        "take flat": lambda a: a.take([[5, 5], [-1, 0]]),
+        "diagonal": lambda a: a.diagonal(1, 2, 3),
+        "astype": lambda a: a.astype(np.float32),
     }
     for name, call in calls.items():
         expected = call(x)
@@ -544,6 +687,7 @@ def test_ndarray_method_spellings_on_nodes_and_duals():
 
 def test_pad_with_constants_moves_only_the_middle():
     """The constants are not differentiated: zero tangent and zero gradient there."""
+
     def padded(x):
         return np.pad(x, ((1, 0), (0, 2)), constant_values=7.5)
 
@@ -600,8 +744,9 @@ def test_float32_stays_float32_and_astype_changes_dtype_both_ways():
     assert value.dtype == tangent.dtype == np.float64
     t = torch.tensor(x32, requires_grad=True)
     (torch.sin(t.to(torch.float64)) ** 3).sum().backward()
-    np.testing.assert_allclose(dp.grad(lambda a: (np.sin(a.astype(np.float64)) ** 3).sum())(x32), t.grad.numpy(),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        dp.grad(lambda a: (np.sin(a.astype(np.float64)) ** 3).sum())(x32), t.grad.numpy(), rtol=1e-6
+    )
     hessian = dp.hessian(lambda a: (np.sin(a.astype(np.float32)) ** 3).sum())(x32.astype(np.float64).ravel())
     assert hessian.dtype == np.float64 and hessian.shape == (6, 6)
 
@@ -620,8 +765,14 @@ def test_astype_to_integers_gives_a_plain_array_and_refuses_others():
 
 def test_float32_gradients_through_gathers_and_joins_stay_float32():
     x = Node(np.arange(12, dtype=np.float32).reshape(3, 4), "x")
-    outs = [np.take(x, [0, 0, 3], axis=1), np.pad(x, 1, mode="reflect"), np.sort(x, axis=0),
-            x.repeat([1, 2, 0], axis=0), np.vstack([x, np.ones(4, np.float32)]), np.diag(np.diag(x))]
+    outs = [
+        np.take(x, [0, 0, 3], axis=1),
+        np.pad(x, 1, mode="reflect"),
+        np.sort(x, axis=0),
+        x.repeat([1, 2, 0], axis=0),
+        np.vstack([x, np.ones(4, np.float32)]),
+        np.diag(np.diag(x)),
+    ]
     for out in outs:
         assert out.dtype == np.float32
         assert out.grad(np.ones(out.shape, np.float32))["x"].dtype == np.float32
@@ -686,8 +837,11 @@ BAD = [
     (lambda: np.repeat(_node(2, 3), 2, axis=2), np.exceptions.AxisError, r"repeat: axis 2 does not fit shape \(2, 3\)"),
     (lambda: np.tile(_node(2, 3), (2, -1)), ValueError, r"tile: .*negative.*\(2, 3\)"),
     (lambda: np.tile(_node(2, 3), 1.5), TypeError, r"tile: reps must be an integer"),
-    (lambda: np.pad(_node(2, 3), ((1, 2), (3, 4), (5, 6))), ValueError,
-     r"pad: pad_width .* does not fit shape \(2, 3\)"),
+    (
+        lambda: np.pad(_node(2, 3), ((1, 2), (3, 4), (5, 6))),
+        ValueError,
+        r"pad: pad_width .* does not fit shape \(2, 3\)",
+    ),
     (lambda: np.pad(_node(2, 3), -1), ValueError, r"pad: .*negative.*\(2, 3\)"),
     (lambda: np.pad(_node(2, 3), 1.5), TypeError, r"pad: pad_width must be integers"),
     (lambda: np.pad(_node(2, 3), 1, mode="mean"), ValueError, r"pad: mode 'mean' is not supported"),
@@ -699,10 +853,16 @@ BAD = [
     (lambda: np.triu(_node(2, 2), 0.5), TypeError, r"triu: k must be an integer"),
     (lambda: np.diag(_node(2, 2, 2)), ValueError, r"diag: the input must be 1-D or 2-D, got shape \(2, 2, 2\)"),
     (lambda: np.diagonal(_node(2, 3), 0, 0, 0), ValueError, r"diagonal: .*\(2, 3\)"),
-    (lambda: np.diagonal(_node(2, 3), 0, 0, 2), np.exceptions.AxisError,
-     r"diagonal: axis \(0, 2\) does not fit shape \(2, 3\)"),
-    (lambda: np.split(_node(2, 3), 2, axis=1), ValueError,
-     r"split: axis 1 of shape \(2, 3\) does not split into 2 equal"),
+    (
+        lambda: np.diagonal(_node(2, 3), 0, 0, 2),
+        np.exceptions.AxisError,
+        r"diagonal: axis \(0, 2\) does not fit shape \(2, 3\)",
+    ),
+    (
+        lambda: np.split(_node(2, 3), 2, axis=1),
+        ValueError,
+        r"split: axis 1 of shape \(2, 3\) does not split into 2 equal",
+    ),
     (lambda: np.array_split(_node(2, 3), 0), ValueError, r"array_split: the number of sections must be positive"),
     (lambda: np.split(_node(2, 3), 1, axis=2), np.exceptions.AxisError, r"split: axis 2 does not fit shape \(2, 3\)"),
     (lambda: np.hsplit(Node(1.0, "x"), 1), ValueError, r"hsplit: .*at least 1 axes, got shape \(\)"),
@@ -714,12 +874,18 @@ BAD = [
     (lambda: np.concatenate([_node(2)], out=np.zeros(2)), TypeError, r"concatenate on Nodes/Duals: out="),
     (lambda: np.vstack([_node(2)], dtype=np.float32), TypeError, r"concatenate on Nodes/Duals: .*dtype="),
     (lambda: np.stack([_node(2), _node(3)]), ValueError, r"stack: shapes \(2,\), \(3,\) do not fit"),
-    (lambda: np.take(_node(2, 3), [3], axis=1), IndexError,
-     r"take: operands of shapes \(2, 3\): index 3 is out of bounds"),
+    (
+        lambda: np.take(_node(2, 3), [3], axis=1),
+        IndexError,
+        r"take: operands of shapes \(2, 3\): index 3 is out of bounds",
+    ),
     (lambda: np.take(_node(2, 3), [0.5]), TypeError, r"take: operands of shapes \(2, 3\)"),
     (lambda: np.take(_node(2, 3), [0], out=np.zeros(1)), TypeError, r"take on Nodes/Duals: out="),
-    (lambda: np.take_along_axis(_node(2, 3), np.zeros((2,), int), 1), ValueError,
-     r"take_along_axis: operands of shapes \(2, 3\)"),
+    (
+        lambda: np.take_along_axis(_node(2, 3), np.zeros((2,), int), 1),
+        ValueError,
+        r"take_along_axis: operands of shapes \(2, 3\)",
+    ),
     (lambda: np.take_along_axis(_node(2, 3), np.zeros((2, 1)), 1), IndexError, r"take_along_axis: .*\(2, 3\)"),
     (lambda: np.sort(Node(1.0, "x")), np.exceptions.AxisError, r"sort: axis -1 does not fit shape \(\)"),
     (lambda: np.sort(_node(2, 3), axis=2), np.exceptions.AxisError, r"sort: axis 2 does not fit shape \(2, 3\)"),
@@ -748,5 +914,6 @@ def test_gather_gradient_equals_getitem_gradient():
     x = Node(rng.standard_normal((50, 8)), "x")
     indices = rng.integers(0, 50, 400)
     g = rng.standard_normal((400, 8))
-    np.testing.assert_allclose(np.take(x, indices, axis=0).grad(g)["x"], x[indices].grad(g)["x"],
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        np.take(x, indices, axis=0).grad(g)["x"], x[indices].grad(g)["x"], rtol=1e-12, atol=1e-12
+    )

@@ -40,7 +40,7 @@ def test_sliding_windows_equal_numpy_and_their_vjp_is_the_adjoint(case, seed):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape)
     axes = tuple(range(len(shape) - 2, len(shape)))
-    expected = np.lib.stride_tricks.sliding_window_view(x, window, axis=axes)[..., ::strides[0], ::strides[1], :, :]
+    expected = np.lib.stride_tricks.sliding_window_view(x, window, axis=axes)[..., :: strides[0], :: strides[1], :, :]
     out = sliding_windows(Node(x, "x"), window, strides)
     np.testing.assert_array_equal(out.value, expected)
     # <windows(x), y> = <x, windows^T(y)>: the gradient is the adjoint, overlapping windows summed.
@@ -55,8 +55,10 @@ def _windows_adjoint_by_hand(y, shape, window, strides):
     result = np.zeros(shape)
     for i in range(y.shape[-4]):
         for j in range(y.shape[-3]):
-            rows, columns = slice(i * strides[0], i * strides[0] + window[0]), slice(j * strides[1],
-                                                                                     j * strides[1] + window[1])
+            rows, columns = (
+                slice(i * strides[0], i * strides[0] + window[0]),
+                slice(j * strides[1], j * strides[1] + window[1]),
+            )
             result[..., rows, columns] += y[..., i, j, :, :]
     return result
 
@@ -71,7 +73,7 @@ def test_sliding_windows_in_one_dimension_and_at_second_order():
     first = inner(xs).grad(1, create_graph=True)["x"]
     hessian_row_sums = first.sum().grad(1)["x"]
     t = torch.tensor(xs.value, requires_grad=True)
-    t_first, = torch.autograd.grad((t.unfold(1, 2, 1).unfold(2, 3, 1).square() ** 2).sum(), t, create_graph=True)
+    (t_first,) = torch.autograd.grad((t.unfold(1, 2, 1).unfold(2, 3, 1).square() ** 2).sum(), t, create_graph=True)
     t_first.sum().backward()
     np.testing.assert_allclose(first.value, t_first.detach().numpy(), rtol=1e-12)
     np.testing.assert_allclose(hessian_row_sums, t.grad.numpy(), rtol=1e-11)
@@ -81,16 +83,20 @@ def test_sliding_windows_gradcheck_in_both_modes():
     x = np.random.default_rng(2).standard_normal((2, 5, 6))
     assert dp.gradcheck(lambda x: sliding_windows(x, (3, 2), (2, 1)) ** 2, x)
     tangent = np.random.default_rng(3).standard_normal(x.shape)
-    np.testing.assert_array_equal(sliding_windows(Dual(x, tangent), (2, 2), (2, 1)).tangent,
-                                  sliding_windows(tangent, (2, 2), (2, 1)))
+    np.testing.assert_array_equal(
+        sliding_windows(Dual(x, tangent), (2, 2), (2, 1)).tangent, sliding_windows(tangent, (2, 2), (2, 1))
+    )
 
 
-@pytest.mark.parametrize("window, strides, shape, message", [
-    ((3, 3), (1, 1), (2, 2, 2), "larger than the input"),
-    ((0, 2), (1, 1), (4, 4), "window_shape must be"),
-    ((2, 2), (1, 0), (4, 4), "strides must be"),
-    ((2, 2, 2), (1, 1, 1), (4, 4), "at least 3 dimensions"),
-])
+@pytest.mark.parametrize(
+    "window, strides, shape, message",
+    [
+        ((3, 3), (1, 1), (2, 2, 2), "larger than the input"),
+        ((0, 2), (1, 1), (4, 4), "window_shape must be"),
+        ((2, 2), (1, 0), (4, 4), "strides must be"),
+        ((2, 2, 2), (1, 1, 1), (4, 4), "at least 3 dimensions"),
+    ],
+)
 def test_sliding_windows_refuse_bad_arguments(window, strides, shape, message):
     with pytest.raises(ValueError, match=message):
         sliding_windows(np.zeros(shape), window, strides)
@@ -135,7 +141,7 @@ def test_window_max_gradcheck_in_both_modes_and_second_order():
     xs = Node(x, "x")
     first = (window_max(sliding_windows(xs, (2, 2), (2, 2)), 2) ** 3).sum().grad(1, create_graph=True)["x"]
     t = torch.tensor(x, requires_grad=True)
-    t_first, = torch.autograd.grad((F.max_pool2d(t, 2) ** 3).sum(), t, create_graph=True)
+    (t_first,) = torch.autograd.grad((F.max_pool2d(t, 2) ** 3).sum(), t, create_graph=True)
     t_first.sum().backward()
     np.testing.assert_allclose(first.sum().grad(1)["x"], t.grad.numpy(), rtol=1e-12)
 
@@ -182,9 +188,10 @@ def test_correlate2d_second_derivatives_equal_pytorch(stride):
     first = loss(xs, Ws, lambda a, b: correlate2d(a, b, stride)).grad(1, create_graph=True)
     second = (first["x"].sum() + (first["W"] ** 2).sum()).grad(1)
     tx, tW = torch.tensor(x, requires_grad=True), torch.tensor(W, requires_grad=True)
-    tx_first, tW_first = torch.autograd.grad(loss(tx, tW, lambda a, b: F.conv2d(a, b, stride=stride)), (tx, tW),
-                                             create_graph=True)
-    (tx_first.sum() + (tW_first ** 2).sum()).backward()
+    tx_first, tW_first = torch.autograd.grad(
+        loss(tx, tW, lambda a, b: F.conv2d(a, b, stride=stride)), (tx, tW), create_graph=True
+    )
+    (tx_first.sum() + (tW_first**2).sum()).backward()
     np.testing.assert_allclose(second["x"], tx.grad.numpy(), rtol=1e-10)
     np.testing.assert_allclose(second["W"], tW.grad.numpy(), rtol=1e-10)
 
@@ -192,6 +199,7 @@ def test_correlate2d_second_derivatives_equal_pytorch(stride):
 def test_correlate2d_and_its_derivative_maps_gradcheck_in_both_modes():
     """The transpose and weight maps are primitives in their own right: check each directly."""
     from dp.ops.convolution import _correlate2d_transpose, _correlate2d_weight
+
     rng = np.random.default_rng(6)
     x, W = rng.standard_normal((2, 2, 5, 4)), rng.standard_normal((3, 2, 2, 3))
     g = rng.standard_normal(correlate2d(x, W, (2, 1)).shape)

@@ -15,39 +15,60 @@ from dp.nn.optim import AdamW
 # dp optimizer, the same rule in PyTorch (hyper-parameters spelled both ways)
 RULES = {
     "SGD": (lambda: SGD(learning_rate=0.05), lambda p: torch.optim.SGD(p, lr=0.05)),
-    "SGD momentum": (lambda: SGD(learning_rate=0.05, momentum=0.8),
-                     lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.8)),
-    "SGD Nesterov": (lambda: SGD(learning_rate=0.05, momentum=0.8, nesterov=True),
-                     lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.8, nesterov=True)),
-    "SGD_Momentum": (lambda: SGD_Momentum(learning_rate=0.05),
-                     lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9)),
-    "RMSProp": (lambda: RMSProp(learning_rate=0.01, decay=0.95, eps=1e-6),
-                lambda p: torch.optim.RMSprop(p, lr=0.01, alpha=0.95, eps=1e-6)),
-    "Adam": (lambda: Adam(learning_rate=0.02, beta1=0.8, beta2=0.99, eps=1e-7),
-             lambda p: torch.optim.Adam(p, lr=0.02, betas=(0.8, 0.99), eps=1e-7)),
+    "SGD momentum": (
+        lambda: SGD(learning_rate=0.05, momentum=0.8),
+        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.8),
+    ),
+    "SGD Nesterov": (
+        lambda: SGD(learning_rate=0.05, momentum=0.8, nesterov=True),
+        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.8, nesterov=True),
+    ),
+    "SGD_Momentum": (lambda: SGD_Momentum(learning_rate=0.05), lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9)),
+    "RMSProp": (
+        lambda: RMSProp(learning_rate=0.01, decay=0.95, eps=1e-6),
+        lambda p: torch.optim.RMSprop(p, lr=0.01, alpha=0.95, eps=1e-6),
+    ),
+    "Adam": (
+        lambda: Adam(learning_rate=0.02, beta1=0.8, beta2=0.99, eps=1e-7),
+        lambda p: torch.optim.Adam(p, lr=0.02, betas=(0.8, 0.99), eps=1e-7),
+    ),
     "Adam defaults": (lambda: Adam(), lambda p: torch.optim.Adam(p)),
     # weight decay: L2 added to the gradient, and AdamW's decoupled decay
-    "SGD L2": (lambda: SGD(learning_rate=0.05, weight_decay=0.3),
-               lambda p: torch.optim.SGD(p, lr=0.05, weight_decay=0.3)),
-    "SGD momentum L2": (lambda: SGD(learning_rate=0.05, momentum=0.8, weight_decay=0.3),
-                        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.8, weight_decay=0.3)),
-    "SGD Nesterov L2": (lambda: SGD(learning_rate=0.05, momentum=0.8, nesterov=True, weight_decay=0.3),
-                        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.8, nesterov=True, weight_decay=0.3)),
-    "Momentum L2": (lambda: Momentum(learning_rate=0.05, weight_decay=0.1),
-                    lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=0.1)),
-    "RMSProp L2": (lambda: RMSProp(learning_rate=0.01, decay=0.95, eps=1e-6, weight_decay=0.2),
-                   lambda p: torch.optim.RMSprop(p, lr=0.01, alpha=0.95, eps=1e-6, weight_decay=0.2)),
-    "Adam L2": (lambda: Adam(learning_rate=0.02, beta1=0.8, beta2=0.99, weight_decay=0.2),
-                lambda p: torch.optim.Adam(p, lr=0.02, betas=(0.8, 0.99), weight_decay=0.2)),
+    "SGD L2": (
+        lambda: SGD(learning_rate=0.05, weight_decay=0.3),
+        lambda p: torch.optim.SGD(p, lr=0.05, weight_decay=0.3),
+    ),
+    "SGD momentum L2": (
+        lambda: SGD(learning_rate=0.05, momentum=0.8, weight_decay=0.3),
+        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.8, weight_decay=0.3),
+    ),
+    "SGD Nesterov L2": (
+        lambda: SGD(learning_rate=0.05, momentum=0.8, nesterov=True, weight_decay=0.3),
+        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.8, nesterov=True, weight_decay=0.3),
+    ),
+    "Momentum L2": (
+        lambda: Momentum(learning_rate=0.05, weight_decay=0.1),
+        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=0.1),
+    ),
+    "RMSProp L2": (
+        lambda: RMSProp(learning_rate=0.01, decay=0.95, eps=1e-6, weight_decay=0.2),
+        lambda p: torch.optim.RMSprop(p, lr=0.01, alpha=0.95, eps=1e-6, weight_decay=0.2),
+    ),
+    "Adam L2": (
+        lambda: Adam(learning_rate=0.02, beta1=0.8, beta2=0.99, weight_decay=0.2),
+        lambda p: torch.optim.Adam(p, lr=0.02, betas=(0.8, 0.99), weight_decay=0.2),
+    ),
     "AdamW defaults": (lambda: AdamW(), lambda p: torch.optim.AdamW(p)),
-    "AdamW": (lambda: AdamW(learning_rate=0.02, beta1=0.8, beta2=0.99, eps=1e-7, weight_decay=0.5),
-              lambda p: torch.optim.AdamW(p, lr=0.02, betas=(0.8, 0.99), eps=1e-7, weight_decay=0.5)),
+    "AdamW": (
+        lambda: AdamW(learning_rate=0.02, beta1=0.8, beta2=0.99, eps=1e-7, weight_decay=0.5),
+        lambda p: torch.optim.AdamW(p, lr=0.02, betas=(0.8, 0.99), eps=1e-7, weight_decay=0.5),
+    ),
 }
 
 
 def gradient(p, noise):
     """A gradient that depends on where the parameters are, so that any difference would grow."""
-    return p ** 3 - p + noise
+    return p**3 - p + noise
 
 
 @pytest.mark.parametrize("rule", RULES)
@@ -107,8 +128,11 @@ def test_a_rejected_step_changes_nothing_and_a_broadcastable_gradient_is_rejecte
 
     # (2,) and () broadcast onto W (3, 2): applying them would be a wrong answer, not an update
     for bad in (np.ones(2), 1.0, np.ones((5, 5))):
-        with pytest.raises(ValueError, match=r"Adam.step: the gradient for 'W' has shape .* but the parameter has "
-                                             r"shape \(3, 2\)"):
+        with pytest.raises(
+            ValueError,
+            match=r"Adam.step: the gradient for 'W' has shape .* but the parameter has "
+            r"shape \(3, 2\)",
+        ):
             optimizer.step(params, {"W": bad})
         unchanged()
     with pytest.raises(KeyError, match="'nope'"):  # b comes first and must not be updated either
@@ -129,20 +153,23 @@ def test_step_takes_node_gradients_and_scalar_node_parameters():
     assert float(w.value) == 0.0
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: SGD(0.1), "first argument is the model"),
-    (lambda: SGD(learning_rate=-1), "learning_rate"),
-    (lambda: SGD(batch_size=0), "batch_size"),
-    (lambda: SGD(momentum=1.0), "momentum"),
-    (lambda: SGD(nesterov=True), "nesterov"),
-    (lambda: Adam(beta2=1.0), "beta2"),
-    (lambda: RMSProp(decay=-0.1), "decay"),
-    (lambda: SGD(Sequential([Linear(2, 1)], loss=cross_entropy), np.zeros((3, 2))), "needs labels"),
-    (lambda: SGD(Sequential([Linear(2, 1)]), None, np.zeros(3)), "y_train without x_train"),
-    (lambda: SGD(Sequential([Linear(2, 1)]), np.zeros((3, 2)), np.zeros(2)), "3 examples"),
-    (lambda: SGD(Sequential([Linear(2, 1)])).train(steps=1), "training data"),
-    (lambda: SGD(Sequential([Linear(2, 1)]), np.zeros((3, 2)), np.zeros(3)).train(steps=0), "steps"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: SGD(0.1), "first argument is the model"),
+        (lambda: SGD(learning_rate=-1), "learning_rate"),
+        (lambda: SGD(batch_size=0), "batch_size"),
+        (lambda: SGD(momentum=1.0), "momentum"),
+        (lambda: SGD(nesterov=True), "nesterov"),
+        (lambda: Adam(beta2=1.0), "beta2"),
+        (lambda: RMSProp(decay=-0.1), "decay"),
+        (lambda: SGD(Sequential([Linear(2, 1)], loss=cross_entropy), np.zeros((3, 2))), "needs labels"),
+        (lambda: SGD(Sequential([Linear(2, 1)]), None, np.zeros(3)), "y_train without x_train"),
+        (lambda: SGD(Sequential([Linear(2, 1)]), np.zeros((3, 2)), np.zeros(2)), "3 examples"),
+        (lambda: SGD(Sequential([Linear(2, 1)])).train(steps=1), "training data"),
+        (lambda: SGD(Sequential([Linear(2, 1)]), np.zeros((3, 2)), np.zeros(3)).train(steps=0), "steps"),
+    ],
+)
 def test_bad_arguments_are_explained(make, message):
     with pytest.raises((TypeError, ValueError), match=message):
         make()
@@ -204,7 +231,8 @@ def test_err_hist_returns_the_loss_and_parameter_copies_of_every_step():
     x, y = np.ones((5, 1)), np.full(5, 2.0)
     model = Recorder()
     loss, loss_hist, para_hist = SGD(model, x, y, learning_rate=0.1).train(
-        steps=3, print_each=None, err_hist=True, progress=False)
+        steps=3, print_each=None, err_hist=True, progress=False
+    )
     np.testing.assert_allclose(loss_hist, [4.0, 2.56, 1.6384])  # w: 0 -> 0.4 -> 0.72 -> 0.976
     assert loss == loss_hist[-1]
     np.testing.assert_allclose([p["w"][0] for p in para_hist], [0.4, 0.72, 0.976])
@@ -220,12 +248,15 @@ def test_messages_and_progress_bar(capsys):
     assert capsys.readouterr() == ("", "")
 
 
-@pytest.mark.parametrize("make", [
-    lambda m, x, y: SGD(m, x, y, learning_rate=0.1, batch_size=32, rng=0),
-    lambda m, x, y: SGD_Momentum(m, x, y, learning_rate=0.02, batch_size=32, rng=0),
-    lambda m, x, y: RMSProp(m, x, y, learning_rate=3e-3, batch_size=32, rng=0),
-    lambda m, x, y: Adam(m, x, y, learning_rate=1e-2, batch_size=32, rng=0),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda m, x, y: SGD(m, x, y, learning_rate=0.1, batch_size=32, rng=0),
+        lambda m, x, y: SGD_Momentum(m, x, y, learning_rate=0.02, batch_size=32, rng=0),
+        lambda m, x, y: RMSProp(m, x, y, learning_rate=3e-3, batch_size=32, rng=0),
+        lambda m, x, y: Adam(m, x, y, learning_rate=1e-2, batch_size=32, rng=0),
+    ],
+)
 def test_each_optimizer_trains_a_small_network(make):
     x, y = make_moons(200, noise=0.1, rng=0)
     model = Sequential([Linear(2, 16, activation=relu, rng=0), Linear(16, 2, rng=1)], loss=cross_entropy)

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from dp import Node
-from dp.nn import (SGD, AdamW, BatchNorm, Dropout, Linear, Model, Momentum, RMSProp, Sequential, cross_entropy,
-                   mse, relu)
+from dp.nn import SGD, AdamW, BatchNorm, Dropout, Linear, Model, Momentum, RMSProp, Sequential, cross_entropy, mse, relu
 from dp.nn import Adam
 
 OPTIMIZERS = {
@@ -20,7 +19,7 @@ OPTIMIZERS = {
     "Adam": lambda *data, **options: Adam(*data, learning_rate=0.01, **options),
     "AdamW": lambda *data, **options: AdamW(*data, learning_rate=0.01, clip_grad_norm=5.0, **options),
 }
-N_EXAMPLES, N_IN, N_CLASSES = 45, 7, 3   # 45 = 2 batches of 16, then one of 13
+N_EXAMPLES, N_IN, N_CLASSES = 45, 7, 3  # 45 = 2 batches of 16, then one of 13
 
 
 class PaperNetwork(Model):
@@ -60,8 +59,11 @@ def train(make_model, optimizer: str, one_hot: bool, compile, batch_size: int | 
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 @pytest.mark.parametrize("batch_size", [None, 16], ids=["full batch", "minibatches"])
-@pytest.mark.parametrize("make_model, one_hot", [(PaperNetwork, True), (sequential, False)],
-                         ids=["paper Model", "Sequential + cross_entropy"])
+@pytest.mark.parametrize(
+    "make_model, one_hot",
+    [(PaperNetwork, True), (sequential, False)],
+    ids=["paper Model", "Sequential + cross_entropy"],
+)
 def test_traced_training_gives_the_dynamic_losses_and_parameters(make_model, one_hot, optimizer, batch_size):
     dynamic_losses, dynamic_params = train(make_model, optimizer, one_hot, False, batch_size)
     traced_losses, traced_params = train(make_model, optimizer, one_hot, True, batch_size)
@@ -84,8 +86,12 @@ def test_float32_training_through_a_trace_matches_the_dynamic_engine():
     def run(compile):
         model = PaperNetwork(np.float32)
         x, y = data(True, np.float32)
-        return np.array(Adam(model, x, y, batch_size=16, rng=1, compile=compile)
-                        .train(20, print_each=None, progress=False, err_hist=True)[1])
+        return np.array(
+            Adam(model, x, y, batch_size=16, rng=1, compile=compile).train(
+                20, print_each=None, progress=False, err_hist=True
+            )[1]
+        )
+
     np.testing.assert_allclose(run(True), run(False), rtol=1e-5)
 
 
@@ -178,8 +184,11 @@ def with_batchnorm() -> Sequential:
     return Sequential([Linear(N_IN, 8, rng=0), BatchNorm(8), relu, Linear(8, N_CLASSES, rng=1)], loss=cross_entropy)
 
 
-@pytest.mark.parametrize("make_model, reason", [(with_dropout, "random mask"), (with_batchnorm, "side effects")],
-                         ids=["Dropout", "BatchNorm"])
+@pytest.mark.parametrize(
+    "make_model, reason",
+    [(with_dropout, "random mask"), (with_batchnorm, "side effects")],
+    ids=["Dropout", "BatchNorm"],
+)
 def test_layers_a_trace_would_get_wrong_in_training_mode_are_refused(make_model, reason):
     model = make_model().eval()  # the optimizer refuses anyway: train() puts the model in training mode
     x, y = data(False)
@@ -208,7 +217,7 @@ def test_batchnorm_in_evaluation_mode_follows_its_running_statistics():
     model.get_grad(x, y)  # training mode: the running statistics move away from their start
     model.eval()
     assert_same_grads(model.get_grad(x, y, compile=True), model.get_grad(x, y))
-    model[1].running_mean[...] += 0.5   # read as constants by the trace: it is traced again
+    model[1].running_mean[...] += 0.5  # read as constants by the trace: it is traced again
     model[1].running_var[...] *= 2.0
     assert_same_grads(model.get_grad(x, y, compile=True), model.get_grad(x, y))
 
@@ -217,7 +226,7 @@ def test_bad_compile_values_and_losses_get_clear_errors():
     model = PaperNetwork()
     x, y = data(True)
     for bad in ("yes", 1, None):
-        with pytest.raises(ValueError, match="compile must be False, True or \"check\""):
+        with pytest.raises(ValueError, match='compile must be False, True or "check"'):
             Adam(model, x, y, compile=bad)
         with pytest.raises(ValueError, match="PaperNetwork.get_grad: compile must be"):
             model.get_grad(x, y, compile=bad)
@@ -236,6 +245,7 @@ def test_bad_compile_values_and_losses_get_clear_errors():
 
 def test_a_changed_layer_setting_traces_again_and_dropout_is_still_refused():
     from dp.nn import Dropout, LeakyReLU
+
     rng = np.random.default_rng(21)
     x, y = rng.standard_normal((6, 3)), rng.integers(0, 2, 6)
     net = Sequential([Linear(3, 4, rng=0), LeakyReLU(0.1), Dropout(0.0), Linear(4, 2, rng=1)], loss=cross_entropy)

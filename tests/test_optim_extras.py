@@ -76,17 +76,23 @@ def rules(draw):
     if kind == "SGD":
         momentum = draw(fractions)
         nesterov = momentum > 0 and draw(st.booleans())
-        return (SGD(learning_rate=lr, momentum=momentum, nesterov=nesterov, weight_decay=wd),
-                lambda p: torch.optim.SGD(p, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=wd))
+        return (
+            SGD(learning_rate=lr, momentum=momentum, nesterov=nesterov, weight_decay=wd),
+            lambda p: torch.optim.SGD(p, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=wd),
+        )
     eps = draw(st.floats(1e-8, 1e-3))
     if kind == "RMSProp":
         decay = draw(st.floats(0.5, 0.99))
-        return (RMSProp(learning_rate=lr, decay=decay, eps=eps, weight_decay=wd),
-                lambda p: torch.optim.RMSprop(p, lr=lr, alpha=decay, eps=eps, weight_decay=wd))
+        return (
+            RMSProp(learning_rate=lr, decay=decay, eps=eps, weight_decay=wd),
+            lambda p: torch.optim.RMSprop(p, lr=lr, alpha=decay, eps=eps, weight_decay=wd),
+        )
     beta1, beta2 = draw(fractions), draw(st.floats(0.5, 0.999))
     ours, theirs = (Adam, torch.optim.Adam) if kind == "Adam" else (AdamW, torch.optim.AdamW)
-    return (ours(learning_rate=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=wd),
-            lambda p: theirs(p, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=wd))
+    return (
+        ours(learning_rate=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=wd),
+        lambda p: theirs(p, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=wd),
+    )
 
 
 @given(rule=rules(), shape_w=shapes, shape_b=shapes, seed=st.integers(0, 2**16))
@@ -100,8 +106,10 @@ def test_float32_parameters_stay_float32_and_agree_with_pytorch():
     rng = np.random.default_rng(1)
     w = rng.standard_normal((4, 3)).astype(np.float32)
     tensor = torch.tensor(w.copy(), requires_grad=True)
-    ours, theirs = AdamW(learning_rate=0.05, weight_decay=0.1, clip_grad_norm=0.5), torch.optim.AdamW(
-        [tensor], lr=0.05, weight_decay=0.1)
+    ours, theirs = (
+        AdamW(learning_rate=0.05, weight_decay=0.1, clip_grad_norm=0.5),
+        torch.optim.AdamW([tensor], lr=0.05, weight_decay=0.1),
+    )
     for _ in range(10):
         g = (np.cos(w) + rng.standard_normal(w.shape)).astype(np.float32)
         tensor.grad = torch.tensor(g.copy())  # the same gradient: the parameters agree only to float32 rounding
@@ -116,8 +124,12 @@ def test_float32_parameters_stay_float32_and_agree_with_pytorch():
 # clip_grad_norm
 
 
-@given(shapes=st.lists(shapes, min_size=1, max_size=4), norm_type=st.sampled_from([0.5, 1.0, 2.0, 3.0, math.inf]),
-       ratio=st.sampled_from([0.01, 0.5, 0.999, 1.0, 2.0]), seed=st.integers(0, 2**16))
+@given(
+    shapes=st.lists(shapes, min_size=1, max_size=4),
+    norm_type=st.sampled_from([0.5, 1.0, 2.0, 3.0, math.inf]),
+    ratio=st.sampled_from([0.01, 0.5, 0.999, 1.0, 2.0]),
+    seed=st.integers(0, 2**16),
+)
 def test_clip_grad_norm_matches_pytorch(shapes, norm_type, ratio, seed):
     rng = np.random.default_rng(seed)
     grads = {f"g{index}": rng.standard_normal(shape) * 3 for index, shape in enumerate(shapes)}
@@ -180,16 +192,19 @@ def test_clip_grad_norm_of_non_finite_gradients_as_pytorch_or_an_error():
             np.testing.assert_array_equal(value, tensor.grad.numpy())
 
 
-@pytest.mark.parametrize("call, error, message", [
-    (lambda g: clip_grad_norm(g, 0.0), ValueError, "max_norm must be a positive number, got 0.0"),
-    (lambda g: clip_grad_norm(g, -1.0), ValueError, "max_norm"),
-    (lambda g: clip_grad_norm(g, math.nan), ValueError, "max_norm"),
-    (lambda g: clip_grad_norm(g, "1"), ValueError, "max_norm"),
-    (lambda g: clip_grad_norm(g, 1.0, norm_type=0), ValueError, "norm_type"),
-    (lambda g: clip_grad_norm(g, 1.0, norm_type=True), ValueError, "norm_type"),
-    (lambda g: clip_grad_norm(list(g.values()), 1.0), TypeError, "dict name -> gradient"),
-    (lambda g: clip_grad_norm({**g, "z": np.array(["a"])}, 1.0), TypeError, "'z' must be numbers"),
-])
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda g: clip_grad_norm(g, 0.0), ValueError, "max_norm must be a positive number, got 0.0"),
+        (lambda g: clip_grad_norm(g, -1.0), ValueError, "max_norm"),
+        (lambda g: clip_grad_norm(g, math.nan), ValueError, "max_norm"),
+        (lambda g: clip_grad_norm(g, "1"), ValueError, "max_norm"),
+        (lambda g: clip_grad_norm(g, 1.0, norm_type=0), ValueError, "norm_type"),
+        (lambda g: clip_grad_norm(g, 1.0, norm_type=True), ValueError, "norm_type"),
+        (lambda g: clip_grad_norm(list(g.values()), 1.0), TypeError, "dict name -> gradient"),
+        (lambda g: clip_grad_norm({**g, "z": np.array(["a"])}, 1.0), TypeError, "'z' must be numbers"),
+    ],
+)
 def test_clip_grad_norm_refuses_bad_input_and_changes_nothing(call, error, message):
     big = np.full(3, 10.0)
     grads = {"a": big}
@@ -199,14 +214,26 @@ def test_clip_grad_norm_refuses_bad_input_and_changes_nothing(call, error, messa
     np.testing.assert_array_equal(big, 10.0)
 
 
-@pytest.mark.parametrize("max_norm, make_ours, make_theirs", [
-    (0.7, lambda m: SGD(learning_rate=0.1, momentum=0.5, weight_decay=0.2, clip_grad_norm=m),
-     lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.5, weight_decay=0.2)),
-    (0.3, lambda m: Adam(learning_rate=0.05, weight_decay=0.1, clip_grad_norm=m),
-     lambda p: torch.optim.Adam(p, lr=0.05, weight_decay=0.1)),
-    (100.0, lambda m: RMSProp(learning_rate=0.01, clip_grad_norm=m),  # a max_norm that never clips
-     lambda p: torch.optim.RMSprop(p, lr=0.01, alpha=0.9)),  # dp's default decay
-])
+@pytest.mark.parametrize(
+    "max_norm, make_ours, make_theirs",
+    [
+        (
+            0.7,
+            lambda m: SGD(learning_rate=0.1, momentum=0.5, weight_decay=0.2, clip_grad_norm=m),
+            lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.5, weight_decay=0.2),
+        ),
+        (
+            0.3,
+            lambda m: Adam(learning_rate=0.05, weight_decay=0.1, clip_grad_norm=m),
+            lambda p: torch.optim.Adam(p, lr=0.05, weight_decay=0.1),
+        ),
+        (
+            100.0,
+            lambda m: RMSProp(learning_rate=0.01, clip_grad_norm=m),  # a max_norm that never clips
+            lambda p: torch.optim.RMSprop(p, lr=0.01, alpha=0.9),
+        ),  # dp's default decay
+    ],
+)
 def test_the_clip_option_clips_before_the_update_as_clip_grad_norm_then_step(max_norm, make_ours, make_theirs):
     """The clipping comes before the L2 term, as PyTorch's clip_grad_norm_ before optimizer.step()."""
     params, tensors, rng = start({"W": (4, 3), "b": (3,)})
@@ -219,22 +246,35 @@ def test_the_clip_option_clips_before_the_update_as_clip_grad_norm_then_step(max
 SCHEDULES = {  # dp's schedule, the same in PyTorch, on an optimizer
     "StepLR": (lambda: StepLR(3, gamma=0.5), lambda o: lr_scheduler.StepLR(o, 3, gamma=0.5)),
     "StepLR default gamma": (lambda: StepLR(4), lambda o: lr_scheduler.StepLR(o, 4)),
-    "cosine past T_max": (lambda: CosineAnnealingLR(7, eta_min=0.01),
-                          lambda o: lr_scheduler.CosineAnnealingLR(o, 7, eta_min=0.01)),
+    "cosine past T_max": (
+        lambda: CosineAnnealingLR(7, eta_min=0.01),
+        lambda o: lr_scheduler.CosineAnnealingLR(o, 7, eta_min=0.01),
+    ),
     "cosine to 0": (lambda: CosineAnnealingLR(20), lambda o: lr_scheduler.CosineAnnealingLR(o, 20)),
     "linear warm-up": (lambda: LinearLR(0.1, total_iters=4), lambda o: lr_scheduler.LinearLR(o, 0.1, total_iters=4)),
     "linear defaults": (lambda: LinearLR(), lambda o: lr_scheduler.LinearLR(o)),
     "linear decay": (lambda: LinearLR(1.0, 0.2, total_iters=6), lambda o: lr_scheduler.LinearLR(o, 1.0, 0.2, 6)),
-    "lambda": (lambda: LambdaLR(lambda t: 0.9 ** t), lambda o: lr_scheduler.LambdaLR(o, lambda t: 0.9 ** t)),
+    "lambda": (lambda: LambdaLR(lambda t: 0.9**t), lambda o: lr_scheduler.LambdaLR(o, lambda t: 0.9**t)),
     "warm-up then cosine": (
         lambda: SequentialLR([LinearLR(0.01, total_iters=5), CosineAnnealingLR(T_max=15)], milestones=[5]),
-        lambda o: lr_scheduler.SequentialLR(o, [lr_scheduler.LinearLR(o, 0.01, total_iters=5),
-                                                lr_scheduler.CosineAnnealingLR(o, T_max=15)], milestones=[5])),
+        lambda o: lr_scheduler.SequentialLR(
+            o,
+            [lr_scheduler.LinearLR(o, 0.01, total_iters=5), lr_scheduler.CosineAnnealingLR(o, T_max=15)],
+            milestones=[5],
+        ),
+    ),
     "three in a row": (
         lambda: SequentialLR([LinearLR(0.5, total_iters=3), StepLR(2, 0.7), CosineAnnealingLR(6, 0.001)], [3, 9]),
-        lambda o: lr_scheduler.SequentialLR(o, [lr_scheduler.LinearLR(o, 0.5, total_iters=3),
-                                                lr_scheduler.StepLR(o, 2, 0.7),
-                                                lr_scheduler.CosineAnnealingLR(o, 6, 0.001)], milestones=[3, 9])),
+        lambda o: lr_scheduler.SequentialLR(
+            o,
+            [
+                lr_scheduler.LinearLR(o, 0.5, total_iters=3),
+                lr_scheduler.StepLR(o, 2, 0.7),
+                lr_scheduler.CosineAnnealingLR(o, 6, 0.001),
+            ],
+            milestones=[3, 9],
+        ),
+    ),
 }
 
 
@@ -278,7 +318,7 @@ def test_train_advances_the_schedule_once_a_step_and_goes_on_at_the_next_call():
     assert asked == [0, 1, 2] and optimizer.steps_taken == 3
     optimizer.train(steps=2, print_each=None, progress=False)
     assert asked == [0, 1, 2, 3, 4] and optimizer.steps_taken == 5
-    assert optimizer.learning_rates() == pytest.approx([0.1 * 0.1 ** 2])  # step 5 of StepLR(2)
+    assert optimizer.learning_rates() == pytest.approx([0.1 * 0.1**2])  # step 5 of StepLR(2)
 
 
 def test_the_schedule_follows_a_learning_rate_changed_by_hand():
@@ -291,27 +331,30 @@ def test_the_schedule_follows_a_learning_rate_changed_by_hand():
     np.testing.assert_allclose(w, [-0.1 - 0.5])
 
 
-@pytest.mark.parametrize("make, error, message", [
-    (lambda: StepLR(0), ValueError, "StepLR: step_size must be a positive integer, got 0"),
-    (lambda: StepLR(2.5), ValueError, "step_size"),
-    (lambda: StepLR(2, gamma=0.0), ValueError, "StepLR: gamma must be a positive number"),
-    (lambda: CosineAnnealingLR(0), ValueError, "T_max"),
-    (lambda: CosineAnnealingLR(5, eta_min=-1e-3), ValueError, "eta_min must be a number >= 0"),
-    (lambda: LinearLR(start_factor=0.0), ValueError, r"start_factor must lie in \(0, 1\]"),
-    (lambda: LinearLR(start_factor=1.5), ValueError, "start_factor"),
-    (lambda: LinearLR(end_factor=1.5), ValueError, r"end_factor must lie in \[0, 1\]"),
-    (lambda: LinearLR(total_iters=0), ValueError, "total_iters"),
-    (lambda: LinearLR(start_factor=True), ValueError, "start_factor must be a finite number"),
-    (lambda: LambdaLR(0.5), TypeError, "lr_lambda must be a function"),
-    (lambda: SequentialLR([], []), TypeError, "non-empty list of schedules"),
-    (lambda: SequentialLR(StepLR(2), []), TypeError, "list of schedules"),
-    (lambda: SequentialLR([StepLR(2), "cosine"], [3]), TypeError, r"schedules\[1\] is a str"),
-    (lambda: SequentialLR([StepLR(2), StepLR(3)], []), ValueError, "2 schedules need 1 milestone"),
-    (lambda: SequentialLR([StepLR(2)] * 3, [5, 5]), ValueError, "milestones must increase"),
-    (lambda: SequentialLR([StepLR(2)] * 2, [0]), ValueError, "milestone must be a positive integer"),
-    (lambda: SGD(schedule=lambda step, lr: lr), TypeError, "LambdaLR"),
-    (lambda: Schedule()(0, 0.1), NotImplementedError, "__call__"),
-])
+@pytest.mark.parametrize(
+    "make, error, message",
+    [
+        (lambda: StepLR(0), ValueError, "StepLR: step_size must be a positive integer, got 0"),
+        (lambda: StepLR(2.5), ValueError, "step_size"),
+        (lambda: StepLR(2, gamma=0.0), ValueError, "StepLR: gamma must be a positive number"),
+        (lambda: CosineAnnealingLR(0), ValueError, "T_max"),
+        (lambda: CosineAnnealingLR(5, eta_min=-1e-3), ValueError, "eta_min must be a number >= 0"),
+        (lambda: LinearLR(start_factor=0.0), ValueError, r"start_factor must lie in \(0, 1\]"),
+        (lambda: LinearLR(start_factor=1.5), ValueError, "start_factor"),
+        (lambda: LinearLR(end_factor=1.5), ValueError, r"end_factor must lie in \[0, 1\]"),
+        (lambda: LinearLR(total_iters=0), ValueError, "total_iters"),
+        (lambda: LinearLR(start_factor=True), ValueError, "start_factor must be a finite number"),
+        (lambda: LambdaLR(0.5), TypeError, "lr_lambda must be a function"),
+        (lambda: SequentialLR([], []), TypeError, "non-empty list of schedules"),
+        (lambda: SequentialLR(StepLR(2), []), TypeError, "list of schedules"),
+        (lambda: SequentialLR([StepLR(2), "cosine"], [3]), TypeError, r"schedules\[1\] is a str"),
+        (lambda: SequentialLR([StepLR(2), StepLR(3)], []), ValueError, "2 schedules need 1 milestone"),
+        (lambda: SequentialLR([StepLR(2)] * 3, [5, 5]), ValueError, "milestones must increase"),
+        (lambda: SequentialLR([StepLR(2)] * 2, [0]), ValueError, "milestone must be a positive integer"),
+        (lambda: SGD(schedule=lambda step, lr: lr), TypeError, "LambdaLR"),
+        (lambda: Schedule()(0, 0.1), NotImplementedError, "__call__"),
+    ],
+)
 def test_bad_schedules_are_explained(make, error, message):
     with pytest.raises(error, match=message):
         make()
@@ -348,30 +391,49 @@ def torch_groups(tensors, groups):
 
 GROUPS = {  # dp's optimizer (with groups), torch's optimizer, the groups in torch's terms
     "SGD: no decay on biases and norms": (
-        lambda: SGD(learning_rate=0.1, momentum=0.9, weight_decay=0.3,
-                    groups=[{"params": lambda name: name.startswith("b") or name == "gamma", "weight_decay": 0.0}]),
+        lambda: SGD(
+            learning_rate=0.1,
+            momentum=0.9,
+            weight_decay=0.3,
+            groups=[{"params": lambda name: name.startswith("b") or name == "gamma", "weight_decay": 0.0}],
+        ),
         lambda g: torch.optim.SGD(g, lr=0.1, momentum=0.9, weight_decay=0.3),
-        [(["b1", "b2", "gamma"], {"weight_decay": 0.0})]),
+        [(["b1", "b2", "gamma"], {"weight_decay": 0.0})],
+    ),
     "SGD: own rates, momentum and Nesterov": (
-        lambda: SGD(learning_rate=0.1, weight_decay=0.1,
-                    groups=[{"params": ["W2"], "learning_rate": 0.02, "momentum": 0.5, "nesterov": True},
-                            {"params": ("b1", "b2"), "weight_decay": 0.0}]),
+        lambda: SGD(
+            learning_rate=0.1,
+            weight_decay=0.1,
+            groups=[
+                {"params": ["W2"], "learning_rate": 0.02, "momentum": 0.5, "nesterov": True},
+                {"params": ("b1", "b2"), "weight_decay": 0.0},
+            ],
+        ),
         lambda g: torch.optim.SGD(g, lr=0.1, weight_decay=0.1),
-        [(["W2"], {"lr": 0.02, "momentum": 0.5, "nesterov": True}), (["b1", "b2"], {"weight_decay": 0.0})]),
+        [(["W2"], {"lr": 0.02, "momentum": 0.5, "nesterov": True}), (["b1", "b2"], {"weight_decay": 0.0})],
+    ),
     "RMSProp": (
         lambda: RMSProp(learning_rate=0.01, weight_decay=0.2, groups=[{"params": "gamma", "decay": 0.5, "eps": 1e-4}]),
         lambda g: torch.optim.RMSprop(g, lr=0.01, alpha=0.9, weight_decay=0.2),  # dp's default decay is 0.9
-        [(["gamma"], {"alpha": 0.5, "eps": 1e-4})]),
+        [(["gamma"], {"alpha": 0.5, "eps": 1e-4})],
+    ),
     "Adam": (
-        lambda: Adam(learning_rate=0.03, weight_decay=0.1,
-                     groups=[{"params": ["W1", "W2"], "beta1": 0.5, "learning_rate": 0.01}]),
+        lambda: Adam(
+            learning_rate=0.03, weight_decay=0.1, groups=[{"params": ["W1", "W2"], "beta1": 0.5, "learning_rate": 0.01}]
+        ),
         lambda g: torch.optim.Adam(g, lr=0.03, weight_decay=0.1),
-        [(["W1", "W2"], {"betas": (0.5, 0.999), "lr": 0.01})]),
+        [(["W1", "W2"], {"betas": (0.5, 0.999), "lr": 0.01})],
+    ),
     "AdamW with a schedule": (
-        lambda: AdamW(learning_rate=0.03, weight_decay=0.2, schedule=CosineAnnealingLR(8),
-                      groups=[{"params": ["b1", "b2", "gamma"], "weight_decay": 0.0, "learning_rate": 0.1}]),
+        lambda: AdamW(
+            learning_rate=0.03,
+            weight_decay=0.2,
+            schedule=CosineAnnealingLR(8),
+            groups=[{"params": ["b1", "b2", "gamma"], "weight_decay": 0.0, "learning_rate": 0.1}],
+        ),
         lambda g: torch.optim.AdamW(g, lr=0.03, weight_decay=0.2),
-        [(["b1", "b2", "gamma"], {"weight_decay": 0.0, "lr": 0.1})]),
+        [(["b1", "b2", "gamma"], {"weight_decay": 0.0, "lr": 0.1})],
+    ),
 }
 
 
@@ -403,30 +465,47 @@ def test_groups_take_named_nodes_and_follow_defaults_changed_by_hand():
 TWO = Sequential([Linear(2, 2, rng=0), Linear(2, 1, rng=1)])  # parameters 0.W, 0.b, 1.W, 1.b
 
 
-@pytest.mark.parametrize("groups, error, message", [
-    ({"params": ["0.b"]}, TypeError, "groups must be a list of dicts"),
-    ([["0.b"]], TypeError, "group 0 must be a dict"),
-    ([{"params": ["0.b"], "lr": 0.1}], ValueError, r"group 0 has unknown key\(s\) \['lr'\].*PyTorch's 'lr' is "
-                                                   "'learning_rate' here"),
-    ([{"params": ["0.b"], "betas": (0.9, 0.99)}], ValueError, "'betas' is 'beta1 and beta2'"),
-    ([{"weight_decay": 0.0}], ValueError, "group 0 has no 'params'"),
-    ([{"params": 3}], TypeError, "'params' must be a list of parameter names or a predicate"),
-    ([{"params": [3]}], TypeError, "not a parameter name"),
-    ([{"params": [Node(1.0)]}], TypeError, "not a parameter name"),
-    ([{"params": []}], ValueError, "'params' is empty"),
-    ([{"params": ["0.b", "0.b"]}], ValueError, "lists '0.b' twice"),
-    ([{"params": ["0.bias"]}], ValueError, r"group 0 names \['0.bias'\], which are not among the parameters "
-                                           r"\['0.W', '0.b', '1.W', '1.b'\]"),
-    ([{"params": lambda name: name.endswith(".bias")}], ValueError, "group 0's predicate matches none"),
-    ([{"params": ["0.b"]}, {"params": lambda name: name.endswith(".b")}], ValueError,
-     "parameter '0.b' is in group 0 and in group 1"),
-    ([{"params": ["0.b"], "weight_decay": -0.1}], ValueError, "SGD: group 0: weight_decay must be a number >= 0"),
-    ([{"params": ["0.b"], "learning_rate": 0}], ValueError, "group 0: learning_rate must be a positive number"),
-    ([{"params": ["0.b"]}, {"params": ["1.b"], "momentum": 1.5}], ValueError,
-     r"group 1: momentum must lie in \[0, 1\)"),
-    ([{"params": ["0.b"], "nesterov": True}], ValueError, "group 0: nesterov=True needs a momentum > 0"),
-    ([{"params": ["0.b"], "nesterov": "yes"}], TypeError, "nesterov must be True or False"),
-])
+@pytest.mark.parametrize(
+    "groups, error, message",
+    [
+        ({"params": ["0.b"]}, TypeError, "groups must be a list of dicts"),
+        ([["0.b"]], TypeError, "group 0 must be a dict"),
+        (
+            [{"params": ["0.b"], "lr": 0.1}],
+            ValueError,
+            r"group 0 has unknown key\(s\) \['lr'\].*PyTorch's 'lr' is "
+            "'learning_rate' here",
+        ),
+        ([{"params": ["0.b"], "betas": (0.9, 0.99)}], ValueError, "'betas' is 'beta1 and beta2'"),
+        ([{"weight_decay": 0.0}], ValueError, "group 0 has no 'params'"),
+        ([{"params": 3}], TypeError, "'params' must be a list of parameter names or a predicate"),
+        ([{"params": [3]}], TypeError, "not a parameter name"),
+        ([{"params": [Node(1.0)]}], TypeError, "not a parameter name"),
+        ([{"params": []}], ValueError, "'params' is empty"),
+        ([{"params": ["0.b", "0.b"]}], ValueError, "lists '0.b' twice"),
+        (
+            [{"params": ["0.bias"]}],
+            ValueError,
+            r"group 0 names \['0.bias'\], which are not among the parameters "
+            r"\['0.W', '0.b', '1.W', '1.b'\]",
+        ),
+        ([{"params": lambda name: name.endswith(".bias")}], ValueError, "group 0's predicate matches none"),
+        (
+            [{"params": ["0.b"]}, {"params": lambda name: name.endswith(".b")}],
+            ValueError,
+            "parameter '0.b' is in group 0 and in group 1",
+        ),
+        ([{"params": ["0.b"], "weight_decay": -0.1}], ValueError, "SGD: group 0: weight_decay must be a number >= 0"),
+        ([{"params": ["0.b"], "learning_rate": 0}], ValueError, "group 0: learning_rate must be a positive number"),
+        (
+            [{"params": ["0.b"]}, {"params": ["1.b"], "momentum": 1.5}],
+            ValueError,
+            r"group 1: momentum must lie in \[0, 1\)",
+        ),
+        ([{"params": ["0.b"], "nesterov": True}], ValueError, "group 0: nesterov=True needs a momentum > 0"),
+        ([{"params": ["0.b"], "nesterov": "yes"}], TypeError, "nesterov must be True or False"),
+    ],
+)
 def test_bad_groups_are_explained_when_the_optimizer_is_made(groups, error, message):
     with pytest.raises(error, match=message):
         SGD(TWO, learning_rate=0.1, groups=groups)
@@ -485,7 +564,7 @@ def test_the_gradient_of_a_model_without_labels_matches_pytorch():
     mean, log_var = h[:, :2], h[:, 2:]
     z = mean + torch.exp(0.5 * log_var) * torch.tensor(model.noises[-1])
     error = z @ p["decoder.W"] + p["decoder.b"] - torch.tensor(x)
-    expected = (error ** 2).sum() - 0.5 * (1 + log_var - mean ** 2 - log_var.exp()).sum()
+    expected = (error**2).sum() - 0.5 * (1 + log_var - mean**2 - log_var.exp()).sum()
     expected.backward()
     assert loss == pytest.approx(expected.item(), rel=1e-12)
     for name, tensor in p.items():
@@ -550,14 +629,17 @@ def test_a_rejected_step_does_not_advance_or_clip():
     np.testing.assert_array_equal(params["w"], 1.0)
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: SGD(weight_decay=-1e-4), "SGD: weight_decay must be a number >= 0, got -0.0001"),
-    (lambda: AdamW(weight_decay=math.inf), "AdamW: weight_decay must be a finite number"),
-    (lambda: Adam(weight_decay="0.1"), "weight_decay"),
-    (lambda: RMSProp(clip_grad_norm=0), "RMSProp: clip_grad_norm must be a positive number, got 0"),
-    (lambda: SGD(clip_grad_norm=-1.0), "clip_grad_norm"),
-    (lambda: SGD(learning_rate=math.nan), "learning_rate"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: SGD(weight_decay=-1e-4), "SGD: weight_decay must be a number >= 0, got -0.0001"),
+        (lambda: AdamW(weight_decay=math.inf), "AdamW: weight_decay must be a finite number"),
+        (lambda: Adam(weight_decay="0.1"), "weight_decay"),
+        (lambda: RMSProp(clip_grad_norm=0), "RMSProp: clip_grad_norm must be a positive number, got 0"),
+        (lambda: SGD(clip_grad_norm=-1.0), "clip_grad_norm"),
+        (lambda: SGD(learning_rate=math.nan), "learning_rate"),
+    ],
+)
 def test_bad_training_options_are_explained(make, message):
     with pytest.raises(ValueError, match=message):
         make()
@@ -570,7 +652,15 @@ def test_momentum_weight_decay_and_clipping_together_still_train_a_network():
     model = Sequential([Linear(2, 16, activation=relu, rng=0), Linear(16, 2, rng=1)], loss=cross_entropy)
     first = model.loss(x, y).value.item()
     warm_up_then_cosine = SequentialLR([LinearLR(0.1, total_iters=20), CosineAnnealingLR(280)], [20])
-    AdamW(model, x, y, learning_rate=0.02, batch_size=32, rng=0, clip_grad_norm=1.0, schedule=warm_up_then_cosine,
-          groups=[{"params": lambda name: name.endswith(".b"), "weight_decay": 0.0}]).train(
-        steps=300, print_each=None, progress=False)
+    AdamW(
+        model,
+        x,
+        y,
+        learning_rate=0.02,
+        batch_size=32,
+        rng=0,
+        clip_grad_norm=1.0,
+        schedule=warm_up_then_cosine,
+        groups=[{"params": lambda name: name.endswith(".b"), "weight_decay": 0.0}],
+    ).train(steps=300, print_each=None, progress=False)
     assert model.loss(x, y).value.item() < 0.6 * first

@@ -34,16 +34,14 @@ def mnist() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 
 def test_the_papers_graph_and_its_gradients() -> None:
-    a = Node(np.array([[1,1,1], [2,2,2]]), "A")
-    b = Node(np.array([[1,2,3]]), "B")
+    a = Node(np.array([[1, 1, 1], [2, 2, 2]]), "A")
+    b = Node(np.array([[1, 2, 3]]), "B")
     c = a * b
     d = c.exp()
-    e = d.sum() # output e is a scalar.
+    e = d.sum()  # output e is a scalar.
     grads = e.grad(1)
 
-    printed = {"A": np.array([[2.7, 14.78, 60.26],
-                              [7.39, 109.20, 1210.29]]),
-               "B": np.array([[17.50, 116.59, 826.94]])}
+    printed = {"A": np.array([[2.7, 14.78, 60.26], [7.39, 109.20, 1210.29]]), "B": np.array([[17.50, 116.59, 826.94]])}
     assert set(grads) == {"A", "B"}
     for name, value in printed.items():  # the paper prints two decimals (and 2.7 for e)
         np.testing.assert_allclose(grads[name], value, rtol=0.01)
@@ -54,44 +52,48 @@ def test_the_papers_graph_and_its_gradients() -> None:
 # is what it means. Lines the paper breaks for its two-column layout (`self` / `.Linear_Layer`,
 # `optimizer` / `.train`) are joined: as printed they are not Python.
 class Network(Model):
-  def __init__(self):
-    super().__init__()
-    self.h1 = self.ReLu_Layer(784,500,"h1")
-    self.h2 = self.ReLu_Layer(500,200,"h2")
-    self.h3 = self.Linear_Layer(200,10,"h3")
+    def __init__(self):
+        super().__init__()
+        self.h1 = self.ReLu_Layer(784, 500, "h1")
+        self.h2 = self.ReLu_Layer(500, 200, "h2")
+        self.h3 = self.Linear_Layer(200, 10, "h3")
 
-  def loss(self, x, y):
-    if not type(y) == Node:
-      y = Node(y)
-    out = self.forward(x)
-    loss = -1 * (y * out.log())
-    return loss.sum()
+    def loss(self, x, y):
+        if not type(y) == Node:
+            y = Node(y)
+        out = self.forward(x)
+        loss = -1 * (y * out.log())
+        return loss.sum()
 
-  def forward(self, x):
-    if not type(x) == Node:
-      x = Node(x)
-    out= self.h3(self.h2(self.h1(x))).softmax()
-    return out
+    def forward(self, x):
+        if not type(x) == Node:
+            x = Node(x)
+        out = self.h3(self.h2(self.h1(x))).softmax()
+        return out
 
 
 def test_the_papers_network_and_sgd() -> None:
     x_train, y_train, x_test, _ = mnist()
     net = Network()
     assert {name: value.shape for name, value in net.get_param().items()} == {
-        "h1.W": (784, 500), "h1.b": (500,), "h2.W": (500, 200), "h2.b": (200,), "h3.W": (200, 10), "h3.b": (10,)}
+        "h1.W": (784, 500),
+        "h1.b": (500,),
+        "h2.W": (500, 200),
+        "h2.b": (200,),
+        "h3.W": (200, 10),
+        "h3.b": (10,),
+    }
     first = net.loss(x_train, y_train).value.item()
 
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        optimizer = SGD(net,x_train, y_train)
-        loss = optimizer.train(steps=10,
-              print_each=5)
+        optimizer = SGD(net, x_train, y_train)
+        loss = optimizer.train(steps=10, print_each=5)
     assert isinstance(loss, float) and loss < first
     assert "step 10/10" in printed.getvalue()  # print_each reports the loss
 
     with contextlib.redirect_stdout(io.StringIO()):
-        loss, loss_hist, para_hist = optimizer.train(steps=3, print_each=100,
-                 err_hist=True)
+        loss, loss_hist, para_hist = optimizer.train(steps=3, print_each=100, err_hist=True)
     assert len(loss_hist) == len(para_hist) == 3 and loss == loss_hist[-1]
     assert (np.diff(loss_hist) < 0).all()  # full batch, small steps: steady descent
     assert set(para_hist[-1]) == set(net.get_param())
@@ -109,7 +111,7 @@ def test_the_papers_optimizers() -> None:
     for Optimizer in (SGD_Momentum, RMSProp, Adam):  # "SGD, SGD Momentum, RMSProp and Adam"
         net = Network()
         first = net.loss(x_train, y_train).value.item()
-        optimizer = Optimizer(net,x_train, y_train)
+        optimizer = Optimizer(net, x_train, y_train)
         with contextlib.redirect_stdout(io.StringIO()):
             loss = optimizer.train(steps=5, print_each=100)
         assert loss < first, f"{Optimizer.__name__} with its default settings did not reduce the loss"
@@ -119,19 +121,17 @@ def test_the_papers_hand_written_loop() -> None:
     x, y = mnist()[0][:50], mnist()[1][:50]
     losses = []
 
-    net= Network()
+    net = Network()
     for epoch in range(20):
-      # compute the loss and gradients
-      grad,loss = net.get_grad(x,y)
-      # get the current parameters
-      param_current = net.get_param()
-      # calc new parameters, actual learning
-      param_new = { name : param_current[name]
-            - 0.001 * grad[name]
-            for name in param_current.keys()}
-      # set new parameters
-      net.set_param(param_new)
-      losses.append(loss)
+        # compute the loss and gradients
+        grad, loss = net.get_grad(x, y)
+        # get the current parameters
+        param_current = net.get_param()
+        # calc new parameters, actual learning
+        param_new = {name: param_current[name] - 0.001 * grad[name] for name in param_current.keys()}
+        # set new parameters
+        net.set_param(param_new)
+        losses.append(loss)
 
     assert losses[-1] < 0.5 * losses[0]
 
@@ -143,11 +143,13 @@ def test_the_project_sheets_sequential_sketch() -> None:
     label = np.eye(out_size)[rng.integers(0, out_size, 16)]
     optimizer = SGD(learning_rate=0.5)
 
-    model = Sequential([
-        LinearLayer(in_size, hidden_size),
-        relu,
-        LinearLayer(hidden_size, out_size),
-    ])
+    model = Sequential(
+        [
+            LinearLayer(in_size, hidden_size),
+            relu,
+            LinearLayer(hidden_size, out_size),
+        ]
+    )
 
     feature = rng.normal(size=(16, in_size))
     log_posterior = model(feature)

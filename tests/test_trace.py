@@ -91,7 +91,7 @@ def test_generic_operations_call_their_own_rules_by_name():
 
 
 def test_a_users_primitive_is_traced_with_its_own_rules():
-    cube = dp.primitive("trace_test_cube", lambda x: x ** 3, vjp=lambda g, out, x: 3 * g * x * x)
+    cube = dp.primitive("trace_test_cube", lambda x: x**3, vjp=lambda g, out, x: 3 * g * x * x)
     x = np.array([1.0, -2.0, 0.5])
     step = assert_traced_like_dynamic(lambda x: cube(Node(x, "x")).sum(), x)
     assert "_forward['trace_test_cube'](x)" in step.source
@@ -115,9 +115,15 @@ GRAPH_STEPS = {
 }
 
 
-@given(program=st.lists(st.tuples(st.sampled_from(sorted(GRAPH_STEPS)), st.integers(0, 10**6), st.integers(0, 10**6)),
-                        min_size=1, max_size=25),
-       seed=st.integers(0, 2**32 - 1), constant=st.booleans())
+@given(
+    program=st.lists(
+        st.tuples(st.sampled_from(sorted(GRAPH_STEPS)), st.integers(0, 10**6), st.integers(0, 10**6)),
+        min_size=1,
+        max_size=25,
+    ),
+    seed=st.integers(0, 2**32 - 1),
+    constant=st.booleans(),
+)
 def test_random_programs_give_the_engines_values_and_gradients(program, seed, constant):
     """Each step combines two earlier results picked at random (diamonds, reuse, broadcasting
     between (2, 3), (3,) and (2, 1)); one input may be a constant. Traced on one draw of the
@@ -130,7 +136,7 @@ def test_random_programs_give_the_engines_values_and_gradients(program, seed, co
         results = list(leaves)
         for step, first, second in program:
             results.append(GRAPH_STEPS[step](results[first % len(results)], results[second % len(results)]))
-        return sum(result.sum() for result in reversed(results[len(leaves):]))
+        return sum(result.sum() for result in reversed(results[len(leaves) :]))
 
     first = [rng.uniform(-1, 1, shape) for shape in shapes]
     with warnings.catch_warnings():  # a program of the constant input alone has no named leaf: both warn
@@ -140,9 +146,14 @@ def test_random_programs_give_the_engines_values_and_gradients(program, seed, co
         assert_same(step(*second), dynamic(f, *second))
 
 
-@given(program=st.lists(st.tuples(st.sampled_from(sorted(GRAPH_STEPS)), st.integers(0, 10**6), st.integers(0, 10**6)),
-                        min_size=1, max_size=12),
-       seed=st.integers(0, 2**32 - 1))
+@given(
+    program=st.lists(
+        st.tuples(st.sampled_from(sorted(GRAPH_STEPS)), st.integers(0, 10**6), st.integers(0, 10**6)),
+        min_size=1,
+        max_size=12,
+    ),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_the_source_names_values_as_explain_numbers_their_rows(program, seed):
     """`vN = ...` in the generated code is the row vN of explain()'s evaluation trace of the same
     call, an operation there too, and the value returned is the row the table calls y."""
@@ -181,8 +192,8 @@ OPERATIONS = {
     "negative": (lambda a, b: (-a * b).sum(), (A, B)),
     "multiply": (lambda a, b: (a * b).sum(), (A, B)),
     "divide": (lambda a, b: (b / a).sum(), (A, B)),
-    "power": (lambda a, b: (a ** b).sum(), (A, B)),
-    "power of a number": (lambda a, b: (a ** 2 + 2 ** b).sum(), (A, B)),
+    "power": (lambda a, b: (a**b).sum(), (A, B)),
+    "power of a number": (lambda a, b: (a**2 + 2**b).sum(), (A, B)),
     "matmul": (lambda a, m: (a @ m).sum(), (A, M)),
     "matmul with a vector": (lambda a, v: (a @ v).sum(), (A, V)),
     "vector dot": (lambda v, w: v @ w, (V, V[::-1].copy())),
@@ -202,14 +213,20 @@ OPERATIONS = {
     "logsumexp max": (lambda a, b: dp.ops.logsumexp(a * b, axis=1).sum() + (a * b).max(), (A, B)),
     "var std": (lambda a, b: (a * b).var() + a.std(axis=0).sum(), (A, B)),
     "cumsum prod": (lambda a, b: np.cumsum(a * b, axis=1).sum() + a.prod(), (A, B)),
-    "abs clip maximum where": (lambda a, b: (np.abs(b) + b.clip(-0.5, 0.5) + dp.maximum(a, b)
-                                            + dp.where(b > 0, a, b)).sum(), (A, B)),
-    "concatenate stack": (lambda a, b: (dp.concatenate([a, b], axis=0).sum(axis=0)
-                                        * dp.stack([a[0], b[1]]).sum(axis=0)).sum(), (A, B)),
+    "abs clip maximum where": (
+        lambda a, b: (np.abs(b) + b.clip(-0.5, 0.5) + dp.maximum(a, b) + dp.where(b > 0, a, b)).sum(),
+        (A, B),
+    ),
+    "concatenate stack": (
+        lambda a, b: (dp.concatenate([a, b], axis=0).sum(axis=0) * dp.stack([a[0], b[1]]).sum(axis=0)).sum(),
+        (A, B),
+    ),
     "einsum": (lambda a, b: np.einsum("ij,ij->i", a, b).sum(), (A, B)),
     "softplus gelu elu": (lambda a, b: (nn.softplus(b) + nn.gelu(b) + dp.ops.elu(b)).sum(), (A, B)),
-    "det inv": (lambda a, b: np.linalg.det(a[:, :3] + 2 * np.eye(3)) + np.linalg.inv(a[:, :3] + 2 * np.eye(3)).sum(),
-                (A, B)),
+    "det inv": (
+        lambda a, b: np.linalg.det(a[:, :3] + 2 * np.eye(3)) + np.linalg.inv(a[:, :3] + 2 * np.eye(3)).sum(),
+        (A, B),
+    ),
     "floor is a constant": (lambda a, b: (np.floor(b * 3) * a).sum(), (A, B)),
 }
 
@@ -231,8 +248,12 @@ def test_operations_give_the_engines_values_and_gradients(name):
 def test_the_mnist_network_with_integer_labels():
     """Arguments reached through views: integer labels indexing the log-probabilities."""
     model_rng = np.random.default_rng(1)
-    params = {"W1": model_rng.normal(0, 0.1, (6, 5)), "b1": np.zeros(5), "W2": model_rng.normal(0, 0.1, (5, 3)),
-              "b2": np.zeros(3)}
+    params = {
+        "W1": model_rng.normal(0, 0.1, (6, 5)),
+        "b1": np.zeros(5),
+        "W2": model_rng.normal(0, 0.1, (5, 3)),
+        "b2": np.zeros(3),
+    }
 
     def loss(x, labels):
         h = (Node(x) @ Node(params["W1"], "W1") + Node(params["b1"], "b1")).relu()
@@ -246,6 +267,7 @@ def test_the_mnist_network_with_integer_labels():
 
 def test_arguments_through_constants_are_read_at_each_call():
     """1 - y on a constant y: dp folds it, the trace must compute it again for a new y."""
+
     def bce(p, y):
         p, y = Node(p, "p"), Node(y)
         return -(y * p.log() + (1 - y) * (1 - p).log()).mean()
@@ -293,8 +315,9 @@ def test_sigmoid_in_a_buffer_gives_dps_numbers_to_the_bit_and_no_overflow_warnin
 def test_a_sequentials_parameters_read_as_their_layers_and_names_that_are_not_identifiers_are_made_so():
     net = nn.Sequential([nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1)])
     x = np.linspace(-1, 1, 6).reshape(2, 3)
-    step = assert_traced_like_dynamic(lambda x: (net(Node(x)) ** 2).sum() + (Node(x, "2 x") * Node(x, "lambda")).sum(),
-                                      x)
+    step = assert_traced_like_dynamic(
+        lambda x: (net(Node(x)) ** 2).sum() + (Node(x, "2 x") * Node(x, "lambda")).sum(), x
+    )
     assert " = x @ layer0_W\n" in step.source and "layer2_b = _leaf['layer2_b'].value" in step.source
     assert "x_2_x = x" in step.source and "x_lambda = x" in step.source
     assert list(step(x)[1]) == ["0.W", "0.b", "2.W", "2.b", "2 x", "lambda"]
@@ -314,8 +337,13 @@ def test_gradients_only_where_a_named_leaf_needs_them():
 
 def test_new_shapes_dtypes_and_ranks_trace_again():
     step = trace(lambda x: (Node(x, "x") ** 2).sum(), np.ones(3))
-    for x in (np.arange(3.0), np.arange(5.0), np.arange(6.0).reshape(2, 3), np.arange(3, dtype=np.float32),
-              np.float64(2.5)):
+    for x in (
+        np.arange(3.0),
+        np.arange(5.0),
+        np.arange(6.0).reshape(2, 3),
+        np.arange(3, dtype=np.float32),
+        np.float64(2.5),
+    ):
         value, grads = step(x)
         assert np.asarray(grads["x"]).dtype == x.dtype and np.shape(grads["x"]) == x.shape
         np.testing.assert_allclose(grads["x"], 2 * x)
@@ -351,8 +379,10 @@ def test_leaves_made_inside_f_from_captured_arrays_see_updates():
     params = {"W": np.array([0.5, -1.0])}
     step = trace(lambda x: (Node(x) * Node(params["W"], "W")).exp().sum(), np.array([1.0, 2.0]))
     params["W"] *= 2
-    assert_same(step(np.array([1.0, 2.0])), dynamic(lambda x: (Node(x) * Node(params["W"], "W")).exp().sum(),
-                                                  np.array([1.0, 2.0])))
+    assert_same(
+        step(np.array([1.0, 2.0])),
+        dynamic(lambda x: (Node(x) * Node(params["W"], "W")).exp().sum(), np.array([1.0, 2.0])),
+    )
 
 
 def test_training_a_linear_model_gives_the_dynamic_losses():
@@ -466,9 +496,15 @@ def planned_everywhere():
     return mock.patch.object(importlib.import_module("dp.trace"), "_OUT_MIN_BYTES", 0)
 
 
-@given(program=st.lists(st.tuples(st.sampled_from(sorted(GRAPH_STEPS)), st.integers(0, 10**6), st.integers(0, 10**6)),
-                        min_size=1, max_size=25),
-       seed=st.integers(0, 2**32 - 1), constant=st.booleans())
+@given(
+    program=st.lists(
+        st.tuples(st.sampled_from(sorted(GRAPH_STEPS)), st.integers(0, 10**6), st.integers(0, 10**6)),
+        min_size=1,
+        max_size=25,
+    ),
+    seed=st.integers(0, 2**32 - 1),
+    constant=st.booleans(),
+)
 def test_random_programs_with_every_array_in_a_buffer(program, seed, constant):
     with planned_everywhere():
         test_random_programs_give_the_engines_values_and_gradients.hypothesis.inner_test(program, seed, constant)
@@ -500,8 +536,10 @@ def test_dead_values_buffers_are_reused_and_the_source_stays_one_line_per_operat
 
 def test_what_a_call_hands_out_is_never_overwritten_by_the_next_call():
     shape = (64, 64)
-    inputs = [(np.linspace(-1, 1, 4096).reshape(shape), np.full(shape, 0.1)),
-              (np.linspace(2, -2, 4096).reshape(shape), np.full(shape, -0.3))]
+    inputs = [
+        (np.linspace(-1, 1, 4096).reshape(shape), np.full(shape, 0.1)),
+        (np.linspace(2, -2, 4096).reshape(shape), np.full(shape, -0.3)),
+    ]
     for planning in (contextlib.nullcontext(), planned_everywhere()):
         with planning:
             step = trace(layer, *inputs[0])
@@ -579,8 +617,12 @@ def test_what_the_program_would_freeze_is_refused_or_traced_per_value():
 
 def test_numbers_made_from_a_mask_and_integer_named_leaves_are_refused():
     x = np.array([0.5, -2.0])
-    made = [lambda n: n * ~(n > 0), lambda n: n * (1 - (n > 0)), lambda n: (0.5 * (n > 0)) * n,
-            lambda n: n * np.logical_not(n > 0)]
+    made = [
+        lambda n: n * ~(n > 0),
+        lambda n: n * (1 - (n > 0)),
+        lambda n: (0.5 * (n > 0)) * n,
+        lambda n: n * np.logical_not(n > 0),
+    ]
     for g in made:
         with pytest.raises(TypeError, match="a comparison's mask"):
             trace(lambda x, g=g: g(Node(x, "x")).sum(), x)
@@ -590,10 +632,17 @@ def test_numbers_made_from_a_mask_and_integer_named_leaves_are_refused():
     assert uniform(np.array([1.0, 2.0]))[0] == 3.0
 
 
-@pytest.mark.parametrize("made", [lambda n: n[:2] * (n > 0)[:2], lambda n: n * (n > 0).sum(),
-                                  lambda n: n * ((n > 0) * np.array([1.0, 2.0, 3.0, 4.0])),
-                                  lambda n: n * np.cumsum(n > 0), lambda n: dp.where(n > 0, 1.0, 2.0) * n],
-                         ids=["sliced", "counted", "weighted", "cumsum", "where of two numbers"])
+@pytest.mark.parametrize(
+    "made",
+    [
+        lambda n: n[:2] * (n > 0)[:2],
+        lambda n: n * (n > 0).sum(),
+        lambda n: n * ((n > 0) * np.array([1.0, 2.0, 3.0, 4.0])),
+        lambda n: n * np.cumsum(n > 0),
+        lambda n: dp.where(n > 0, 1.0, 2.0) * n,
+    ],
+    ids=["sliced", "counted", "weighted", "cumsum", "where of two numbers"],
+)
 def test_any_number_made_from_a_mask_is_refused_however_it_was_made(made):
     with pytest.raises(TypeError, match="a comparison's mask"):
         trace(lambda x: made(Node(x, "x")).sum(), np.array([1.0, 2.0, 3.0, 4.0]))
@@ -605,8 +654,9 @@ def test_a_constant_that_looks_like_a_mask_is_no_mask_and_a_mask_used_as_an_inde
         return (dp.where(x1 > x2, x1, x2) * Node(np.array([1.0, 2.0]))).sum()
 
     step = assert_traced_like_dynamic(f, np.array([1.0, -1.0]), np.array([0.0, 0.5]))
-    assert_same(step(np.array([-1.0, 1.0]), np.array([0.5, 0.0])),
-                dynamic(f, np.array([-1.0, 1.0]), np.array([0.5, 0.0])))
+    assert_same(
+        step(np.array([-1.0, 1.0]), np.array([0.5, 0.0])), dynamic(f, np.array([-1.0, 1.0]), np.array([0.5, 0.0]))
+    )
     with pytest.raises(TypeError, match=r"x\[mask\]"):
         trace(lambda x: (lambda n: n[n > 0].sum())(Node(x, "x")), np.array([1.0, -2.0, 3.0]))
 
@@ -623,8 +673,15 @@ def test_what_f_takes_out_of_the_graph_or_copies_out_of_a_0d_array_is_refused():
 
 def test_names_are_read_as_python_reads_them_and_never_meet_a_gradients_name():
     def f(x):
-        return ((Node(np.array([1.0, 2.0]), "v2_bar") * Node(np.array([3.0, 4.0]), "ﬁ")
-                 * Node(np.array([5.0, 6.0]), "fi") * Node(x, "x")) ** 2).sum()
+        return (
+            (
+                Node(np.array([1.0, 2.0]), "v2_bar")
+                * Node(np.array([3.0, 4.0]), "ﬁ")
+                * Node(np.array([5.0, 6.0]), "fi")
+                * Node(x, "x")
+            )
+            ** 2
+        ).sum()
 
     step = assert_traced_like_dynamic(f, np.array([1.0, -1.0]))
     assert_same(step(np.array([0.5, 2.0])), dynamic(f, np.array([0.5, 2.0])))
@@ -681,7 +738,7 @@ def test_check_mode_says_when_f_applied_fewer_operations():
 def test_powers_with_a_fixed_exponent_and_abs_read_as_numpy():
     def f(x):
         n = Node(x, "x")
-        return (abs(n - 1) ** 2).sum() + (n ** -0.5).sum() + (n ** n).sum()
+        return (abs(n - 1) ** 2).sum() + (n**-0.5).sum() + (n**n).sum()
 
     step = trace(f, np.array([0.5, 2.0]))
     assert "v3 = v2 ** 2" in step.source and "np.sign(v1)" in step.source and "_forward['power'](x, x)" in step.source
@@ -718,5 +775,6 @@ def test_arguments_are_traced_without_copies_unless_a_copy_tells_them_apart():
         assert_same(step(example * 3), dynamic(f, example * 3))
         np.testing.assert_array_equal(first, kept)  # the caller's example is never written into
     twice = assert_traced_like_dynamic(lambda a, b: (Node(a, "a") * Node(b, "b")).sum(), example, example)
-    assert_same(twice(example, example * 2),
-                dynamic(lambda a, b: (Node(a, "a") * Node(b, "b")).sum(), example, example * 2))
+    assert_same(
+        twice(example, example * 2), dynamic(lambda a, b: (Node(a, "a") * Node(b, "b")).sum(), example, example * 2)
+    )

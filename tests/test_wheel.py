@@ -24,8 +24,9 @@ VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["
 def run(command: list[str | Path], cwd: Path, timeout: float = 120) -> str:
     env = {name: value for name, value in os.environ.items() if name not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["OPENBLAS_NUM_THREADS"] = "1"
-    done = subprocess.run([str(part) for part in command], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    done = subprocess.run(
+        [str(part) for part in command], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
     assert done.returncode == 0, f"{' '.join(map(str, command))} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
@@ -40,8 +41,10 @@ def test_the_wheel_installs_and_runs_the_papers_examples(tmp_path: Path) -> None
     wheelhouse = tmp_path / "wheelhouse"
     # --skip-dependency-check: pyproject's build requirements name `wheel`, which setuptools >= 70.1
     # no longer needs and this environment does not have.
-    run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--skip-dependency-check",
-         "--outdir", wheelhouse], cwd=source)
+    run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--skip-dependency-check", "--outdir", wheelhouse],
+        cwd=source,
+    )
     (wheel,) = wheelhouse.glob("*.whl")
     assert wheel.name == f"dp-{VERSION}-py3-none-any.whl"
     contents = set(zipfile.ZipFile(wheel).namelist())

@@ -28,6 +28,7 @@ from dp.functional import grad, hessian, jacobian, value_and_grad, vjp
 from dp.graph import to_dot, to_svg
 from dp.trace import Traced, trace
 from dp.node import Node, Primitive, as_node, backpropagate, primitive, topological_order, unbroadcast
+
 # The paper's high-level names at the top level too: `from dp import Model, SGD`.
 from dp import export, nn  # dp.export loads torch and onnx only when one of its functions is used
 from dp.nn import SGD, SGD_Momentum, Adam, AdamW, Model, Momentum, Optimizer, RMSProp, Sequential

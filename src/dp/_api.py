@@ -53,8 +53,10 @@ class Deprecation:
 
     @property
     def message(self) -> str:
-        return (f"{self.old} is deprecated since dp {self.since} and will be removed in dp {self.remove_in}; "
-                f"use {self.new} instead")
+        return (
+            f"{self.old} is deprecated since dp {self.since} and will be removed in dp {self.remove_in}; "
+            f"use {self.new} instead"
+        )
 
     def warn(self, stacklevel: int) -> None:
         warnings.warn(self.message, DeprecationWarning, stacklevel=stacklevel + 1)
@@ -77,8 +79,9 @@ def _register(old: str, new: str, since: str, remove_in: str | None) -> Deprecat
     if remove_in is None:  # one minor version of grace
         remove_in = f"{major}.{minor + 1}.0"
     elif _release(remove_in, "remove_in") <= (major, minor, 0):
-        raise ValueError(f"deprecation: {old} cannot be removed in {remove_in}, before or as it is deprecated "
-                         f"({since})")
+        raise ValueError(
+            f"deprecation: {old} cannot be removed in {remove_in}, before or as it is deprecated ({since})"
+        )
     deprecation = Deprecation(old, new, since, remove_in)
     if DEPRECATIONS.get(old, deprecation) != deprecation:
         raise ValueError(f"deprecation: {old} is already deprecated as {DEPRECATIONS[old]}")
@@ -94,13 +97,17 @@ def deprecated_alias(new: F, old_name: str, *, since: str, remove_in: str | None
     to the next minor version.
     """
     if isinstance(new, type):
-        raise TypeError(f"deprecated_alias: {new.__name__} is a class; deprecate it with "
-                        f"`__getattr__ = deprecated_attributes(__name__, {{{old_name!r}: {new.__name__!r}}}, "
-                        f"since=...)` so that the old name is the same class")
+        raise TypeError(
+            f"deprecated_alias: {new.__name__} is a class; deprecate it with "
+            f"`__getattr__ = deprecated_attributes(__name__, {{{old_name!r}: {new.__name__!r}}}, "
+            f"since=...)` so that the old name is the same class"
+        )
     if not callable(new) or not isinstance(getattr(new, "__name__", None), str):
-        raise TypeError(f"deprecated_alias: expected a function, got {type(new).__name__}; for an operation "
-                        "(a Primitive) or another object, deprecate its old name with a module "
-                        "`__getattr__ = deprecated_attributes(__name__, {old: new}, since=...)`")
+        raise TypeError(
+            f"deprecated_alias: expected a function, got {type(new).__name__}; for an operation "
+            "(a Primitive) or another object, deprecate its old name with a module "
+            "`__getattr__ = deprecated_attributes(__name__, {old: new}, since=...)`"
+        )
     # Where the alias is written: the caller's module, and its class when written in a class body.
     caller = sys._getframe(1)
     module = caller.f_globals.get("__name__", "?")
@@ -121,8 +128,9 @@ def deprecated_alias(new: F, old_name: str, *, since: str, remove_in: str | None
     return alias  # type: ignore[return-value]
 
 
-def deprecated_attributes(module: str, renames: Mapping[str, str], *, since: str,
-                          remove_in: str | None = None) -> Callable[[str], Any]:
+def deprecated_attributes(
+    module: str, renames: Mapping[str, str], *, since: str, remove_in: str | None = None
+) -> Callable[[str], Any]:
     """A module `__getattr__` under which each old name in `renames` gives, with a warning, the new one.
 
     `__getattr__ = deprecated_attributes(__name__, {"OldClass": "NewClass"}, since="0.2.0")`: the
@@ -147,15 +155,22 @@ def renamed_keyword(old: str, new: str, *, since: str, remove_in: str | None = N
 
     Giving both is an error, as is decorating a function that has no parameter `new`.
     """
+
     def decorate(function: F) -> F:
         parameters = inspect.signature(function).parameters
         if new not in parameters:
             raise TypeError(f"renamed_keyword: {function.__qualname__} has no parameter {new!r}")
         if old in parameters:
-            raise TypeError(f"renamed_keyword: {function.__qualname__} still has a parameter {old!r}; its old "
-                            "name must be free to mean the new one")
-        deprecation = _register(f"{function.__module__}.{function.__qualname__}({old}=)",
-                                f"{function.__module__}.{function.__qualname__}({new}=)", since, remove_in)
+            raise TypeError(
+                f"renamed_keyword: {function.__qualname__} still has a parameter {old!r}; its old "
+                "name must be free to mean the new one"
+            )
+        deprecation = _register(
+            f"{function.__module__}.{function.__qualname__}({old}=)",
+            f"{function.__module__}.{function.__qualname__}({new}=)",
+            since,
+            remove_in,
+        )
 
         @functools.wraps(function)
         def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -56,9 +56,15 @@ def numerical_grad(f: Callable[[np.ndarray], Any], x: Any, eps: float = 1e-6) ->
     return jacobian
 
 
-def gradcheck(f: Callable[..., Any], *args: Any, rtol: float = 1e-3, atol: float = 1e-5, eps: float = 1e-6,
-              argnums: Sequence[int] | None = None,
-              modes: Sequence[str] = ("reverse", "forward")) -> bool:
+def gradcheck(
+    f: Callable[..., Any],
+    *args: Any,
+    rtol: float = 1e-3,
+    atol: float = 1e-5,
+    eps: float = 1e-6,
+    argnums: Sequence[int] | None = None,
+    modes: Sequence[str] = ("reverse", "forward"),
+) -> bool:
     """Check f's derivatives by reverse and forward mode against central differences.
 
     Every argument (or those in `argnums`) is checked; arguments are numbers, arrays or
@@ -76,8 +82,11 @@ def gradcheck(f: Callable[..., Any], *args: Any, rtol: float = 1e-3, atol: float
         if mode not in ("reverse", "forward"):
             raise ValueError(f"gradcheck: modes must be 'reverse' and/or 'forward', got {mode!r}")
     args = tuple(_in_float64(arg) for arg in args)
-    positions = range(len(args)) if argnums is None else _argnums(
-        argnums if isinstance(argnums, int) else tuple(argnums), len(args), "gradcheck")
+    positions = (
+        range(len(args))
+        if argnums is None
+        else _argnums(argnums if isinstance(argnums, int) else tuple(argnums), len(args), "gradcheck")
+    )
     # Every argument goes in as a Node (constant, or dp's variable) or a Dual, never as a plain
     # array, so f may use dp's methods (x.exp(), x.softmax()) on any of them.
     constants = tuple(_as_constants(arg) for arg in args)
@@ -129,12 +138,14 @@ def _has_forward_mode(scalar: Callable[..., Any], args: tuple[Any, ...], modes: 
     return True
 
 
-def _compare(mode: str, where: str, analytic: np.ndarray, numerical: np.ndarray, rtol: float, atol: float,
-             eps: float) -> None:
+def _compare(
+    mode: str, where: str, analytic: np.ndarray, numerical: np.ndarray, rtol: float, atol: float, eps: float
+) -> None:
     """Raise an AssertionError about the worst element, if any element is out of tolerance."""
     if analytic.shape != numerical.shape:
-        raise AssertionError(f"gradcheck: {mode} gives a gradient of shape {analytic.shape} for {where}, "
-                             f"expected {numerical.shape}")
+        raise AssertionError(
+            f"gradcheck: {mode} gives a gradient of shape {analytic.shape} for {where}, expected {numerical.shape}"
+        )
     allowed = atol + rtol * np.abs(numerical)
     with np.errstate(invalid="ignore"):
         excess = np.abs(analytic - numerical) - allowed
@@ -151,7 +162,8 @@ def _compare(mode: str, where: str, analytic: np.ndarray, numerical: np.ndarray,
         f"  {'central differences give':<26}{expected!r}  (eps={eps:g})\n"
         f"  |difference| = {abs(got - expected):.3g} > atol + rtol * |numerical| = "
         f"{atol:g} + {rtol:g} * {abs(expected):.3g} = {allowed[worst]:.3g}\n"
-        f"  ({int((excess > 0).sum())} of {excess.size} elements out of tolerance)")
+        f"  ({int((excess > 0).sum())} of {excess.size} elements out of tolerance)"
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -291,8 +291,10 @@ def _prepare(
     if normalize and not np.issubdtype(dtype, np.floating):
         raise ValueError(f"normalize=True scales pixels to [0, 1], which needs a float dtype, got {dtype}")
     if not np.can_cast(images.dtype, dtype):
-        raise ValueError(f"dtype {dtype} cannot hold the pixel values 0..255 (int8 would wrap 255 to -1); "
-                         "use a float dtype, uint8 or a wider integer type")
+        raise ValueError(
+            f"dtype {dtype} cannot hold the pixel values 0..255 (int8 would wrap 255 to -1); "
+            "use a float dtype, uint8 or a wider integer type"
+        )
     x = images.reshape(len(images), math.prod(images.shape[1:])).astype(dtype)  # -1 fails when n = 0
     if normalize:
         x /= 255  # in place: x is already a fresh float array

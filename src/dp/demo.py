@@ -66,15 +66,23 @@ def main(argv: list[str] | None = None) -> float:
     """Run the demo; return the test accuracy."""
     parser = argparse.ArgumentParser(prog="python -m dp.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2500, help="training steps (default: 2500)")
-    parser.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist",
-                        help="mnist: the bundled 10 000 digits (default); "
-                             "fashion-mnist: the full data set, if installed (or with --download)")
-    parser.add_argument("--download", action="store_true",
-                        help="with --dataset fashion-mnist: download it (about 30 MB) if it is not found")
+    parser.add_argument(
+        "--dataset",
+        choices=["mnist", "fashion-mnist"],
+        default="mnist",
+        help="mnist: the bundled 10 000 digits (default); "
+        "fashion-mnist: the full data set, if installed (or with --download)",
+    )
+    parser.add_argument(
+        "--download",
+        action="store_true",
+        help="with --dataset fashion-mnist: download it (about 30 MB) if it is not found",
+    )
     parser.add_argument("--out", type=Path, default=Path("dp-demo.png"), help="where to write the plot (PNG)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the weights and the batch order")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="BLAS threads (default: 1, which a busy machine cannot slow down much)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="BLAS threads (default: 1, which a busy machine cannot slow down much)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no header and no progress bar")
     args = parser.parse_args(argv)
     if args.steps < 1:
@@ -93,8 +101,9 @@ def main(argv: list[str] | None = None) -> float:
     # Before anything slow: a missing plotting library must not cost a whole training first.
     missing = _missing_modules(["matplotlib"] + ([] if args.quiet else ["tqdm"]))
     if missing:
-        parser.error(f"the demo needs {' and '.join(missing)}, which a plain `pip install dp` does not "
-                     f"install: {INSTALL_EXTRAS}")
+        parser.error(
+            f"the demo needs {' and '.join(missing)}, which a plain `pip install dp` does not install: {INSTALL_EXTRAS}"
+        )
     try:
         (x_train, y_train), (x_test, y_test), data = _load(args.dataset, args.download)
     except OSError as error:  # not found (FileNotFoundError), or the download failed
@@ -102,25 +111,33 @@ def main(argv: list[str] | None = None) -> float:
 
     net = Network(rng=args.seed)
     if not args.quiet:
-        print(f"dp demo: the paper's 784-500-200-10 ReLU network, float32, cross-entropy loss, Adam "
-              f"(learning rate {LEARNING_RATE}, cosine decay), {args.steps} steps of {BATCH_SIZE} examples\n"
-              f"data: {data}: {len(x_train)} training images, {len(x_test)} held-out test images")
+        print(
+            f"dp demo: the paper's 784-500-200-10 ReLU network, float32, cross-entropy loss, Adam "
+            f"(learning rate {LEARNING_RATE}, cosine decay), {args.steps} steps of {BATCH_SIZE} examples\n"
+            f"data: {data}: {len(x_train)} training images, {len(x_test)} held-out test images"
+        )
     keep_freed_memory()  # the demo owns its process: see dp/allocator.py
     start = time.perf_counter()
     with limit_blas_threads(args.threads):
-        losses, curve = train(net, x_train, y_train, x_test, y_test, args.steps, args.seed,
-                              progress=not args.quiet)
+        losses, curve = train(net, x_train, y_train, x_test, y_test, args.steps, args.seed, progress=not args.quiet)
     seconds = time.perf_counter() - start
     accuracy = curve[-1][1]
-    print(f"test accuracy: {accuracy:.2%} on the {len(x_test)} held-out images "
-          f"({args.steps} steps in {seconds:.1f} s)")
+    print(f"test accuracy: {accuracy:.2%} on the {len(x_test)} held-out images ({args.steps} steps in {seconds:.1f} s)")
     path = plot(losses, curve, args.out, title=f"dp: the paper's network on {data}")
     print(f"plot: {path.resolve()}")
     return accuracy
 
 
-def train(net: Network, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-          steps: int, seed: int, progress: bool = True) -> tuple[list[float], list[tuple[int, float]]]:
+def train(
+    net: Network,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    steps: int,
+    seed: int,
+    progress: bool = True,
+) -> tuple[list[float], list[tuple[int, float]]]:
     """Train `net`; return the loss of every step and (step, test accuracy) at EVALUATIONS points.
 
     `progress` shows a tqdm progress bar (tqdm must then be installed)."""
@@ -162,7 +179,7 @@ def plot(losses: list[float], curve: list[tuple[int, float]], path: Path, title:
     window = max(1, len(losses) // 50)
     smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
     loss_axes.plot(steps, losses, color="tab:blue", alpha=0.25, linewidth=0.5, label="each step")
-    loss_axes.plot(steps[window - 1:], smooth, color="tab:blue", label=f"mean of {window} steps")
+    loss_axes.plot(steps[window - 1 :], smooth, color="tab:blue", label=f"mean of {window} steps")
     loss_axes.set(xlabel="step", ylabel="training loss (cross-entropy)", yscale="log", title="training loss")
     loss_axes.legend()
     accuracy_axes.plot(*zip(*curve), marker="o", color="tab:green")
@@ -186,8 +203,11 @@ def _missing_modules(names: list[str]) -> list[str]:
 
 def _load(dataset: str, download: bool) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], str]:
     if dataset == "fashion-mnist":
-        return (load_fashion_mnist(split="train", download=download),
-                load_fashion_mnist(split="test", download=download), "Fashion-MNIST")
+        return (
+            load_fashion_mnist(split="train", download=download),
+            load_fashion_mnist(split="test", download=download),
+            "Fashion-MNIST",
+        )
     return load_mnist("train"), load_mnist("test"), "the bundled MNIST subset"
 
 

@@ -270,8 +270,9 @@ class _Program:
         notation = _notation(node)
         if notation is not None and notation.forward is not None and len(operands) <= 2:
             return _fill(notation.forward, fmt, **_placeholders(node, operands))
-        params = [f"{key}={_param(value)}" for key, value in node.params.items()
-                  if value is not None and value is not False]
+        params = [
+            f"{key}={_param(value)}" for key, value in node.params.items() if value is not None and value is not False
+        ]
         if fmt == "latex":
             params = [_escaped(p) for p in params]
             return rf"\operatorname{{{_escaped(node.op)}}}({', '.join([*operands, *params])})"
@@ -365,8 +366,12 @@ class Explanation:
         return "Adjoint trace (reverse mode)" if self.mode == "reverse" else "Tangent trace (forward mode)"
 
     def __str__(self) -> str:
-        lines = ["Evaluation trace", *(f"  {row.text}" for row in self.evaluation),
-                 self.derivative_title, *(f"  {row.text}" for row in self.derivative_rows)]
+        lines = [
+            "Evaluation trace",
+            *(f"  {row.text}" for row in self.evaluation),
+            self.derivative_title,
+            *(f"  {row.text}" for row in self.derivative_rows),
+        ]
         return "\n".join(lines)
 
     __repr__ = __str__  # the table itself at the prompt
@@ -374,8 +379,19 @@ class Explanation:
     def _repr_markdown_(self) -> str:
         def items(rows: tuple[Row, ...]) -> list[str]:
             return [f"- {row.latex}" if row.latex.startswith("*") else f"- ${row.latex}$" for row in rows]
-        return "\n".join(["**Evaluation trace**", "", *items(self.evaluation), "",
-                          f"**{self.derivative_title}**", "", *items(self.derivative_rows), ""])
+
+        return "\n".join(
+            [
+                "**Evaluation trace**",
+                "",
+                *items(self.evaluation),
+                "",
+                f"**{self.derivative_title}**",
+                "",
+                *items(self.derivative_rows),
+                "",
+            ]
+        )
 
 
 def _omitted(count: int) -> Row:
@@ -389,7 +405,7 @@ def _capped(items: Sequence[Any], max_rows: int) -> tuple[list[Any], int, list[A
         return list(items), 0, []
     head = (max_rows + 1) // 2
     tail = max_rows - head
-    return list(items[:head]), len(items) - max_rows, list(items[len(items) - tail:]) if tail else []
+    return list(items[:head]), len(items) - max_rows, list(items[len(items) - tail :]) if tail else []
 
 
 def _rows(items: Sequence[Any], max_rows: int, row: Callable[[Any], Row]) -> tuple[Row, ...]:
@@ -419,8 +435,14 @@ def _evaluation_parts(program: _Program, node: Node, fmt: str) -> list[str]:
                 parts.append(numbers)
     elif node.name is not None:
         parts.append(node.name if fmt == "text" else _latex_name(node.name))
-    parts.append(_show(node.value, fmt) + ("" if node.requires_grad or node.parents else
-                                           (" (constant)" if fmt == "text" else r"\quad\text{(constant)}")))
+    parts.append(
+        _show(node.value, fmt)
+        + (
+            ""
+            if node.requires_grad or node.parents
+            else (" (constant)" if fmt == "text" else r"\quad\text{(constant)}")
+        )
+    )
     return parts
 
 
@@ -428,8 +450,9 @@ def _evaluation_parts(program: _Program, node: Node, fmt: str) -> list[str]:
 # Reverse mode: the slides' adjoint trace
 
 
-def explain(output: Node, seed: Any = 1, *, tangents: Mapping[str, Any] | None = None,
-            max_rows: int = MAX_ROWS) -> Explanation:
+def explain(
+    output: Node, seed: Any = 1, *, tangents: Mapping[str, Any] | None = None, max_rows: int = MAX_ROWS
+) -> Explanation:
     """The lecture slides' tables for the graph beneath `output` (also `output.explain()`).
 
     Reverse mode (the default): the evaluation trace, then the adjoint trace ∂y/∂v for every node
@@ -453,11 +476,15 @@ def _checked_program(output: Any, where: str) -> _Program:
         raise TypeError(f"{where}: expected a Node (the result of operations on Nodes), got {type(output).__name__}")
     if not output.parents:
         if output.op == "leaf":
-            raise ValueError(f"{where}: this Node is a leaf ({output.name or 'a constant'} = "
-                             f"{_show(output.value, 'text')}): there is no computation to explain; call "
-                             "explain() on a result, e.g. (x1 * x2 + np.sin(x1)).explain()")
-        raise ValueError(f"{where}: this Node ({output.op}) was computed from constants only, so dp kept no "
-                         "graph beneath it: name the inputs, Node(2.0, 'x1'), to make them variables")
+            raise ValueError(
+                f"{where}: this Node is a leaf ({output.name or 'a constant'} = "
+                f"{_show(output.value, 'text')}): there is no computation to explain; call "
+                "explain() on a result, e.g. (x1 * x2 + np.sin(x1)).explain()"
+            )
+        raise ValueError(
+            f"{where}: this Node ({output.op}) was computed from constants only, so dp kept no "
+            "graph beneath it: name the inputs, Node(2.0, 'x1'), to make them variables"
+        )
     return _Program(output)
 
 
@@ -467,8 +494,10 @@ def _seed(output: Node, seed: Any) -> np.ndarray:
         if value.ndim != 0:
             raise ValueError(f"explain: the seed's shape {value.shape} differs from the output's shape {output.shape}")
         if output.size != 1:
-            raise ValueError(f"explain: the output has shape {output.shape}, not one number: reduce it first "
-                             "(e.g. .sum()), or give seed= of its shape")
+            raise ValueError(
+                f"explain: the output has shape {output.shape}, not one number: reduce it first "
+                "(e.g. .sum()), or give seed= of its shape"
+            )
         value = value.reshape(output.shape)
     return value
 
@@ -492,9 +521,13 @@ def _reverse(program: _Program, seed: np.ndarray, max_rows: int) -> Explanation:
     def row(node: Node) -> Row:
         return Row(*(" = ".join(_adjoint_parts(program, node, adjoints, fmt)) for fmt in ("text", "latex")))
 
-    return Explanation("reverse", _evaluation(program, max_rows), _rows(differentiated, max_rows, row),
-                       _numbers(program, {n: n.value for n in program.nodes}),
-                       _numbers(program, adjoints))
+    return Explanation(
+        "reverse",
+        _evaluation(program, max_rows),
+        _rows(differentiated, max_rows, row),
+        _numbers(program, {n: n.value for n in program.nodes}),
+        _numbers(program, adjoints),
+    )
 
 
 def _adjoint_parts(program: _Program, node: Node, adjoints: dict[Node, Any], fmt: str) -> list[str]:
@@ -502,30 +535,39 @@ def _adjoint_parts(program: _Program, node: Node, adjoints: dict[Node, Any], fmt
     index = program.index[node]
     parts = [_adjoint(index, fmt)]
     if node is program.output:
-        return parts + ([] if _is_scalar(adjoints[node]) and adjoints[node] == 1 else ["seed"]) + \
-            [_show(adjoints[node], fmt)]
+        return (
+            parts
+            + ([] if _is_scalar(adjoints[node]) and adjoints[node] == 1 else ["seed"])
+            + [_show(adjoints[node], fmt)]
+        )
     edges = [(child, position) for child, position in program.children[node] if child in adjoints]
     times = r" \cdot " if fmt == "latex" else " · "
-    parts.append(" + ".join(_adjoint(program.index[child], fmt) + times +
-                            _adjoint(index, fmt, of=_variable(program.index[child], fmt)) for child, _ in edges))
-    symbolic = " + ".join(_contribution(program, child, position, adjoints, fmt, numbers=False)
-                          for child, position in edges)
+    parts.append(
+        " + ".join(
+            _adjoint(program.index[child], fmt) + times + _adjoint(index, fmt, of=_variable(program.index[child], fmt))
+            for child, _ in edges
+        )
+    )
+    symbolic = " + ".join(
+        _contribution(program, child, position, adjoints, fmt, numbers=False) for child, position in edges
+    )
     parts.append(symbolic)
     if all(_is_scalar(adjoints[child]) and all(_is_scalar(p.value) for p in child.parents) for child, _ in edges):
-        numeric = " + ".join(_contribution(program, child, position, adjoints, fmt, numbers=True)
-                             for child, position in edges)
+        numeric = " + ".join(
+            _contribution(program, child, position, adjoints, fmt, numbers=True) for child, position in edges
+        )
         if numeric != symbolic:
             parts.append(numeric)
     parts.append(_show(adjoints[node], fmt))
     return parts
 
 
-def _contribution(program: _Program, child: Node, position: int, adjoints: dict[Node, Any], fmt: str,
-                  numbers: bool) -> str:
+def _contribution(
+    program: _Program, child: Node, position: int, adjoints: dict[Node, Any], fmt: str, numbers: bool
+) -> str:
     """What `child` sends to its operand at `position`: g · local derivative, or its VJP of g."""
     gradient = adjoints[child]
-    g = (_operand_number(gradient) if _is_scalar(gradient)
-         else _adjoint(program.index[child], fmt))
+    g = _operand_number(gradient) if _is_scalar(gradient) else _adjoint(program.index[child], fmt)
     if numbers:
         symbols = [_operand_number(p.value) for p in child.parents]
         out = _operand_number(child.value)
@@ -543,9 +585,15 @@ def _contribution(program: _Program, child: Node, position: int, adjoints: dict[
         return text
     notation = _notation(child)
     if notation is not None and notation.vjp is not None:
-        return _fill(notation.vjp[position], fmt, g=g, out=out, shape=str(np.shape(parent.value)),
-                     n=_number(np.size(parent.value) / max(np.size(child.value), 1)),
-                     **_placeholders(child, symbols))
+        return _fill(
+            notation.vjp[position],
+            fmt,
+            g=g,
+            out=out,
+            shape=str(np.shape(parent.value)),
+            n=_number(np.size(parent.value) / max(np.size(child.value), 1)),
+            **_placeholders(child, symbols),
+        )
     which = "" if len(child.parents) == 1 else f", {position}"
     if fmt == "text":
         return f"vjp[{child.op}{which}]({g})"
@@ -560,8 +608,9 @@ def _numbers(program: _Program, by_node: Mapping[Node, Any]) -> dict[str, Any]:
 # Forward mode: the project sheet's dot notation
 
 
-def explain_forward(f: Callable[..., Node], *args: Any, tangents: Sequence[Any] | None = None,
-                    max_rows: int = MAX_ROWS) -> Explanation:
+def explain_forward(
+    f: Callable[..., Node], *args: Any, tangents: Sequence[Any] | None = None, max_rows: int = MAX_ROWS
+) -> Explanation:
     """Forward mode's tables for `f` at `args`, in the project sheet's dot notation (v̇).
 
     Each argument is a Dual (its tangent is the seed), or a number or array with its tangent in
@@ -577,15 +626,18 @@ def explain_forward(f: Callable[..., Node], *args: Any, tangents: Sequence[Any] 
         raise TypeError(f"explain_forward: expected a function, got {type(f).__name__}")
     if tangents is None:
         if not args or not all(isinstance(x, Dual) for x in args):
-            raise TypeError("explain_forward: give every argument as a Dual (value, seed), or plain values "
-                            "with tangents=(one seed per argument)")
+            raise TypeError(
+                "explain_forward: give every argument as a Dual (value, seed), or plain values "
+                "with tangents=(one seed per argument)"
+            )
         values, seeds = [x.value for x in args], [x.tangent for x in args]
     else:
         if any(isinstance(x, Dual) for x in args):
             raise TypeError("explain_forward: give seeds either as Duals or in tangents=, not both")
         if not isinstance(tangents, Sequence):
-            raise TypeError(f"explain_forward: tangents must be a tuple, one seed per argument, "
-                            f"got {type(tangents).__name__}")
+            raise TypeError(
+                f"explain_forward: tangents must be a tuple, one seed per argument, got {type(tangents).__name__}"
+            )
         if len(tangents) != len(args):
             raise ValueError(f"explain_forward: {len(args)} argument(s) but tangents has {len(tangents)}")
         values, seeds = list(args), list(tangents)
@@ -607,8 +659,11 @@ def explain_forward(f: Callable[..., Node], *args: Any, tangents: Sequence[Any] 
 def _argument_names(f: Callable[..., Any], count: int) -> list[str]:
     """f's positional parameter names, or x1, x2, ... (the slides' names) where it has none."""
     try:
-        parameters = [p.name for p in inspect.signature(f).parameters.values()
-                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        parameters = [
+            p.name
+            for p in inspect.signature(f).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
     except (TypeError, ValueError):
         parameters = []
     return [parameters[i] if i < len(parameters) else f"x{i + 1}" for i in range(count)]
@@ -636,18 +691,26 @@ def _forward(program: _Program, seeds: dict[Node, Any], max_rows: int) -> Explan
             continue
         operation = PRIMITIVES.get(node.op)
         if operation is None:
-            raise NotImplementedError(f"explain: the operation {node.op!r} is not in dp's table of primitives, so "
-                                      "forward mode cannot replay it")
-        operands = [Dual(parent.value, tangents[parent]) if parent in tangents else parent.value
-                    for parent in node.parents]
+            raise NotImplementedError(
+                f"explain: the operation {node.op!r} is not in dp's table of primitives, so "
+                "forward mode cannot replay it"
+            )
+        operands = [
+            Dual(parent.value, tangents[parent]) if parent in tangents else parent.value for parent in node.parents
+        ]
         tangents[node] = operation(*operands, **node.params).tangent
     differentiated = [node for node in program.nodes if node in tangents]
 
     def row(node: Node) -> Row:
         return Row(*(" = ".join(_tangent_parts(program, node, tangents, fmt)) for fmt in ("text", "latex")))
 
-    return Explanation("forward", _evaluation(program, max_rows), _rows(differentiated, max_rows, row),
-                       _numbers(program, {n: n.value for n in program.nodes}), _numbers(program, tangents))
+    return Explanation(
+        "forward",
+        _evaluation(program, max_rows),
+        _rows(differentiated, max_rows, row),
+        _numbers(program, {n: n.value for n in program.nodes}),
+        _numbers(program, tangents),
+    )
 
 
 def _tangent_parts(program: _Program, node: Node, tangents: dict[Node, Any], fmt: str) -> list[str]:
@@ -683,14 +746,18 @@ def _tangent_expression(program: _Program, node: Node, tangents: dict[Node, Any]
     varying = [position for position, p in enumerate(parents) if p in tangents]
     kind = getattr(PRIMITIVES.get(node.op), "tangent", None)
     if kind == "multilinear":  # the product rule: each varying operand in turn replaced by its tangent
-        return _sum([program.expression(node, values[:k] + [dots[k]] + values[k + 1:], fmt) for k in varying])
+        return _sum([program.expression(node, values[:k] + [dots[k]] + values[k + 1 :], fmt) for k in varying])
     if program.local(node, 0, values, out, fmt) is not None:
         product = _FORMATS[fmt](r" \cdot " if _is_scalar(node.value) else r" \odot ")
         terms = []
         for position in varying:
             local = program.local(node, position, values, out, fmt)
-            terms.append(dots[position] if local == "1" else f"-{dots[position]}" if local == "-1"
-                         else f"{_parenthesised(local)}{product}{dots[position]}")  # type: ignore[arg-type]  # local is a string in this branch
+            if local == "1":
+                terms.append(dots[position])
+            elif local == "-1":
+                terms.append(f"-{dots[position]}")
+            else:
+                terms.append(f"{_parenthesised(local)}{product}{dots[position]}")  # type: ignore[arg-type]  # a string here
         return _sum(terms)
     if kind == "linear":
         return program.expression(node, dots, fmt)

@@ -72,8 +72,9 @@ class Dual:
         value_shape, tangent_shape = _shape(value), _shape(tangent)
         if tangent_shape != value_shape:
             if tangent_shape != ():
-                raise ValueError(f"Dual: the tangent's shape {tangent_shape} differs from the value's "
-                                 f"shape {value_shape}")
+                raise ValueError(
+                    f"Dual: the tangent's shape {tangent_shape} differs from the value's shape {value_shape}"
+                )
             tangent = np.broadcast_to(tangent, value_shape)  # a number fills the value's shape
             if isinstance(tangent, np.ndarray):
                 tangent = tangent.copy()  # a writable array of its own, not a read-only view
@@ -137,9 +138,11 @@ class Dual:
         return f"Dual({_show(self.value)}, {_show(self.tangent)}{level})"
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        raise TypeError("a Dual cannot become a plain array without losing its tangent: np.array of a "
-                        "list of Duals is dp.stack(list); dual.value is the plain value, but taking it "
-                        "stops the derivative")
+        raise TypeError(
+            "a Dual cannot become a plain array without losing its tangent: np.array of a "
+            "list of Duals is dp.stack(list); dual.value is the plain value, but taking it "
+            "stops the derivative"
+        )
 
     # ----------------------------------------------------------------------------------------
     # Forward mode: what a primitive does on duals
@@ -214,21 +217,31 @@ def _tangent(operation: Primitive, tangents: list[Any], out: Any, values: list[A
     """The output's tangent from the operands' (None for a constant), by the operation's tangent rule."""
     rule = operation.tangent
     if rule is None:
-        raise NotImplementedError(f"{operation.name}: this operation has no forward-mode (tangent) rule, only "
-                                  "a reverse-mode (vjp) rule; use reverse mode (dp.grad, dp.vjp), or define it "
-                                  "with a tangent= rule")
+        raise NotImplementedError(
+            f"{operation.name}: this operation has no forward-mode (tangent) rule, only "
+            "a reverse-mode (vjp) rule; use reverse mode (dp.grad, dp.vjp), or define it "
+            "with a tangent= rule"
+        )
     if rule == "linear":  # the operation applied to the tangents, zeros for constants
-        return operation(*[np.zeros(_shape(value), _float_dtype(value)) if dx is None else dx
-                           for dx, value in zip(tangents, values)], **params)
+        return operation(
+            *[
+                np.zeros(_shape(value), _float_dtype(value)) if dx is None else dx
+                for dx, value in zip(tangents, values)
+            ],
+            **params,
+        )
     total = None
     for index, dx in enumerate(tangents):
         if dx is None:
             continue
         if rule == "multilinear":  # the product rule: this operand replaced by its tangent
-            share = operation(*values[:index], dx, *values[index + 1:], **params)
+            share = operation(*values[:index], dx, *values[index + 1 :], **params)
         elif rule == "elementwise":  # a diagonal Jacobian: the VJP rule applied to the tangent
-            share = (operation.vjps[0](dx, out, *values, index=index, **params) if operation.variadic
-                     else operation.vjps[index](dx, out, *values, **params))
+            share = (
+                operation.vjps[0](dx, out, *values, index=index, **params)
+                if operation.variadic
+                else operation.vjps[index](dx, out, *values, **params)
+            )
         elif callable(rule):
             share = rule(dx, out, *values, **params)
         else:
@@ -276,13 +289,14 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any) -> tuple[Any, Any]:
     Both results have f's output structure (a dict, tuple, ... of arrays; a Node or Dual where
     the primals held one).
     """
-    arguments, directions = ((primals, tangents) if isinstance(primals, tuple)
-                             else ((primals,), (tangents,)))
+    arguments, directions = (primals, tangents) if isinstance(primals, tuple) else ((primals,), (tangents,))
     if not isinstance(directions, tuple | list) or len(directions) != len(arguments):
         raise ValueError(f"jvp: {len(arguments)} primal argument(s) but tangents {_describe(directions)}")
     level = next(_levels)
-    duals = tuple(_seed_duals(argument, direction, level, index)
-                  for index, (argument, direction) in enumerate(zip(arguments, directions)))
+    duals = tuple(
+        _seed_duals(argument, direction, level, index)
+        for index, (argument, direction) in enumerate(zip(arguments, directions))
+    )
     leaves, rebuild = flatten(f(*duals))
     values, slopes = [], []
     for leaf in leaves:
@@ -303,8 +317,10 @@ def _seed_duals(argument: Any, direction: Any, level: int, index: int) -> Any:
         value = _component(primal, f"jvp(primals) argument {index}")
         tangent = _component(tangent, f"jvp(tangents) argument {index}", like=_dtype(value))
         if _shape(tangent) != _shape(value):
-            raise ValueError(f"jvp: the tangent for argument {index} has shape {_shape(tangent)}, "
-                             f"but its primal has shape {_shape(value)}")
+            raise ValueError(
+                f"jvp: the tangent for argument {index} has shape {_shape(tangent)}, "
+                f"but its primal has shape {_shape(value)}"
+            )
         duals.append(Dual._make(value, tangent, level))
     return rebuild(duals)
 
@@ -367,5 +383,3 @@ def _show(x: Any) -> str:
 
 def _describe(x: Any) -> str:
     return f"has {len(x)}" if isinstance(x, tuple | list) else f"is one {type(x).__name__}"
-
-

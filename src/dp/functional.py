@@ -82,16 +82,19 @@ def grad(f: Callable[..., Any], argnum: Argnum = 0) -> Callable[..., Any]:
 def value_and_grad(f: Callable[..., Any], argnum: Argnum = 0) -> Callable[..., tuple[Any, Any]]:
     """f's value and its gradient in one pass: the blog's `evalBP` and `gradBP` together.
 
-        >>> value, slope = value_and_grad(lambda x: x ** 3)(2.0)
-        >>> float(value), float(slope)
-        (8.0, 12.0)
+    >>> value, slope = value_and_grad(lambda x: x ** 3)(2.0)
+    >>> float(value), float(slope)
+    (8.0, 12.0)
     """
+
     def value_and_gradient(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
         trace = _Trace(f, args, kwargs, argnum, "grad")
         shape = _shape(trace.out)
         if int(np.prod(shape)) != 1:
-            raise ValueError(f"grad: f must return a scalar, but its output has shape {shape}; for a "
-                             "non-scalar output use dp.jacobian, or dp.vjp with a seed of that shape")
+            raise ValueError(
+                f"grad: f must return a scalar, but its output has shape {shape}; for a "
+                "non-scalar output use dp.jacobian, or dp.vjp with a seed of that shape"
+            )
         return trace.value(), trace.result(trace.pullback(1))
 
     return _named(value_and_gradient, f, "value_and_grad")
@@ -164,8 +167,15 @@ class _Trace:
     `structured_output`: f may return a dict/list/tuple of arrays (vjp); its parts are then
     pulled back together, as one output made of all of them raveled and joined."""
 
-    def __init__(self, f: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], argnum: Argnum,
-                 who: str, structured_output: bool = False):
+    def __init__(
+        self,
+        f: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        argnum: Argnum,
+        who: str,
+        structured_output: bool = False,
+    ):
         self.who = who
         self.single = not isinstance(argnum, tuple)
         self.argnums = _argnums(argnum, len(args), who)
@@ -208,8 +218,10 @@ class _Trace:
     def _reaches_foreign_leaf(self) -> bool:
         """Does f's output reach a differentiable leaf that is neither ours nor made inside f?"""
         for part in _nodes_in(self.out):
-            if part.requires_grad and any(not node.parents and node not in self.ours and node.number < self.start
-                                          for node in topological_order(part, self.ours)):
+            if part.requires_grad and any(
+                not node.parents and node not in self.ours and node.number < self.start
+                for node in topological_order(part, self.ours)
+            ):
                 return True
         return False
 
@@ -219,16 +231,20 @@ class _Trace:
         parts = leaves_like(cotangent, self.tree, what)
         for part, leaf, path in zip(parts, self.out_leaves, paths(self.tree)):
             if _shape(part) != _shape(leaf):
-                raise ValueError(f"vjp: the cotangent{path} has shape {_shape(part)}, "
-                                 f"but f's output{path} has shape {_shape(leaf)}")
+                raise ValueError(
+                    f"vjp: the cotangent{path} has shape {_shape(part)}, but f's output{path} has shape {_shape(leaf)}"
+                )
         return _joined(parts)
 
     def pullback(self, seed: Any) -> list[Any]:
         """seed^T J for each variable, in order (Nodes where the gradient must stay a graph)."""
         if not any(isinstance(leaf, Node | Dual) for leaf in self.out_leaves):
-            warnings.warn(f"the output of f does not depend on its inputs (it is a plain {type(self.out).__name__}, "
-                          "not a Node), so the gradient is 0; if it should depend on them, f left dp's graph "
-                          "somewhere (math.exp(x), float(x), x.value, ...)", stacklevel=4)
+            warnings.warn(
+                f"the output of f does not depend on its inputs (it is a plain {type(self.out).__name__}, "
+                "not a Node), so the gradient is 0; if it should depend on them, f left dp's graph "
+                "somewhere (math.exp(x), float(x), x.value, ...)",
+                stacklevel=4,
+            )
         create_graph = self.create_graph or any(node.requires_grad for node in _nodes_in(seed))
         return self._pull(self.out, seed, create_graph)
 
@@ -266,7 +282,7 @@ class _Trace:
         """Per-variable results back in each argument's structure (a Python number gives a float)."""
         results, start = [], 0
         for originals, rebuild in self.arguments:
-            part = gradients[start:start + len(originals)]
+            part = gradients[start : start + len(originals)]
             start += len(originals)
             results.append(rebuild([_like(gradient, original) for gradient, original in zip(part, originals)]))
         return results
@@ -303,8 +319,10 @@ def _jacobian_reverse(f: Callable[..., Any], args: tuple[Any, ...], kwargs: dict
         seed = np.zeros(out_shape, dtype)
         seed[index] = 1
         rows.append(trace.pullback(seed))
-    blocks = [_assemble([row[k] for row in rows], out_shape, variable.shape, variable.dtype, axis=0)
-              for k, variable in enumerate(trace.variables)]
+    blocks = [
+        _assemble([row[k] for row in rows], out_shape, variable.shape, variable.dtype, axis=0)
+        for k, variable in enumerate(trace.variables)
+    ]
     results = trace.structures(blocks)
     return results[0] if trace.single else tuple(results)
 
@@ -325,7 +343,7 @@ def _jacobian_forward(f: Callable[..., Any], args: tuple[Any, ...], kwargs: dict
     def in_structures(leaves: list[Any]) -> list[Any]:
         results, start = [], 0
         for originals, rebuild in structures:
-            results.append(rebuild(leaves[start:start + len(originals)]))
+            results.append(rebuild(leaves[start : start + len(originals)]))
             start += len(originals)
         return results
 
@@ -349,8 +367,9 @@ def _jacobian_forward(f: Callable[..., Any], args: tuple[Any, ...], kwargs: dict
     return results[0] if not isinstance(argnum, tuple) else tuple(results)
 
 
-def _assemble(parts: list[Any], out_shape: tuple[int, ...], in_shape: tuple[int, ...], dtype: np.dtype,
-              axis: int) -> Any:
+def _assemble(
+    parts: list[Any], out_shape: tuple[int, ...], in_shape: tuple[int, ...], dtype: np.dtype, axis: int
+) -> Any:
     """Rows (axis 0) or columns (axis -1) stacked into an array of shape out_shape + in_shape."""
     if not parts:
         return np.zeros(out_shape + in_shape, dtype)
@@ -376,8 +395,9 @@ def _argnums(argnum: Argnum, count: int, who: str) -> tuple[int, ...]:
         if type(position) is not int and (not isinstance(position, numbers.Integral) or isinstance(position, bool)):
             raise TypeError(f"{who}: argnum must be an int or a tuple of ints, got {argnum!r}")
         if not -count <= position < count:
-            raise IndexError(f"{who}: argnum {position} is out of range: f was called with "
-                             f"{count} positional argument(s)")
+            raise IndexError(
+                f"{who}: argnum {position} is out of range: f was called with {count} positional argument(s)"
+            )
         positions.append(int(position) % count)
     if len(set(positions)) != len(positions):
         raise ValueError(f"{who}: argnum {argnum!r} names an argument twice")

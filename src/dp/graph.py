@@ -67,11 +67,14 @@ def to_dot(output: Node, *, grads: Mapping[Any, Any] | None = None, max_nodes: i
     # A backward pass goes through every node that needs a gradient, and only those.
     reached = {node for node in nodes if node.requires_grad} if grads is not None else set()
     gradients = _leaf_gradients(nodes, grads)
-    lines = ["digraph dp {",
-             '  graph [rankdir=TB, fontname="Helvetica", fontsize=10' +
-             (f', label="{_escape(summary)}", labelloc=b' if summary else "") + "];",
-             '  node [fontname="Helvetica", fontsize=11];',
-             '  edge [color="#555555", arrowsize=0.7];']
+    lines = [
+        "digraph dp {",
+        '  graph [rankdir=TB, fontname="Helvetica", fontsize=10'
+        + (f', label="{_escape(summary)}", labelloc=b' if summary else "")
+        + "];",
+        '  node [fontname="Helvetica", fontsize=11];',
+        '  edge [color="#555555", arrowsize=0.7];',
+    ]
     ids = {box: f"n{index}" for index, box in enumerate(order)}
     for box in order:
         lines.append(f"  {ids[box]} [{box.attributes(box.node is output, reached, gradients)}];")
@@ -89,9 +92,11 @@ def to_svg(output: Node, **options: Any) -> str:
         raise RuntimeError(
             "dp.to_svg needs a Graphviz renderer and found none: install graphviz-pure "
             "(pip install graphviz-pure, or pip install 'dp[graph]'; no system binary needed) or "
-            "Graphviz's `dot` (e.g. apt install graphviz). dp.to_dot(node) gives the DOT text without either.")
-    result = subprocess.run([program, "-Tsvg"], input=to_dot(output, **options), capture_output=True,
-                            text=True, timeout=120)
+            "Graphviz's `dot` (e.g. apt install graphviz). dp.to_dot(node) gives the DOT text without either."
+        )
+    result = subprocess.run(
+        [program, "-Tsvg"], input=to_dot(output, **options), capture_output=True, text=True, timeout=120
+    )
     if result.returncode != 0:
         raise RuntimeError(f"dp.to_svg: {program} failed: {result.stderr.strip()}")
     return result.stdout
@@ -161,8 +166,11 @@ def _fold_scalar_constants(order: list[_Box]) -> list[_Box]:
         if any(parent in folded for parent in box.parents):
             operands = [_number(parent.node.value) if parent in folded else "_" for parent in box.parents]
             symbol = _SYMBOLS.get(box.node.op)
-            box.ops = [f" {symbol} ".join(operands) if symbol and len(operands) == 2
-                       else f"{box.node.op}({', '.join(operands)})"]
+            box.ops = [
+                f" {symbol} ".join(operands)
+                if symbol and len(operands) == 2
+                else f"{box.node.op}({', '.join(operands)})"
+            ]
             box.parents = [parent for parent in box.parents if parent not in folded]
     return [box for box in order if box not in folded]
 
@@ -270,5 +278,4 @@ def _renderer() -> str | None:
 
 def _candidates() -> list[str | None]:
     beside_python = Path(sys.executable).parent / ("graphviz-pure.exe" if os.name == "nt" else "graphviz-pure")
-    return [shutil.which("graphviz-pure"), str(beside_python) if beside_python.exists() else None,
-            shutil.which("dot")]
+    return [shutil.which("graphviz-pure"), str(beside_python) if beside_python.exists() else None, shutil.which("dot")]

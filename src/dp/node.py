@@ -43,8 +43,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dp.registry import (METHODS, NOT_DIFFERENTIABLE, NUMPY_FUNCTIONS, NUMPY_UFUNCS, PRIMITIVES,  # noqa: F401
-                         array_type, implements, method, numpy_function, numpy_ufunc, plain)
+from dp.registry import (  # noqa: F401  (re-exported: dp.node is where the engine's names are read)
+    METHODS,
+    NOT_DIFFERENTIABLE,
+    NUMPY_FUNCTIONS,
+    NUMPY_UFUNCS,
+    PRIMITIVES,
+    array_type,
+    implements,
+    method,
+    numpy_function,
+    numpy_ufunc,
+    plain,
+)
 from dp.registry import plain_options as _plain_options
 
 #: What a rule receives and returns: arrays on the ordinary pass, Nodes when `create_graph=True`,
@@ -72,6 +83,7 @@ class AddsInPlace:
 
     def __call__(self, *args: Any, **params: Any) -> Tensor:
         return self.rule(*args, **params)
+
 
 _NO_PARAMS: dict[str, Any] = {}  # shared by every node without parameters: never written to
 _new_node = object.__new__
@@ -106,10 +118,18 @@ class Primitive:
 
     __slots__ = ("name", "forward", "vjps", "tangent", "variadic", "differentiable", "error", "__dict__")
 
-    def __init__(self, name: str, forward: Callable[..., Any], vjp: Sequence[VJP] | VJP | None = None,
-                 tangent: str | Callable[..., Any] | Sequence[Callable[..., Any]] | None = None, *,
-                 variadic: bool = False, differentiable: bool = True, error: str | None = None,
-                 doc: str | None = None):
+    def __init__(
+        self,
+        name: str,
+        forward: Callable[..., Any],
+        vjp: Sequence[VJP] | VJP | None = None,
+        tangent: str | Callable[..., Any] | Sequence[Callable[..., Any]] | None = None,
+        *,
+        variadic: bool = False,
+        differentiable: bool = True,
+        error: str | None = None,
+        doc: str | None = None,
+    ):
         if not isinstance(name, str) or not name:
             raise TypeError(f"primitive: the name must be a non-empty string, got {name!r}")
         if not callable(forward):
@@ -120,8 +140,10 @@ class Primitive:
         if not all(callable(rule) for rule in vjps):
             raise TypeError(f"primitive {name!r}: every vjp rule must be callable")
         if isinstance(tangent, str) and tangent not in ("elementwise", "linear", "multilinear"):
-            raise ValueError(f"primitive {name!r}: tangent must be 'elementwise', 'linear', 'multilinear', "
-                             f"a function, or a tuple of functions; got {tangent!r}")
+            raise ValueError(
+                f"primitive {name!r}: tangent must be 'elementwise', 'linear', 'multilinear', "
+                f"a function, or a tuple of functions; got {tangent!r}"
+            )
         self.name = name
         self.forward = forward
         self.vjps = vjps
@@ -172,16 +194,20 @@ class Primitive:
         if not self.differentiable:
             return _constant(value)
         if len(self.vjps) != len(operands):
-            raise TypeError(f"{self.name}: {len(operands)} operand(s) but {len(self.vjps)} vjp rule(s): give one "
-                            "rule per operand (non-differentiable arguments go in by keyword)")
+            raise TypeError(
+                f"{self.name}: {len(operands)} operand(s) but {len(self.vjps)} vjp rule(s): give one "
+                "rule per operand (non-differentiable arguments go in by keyword)"
+            )
         return _make(self.name, value, operands, self.vjps, params)
 
     def as_method(self, name: str) -> Callable[..., Any]:
         """This operation as a method (`x.exp()`); on a Node without arguments it goes straight in."""
+
         def bound(x: Any, *args: Any, **kwargs: Any) -> Any:
             if type(x) is Node and not args and not kwargs:
                 return self.apply_to_nodes((x,), _NO_PARAMS)
             return self(x, *args, **kwargs)
+
         bound.__name__, bound.__doc__ = name, self.__doc__
         return bound
 
@@ -193,9 +219,13 @@ class Primitive:
         return type(error)(f"{self.name}: operands of shapes {shapes}: {error}")
 
 
-def primitive(name: str, forward: Callable[..., Any], vjp: Sequence[VJP] | VJP | None = None,
-              tangent: str | Callable[..., Any] | Sequence[Callable[..., Any]] | None = None,
-              **options: Any) -> Primitive:
+def primitive(
+    name: str,
+    forward: Callable[..., Any],
+    vjp: Sequence[VJP] | VJP | None = None,
+    tangent: str | Callable[..., Any] | Sequence[Callable[..., Any]] | None = None,
+    **options: Any,
+) -> Primitive:
     """Define a differentiable operation: its NumPy forward and its derivative rules.
 
     `vjp`: one rule per operand, `(g, out, *operands, **params) -> gradient of that operand`
@@ -245,6 +275,7 @@ class Node:
     __array_priority__ = 100
 
     if TYPE_CHECKING:  # for mypy only: the catalogue's methods, which dp/ops/ installs at import
+
         def __getattr__(self, name: str) -> Any: ...
 
     def __init__(self, value: Any, name: str | None = None, *, requires_grad: bool | None = None):
@@ -306,13 +337,17 @@ class Node:
         return self.value.item()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        raise TypeError("a Node cannot become a plain NumPy array without leaving the graph: node.value is "
-                        "the plain array, but taking it stops the gradient (and np.array of a list of Nodes "
-                        "is dp.stack(list))")
+        raise TypeError(
+            "a Node cannot become a plain NumPy array without leaving the graph: node.value is "
+            "the plain array, but taking it stops the gradient (and np.array of a list of Nodes "
+            "is dp.stack(list))"
+        )
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        raise TypeError("a Node is immutable (its value is part of a graph): build a new one, e.g. with "
-                        "np.where(mask, new, x) or dp.concatenate")
+        raise TypeError(
+            "a Node is immutable (its value is part of a graph): build a new one, e.g. with "
+            "np.where(mask, new, x) or dp.concatenate"
+        )
 
     def __repr__(self) -> str:
         label = f", name={self.name!r}" if self.name is not None else ""
@@ -399,8 +434,14 @@ class Node:
 
 
 array_type(Node)
-for _name, _compare in (("__eq__", operator.eq), ("__ne__", operator.ne), ("__lt__", operator.lt),
-                        ("__le__", operator.le), ("__gt__", operator.gt), ("__ge__", operator.ge)):
+for _name, _compare in (
+    ("__eq__", operator.eq),
+    ("__ne__", operator.ne),
+    ("__lt__", operator.lt),
+    ("__le__", operator.le),
+    ("__gt__", operator.gt),
+    ("__ge__", operator.ge),
+):
     method(_name)(lambda x, other, compare=_compare: compare(plain(x), plain(other)))
 
 
@@ -408,8 +449,9 @@ for _name, _compare in (("__eq__", operator.eq), ("__ne__", operator.ne), ("__lt
 # Reverse mode
 
 
-def backpropagate(output: Node, seed: Any = 1, *, create_graph: bool = False,
-                  inputs: Sequence[Node] | None = None) -> dict[Node, Any]:
+def backpropagate(
+    output: Node, seed: Any = 1, *, create_graph: bool = False, inputs: Sequence[Node] | None = None
+) -> dict[Node, Any]:
     """Reverse mode: the gradient of `output` (seeded with `seed`) for every leaf that requires one.
 
     Visits each node once in reverse topological order, sums gradients arriving by several paths,
@@ -480,10 +522,12 @@ def _gradients_by_name(output: Node, seed: Any, create_graph: bool) -> dict[str,
     for leaf, gradient in reversed(leaves.items()):
         if leaf.name is not None:
             if leaf.name in gradients:
-                raise ValueError(f"grad: two different leaves are named {leaf.name!r}; a dict keyed by "
-                                 "name cannot hold both gradients (layers used on their own are named "
-                                 "W, b, ...: give them names, Linear(3, 2, 'h1'), or put them in a Model, "
-                                 "which names them by attribute)")
+                raise ValueError(
+                    f"grad: two different leaves are named {leaf.name!r}; a dict keyed by "
+                    "name cannot hold both gradients (layers used on their own are named "
+                    "W, b, ...: give them names, Linear(3, 2, 'h1'), or put them in a Model, "
+                    "which names them by attribute)"
+                )
             gradients[leaf.name] = gradient
     if not gradients:
         warn_no_named_leaf(any(leaf.requires_grad for leaf in leaves), stacklevel=4)
@@ -492,14 +536,21 @@ def _gradients_by_name(output: Node, seed: Any, create_graph: bool) -> dict[str,
 
 def warn_no_named_leaf(unnamed_variables: bool, stacklevel: int) -> None:
     """The warning of a `grad` that finds no named leaf (dp.trace's programs give it too)."""
-    why = ("its only variables are unnamed leaves with requires_grad=True, whose gradients "
-           "dp.backpropagate(node) returns keyed by the Node itself" if unnamed_variables else
-           "every leaf beneath this node is a constant: an unnamed Node, a number or an array")
-    warnings.warn(f"grad: no named leaf, so there is no gradient to report ({why}). Name what to "
-                  'differentiate with respect to: Node(value, "x") makes a variable, reported as '
-                  'grads["x"]; in a Model the layers\' parameters are named for you ("h1.W", "h1.b", '
-                  '...: see model.parameters()), so compute the loss from them, not from copies of '
-                  "their values", UserWarning, stacklevel=stacklevel)
+    why = (
+        "its only variables are unnamed leaves with requires_grad=True, whose gradients "
+        "dp.backpropagate(node) returns keyed by the Node itself"
+        if unnamed_variables
+        else "every leaf beneath this node is a constant: an unnamed Node, a number or an array"
+    )
+    warnings.warn(
+        f"grad: no named leaf, so there is no gradient to report ({why}). Name what to "
+        'differentiate with respect to: Node(value, "x") makes a variable, reported as '
+        'grads["x"]; in a Model the layers\' parameters are named for you ("h1.W", "h1.b", '
+        "...: see model.parameters()), so compute the loss from them, not from copies of "
+        "their values",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def _wanted(node: Node, stops: set[Node] | None) -> bool:
@@ -535,18 +586,25 @@ def _fitted(contribution: Any, shape: tuple[int, ...], node: Node) -> Tensor:
     array at all, is a wrong rule, and an error names the operation and both shapes."""
     got = getattr(contribution, "shape", None)
     if got is None:
-        raise TypeError(f"{node.op}: a derivative rule returned {type(contribution).__name__}, not an array "
-                        f"of the operand's shape {shape}")
+        raise TypeError(
+            f"{node.op}: a derivative rule returned {type(contribution).__name__}, not an array "
+            f"of the operand's shape {shape}"
+        )
     out_shape = np.shape(node.value)
 
     def broadcast_like_output(i: int) -> bool:  # axis i from the right (a size-1 axis sums nothing)
         return got[-1 - i] == 1 or (i < len(out_shape) and got[-1 - i] == out_shape[-1 - i])
 
-    if not all(broadcast_like_output(i) if i >= len(shape) else
-               got[-1 - i] == shape[-1 - i] or (shape[-1 - i] == 1 and broadcast_like_output(i))
-               for i in range(len(got))):
-        raise ValueError(f"{node.op}: a derivative rule returned a gradient of shape {got} for an operand of "
-                         f"shape {shape} (the output has shape {np.shape(node.value)})")
+    if not all(
+        broadcast_like_output(i)
+        if i >= len(shape)
+        else got[-1 - i] == shape[-1 - i] or (shape[-1 - i] == 1 and broadcast_like_output(i))
+        for i in range(len(got))
+    ):
+        raise ValueError(
+            f"{node.op}: a derivative rule returned a gradient of shape {got} for an operand of "
+            f"shape {shape} (the output has shape {np.shape(node.value)})"
+        )
     return unbroadcast(contribution, shape, node.op)
 
 
@@ -561,10 +619,12 @@ def unbroadcast(gradient: Tensor, shape: tuple[int, ...], op: str = "unbroadcast
         return gradient
     extra = gradient.ndim - len(shape)
     if extra < 0 or any(size not in (1, gradient.shape[extra + axis]) for axis, size in enumerate(shape)):
-        raise ValueError(f"{op}: a derivative rule returned a gradient of shape {gradient.shape} for an "
-                         f"operand of shape {shape}")
-    stretched = tuple(extra + axis for axis, size in enumerate(shape)
-                      if size == 1 and gradient.shape[extra + axis] != 1)
+        raise ValueError(
+            f"{op}: a derivative rule returned a gradient of shape {gradient.shape} for an operand of shape {shape}"
+        )
+    stretched = tuple(
+        extra + axis for axis, size in enumerate(shape) if size == 1 and gradient.shape[extra + axis] != 1
+    )
     summed = gradient.sum(axis=tuple(range(extra)) + stretched)
     # reshape only to put back size-1 axes: a needless reshape makes a view, which the leaf would copy
     return summed if summed.shape == shape else summed.reshape(shape)
@@ -609,8 +669,23 @@ def _constant(value: Any) -> Node:
 
 
 #: Operands that are plain values (not Nodes, not Duals).
-_PLAIN_TYPES = frozenset({float, int, bool, np.ndarray, np.float64, np.float32, np.float16,
-                          np.int64, np.int32, np.bool_, list, tuple, type(None)})
+_PLAIN_TYPES = frozenset(
+    {
+        float,
+        int,
+        bool,
+        np.ndarray,
+        np.float64,
+        np.float32,
+        np.float16,
+        np.int64,
+        np.int32,
+        np.bool_,
+        list,
+        tuple,
+        type(None),
+    }
+)
 #: Python numbers stay Python numbers inside their constant node: NumPy treats them as weak, so
 #: they never change a node's dtype, and array-with-number arithmetic is NumPy's fastest path.
 _WEAK = (float, int)
@@ -671,17 +746,20 @@ def _as_float_array(value: Any, where: str, like: np.dtype | None = None) -> np.
     try:
         array = value if type(value) is np.ndarray else np.asarray(value)
     except (ValueError, TypeError) as error:
-        raise TypeError(f"{where}: expected a number or an array of numbers, "
-                        f"got {type(value).__name__}: {error}") from None
+        raise TypeError(
+            f"{where}: expected a number or an array of numbers, got {type(value).__name__}: {error}"
+        ) from None
     kind = array.dtype.kind
     if kind in "biu":
         array = array.astype(like if like is not None and like.kind == "f" else np.float64)
     elif kind == "c":
-        raise TypeError(f"{where}: complex numbers are not supported (dp differentiates real functions), "
-                        f"got dtype {array.dtype}")
+        raise TypeError(
+            f"{where}: complex numbers are not supported (dp differentiates real functions), got dtype {array.dtype}"
+        )
     elif kind != "f":
-        raise TypeError(f"{where}: expected a number or an array of numbers, got {type(value).__name__}"
-                        f" of dtype {array.dtype}")
+        raise TypeError(
+            f"{where}: expected a number or an array of numbers, got {type(value).__name__} of dtype {array.dtype}"
+        )
     return array[()] if array.ndim == 0 else array
 
 
@@ -692,8 +770,10 @@ def _seed(output: Node, seed: Any, create_graph: bool) -> Any:
     value = seed.value if isinstance(seed, Node) else _as_float_array(seed, "grad(seed)", like=output.value.dtype)
     if value.shape != output.shape:
         if value.ndim == 0 and output.size != 1:
-            raise ValueError(f"grad: the output has shape {output.shape}, not one number: reduce it first "
-                             "(e.g. .sum()), or give a seed of its shape for a vector-Jacobian product")
+            raise ValueError(
+                f"grad: the output has shape {output.shape}, not one number: reduce it first "
+                "(e.g. .sum()), or give a seed of its shape for a vector-Jacobian product"
+            )
         if value.ndim != 0:
             raise ValueError(f"grad: the seed's shape {value.shape} differs from the output's shape {output.shape}")
         value = value.reshape(output.shape)
@@ -712,8 +792,12 @@ def _finish_leaf_gradients(leaves: dict[Node, Any], create_graph: bool) -> dict[
     for leaf, gradient in leaves.items():
         dtype = leaf.value.dtype
         if isinstance(gradient, np.ndarray):
-            if (gradient.base is not None or not gradient.flags.writeable or gradient.dtype != dtype
-                    or id(gradient) in handed_out):
+            if (
+                gradient.base is not None
+                or not gradient.flags.writeable
+                or gradient.dtype != dtype
+                or id(gradient) in handed_out
+            ):
                 gradient = leaves[leaf] = np.array(gradient, dtype=dtype)
             handed_out.add(id(gradient))
         elif type(gradient) is not dtype.type:  # a 0-d leaf's gradient: an immutable NumPy scalar
@@ -738,18 +822,27 @@ def _vjp_negate(g, out, *operands, **params):
 #: a + b.   d/da = 1, d/db = 1.
 add = primitive("add", np.add, vjp=(_vjp_identity, _vjp_identity), tangent="linear", error="do not broadcast")
 #: a - b.   d/da = 1, d/db = -1.
-subtract = primitive("subtract", np.subtract, vjp=(_vjp_identity, _vjp_negate), tangent="linear",
-                     error="do not broadcast")
+subtract = primitive(
+    "subtract", np.subtract, vjp=(_vjp_identity, _vjp_negate), tangent="linear", error="do not broadcast"
+)
 #: -x.   d/dx = -1.
 negative = primitive("negative", np.negative, vjp=_vjp_negate, tangent="linear")
 #: a * b (element-wise).   d/da = b, d/db = a.
-multiply = primitive("multiply", np.multiply,
-                     vjp=(lambda g, out, a, b: g * b,
-                          lambda g, out, a, b: g * a), tangent="multilinear", error="do not broadcast")
+multiply = primitive(
+    "multiply",
+    np.multiply,
+    vjp=(lambda g, out, a, b: g * b, lambda g, out, a, b: g * a),
+    tangent="multilinear",
+    error="do not broadcast",
+)
 #: a / b.   d/da = 1/b, d/db = -a/b^2 = -out/b.
-divide = primitive("divide", np.divide,
-                   vjp=(lambda g, out, a, b: g / b,
-                        lambda g, out, a, b: -g * out / b), tangent="elementwise", error="do not broadcast")
+divide = primitive(
+    "divide",
+    np.divide,
+    vjp=(lambda g, out, a, b: g / b, lambda g, out, a, b: -g * out / b),
+    tangent="elementwise",
+    error="do not broadcast",
+)
 
 
 def _one_where_zero(test: Any, x: Tensor) -> Tensor:
@@ -769,10 +862,13 @@ def _log_of_base(a: Any) -> Tensor:
 
 #: a ** b.   d/da = b a^(b-1), d/db = a^b log(a); as PyTorch, d/da is 0 where b = 0 (not 0 * inf
 #: at a = 0) and d/db is 0 where a = 0.
-power = primitive("power", np.power,
-                  vjp=(lambda g, out, a, b: g * b * _one_where_zero(b, a) ** (b - 1),
-                       lambda g, out, a, b: g * out * _log_of_base(a)), tangent="elementwise",
-                  error="do not broadcast")
+power = primitive(
+    "power",
+    np.power,
+    vjp=(lambda g, out, a, b: g * b * _one_where_zero(b, a) ** (b - 1), lambda g, out, a, b: g * out * _log_of_base(a)),
+    tangent="elementwise",
+    error="do not broadcast",
+)
 
 
 def _matrix_transpose(x: Tensor) -> Tensor:
@@ -784,8 +880,7 @@ def _vjp_matmul_left(g, out, a, b):
     if b.ndim == 1:  # out = a @ b drops b's only axis: restore it as a column
         return g.reshape(g.shape + (1,)) @ b.reshape((1,) + b.shape)
     if a.ndim == 1:  # out = a @ b dropped a's row axis
-        return (g.reshape(g.shape[:-1] + (1, g.shape[-1])) @ _matrix_transpose(b)).reshape(
-            g.shape[:-1] + a.shape)
+        return (g.reshape(g.shape[:-1] + (1, g.shape[-1])) @ _matrix_transpose(b)).reshape(g.shape[:-1] + a.shape)
     return g @ _matrix_transpose(b)
 
 
@@ -801,8 +896,9 @@ def _vjp_matmul_right(g, out, a, b):
 
 
 #: a @ b, NumPy's matmul (1-D operands and stacks of matrices included).
-matmul = primitive("matmul", np.matmul, vjp=(_vjp_matmul_left, _vjp_matmul_right), tangent="multilinear",
-                   error="do not multiply")
+matmul = primitive(
+    "matmul", np.matmul, vjp=(_vjp_matmul_left, _vjp_matmul_right), tangent="multilinear", error="do not multiply"
+)
 #: exp(x).   d/dx = exp(x) = out.
 exp = primitive("exp", np.exp, vjp=lambda g, out, x: g * out, tangent="elementwise")
 #: log(x).   d/dx = 1/x.
@@ -825,8 +921,12 @@ def _sum(x, axis=None, keepdims=False):
 
 
 #: Sum over `axis` (all axes if None).   d/dx = 1: the gradient is copied back over them.
-sum_ = primitive("sum", _sum, vjp=lambda g, out, x, axis, keepdims:
-                 np.broadcast_to(_keep_dims(g, x.shape, axis, keepdims), x.shape), tangent="linear")
+sum_ = primitive(
+    "sum",
+    _sum,
+    vjp=lambda g, out, x, axis, keepdims: np.broadcast_to(_keep_dims(g, x.shape, axis, keepdims), x.shape),
+    tangent="linear",
+)
 #: The same elements in a new shape.   The gradient takes the old shape back.
 reshape_ = primitive("reshape", np.reshape, vjp=lambda g, out, x, shape: g.reshape(x.shape), tangent="linear")
 
@@ -860,11 +960,19 @@ def _add_at(buffer: np.ndarray, g: Tensor, out: Tensor, x: Tensor, key: Any) -> 
         np.add.at(buffer, key, g)
 
 
-getitem = primitive("getitem", lambda x, key: x[key], tangent="linear",
-                    vjp=AddsInPlace(lambda g, out, x, key: scatter_add(g, key, x.shape), _add_at))
+getitem = primitive(
+    "getitem",
+    lambda x, key: x[key],
+    tangent="linear",
+    vjp=AddsInPlace(lambda g, out, x, key: scatter_add(g, key, x.shape), _add_at),
+)
 #: getitem's derivative as an operation of its own (for higher order): linear, its VJP is getitem.
-scatter = primitive("scatter_add", lambda g, key, shape: scatter_add(g, key, shape),
-                    vjp=lambda g, out, x, key, shape: g[key], tangent="linear")
+scatter = primitive(
+    "scatter_add",
+    lambda g, key, shape: scatter_add(g, key, shape),
+    vjp=lambda g, out, x, key, shape: g[key],
+    tangent="linear",
+)
 
 
 def _plain_index(key: Any) -> Any:
@@ -874,8 +982,14 @@ def _plain_index(key: Any) -> Any:
     return plain(key)
 
 
-def _method_sum(self: Any, axis: int | tuple[int, ...] | None = None, dtype: Any = None, out: Any = None,
-                keepdims: bool = False, **options: Any) -> Any:
+def _method_sum(
+    self: Any,
+    axis: int | tuple[int, ...] | None = None,
+    dtype: Any = None,
+    out: Any = None,
+    keepdims: bool = False,
+    **options: Any,
+) -> Any:
     """Sum over `axis` (all axes if None), with ndarray.sum's arguments."""
     if dtype is not None or out is not None or options:
         _plain_options("sum", dtype, out, options)
@@ -909,8 +1023,11 @@ def reduction_axis(op: str, x: Any, axis: Any) -> int | tuple[int, ...] | None:
         return None
     ndim = np.ndim(plain(x))
     axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis) if isinstance(axis, list | tuple) else None
-    if (axes is None or not all(isinstance(a, numbers.Integral) and -ndim <= a < ndim for a in axes)  # type: ignore[operator]  # typeshed gives numbers.Integral no comparisons
-            or len({int(a) % max(ndim, 1) for a in axes}) != len(axes)):
+    if (
+        axes is None
+        or not all(isinstance(a, numbers.Integral) and -ndim <= a < ndim for a in axes)  # type: ignore[operator]  # typeshed gives numbers.Integral no comparisons
+        or len({int(a) % max(ndim, 1) for a in axes}) != len(axes)
+    ):
         raise ValueError(f"{op}: cannot reduce shape {np.shape(plain(x))} over axis {axis}")
     return int(axis) if isinstance(axis, numbers.Integral) else tuple(int(a) for a in axes)
 
@@ -949,5 +1066,6 @@ def _stacked(x: Any) -> Any:
     turning the list into an array raises Node's clear error.)"""
     if isinstance(x, list | tuple):
         from dp.ops.shape import stack  # the catalogue is loaded by then; imported here, as it depends on us
+
         return stack(x)
     return x

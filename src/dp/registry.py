@@ -21,10 +21,30 @@ NUMPY_FUNCTIONS: dict[Callable, Callable[..., Any]] = {}
 #: NumPy functions whose result has no useful derivative (comparisons, argmax, shape queries):
 #: they run on the plain values and return plain arrays.
 NOT_DIFFERENTIABLE: set[Callable] = {
-    np.shape, np.ndim, np.size, np.zeros_like, np.ones_like, np.empty_like, np.full_like, np.array_equal,
-    np.array_equiv, np.allclose, np.isclose, np.any, np.all, np.count_nonzero, np.nonzero, np.argwhere,
-    np.flatnonzero, np.isscalar, np.iscomplexobj, np.isrealobj, np.result_type, np.shares_memory,
-    np.may_share_memory}
+    np.shape,
+    np.ndim,
+    np.size,
+    np.zeros_like,
+    np.ones_like,
+    np.empty_like,
+    np.full_like,
+    np.array_equal,
+    np.array_equiv,
+    np.allclose,
+    np.isclose,
+    np.any,
+    np.all,
+    np.count_nonzero,
+    np.nonzero,
+    np.argwhere,
+    np.flatnonzero,
+    np.isscalar,
+    np.iscomplexobj,
+    np.isrealobj,
+    np.result_type,
+    np.shares_memory,
+    np.may_share_memory,
+}
 #: The ndarray method spellings (`x.var()`, `x.clip(0, 1)`) given to Node and Dual alike.
 METHODS: dict[str, Any] = {}
 _ARRAY_TYPES: list[type] = []
@@ -33,16 +53,19 @@ _WRAPPERS: tuple[type, ...] = ()
 
 def implements(*numpy_functions: Callable) -> Callable[[Callable], Callable]:
     """Register a function as what NumPy's `numpy_functions` do on Nodes and Duals."""
+
     def register(function: Callable) -> Callable:
         for numpy_function in numpy_functions:
             table: dict[Any, Callable] = NUMPY_UFUNCS if isinstance(numpy_function, np.ufunc) else NUMPY_FUNCTIONS
             table[numpy_function] = function
         return function
+
     return register
 
 
 def method(*names: str, as_property: bool = False) -> Callable[[Callable], Callable]:
     """Give Node and Dual a method (or property) spelled `names` that calls this function on self."""
+
     def register(function: Callable) -> Callable:
         as_method = getattr(function, "as_method", None)  # a Primitive knows how to bind itself
         bound = as_method(names[0]) if as_method is not None else function
@@ -51,6 +74,7 @@ def method(*names: str, as_property: bool = False) -> Callable[[Callable], Calla
             for cls in _ARRAY_TYPES:
                 setattr(cls, name, METHODS[name])
         return function
+
     return register
 
 
@@ -82,8 +106,10 @@ def numpy_ufunc(who: str, ufunc: np.ufunc, method: str, inputs: tuple[Any, ...],
         if operation is not None:
             return operation(*inputs)
     if kwargs and method == "__call__" and ufunc in NUMPY_UFUNCS:
-        raise TypeError(f"dp.{who}: numpy.{ufunc.__name__} with {sorted(kwargs)} is not supported "
-                        "(dp makes new arrays: no out=, where=, dtype=)")
+        raise TypeError(
+            f"dp.{who}: numpy.{ufunc.__name__} with {sorted(kwargs)} is not supported "
+            "(dp makes new arrays: no out=, where=, dtype=)"
+        )
     raise _refusal(who, f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}"))
 
 
@@ -100,9 +126,11 @@ def numpy_function(who: str, func: Callable, args: Any, kwargs: Any) -> Any:
 
 
 def _refusal(who: str, name: str) -> TypeError:
-    return TypeError(f"dp.{who}: dp cannot differentiate through {name}. Write it with operations dp has "
-                     "(see dp.ops), or define it with dp.primitive; x.value is the plain array, but taking it "
-                     "stops the gradient")
+    return TypeError(
+        f"dp.{who}: dp cannot differentiate through {name}. Write it with operations dp has "
+        "(see dp.ops), or define it with dp.primitive; x.value is the plain array, but taking it "
+        "stops the gradient"
+    )
 
 
 def _plain_tree(x: Any) -> Any:

@@ -91,8 +91,7 @@ import numpy as np
 import dp.node
 import dp.ops  # noqa: F401  (the whole catalogue is loaded, so the templates can check against it)
 from dp.explain import evaluation_numbers
-from dp.node import (AddsInPlace, Node, Primitive, _fitted, _is_basic_index, _seed, unbroadcast,
-                     warn_no_named_leaf)
+from dp.node import AddsInPlace, Node, Primitive, _fitted, _is_basic_index, _seed, unbroadcast, warn_no_named_leaf
 from dp.ops.reductions import _reduced_count
 from dp.registry import PRIMITIVES
 
@@ -105,6 +104,7 @@ __all__ = ["Traced", "trace"]
 
 class _Application(NamedTuple):
     """One operation as f applied it: result = primitive(*operands, **params)."""
+
     primitive: Primitive
     operands: tuple[Node, ...]
     params: dict[str, Any]
@@ -113,6 +113,7 @@ class _Application(NamedTuple):
 
 class _Comparison(NamedTuple):
     """`left <op> right` on a Node: a plain boolean array (a mask), not a node of the graph."""
+
     symbol: str
     left: Any
     right: Any
@@ -131,10 +132,10 @@ class _Mask(np.ndarray):
 class _Record(NamedTuple):
     applications: list[_Application]
     masks: dict[int, _Comparison]  # id of a comparison's result -> how it was computed
-    from_masks: dict[int, Any]     # id of a Node's value made from a mask's numbers -> that value
-    from_0d: dict[int, Any]        # id of a Node's value copied out of a 0-d array -> that value
-    detached: dict[int, Node]      # id of a detached copy's value -> the variable it was taken from
-    first_number: int              # nodes numbered below were made before f ran (captured leaves)
+    from_masks: dict[int, Any]  # id of a Node's value made from a mask's numbers -> that value
+    from_0d: dict[int, Any]  # id of a Node's value copied out of a 0-d array -> that value
+    detached: dict[int, Node]  # id of a detached copy's value -> the variable it was taken from
+    first_number: int  # nodes numbered below were made before f ran (captured leaves)
 
 
 @contextlib.contextmanager
@@ -165,8 +166,11 @@ def _recording() -> Iterator[_Record]:
 
     def call_and_keep_masks(self: Primitive, *operands: Any, **params: Any) -> Any:
         result = call(self, *operands, **params)  # on plain arrays, a mask's numbers stay a mask's
-        if isinstance(result, np.ndarray) and not isinstance(result, _Mask) and any(
-                isinstance(x, _Mask) for x in (*operands, *params.values())):
+        if (
+            isinstance(result, np.ndarray)
+            and not isinstance(result, _Mask)
+            and any(isinstance(x, _Mask) for x in (*operands, *params.values()))
+        ):
             result = result.view(_Mask)
         return result
 
@@ -185,6 +189,7 @@ def _recording() -> Iterator[_Record]:
                 result = result.view(_Mask)
                 record.masks[id(result)] = _Comparison(_COMPARISONS[name], x, other, result)
             return result
+
         return compare_and_record
 
     Primitive.apply_to_nodes, Primitive.__call__, Node.detach = apply_and_record, call_and_keep_masks, detach_and_record  # type: ignore[method-assign]  # patched while recording, restored below
@@ -211,6 +216,7 @@ _RECORDING = threading.RLock()  # re-entrant: f may trace a function of its own
 # (dp/node.py, dp/ops/); None: call the primitive's own rule. "fresh" marks a VJP that makes a
 # new array, which may then be added into in place.
 
+
 class _Template(NamedTuple):
     forward: str | None
     vjps: tuple[str | None, ...]
@@ -219,8 +225,11 @@ class _Template(NamedTuple):
 
 def _template(forward: str | None, *vjps: str | None) -> _Template:
     # a rule that returns the gradient itself, or a view of it, is not fresh
-    return _Template(forward, vjps, tuple(rule is not None and rule != "{g}"
-                                          and not rule.startswith(("{g}.", "np.broadcast_to")) for rule in vjps))
+    return _Template(
+        forward,
+        vjps,
+        tuple(rule is not None and rule != "{g}" and not rule.startswith(("{g}.", "np.broadcast_to")) for rule in vjps),
+    )
 
 
 _TEMPLATES: dict[str, _Template] = {
@@ -247,8 +256,9 @@ _TEMPLATES: dict[str, _Template] = {
     "transpose": _template("{0}.transpose({axes})", "{g}.transpose({inverse_axes})"),
     "log_softmax": _template(None, "{g} - np.exp({out}) * {g}.sum(axis={axis}, keepdims=True)"),
     "getitem": _template("{0}[{key}]", None),
-    "where": _template("np.where({condition}, {0}, {1})", "np.where({condition}, {g}, 0)",
-                       "np.where({condition}, 0, {g})"),
+    "where": _template(
+        "np.where({condition}, {0}, {1})", "np.where({condition}, {g}, 0)", "np.where({condition}, 0, {g})"
+    ),
 }
 #: The catalogue's primitives the templates were written for: a primitive the user defines under
 #: one of these names gets the generic call of its own rules.
@@ -265,8 +275,13 @@ def _applies(application: _Application, forward: bool = False) -> bool:
     if primitive.name == "power":  # x ** 2: dp's rule without its care for a zero exponent, or one that varies
         exponent = application.operands[1]
         # not of a NumPy scalar, whose ** is another algorithm than np.power's (1 ulp apart)
-        return (exponent.op == "leaf" and not exponent.requires_grad and type(exponent.value) in (int, float)
-                and exponent.value != 0 and np.ndim(application.operands[0].value) > 0)
+        return (
+            exponent.op == "leaf"
+            and not exponent.requires_grad
+            and type(exponent.value) in (int, float)
+            and exponent.value != 0
+            and np.ndim(application.operands[0].value) > 0
+        )
     if primitive.name == "getitem":
         return _index_source(application.params["key"]) is not None
     if primitive.name == "sigmoid" and forward:  # of float arrays; a NumPy scalar keeps dp's own fast path
@@ -301,8 +316,11 @@ def _template_fields(application: _Application, atom: dict[Any, str], namespace:
     if name in ("sum", "mean"):
         axis, keepdims = params["axis"], params["keepdims"]
         fields["reduction"] = (f", axis={axis!r}" if axis is not None else "") + (", keepdims=True" if keepdims else "")
-        kept = shape0 if keepdims or axis is None else tuple(
-            1 if i in np.atleast_1d(axis) % max(len(shape0), 1) else size for i, size in enumerate(shape0))
+        kept = (
+            shape0
+            if keepdims or axis is None
+            else tuple(1 if i in np.atleast_1d(axis) % max(len(shape0), 1) else size for i, size in enumerate(shape0))
+        )
         fields["g_kept"] = "{g}" if keepdims or axis is None else f"{{g}}.reshape({kept!r})"
         fields["count"] = repr(_reduced_count(shape0, axis))
     elif name == "transpose":
@@ -376,13 +394,14 @@ class _Names:
 
 class _Program(NamedTuple):
     """One compiled trace: its source, the function made from it, and what it depends on."""
+
     source: str
     function: Callable[..., tuple[Any, dict[str, Any]]]
-    reported: dict[str, Node]                    # gradient name -> its leaf (for dtypes and order)
+    reported: dict[str, Node]  # gradient name -> its leaf (for dtypes and order)
     live_leaves: tuple[tuple[Node, tuple[int, ...], np.dtype], ...]  # read at each call: shapes fixed
-    signature: tuple[Any, ...]                   # the operations f applied: compared in check mode
-    buffers: dict[str, list[str]]                # the buffer plan: buffer -> the values it holds, in turn
-    unnamed_variables: bool                      # with no named leaf: whether it has unnamed ones (grad's warning)
+    signature: tuple[Any, ...]  # the operations f applied: compared in check mode
+    buffers: dict[str, list[str]]  # the buffer plan: buffer -> the values it holds, in turn
+    unnamed_variables: bool  # with no named leaf: whether it has unnamed ones (grad's warning)
 
 
 #: A line of the generated code, and the shape and dtype of the array it assigns (None: not an
@@ -391,8 +410,9 @@ class _Program(NamedTuple):
 _Line = tuple[str, "_BufferSpec | None"]
 
 
-def _compile(f: Callable[..., Node], parameter_names: list[str], passed: list[Any],
-             record: _Record, out: Node) -> _Program:
+def _compile(
+    f: Callable[..., Node], parameter_names: list[str], passed: list[Any], record: _Record, out: Node
+) -> _Program:
     """The source of f's forward and backward pass on this recorded graph, and its function."""
     applications = record.applications
     nodes, produced, masks = _needed(record, [out])
@@ -400,10 +420,16 @@ def _compile(f: Callable[..., Node], parameter_names: list[str], passed: list[An
 
     names = _Names()
     parameters = [names.take(name) for name in parameter_names]
-    namespace: dict[str, Any] = {"np": np, **_ELEMENTWISE_WITH_OUT, "_forward": {}, "_vjp": {}, "_add_into": {},
-                                 "_leaf": {}}
+    namespace: dict[str, Any] = {
+        "np": np,
+        **_ELEMENTWISE_WITH_OUT,
+        "_forward": {},
+        "_vjp": {},
+        "_add_into": {},
+        "_leaf": {},
+    }
     lines: list[_Line] = []
-    atom: dict[Any, str] = {}            # node (or a mask's id) -> how the code refers to its value
+    atom: dict[Any, str] = {}  # node (or a mask's id) -> how the code refers to its value
     argument_of = {id(value): index for index, value in enumerate(passed) if _is_dynamic(value)}
     copied_in = _arguments_seen_through_views(passed, nodes, produced, argument_of)
     for index in sorted(copied_in):
@@ -412,10 +438,10 @@ def _compile(f: Callable[..., Node], parameter_names: list[str], passed: list[An
         lines.append((f"np.copyto({buffer}, {parameters[index]})  # f saw views of this argument's buffer", None))
         lines.append((f"{parameters[index]} = {buffer}", None))
 
-    constant: set[Node] = set()          # computed from numbers only: its value is the trace's
+    constant: set[Node] = set()  # computed from numbers only: its value is the trace's
     live_leaves: list[tuple[Node, tuple[int, ...], np.dtype]] = []
     representative: dict[tuple[Any, ...], Node] = {}
-    same_as: dict[Node, Node] = {}       # repeated sub-expression -> its first occurrence
+    same_as: dict[Node, Node] = {}  # repeated sub-expression -> its first occurrence
     # The values are numbered as explain() numbers the rows of its tables; what only the record
     # holds (a computation on constants, which the graph keeps as one constant) numbers on after.
     number = evaluation_numbers(out)
@@ -424,14 +450,14 @@ def _compile(f: Callable[..., Node], parameter_names: list[str], passed: list[An
     forward_lines: list[_Line] = []
     for node in nodes:
         app = produced.get(node)
-        if app is None:                   # a leaf
+        if app is None:  # a leaf
             index = argument_of.get(id(node.value))  # type: ignore[assignment]  # the name reused: here an argument position, or None
             if index is not None:
                 same_name = node.name is None or _IDENTIFIER.sub("_", node.name) == parameters[index]
                 atom[node] = parameters[index] if same_name else names.take(node.name)  # type: ignore[arg-type]  # same_name is False only for a named leaf
                 if atom[node] != parameters[index]:
                     forward_lines.append((f"{atom[node]} = {parameters[index]}", None))
-            elif node.name is not None or node.requires_grad:   # a variable: read when the step runs
+            elif node.name is not None or node.requires_grad:  # a variable: read when the step runs
                 atom[node] = names.take(node.name or f"leaf{number[node]}")
                 namespace["_leaf"][atom[node]] = node
                 forward_lines.append((f"{atom[node]} = _leaf[{atom[node]!r}].value", None))
@@ -452,20 +478,23 @@ def _compile(f: Callable[..., Node], parameter_names: list[str], passed: list[An
             constant.add(node)
             continue
         key = (app.primitive, operands, _params_key(app.params))
-        if key in representative:         # reuse a common sub-expression
+        if key in representative:  # reuse a common sub-expression
             same_as[node] = representative[key]
             atom[node] = atom[representative[key]]
             continue
         representative[key] = node
-        for mask in masks[node]:          # a mask in the parameters: computed again, just before
+        for mask in masks[node]:  # a mask in the parameters: computed again, just before
             if id(mask.result) not in atom:
                 atom[id(mask.result)] = names.take("mask")
-                sides = [atom[same_as.get(x, x)] if isinstance(x, Node) else _plain_source(x, passed, parameters)
-                         for x in (mask.left, mask.right)]
+                sides = [
+                    atom[same_as.get(x, x)] if isinstance(x, Node) else _plain_source(x, passed, parameters)
+                    for x in (mask.left, mask.right)
+                ]
                 forward_lines.append((f"{atom[id(mask.result)]} = {sides[0]} {mask.symbol} {sides[1]}", None))
         atom[node] = f"v{number[node]}"
-        forward_lines.append((f"{atom[node]} = {_forward_source(app, operands, atom, namespace)}",
-                              _BufferSpec.of(node.value)))
+        forward_lines.append(
+            (f"{atom[node]} = {_forward_source(app, operands, atom, namespace)}", _BufferSpec.of(node.value))
+        )
     lines += forward_lines
 
     reported, gradients, backward_lines = _backward(out, nodes, produced, same_as, atom, namespace)
@@ -477,20 +506,34 @@ def _compile(f: Callable[..., Node], parameter_names: list[str], passed: list[An
     if result in aliased:  # the value is a view into a buffer: the caller gets its own copy
         finishing.append(f"{result} = np.array({result})")
     grads = ", ".join(f"{name!r}: {atom[leaf]}_bar" for name, leaf in reported.items())
-    body = ["# forward: the evaluation trace", *planned[:forward_count], "# backward: the adjoint trace",
-            *planned[forward_count:], *finishing, f"return {result}, {{{grads}}}"]
+    body = [
+        "# forward: the evaluation trace",
+        *planned[:forward_count],
+        "# backward: the adjoint trace",
+        *planned[forward_count:],
+        *finishing,
+        f"return {result}, {{{grads}}}",
+    ]
     function_name = names.take(getattr(f, "__name__", "step").replace("<lambda>", "step"))
     source = f"def {function_name}({', '.join(parameters)}):\n" + "".join(f"    {line}\n" for line in body)
     filename = f"<dp.trace {function_name} {id(namespace):x}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)  # tracebacks show it
     exec(compile(source, filename, "exec"), namespace)
     unnamed_variables = any(node.requires_grad and node.name is None for node in nodes if node not in produced)
-    return _Program(source, namespace[function_name], reported, tuple(live_leaves), _signature(applications),
-                    buffers, unnamed_variables)
+    return _Program(
+        source,
+        namespace[function_name],
+        reported,
+        tuple(live_leaves),
+        _signature(applications),
+        buffers,
+        unnamed_variables,
+    )
 
 
-def _needed(record: _Record, outputs: Sequence[Node]) -> tuple[
-        list[Node], dict[Node, _Application], dict[Node, tuple[_Comparison, ...]]]:
+def _needed(
+    record: _Record, outputs: Sequence[Node]
+) -> tuple[list[Node], dict[Node, _Application], dict[Node, tuple[_Comparison, ...]]]:
     """What the outputs need, in creation order (a topological order), the walk going back through
     the record, constants included; which application produced each node; the masks each reads."""
     produced = {app.result: app for app in record.applications}
@@ -506,19 +549,26 @@ def _needed(record: _Record, outputs: Sequence[Node]) -> tuple[
     return sorted(needed, key=lambda node: node.number), produced, masks
 
 
-def _refuse_what_would_freeze(record: _Record, outputs: Sequence[Node], passed: list[Any],
-                              parameter_names: list[str]) -> None:
+def _refuse_what_would_freeze(
+    record: _Record, outputs: Sequence[Node], passed: list[Any], parameter_names: list[str]
+) -> None:
     """The errors of a recording that a program made from it would answer wrongly at the next call
     (see the module's docstring): raised by `trace`, and by dp.export, which records the same way."""
     nodes, produced, _ = _needed(record, outputs)
     _refuse_in(nodes, produced, record, passed, parameter_names)
 
 
-def _refuse_in(nodes: list[Node], produced: dict[Node, _Application], record: _Record, passed: list[Any],
-               parameter_names: list[str]) -> None:
+def _refuse_in(
+    nodes: list[Node],
+    produced: dict[Node, _Application],
+    record: _Record,
+    passed: list[Any],
+    parameter_names: list[str],
+) -> None:
     """`_refuse_what_would_freeze` on the nodes the outputs need (`_needed`), already found."""
-    _refuse_frozen_parameters([produced[node] for node in nodes if node in produced], passed, parameter_names,
-                              record.masks)
+    _refuse_frozen_parameters(
+        [produced[node] for node in nodes if node in produced], passed, parameter_names, record.masks
+    )
     arguments = {id(value) for value in passed if _is_dynamic(value)}
     for node in nodes:
         if node not in produced and id(node.value) not in arguments:
@@ -533,36 +583,50 @@ def _refuse_a_frozen_array(leaf: Node, passed: list[Any], parameters: list[str],
     array in place would not be seen)."""
     value = leaf.value
     if id(value) in record.from_masks:
-        raise TypeError("trace: a comparison's mask (or numbers made from it: ~mask, 1 - mask, mask[:2], "
-                        "mask.sum(), w * mask, dp.where(mask, 1.0, 2.0) of two numbers) is used as numbers, which "
-                        "the trace would freeze at this example's values: put the Node inside dp.where, "
-                        "dp.where(mask, x, 0) or dp.where(mask, x, 2 * x), whose condition the trace computes "
-                        "again at each call")
+        raise TypeError(
+            "trace: a comparison's mask (or numbers made from it: ~mask, 1 - mask, mask[:2], "
+            "mask.sum(), w * mask, dp.where(mask, 1.0, 2.0) of two numbers) is used as numbers, which "
+            "the trace would freeze at this example's values: put the Node inside dp.where, "
+            "dp.where(mask, x, 0) or dp.where(mask, x, 2 * x), whose condition the trace computes "
+            "again at each call"
+        )
     if id(value) in record.detached:
-        raise TypeError("trace: f takes a variable out of the graph (y.detach()), whose numbers the traced program "
-                        "would freeze at this example's: use the Node itself, or compute that part outside f and "
-                        "pass it as an argument")
+        raise TypeError(
+            "trace: f takes a variable out of the graph (y.detach()), whose numbers the traced program "
+            "would freeze at this example's: use the Node itself, or compute that part outside f and "
+            "pass it as an argument"
+        )
     if id(value) in record.from_0d and (leaf.name is not None or leaf.requires_grad):
-        raise TypeError(f"trace: the variable {leaf.name or 'leaf'!r} is made inside f from a 0-d array, whose "
-                        "number dp copies, so the traced program would not see that array change: make the Node "
-                        "once, outside f (as a Model's parameters are), or pass the array as an argument")
+        raise TypeError(
+            f"trace: the variable {leaf.name or 'leaf'!r} is made inside f from a 0-d array, whose "
+            "number dp copies, so the traced program would not see that array change: make the Node "
+            "once, outside f (as a Model's parameters are), or pass the array as an argument"
+        )
     if not isinstance(value, np.ndarray):
         return
     for index, arg in enumerate(passed):
-        if (isinstance(arg, np.ndarray) and arg.dtype.kind in "biu" and arg.shape == value.shape
-                and np.array_equal(arg, value)):
+        if (
+            isinstance(arg, np.ndarray)
+            and arg.dtype.kind in "biu"
+            and arg.shape == value.shape
+            and np.array_equal(arg, value)
+        ):
             name = parameters[index] if index < len(parameters) else f"argument {index}"
-            raise TypeError(f"trace: {name} is an array of {arg.dtype} that f turns into floats (Node(x) of "
-                            "integers, or integers meeting a Node), a copy the trace would freeze at this "
-                            f"example's numbers: pass floats instead ({name}.astype(np.float32) or float64)")
+            raise TypeError(
+                f"trace: {name} is an array of {arg.dtype} that f turns into floats (Node(x) of "
+                "integers, or integers meeting a Node), a copy the trace would freeze at this "
+                f"example's numbers: pass floats instead ({name}.astype(np.float32) or float64)"
+            )
 
 
-def _refuse_frozen_parameters(applications: list[_Application], passed: list[Any], parameter_names: list[str],
-                              masks: dict[int, _Comparison]) -> None:
+def _refuse_frozen_parameters(
+    applications: list[_Application], passed: list[Any], parameter_names: list[str], masks: dict[int, _Comparison]
+) -> None:
     """An error where an operation's parameters hold what the program would freeze: an argument
     (an `alpha`, an exponent, an index given as a NumPy number or array), or a `where` condition
     that is neither a recorded comparison nor an argument (`(x > 0) & (x < 1)`, `np.greater(x, 0)`,
     a mask built in f: computed once, from this example's numbers)."""
+
     def name(index: int) -> str:
         return parameter_names[index] if index < len(parameter_names) else f"argument {index}"
 
@@ -571,21 +635,30 @@ def _refuse_frozen_parameters(applications: list[_Application], passed: list[Any
         for key, param in app.params.items():
             for index, arg in arrays:
                 if param is arg and isinstance(arg, np.floating):
-                    raise TypeError(f"trace: {name(index)} is the parameter {key}= of {app.primitive.name}, which the "
-                                    f"program would freeze at this example's value: pass it as a Python number "
-                                    "(each new number traces again)")
+                    raise TypeError(
+                        f"trace: {name(index)} is the parameter {key}= of {app.primitive.name}, which the "
+                        f"program would freeze at this example's value: pass it as a Python number "
+                        "(each new number traces again)"
+                    )
         if app.primitive.name == "getitem" and any(isinstance(array, _Mask) for array in _arrays_in(app.params)):
-            raise TypeError("trace: x[mask] with a comparison's mask has as many entries as the mask holds true, a "
-                            "number that changes with the data, while a traced program has fixed shapes: write "
-                            "dp.where(mask, x, 0) instead (and sum that)")
+            raise TypeError(
+                "trace: x[mask] with a comparison's mask has as many entries as the mask holds true, a "
+                "number that changes with the data, while a traced program has fixed shapes: write "
+                "dp.where(mask, x, 0) instead (and sum that)"
+            )
         condition = app.params.get("condition") if app.primitive.name == "where" else None
-        if isinstance(condition, np.ndarray) and id(condition) not in masks and not any(
-                isinstance(arg, np.ndarray) and np.may_share_memory(condition, arg) for _, arg in arrays):
-            raise TypeError("trace: a where condition that is neither a comparison of Nodes (x > 0) nor an "
-                            "argument would be frozen at this example's values. It may be a mask made from "
-                            "x.value or with plain NumPy (compare the Nodes instead), a combination of "
-                            "comparisons with & | ~ (nest dp.where instead), np.greater(x, 0) (write x > 0), or a "
-                            "mask built inside f (pass it as an argument)")
+        if (
+            isinstance(condition, np.ndarray)
+            and id(condition) not in masks
+            and not any(isinstance(arg, np.ndarray) and np.may_share_memory(condition, arg) for _, arg in arrays)
+        ):
+            raise TypeError(
+                "trace: a where condition that is neither a comparison of Nodes (x > 0) nor an "
+                "argument would be frozen at this example's values. It may be a mask made from "
+                "x.value or with plain NumPy (compare the Nodes instead), a combination of "
+                "comparisons with & | ~ (nest dp.where instead), np.greater(x, 0) (write x > 0), or a "
+                "mask built inside f (pass it as an argument)"
+            )
 
 
 def _is_dynamic(value: Any) -> bool:
@@ -593,16 +666,20 @@ def _is_dynamic(value: Any) -> bool:
     return isinstance(value, np.ndarray | np.floating)
 
 
-def _arguments_seen_through_views(passed: list[Any], nodes: list[Node], produced: dict[Node, _Application],
-                                  argument_of: dict[int, int]) -> set[int]:
+def _arguments_seen_through_views(
+    passed: list[Any], nodes: list[Node], produced: dict[Node, _Application], argument_of: dict[int, int]
+) -> set[int]:
     """The array arguments that reach the graph other than as a leaf holding them: a view in a
     leaf or in an operation's parameters. Each call copies those into the buffer f saw."""
     seen: set[int] = set()
     arrays = [(index, value) for index, value in enumerate(passed) if isinstance(value, np.ndarray)]
     for node in nodes:
         app = produced.get(node)
-        inside = list(_arrays_in(app.params)) if app is not None else (
-            [node.value] if id(node.value) not in argument_of and isinstance(node.value, np.ndarray) else [])
+        inside = (
+            list(_arrays_in(app.params))
+            if app is not None
+            else ([node.value] if id(node.value) not in argument_of and isinstance(node.value, np.ndarray) else [])
+        )
         for array in inside:
             seen.update(index for index, value in arrays if np.may_share_memory(array, value))
     return seen
@@ -626,8 +703,10 @@ def _params_key(params: dict[str, Any]) -> tuple[Any, ...]:
 
 def _signature(applications: list[_Application]) -> tuple[Any, ...]:
     """The operations f applied, in order, with their literal parameters: the path f took."""
-    return tuple((app.primitive.name, len(app.operands),
-                  tuple((name, _literal(value)) for name, value in app.params.items())) for app in applications)
+    return tuple(
+        (app.primitive.name, len(app.operands), tuple((name, _literal(value)) for name, value in app.params.items()))
+        for app in applications
+    )
 
 
 def _masks_in(params: dict[str, Any], masks: dict[int, _Comparison]) -> tuple[_Comparison, ...]:
@@ -646,8 +725,10 @@ def _plain_source(value: Any, passed: list[Any], parameters: list[str]) -> str:
             return parameters[index]
     literal = _literal(value)
     if literal is None:
-        raise TypeError(f"trace: f compares a Node with a {type(value).__name__} that is not one of its arguments; "
-                        "compare with numbers or arguments, or make the value a Node")
+        raise TypeError(
+            f"trace: f compares a Node with a {type(value).__name__} that is not one of its arguments; "
+            "compare with numbers or arguments, or make the value a Node"
+        )
     return literal if not literal.startswith("-") else f"({literal})"
 
 
@@ -667,8 +748,9 @@ def _param_sources(app: _Application, atom: dict[Any, str], namespace: dict[str,
     return [f"{name}={_param_source(app, name, atom, namespace)}" for name in app.params]
 
 
-def _forward_source(app: _Application, operands: tuple[Node, ...], atom: dict[Node, str],
-                    namespace: dict[str, Any]) -> str:
+def _forward_source(
+    app: _Application, operands: tuple[Node, ...], atom: dict[Node, str], namespace: dict[str, Any]
+) -> str:
     primitive = app.primitive
     template = _TEMPLATES.get(primitive.name)
     if template is not None and template.forward is not None and _applies(app, forward=True):
@@ -678,8 +760,14 @@ def _forward_source(app: _Application, operands: tuple[Node, ...], atom: dict[No
     return f"_forward[{name!r}]({', '.join(arguments)})"
 
 
-def _vjp_source(app: _Application, operands: tuple[Node, ...], position: int, atom: dict[Node, str],
-                namespace: dict[str, Any], into: str | None = None) -> tuple[str, bool]:
+def _vjp_source(
+    app: _Application,
+    operands: tuple[Node, ...],
+    position: int,
+    atom: dict[Node, str],
+    namespace: dict[str, Any],
+    into: str | None = None,
+) -> tuple[str, bool]:
     """The contribution of the gradient at app's result to its operand `position`, and whether
     that expression makes a new array. `into`: add it into that gradient (an AddsInPlace rule)."""
     primitive, g, out = app.primitive, f"{atom[app.result]}_bar", atom[app.result]
@@ -707,8 +795,14 @@ def _by_reference(table: dict[str, Any], name: str, rule: Any) -> str:
     return key
 
 
-def _backward(out: Node, nodes: list[Node], produced: dict[Node, _Application], same_as: dict[Node, Node],
-              atom: dict[Node, str], namespace: dict[str, Any]) -> tuple[dict[str, Node], dict[Node, Any], list[_Line]]:
+def _backward(
+    out: Node,
+    nodes: list[Node],
+    produced: dict[Node, _Application],
+    same_as: dict[Node, Node],
+    atom: dict[Node, str],
+    namespace: dict[str, Any],
+) -> tuple[dict[str, Node], dict[Node, Any], list[_Line]]:
     """The adjoint trace, in the engine's order (reverse creation order, operands in order), the
     named leaves it reaches, and the gradients on the trace's values.
 
@@ -728,23 +822,34 @@ def _backward(out: Node, nodes: list[Node], produced: dict[Node, _Application], 
         elif any(same_as.get(x, x) in leads for x in app.operands):
             leads.add(node)
     lines: list[_Line] = []
-    values: dict[Node, Any] = {}          # the gradients on the trace's values
-    fresh: dict[Node, bool] = {}          # gradient buffers that no other name holds
-    summed: set[Node] = set()             # gradients the engine made by adding: it adds into them in place
+    values: dict[Node, Any] = {}  # the gradients on the trace's values
+    fresh: dict[Node, bool] = {}  # gradient buffers that no other name holds
+    summed: set[Node] = set()  # gradients the engine made by adding: it adds into them in place
     reported: dict[str, Node] = {}
     if out in leads or (out not in produced and out.name is not None):
         seed = _seed(out, 1, False)
         values[out] = seed
-        lines.append((f"{atom[out]}_bar = " + (f"np.{seed.dtype.name}(1.0)" if np.ndim(seed) == 0 else
-                                                f"np.ones({seed.shape!r}, dtype=np.{seed.dtype.name})"), None))
+        lines.append(
+            (
+                f"{atom[out]}_bar = "
+                + (
+                    f"np.{seed.dtype.name}(1.0)"
+                    if np.ndim(seed) == 0
+                    else f"np.ones({seed.shape!r}, dtype=np.{seed.dtype.name})"
+                ),
+                None,
+            )
+        )
     for node in reversed(nodes):
         if node not in values:
             continue
         app = produced.get(node)
         if app is None:
             if node.name in reported:
-                raise ValueError(f"grad: two different leaves are named {node.name!r}; a dict keyed by name cannot "
-                                 "hold both gradients")
+                raise ValueError(
+                    f"grad: two different leaves are named {node.name!r}; a dict keyed by name cannot "
+                    "hold both gradients"
+                )
             reported[node.name] = node  # type: ignore[index]  # a reported leaf is named
             continue
         operands = tuple(same_as.get(x, x) for x in app.operands)
@@ -785,8 +890,9 @@ def _backward(out: Node, nodes: list[Node], produced: dict[Node, _Application], 
     return reported, values, lines
 
 
-def _summed_source(expression: str, broadcast: tuple[int, ...], shape: tuple[int, ...],
-                   namespace: dict[str, Any]) -> tuple[str, bool]:
+def _summed_source(
+    expression: str, broadcast: tuple[int, ...], shape: tuple[int, ...], namespace: dict[str, Any]
+) -> tuple[str, bool]:
     """`expression` (of the `broadcast` shape) summed back to `shape`, as `unbroadcast` sums it,
     with the axes worked out now; and whether the result is a new array (not a view)."""
     extra = len(broadcast) - len(shape)
@@ -841,8 +947,9 @@ _BINARY_UFUNCS = {ast.Add: "add", ast.Sub: "subtract", ast.Mult: "multiply", ast
 _NEW_ARRAY_FUNCTIONS = frozenset({"sum", "mean", "array", "ones", "float16", "float32", "float64", "longdouble"})
 
 
-def _plan_buffers(lines: list[_Line], returned: list[str],
-                  namespace: dict[str, Any]) -> tuple[list[str], dict[str, list[str]], set[str]]:
+def _plan_buffers(
+    lines: list[_Line], returned: list[str], namespace: dict[str, Any]
+) -> tuple[list[str], dict[str, list[str]], set[str]]:
     """Write each array the code assigns into a buffer with `out=`, where it can: an operator or
     ufunc of an array of at least _OUT_MIN_BYTES that is not handed out to the caller. A buffer
     is reused once no name that may see it (its value, or a view of it) is read again: liveness
@@ -852,21 +959,21 @@ def _plan_buffers(lines: list[_Line], returned: list[str],
     namespace), and the returned names that may see a buffer: those must be copied on the way out."""
     trees = [ast.parse(text).body[0] for text, _ in lines]
     reads = [_names_read(tree) for tree in trees]
-    last_read = [-1] * len(lines)        # line of an assignment -> the last line reading that value
-    binding: dict[str, int] = {}         # name -> the line of its current assignment
+    last_read = [-1] * len(lines)  # line of an assignment -> the last line reading that value
+    binding: dict[str, int] = {}  # name -> the line of its current assignment
     for i, tree in enumerate(trees):
         for name in reads[i]:
             if name in binding:
                 last_read[binding[name]] = i
         if (target := _assigned_name(tree)) is not None:
             binding[target] = i
-    end = len(lines)                     # read by the return
+    end = len(lines)  # read by the return
     for name in returned:
         if name in binding:
             last_read[binding[name]] = end
 
     sees: dict[str, frozenset[str]] = {}  # name -> the buffers its value may be, or be a view of
-    busy_until: dict[str, int] = {}       # buffer -> the last line that reads a value in it
+    busy_until: dict[str, int] = {}  # buffer -> the last line that reads a value in it
     plan: dict[str, list[str]] = {}
     # The buffers of each shape and dtype, soonest free first (a heap; an entry whose buffer was
     # kept busy longer since is stale and pushed back): finding one is O(log n), not a scan.
@@ -878,8 +985,13 @@ def _plan_buffers(lines: list[_Line], returned: list[str],
             planned.append(text)
             continue
         rhs = tree.value  # type: ignore[attr-defined]  # _assigned_name found an assignment
-        if (value is not None and value.shape and value.nbytes >= _OUT_MIN_BYTES and last_read[i] < end
-                and _ufunc_form(rhs, text, "_") is not None):
+        if (
+            value is not None
+            and value.shape
+            and value.nbytes >= _OUT_MIN_BYTES
+            and last_read[i] < end
+            and _ufunc_form(rhs, text, "_") is not None
+        ):
             # an elementwise operation may overwrite an operand read for the last time; a matrix
             # product may not (NumPy would copy the operand first)
             in_place = not _is_matmul(rhs)
@@ -903,8 +1015,11 @@ def _plan_buffers(lines: list[_Line], returned: list[str],
             heapq.heappush(heap, (last_read[i], int(buffer[4:]), buffer))
             planned.append(f"{target} = {_ufunc_form(rhs, text, buffer)}")
             continue
-        sees[target] = frozenset() if _makes_new_array(rhs) else frozenset().union(
-            *(sees.get(name, frozenset()) for name in reads[i]))
+        sees[target] = (
+            frozenset()
+            if _makes_new_array(rhs)
+            else frozenset().union(*(sees.get(name, frozenset()) for name in reads[i]))
+        )
         for buffer in sees[target]:
             busy_until[buffer] = max(busy_until[buffer], last_read[i])
         planned.append(text)
@@ -913,6 +1028,7 @@ def _plan_buffers(lines: list[_Line], returned: list[str],
 
 class _BufferSpec(NamedTuple):
     """The shape and dtype of an array: of a buffer of the plan, before `_allocate_buffers` makes it."""
+
     shape: tuple[int, ...]
     dtype: np.dtype
 
@@ -950,8 +1066,12 @@ def _assigned_name(tree: ast.stmt) -> str | None:
 
 def _numpy_function(call: ast.expr) -> Any:
     """The NumPy function `np.name(...)` calls, or None."""
-    if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name)
-            and call.func.value.id == "np"):
+    if (
+        isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Attribute)
+        and isinstance(call.func.value, ast.Name)
+        and call.func.value.id == "np"
+    ):
         return getattr(np, call.func.attr, None)
     return None
 
@@ -972,8 +1092,13 @@ def _ufunc_form(rhs: ast.expr, text: str, buffer: str) -> str | None:
 
 def _is_ours(rhs: ast.expr) -> bool:
     """A call of one of _ELEMENTWISE_WITH_OUT on one operand."""
-    return (isinstance(rhs, ast.Call) and isinstance(rhs.func, ast.Name) and rhs.func.id in _ELEMENTWISE_WITH_OUT
-            and len(rhs.args) == 1 and not rhs.keywords)
+    return (
+        isinstance(rhs, ast.Call)
+        and isinstance(rhs.func, ast.Name)
+        and rhs.func.id in _ELEMENTWISE_WITH_OUT
+        and len(rhs.args) == 1
+        and not rhs.keywords
+    )
 
 
 def _is_matmul(rhs: ast.expr) -> bool:
@@ -992,8 +1117,9 @@ def _makes_new_array(rhs: ast.expr) -> bool:
     return isinstance(rhs, ast.Call) and isinstance(rhs.func, ast.Attribute) and rhs.func.attr == "sum"
 
 
-def _handed_out(reported: dict[str, Node], gradients: dict[Node, Any], atom: dict[Any, str],
-                aliased: set[str]) -> list[str]:
+def _handed_out(
+    reported: dict[str, Node], gradients: dict[Node, Any], atom: dict[Any, str], aliased: set[str]
+) -> list[str]:
     """The lines that give each gradient an array of its own, in its leaf's dtype, as the engine's
     `_finish_leaf_gradients` does at each call: decided once, here, on the trace's gradients
     (a view, another gradient's array, a buffer of the plan, or another dtype is copied)."""
@@ -1001,10 +1127,16 @@ def _handed_out(reported: dict[str, Node], gradients: dict[Node, Any], atom: dic
     for leaf in reported.values():
         name, gradient, dtype = f"{atom[leaf]}_bar", gradients[leaf], leaf.value.dtype
         if isinstance(gradient, np.ndarray):
-            if (name in aliased or gradient.base is not None or not gradient.flags.writeable
-                    or gradient.dtype != dtype or id(gradient) in handed):
-                lines.append(f"{name} = np.array({name}" + (f", dtype=np.{dtype.name})" if gradient.dtype != dtype
-                                                           else ")"))
+            if (
+                name in aliased
+                or gradient.base is not None
+                or not gradient.flags.writeable
+                or gradient.dtype != dtype
+                or id(gradient) in handed
+            ):
+                lines.append(
+                    f"{name} = np.array({name}" + (f", dtype=np.{dtype.name})" if gradient.dtype != dtype else ")")
+                )
                 gradient = np.array(gradient, dtype=dtype)
             handed.add(id(gradient))
         elif type(gradient) is not dtype.type:  # a 0-d leaf's gradient: a NumPy scalar of its dtype
@@ -1049,9 +1181,13 @@ class Traced:
     def __call__(self, *args: Any) -> tuple[Any, dict[str, Any]]:
         key = _key(args)
         program = self.programs.get(key)
-        if program is None or (program.live_leaves and any(
+        if program is None or (
+            program.live_leaves
+            and any(
                 np.shape(leaf.value) != shape or np.asarray(leaf.value).dtype != dtype
-                for leaf, shape, dtype in program.live_leaves)):
+                for leaf, shape, dtype in program.live_leaves
+            )
+        ):
             if len(self.programs) >= _MOST_PROGRAMS:  # bounded: each holds its buffers; the oldest goes
                 self.programs.pop(next(iter(self.programs)))
             program = self.programs[key] = _allocate_buffers(self._trace(args))
@@ -1065,7 +1201,7 @@ class Traced:
 
     def _trace(self, args: tuple[Any, ...]) -> _Program:
         known = self._parameter_names
-        names = (known + [f"a{i}" for i in range(len(known), len(args))])[:len(args)]
+        names = (known + [f"a{i}" for i in range(len(known), len(args))])[: len(args)]
         # f gets the arguments themselves, so that tracing holds no copy of the data; on copies
         # where it must (see _needs_copies), which may mean running f a second time.
         copies = _overlapping(args)
@@ -1085,19 +1221,28 @@ class Traced:
         _check_output(out)
         now = _signature(record.applications)
         if now != program.signature:
-            where = next((i for i, (a, b) in enumerate(zip(now, program.signature)) if a != b),
-                         min(len(now), len(program.signature)))
+            where = next(
+                (i for i, (a, b) in enumerate(zip(now, program.signature)) if a != b),
+                min(len(now), len(program.signature)),
+            )
             then_op = repr(program.signature[where][0]) if where < len(program.signature) else "the end"
             now_op = repr(now[where][0]) if where < len(now) else "the end (f applied fewer operations)"
-            raise RuntimeError(f"trace(check=True): f took another path on these arguments than when it was traced "
-                               f"(its operation number {where} is {now_op} now, was {then_op}): its Python control "
-                               "flow depends on the data, which a traced program freezes; run f dynamically instead")
+            raise RuntimeError(
+                f"trace(check=True): f took another path on these arguments than when it was traced "
+                f"(its operation number {where} is {now_op} now, was {then_op}): its Python control "
+                "flow depends on the data, which a traced program freezes; run f dynamically instead"
+            )
         expected = out.grad(1)
-        if not _close(value, out.value) or expected.keys() != grads.keys() or not all(
-                _close(grads[name], expected[name]) for name in expected):
-            raise RuntimeError("trace(check=True): the traced program and f run dynamically give different values or "
-                               "gradients on these arguments: f depends on the data in a way the trace froze "
-                               "(control flow, or an argument used through plain NumPy before it reaches dp)")
+        if (
+            not _close(value, out.value)
+            or expected.keys() != grads.keys()
+            or not all(_close(grads[name], expected[name]) for name in expected)
+        ):
+            raise RuntimeError(
+                "trace(check=True): the traced program and f run dynamically give different values or "
+                "gradients on these arguments: f depends on the data in a way the trace froze "
+                "(control flow, or an argument used through plain NumPy before it reaches dp)"
+            )
 
 
 def trace(f: Callable[..., Node], *example_args: Any, check: bool = False) -> Traced:
@@ -1137,7 +1282,7 @@ def _as_passed(arg: Any, copy: bool = True) -> Any:
 def _overlapping(args: tuple[Any, ...]) -> bool:
     """Whether two array arguments share memory: a leaf holding one would pass for the other."""
     arrays = [arg for arg in args if isinstance(arg, np.ndarray) and arg.ndim]
-    return any(np.may_share_memory(a, b) for i, a in enumerate(arrays) for b in arrays[i + 1:])
+    return any(np.may_share_memory(a, b) for i, a in enumerate(arrays) for b in arrays[i + 1 :])
 
 
 def _needs_copies(record: _Record, out: Node, passed: list[Any]) -> bool:
@@ -1153,8 +1298,11 @@ def _needs_copies(record: _Record, out: Node, passed: list[Any]) -> bool:
     leaves = [node for node in nodes if node not in produced]
     holding = [id(leaf.value) for leaf in leaves if id(leaf.value) in argument_of]
     return len(holding) != len(set(holding)) or any(  # two leaves hold one argument: which is it?
-        leaf.number < record.first_number and isinstance(leaf.value, np.ndarray)
-        and any(np.may_share_memory(leaf.value, array) for array in arrays) for leaf in leaves)
+        leaf.number < record.first_number
+        and isinstance(leaf.value, np.ndarray)
+        and any(np.may_share_memory(leaf.value, array) for array in arrays)
+        for leaf in leaves
+    )
 
 
 _ARRAYS = frozenset({np.ndarray, np.float64, np.float32})
@@ -1165,8 +1313,14 @@ _MOST_PROGRAMS = 64
 def _key(args: tuple[Any, ...]) -> tuple[Any, ...]:
     """What a program is specialised to: each array's shape and dtype, each Python value itself.
     (A 0-d array and a NumPy scalar share a program: the trace turns the one into the other.)"""
-    return tuple([(arg.shape, arg.dtype) if type(arg) in _ARRAYS and (arg.ndim or arg.dtype.kind == "f")
-                  else _argument_key(arg, index) for index, arg in enumerate(args)])
+    return tuple(
+        [
+            (arg.shape, arg.dtype)
+            if type(arg) in _ARRAYS and (arg.ndim or arg.dtype.kind == "f")
+            else _argument_key(arg, index)
+            for index, arg in enumerate(args)
+        ]
+    )
 
 
 def _argument_key(arg: Any, index: int) -> tuple[Any, ...]:
@@ -1182,8 +1336,10 @@ def _argument_key(arg: Any, index: int) -> tuple[Any, ...]:
     try:
         hash(arg)
     except TypeError:
-        raise TypeError(f"trace: argument {index} is a {type(arg).__name__}; pass arrays, or numbers and other "
-                        "hashable values (a program is traced for each of those)") from None
+        raise TypeError(
+            f"trace: argument {index} is a {type(arg).__name__}; pass arrays, or numbers and other "
+            "hashable values (a program is traced for each of those)"
+        ) from None
     if type(arg) is float:  # -0.0 == 0.0 and nan != nan: a float is its bits (1 / -0.0 is -inf)
         return ("value", float, arg.hex())
     return ("value", type(arg), arg)

@@ -36,7 +36,7 @@ def flatten(tree: Any) -> tuple[list[Any], Rebuild]:
     def rebuild(leaves: list[Any]) -> Any:
         new_items, start = [], 0
         for part_leaves, build in parts:
-            new_items.append(build(leaves[start:start + len(part_leaves)]))
+            new_items.append(build(leaves[start : start + len(part_leaves)]))
             start += len(part_leaves)
         return make(new_items)
 
@@ -59,8 +59,9 @@ def _collect(tree: Any, like: Any, what: str, path: str, leaves: list[Any]) -> N
     if isinstance(like, dict):
         if not isinstance(tree, dict) or set(tree) != set(like):
             found = sorted(map(repr, tree)) if isinstance(tree, dict) else f"a {type(tree).__name__}"
-            raise ValueError(f"{what}{path} does not have the structure expected: the keys "
-                             f"{sorted(map(repr, like))}, got {found}")
+            raise ValueError(
+                f"{what}{path} does not have the structure expected: the keys {sorted(map(repr, like))}, got {found}"
+            )
         for key in like:
             _collect(tree[key], like[key], what, f"{path}[{key!r}]", leaves)
         return
@@ -91,6 +92,7 @@ def _children(tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any]] | None:
             new = copy.copy(tree)
             new.update(zip(keys, items))
             return new
+
         return [tree[key] for key in keys], same_mapping
     if isinstance(tree, tuple) and hasattr(tree, "_fields"):  # a namedtuple takes its fields one by one
         return list(tree), lambda items: type(tree)(*items)

@@ -65,8 +65,14 @@ def _mistaken(mistake: str) -> Callable[..., tuple[Any, Any]]:
 
 #: The classic mistakes, each as an answer that makes it (the chapter shows the check catch each).
 MISTAKES: dict[str, Callable[..., tuple[Any, Any]]] = {
-    mistake: _mistaken(mistake) for mistake in ("no 1/sqrt(d) scale", "softmax over the queries",
-                                                "the mask's meaning flipped", "fully masked rows left uniform")}
+    mistake: _mistaken(mistake)
+    for mistake in (
+        "no 1/sqrt(d) scale",
+        "softmax over the queries",
+        "the mask's meaning flipped",
+        "fully masked rows left uniform",
+    )
+}
 
 
 def _inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
@@ -75,8 +81,11 @@ def _inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
     batch = () if size <= 3 else (2,) if size <= 6 else (2, 2)
     # d >= 2 from the start: at d = 1 the 1/sqrt(d) scale is 1, and forgetting it goes unseen.
     L, S, d, dv = 1 + (size + 1) // 2, 2 + size // 2, 2 + size // 3, 1 + size // 2
-    values = {"q": nice(rng, size, (*batch, L, d)), "k": nice(rng, size, (*batch, S, d)),
-              "v": nice(rng, size, (*batch, S, dv))}
+    values = {
+        "q": nice(rng, size, (*batch, L, d)),
+        "k": nice(rng, size, (*batch, S, d)),
+        "v": nice(rng, size, (*batch, S, dv)),
+    }
     mask = None
     if rng.random() >= 0.2:
         per_example = batch and rng.random() < 0.5  # one mask per example, or one for all
@@ -99,8 +108,11 @@ def _answer(output: Any, weights: Any, inputs: Mapping[str, Any]) -> tuple[Any, 
     if output.shape != np.shape(inputs["seed"]):
         raise WrongForm(f"the output: {shape_difference(output.shape, np.shape(inputs['seed']))}")
     grads = output.grad(inputs["seed"])
-    return (plain(output), np.asarray(plain(weights)),
-            {name: grads.get(name, np.zeros_like(inputs[name])) for name in "qkv"})
+    return (
+        plain(output),
+        np.asarray(plain(weights)),
+        {name: grads.get(name, np.zeros_like(inputs[name])) for name in "qkv"},
+    )
 
 
 def _run(candidate: Any, inputs: Mapping[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
@@ -116,9 +128,15 @@ def _dp_attention(inputs: Mapping[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
     return _answer(scaled_dot_product_attention(q, k, v, mask), weights, inputs)
 
 
-register(Exercise(
-    "part2.attention", "scaled dot-product attention with a mask: the output and the weights",
-    inputs=_inputs, solution=attention, run=_run, expected=_dp_attention,
-    wrong=MISTAKES["no 1/sqrt(d) scale"],
-    labels=("output", "weights", "gradients"),  # of (output * seed).sum(), for q, k and v
-))
+register(
+    Exercise(
+        "part2.attention",
+        "scaled dot-product attention with a mask: the output and the weights",
+        inputs=_inputs,
+        solution=attention,
+        run=_run,
+        expected=_dp_attention,
+        wrong=MISTAKES["no 1/sqrt(d) scale"],
+        labels=("output", "weights", "gradients"),  # of (output * seed).sum(), for q, k and v
+    )
+)

@@ -23,6 +23,7 @@ from dp.exercises.checker import Exercise, WrongForm, nice, register, shape_diff
 from dp.node import Node
 from dp.ops import relu, softplus
 
+
 def network(weights: Mapping[str, Any], x: Any) -> Any:
     """The chapter's network for one set of weights: inputs (n, 1) -> ReLU layer -> outputs (n, 1)."""
     hidden = relu(x @ weights["W1"] + weights["b1"])
@@ -36,11 +37,19 @@ def network(weights: Mapping[str, Any], x: Any) -> Any:
 def gaussian_kl(mu: Any, rho: Any, prior_std: float) -> Any:
     """KL(q || p) summed over the elements: q = N(mu, softplus(rho)^2), p = N(0, prior_std^2)."""
     sigma = softplus(rho)
-    return (math.log(prior_std) - np.log(sigma) + (sigma * sigma + mu * mu) / (2 * prior_std ** 2) - 0.5).sum()
+    return (math.log(prior_std) - np.log(sigma) + (sigma * sigma + mu * mu) / (2 * prior_std**2) - 0.5).sum()
 
 
-def bayes_loss(mu: Mapping[str, Any], rho: Mapping[str, Any], eps: Mapping[str, Any], x: Any, y: Any,
-               noise_std: float, prior_std: float, n_batches: int) -> Any:
+def bayes_loss(
+    mu: Mapping[str, Any],
+    rho: Mapping[str, Any],
+    eps: Mapping[str, Any],
+    x: Any,
+    y: Any,
+    noise_std: float,
+    prior_std: float,
+    n_batches: int,
+) -> Any:
     """One minibatch's loss: -log p(y | x, w) at w = mu + softplus(rho) * eps, plus KL(q || p) / n_batches."""
     weights = {name: mu[name] + softplus(rho[name]) * eps[name] for name in mu}
     error = (y - network(weights, x)) / noise_std
@@ -56,7 +65,7 @@ def bayes_loss(mu: Mapping[str, Any], rho: Mapping[str, Any], eps: Mapping[str, 
 def _reversed_kl(mu, rho, prior_std):
     """KL(p || q), the divergence the other way round: it punishes a narrow q, not a q far from p."""
     sigma = softplus(rho)
-    return (np.log(sigma) - math.log(prior_std) + (prior_std ** 2 + mu * mu) / (2 * sigma * sigma) - 0.5).sum()
+    return (np.log(sigma) - math.log(prior_std) + (prior_std**2 + mu * mu) / (2 * sigma * sigma) - 0.5).sum()
 
 
 def _kl_not_shared(mu, rho, eps, x, y, noise_std, prior_std, n_batches):
@@ -74,6 +83,7 @@ _LABELS = ("value", "gradients")
 def _on_nodes(candidate: Any, inputs: Mapping[str, Any], differentiate: tuple[str, ...]) -> tuple[Any, dict[str, Any]]:
     """Call with the inputs in `differentiate` as named Nodes (a dict of arrays becomes Nodes named
     "mu.W1", ...); the output's value and its gradient with respect to each of them."""
+
     def as_node(name: str, value: Any) -> Any:
         if isinstance(value, Mapping):
             return {key: Node(np.copy(item), f"{name}.{key}") for key, item in value.items()}
@@ -82,8 +92,10 @@ def _on_nodes(candidate: Any, inputs: Mapping[str, Any], differentiate: tuple[st
     args = [as_node(name, value) if name in differentiate else copy.deepcopy(value) for name, value in inputs.items()]
     out = candidate(*args)
     if not isinstance(out, Node):
-        raise WrongForm(f"yours returned a {type(out).__name__}, not a Node (built with Node operations from mu "
-                        "and rho, so that dp can differentiate it)")
+        raise WrongForm(
+            f"yours returned a {type(out).__name__}, not a Node (built with Node operations from mu "
+            "and rho, so that dp can differentiate it)"
+        )
     if out.shape != ():
         raise WrongForm(f"{shape_difference(out.shape, ())}: the loss is one number (a sum)")
     grads = out.grad(1)
@@ -99,30 +111,50 @@ def _on_nodes(candidate: Any, inputs: Mapping[str, Any], differentiate: tuple[st
 
 def _kl_inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
     shape = (1 + size // 3, 1 + size // 2)
-    return {"mu": nice(rng, size, shape, -2, 2), "rho": nice(rng, size, shape, -3, 1),
-            "prior_std": float(rng.choice([0.5, 1.0, 2.0]))}
+    return {
+        "mu": nice(rng, size, shape, -2, 2),
+        "rho": nice(rng, size, shape, -3, 1),
+        "prior_std": float(rng.choice([0.5, 1.0, 2.0])),
+    }
 
 
-register(Exercise(
-    "part2.gaussian_kl", "KL(q || p) of q = N(mu, softplus(rho)^2) from the prior N(0, prior_std^2), summed",
-    inputs=_kl_inputs, solution=gaussian_kl, wrong=_reversed_kl,
-    run=lambda candidate, inputs: _on_nodes(candidate, inputs, ("mu", "rho")), labels=_LABELS,
-))
+register(
+    Exercise(
+        "part2.gaussian_kl",
+        "KL(q || p) of q = N(mu, softplus(rho)^2) from the prior N(0, prior_std^2), summed",
+        inputs=_kl_inputs,
+        solution=gaussian_kl,
+        wrong=_reversed_kl,
+        run=lambda candidate, inputs: _on_nodes(candidate, inputs, ("mu", "rho")),
+        labels=_LABELS,
+    )
+)
 
 
 def _loss_inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
     hidden, n = size, 1 + size
     shapes = {"W1": (1, hidden), "b1": (hidden,), "W2": (hidden, 1), "b2": (1,)}
-    return {"mu": {name: nice(rng, size, shape, -2, 2) for name, shape in shapes.items()},
-            "rho": {name: nice(rng, size, shape, -3, 1) for name, shape in shapes.items()},
-            "eps": {name: nice(rng, size, shape, -2, 2) for name, shape in shapes.items()},
-            "x": nice(rng, size, (n, 1)), "y": nice(rng, size, (n, 1)),
-            "noise_std": float(rng.choice([0.5, 1.0])), "prior_std": float(rng.choice([1.0, 2.0])),
-            "n_batches": int(rng.integers(2, 6))}
+    return {
+        "mu": {name: nice(rng, size, shape, -2, 2) for name, shape in shapes.items()},
+        "rho": {name: nice(rng, size, shape, -3, 1) for name, shape in shapes.items()},
+        "eps": {name: nice(rng, size, shape, -2, 2) for name, shape in shapes.items()},
+        "x": nice(rng, size, (n, 1)),
+        "y": nice(rng, size, (n, 1)),
+        "noise_std": float(rng.choice([0.5, 1.0])),
+        "prior_std": float(rng.choice([1.0, 2.0])),
+        "n_batches": int(rng.integers(2, 6)),
+    }
 
 
-register(Exercise(
-    "part2.bayes_loss", "one minibatch's loss: the NLL at w = mu + softplus(rho) eps, plus KL / n_batches",
-    inputs=_loss_inputs, solution=bayes_loss, wrong=_kl_not_shared, judges=("part2.gaussian_kl",),
-    run=lambda candidate, inputs: _on_nodes(candidate, inputs, ("mu", "rho")), labels=_LABELS,
-))
+register(
+    Exercise(
+        "part2.bayes_loss",
+        "one minibatch's loss: the NLL at w = mu + softplus(rho) eps, plus KL / n_batches",
+        inputs=_loss_inputs,
+        solution=bayes_loss,
+        wrong=_kl_not_shared,
+        judges=("part2.gaussian_kl",),
+        run=lambda candidate, inputs: _on_nodes(candidate, inputs, ("mu", "rho")),
+        labels=_LABELS,
+    )
+)

@@ -38,18 +38,28 @@ def _shape(rng: np.random.Generator, size: int) -> tuple[int, ...]:
 
 def _function_family(rng: np.random.Generator) -> Any:
     which = rng.integers(4)
-    return [named(np.sin, "sin"), named(np.exp, "exp"), named(lambda x: x ** 3, "lambda x: x**3"),
-            named(lambda x: np.log(1 + x * x), "lambda x: log(1 + x**2)")][which]
+    return [
+        named(np.sin, "sin"),
+        named(np.exp, "exp"),
+        named(lambda x: x**3, "lambda x: x**3"),
+        named(lambda x: np.log(1 + x * x), "lambda x: log(1 + x**2)"),
+    ][which]
 
 
-register(Exercise(
-    "part0.central_difference", "the central difference quotient (f(x+h) - f(x-h)) / 2h",
-    inputs=lambda rng, size: {"f": _function_family(rng), "x": nice(rng, size, low=-2, high=2),
-                              "h": float(10.0 ** -rng.integers(1, 4))},
-    solution=S.central_difference,
-    wrong=lambda f, x, h: (f(x + h) - f(x)) / h,  # the one-sided quotient: error O(h), not O(h^2)
-    run=_run,
-))
+register(
+    Exercise(
+        "part0.central_difference",
+        "the central difference quotient (f(x+h) - f(x-h)) / 2h",
+        inputs=lambda rng, size: {
+            "f": _function_family(rng),
+            "x": nice(rng, size, low=-2, high=2),
+            "h": float(10.0 ** -rng.integers(1, 4)),
+        },
+        solution=S.central_difference,
+        wrong=lambda f, x, h: (f(x + h) - f(x)) / h,  # the one-sided quotient: error O(h), not O(h^2)
+        run=_run,
+    )
+)
 
 
 def _least_squares(rng: np.random.Generator, size: int) -> dict[str, Any]:
@@ -57,13 +67,16 @@ def _least_squares(rng: np.random.Generator, size: int) -> dict[str, Any]:
     return {"X": nice(rng, size, (n, d)), "y": nice(rng, size, (n,)), "theta": nice(rng, size, (d,))}
 
 
-register(Exercise(
-    "part0.least_squares_gradient", "the gradient of J(theta) = sum (y - X theta)^2",
-    inputs=_least_squares,
-    solution=S.least_squares_gradient,
-    wrong=lambda X, y, theta: -X.T @ (y - X @ theta),  # the factor 2 of the square forgotten
-    run=_run,
-))
+register(
+    Exercise(
+        "part0.least_squares_gradient",
+        "the gradient of J(theta) = sum (y - X theta)^2",
+        inputs=_least_squares,
+        solution=S.least_squares_gradient,
+        wrong=lambda X, y, theta: -X.T @ (y - X @ theta),  # the factor 2 of the square forgotten
+        run=_run,
+    )
+)
 
 
 # ================================================================================================
@@ -90,6 +103,7 @@ def _run_dual(operation):
         duals = [cls(np.copy(d.value), np.copy(d.tangent)) for d in inputs.values()]
         out = operation(*duals)
         return DualValue(out.value, out.tangent)
+
     return run
 
 
@@ -97,29 +111,47 @@ def _wrong_dual(**methods: Any) -> type:
     return type("WrongDual", (S.Dual,), methods)
 
 
-register(Exercise(
-    "part1.dual_mul", "Dual.__mul__: the product rule",
-    inputs=lambda rng, size: {"a": _dual(rng, size), "b": _dual(rng, size)},
-    solution=S.Dual, method="__mul__", run=_run_dual(lambda a, b: a * b),
-    wrong=_wrong_dual(__mul__=lambda self, other: type(self)(self.value * other.value,
-                                                             self.tangent * other.tangent)),
-))
+register(
+    Exercise(
+        "part1.dual_mul",
+        "Dual.__mul__: the product rule",
+        inputs=lambda rng, size: {"a": _dual(rng, size), "b": _dual(rng, size)},
+        solution=S.Dual,
+        method="__mul__",
+        run=_run_dual(lambda a, b: a * b),
+        wrong=_wrong_dual(
+            __mul__=lambda self, other: type(self)(self.value * other.value, self.tangent * other.tangent)
+        ),
+    )
+)
 
-register(Exercise(
-    "part1.dual_div", "Dual.__truediv__: the quotient rule",
-    inputs=lambda rng, size: {"a": _dual(rng, size), "b": _dual(rng, size, avoid_zero=True)},
-    solution=S.Dual, method="__truediv__", run=_run_dual(lambda a, b: a / b),
-    wrong=_wrong_dual(__truediv__=lambda self, other: type(self)(
-        self.value / other.value,
-        (self.tangent * other.value + self.value * other.tangent) / other.value ** 2)),  # sign
-))
+register(
+    Exercise(
+        "part1.dual_div",
+        "Dual.__truediv__: the quotient rule",
+        inputs=lambda rng, size: {"a": _dual(rng, size), "b": _dual(rng, size, avoid_zero=True)},
+        solution=S.Dual,
+        method="__truediv__",
+        run=_run_dual(lambda a, b: a / b),
+        wrong=_wrong_dual(
+            __truediv__=lambda self, other: type(self)(
+                self.value / other.value, (self.tangent * other.value + self.value * other.tangent) / other.value**2
+            )
+        ),  # sign
+    )
+)
 
-register(Exercise(
-    "part1.dual_exp", "Dual.exp: the chain rule",
-    inputs=lambda rng, size: {"a": _dual(rng, size, high=2)},
-    solution=S.Dual, method="exp", run=_run_dual(lambda a: a.exp()),
-    wrong=_wrong_dual(exp=lambda self: type(self)(np.exp(self.value), np.exp(self.value))),  # x' forgotten
-))
+register(
+    Exercise(
+        "part1.dual_exp",
+        "Dual.exp: the chain rule",
+        inputs=lambda rng, size: {"a": _dual(rng, size, high=2)},
+        solution=S.Dual,
+        method="exp",
+        run=_run_dual(lambda a: a.exp()),
+        wrong=_wrong_dual(exp=lambda self: type(self)(np.exp(self.value), np.exp(self.value))),  # x' forgotten
+    )
+)
 
 
 # ================================================================================================
@@ -133,23 +165,31 @@ def _dp_gradients(function, inputs: Mapping[str, Any]) -> tuple[Any, ...]:
     return tuple(grads[name] for name in inputs)
 
 
-register(Exercise(
-    "part1.reverse_by_hand", "y = x1 x2 + sin(x1): the backward sweep by hand",
-    inputs=lambda rng, size: {"x1": nice(rng, size), "x2": nice(rng, size)},
-    solution=S.reverse_by_hand, run=_run,
-    expected=lambda inputs: _dp_gradients(lambda x1, x2: x1 * x2 + x1.sin(), inputs),
-    wrong=lambda x1, x2: (x2, x1),  # the path through sin(x1) forgotten
-    labels=("dy/dx1", "dy/dx2"),
-))
+register(
+    Exercise(
+        "part1.reverse_by_hand",
+        "y = x1 x2 + sin(x1): the backward sweep by hand",
+        inputs=lambda rng, size: {"x1": nice(rng, size), "x2": nice(rng, size)},
+        solution=S.reverse_by_hand,
+        run=_run,
+        expected=lambda inputs: _dp_gradients(lambda x1, x2: x1 * x2 + x1.sin(), inputs),
+        wrong=lambda x1, x2: (x2, x1),  # the path through sin(x1) forgotten
+        labels=("dy/dx1", "dy/dx2"),
+    )
+)
 
-register(Exercise(
-    "part1.neuron_by_hand", "sigma(a x + b y + c): five partial derivatives by one backward sweep",
-    inputs=lambda rng, size: {name: nice(rng, size) for name in "abcxy"},
-    solution=S.neuron_by_hand, run=_run,
-    expected=lambda inputs: _dp_gradients(lambda a, b, c, x, y: (a * x + b * y + c).sigmoid(), inputs),
-    wrong=lambda a, b, c, x, y: (x, y, 1.0, a, b),  # sigma'(z) forgotten
-    labels=tuple(f"df/d{name}" for name in "abcxy"),
-))
+register(
+    Exercise(
+        "part1.neuron_by_hand",
+        "sigma(a x + b y + c): five partial derivatives by one backward sweep",
+        inputs=lambda rng, size: {name: nice(rng, size) for name in "abcxy"},
+        solution=S.neuron_by_hand,
+        run=_run,
+        expected=lambda inputs: _dp_gradients(lambda a, b, c, x, y: (a * x + b * y + c).sigmoid(), inputs),
+        wrong=lambda a, b, c, x, y: (x, y, 1.0, a, b),  # sigma'(z) forgotten
+        labels=tuple(f"df/d{name}" for name in "abcxy"),
+    )
+)
 
 
 # ================================================================================================
@@ -182,12 +222,18 @@ def _wrong_unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
     return g
 
 
-register(Exercise(
-    "part1.unbroadcast", "unbroadcast(g, shape): sum a gradient back to its operand's shape",
-    inputs=_broadcast_pair, solution=S.unbroadcast, run=_run, describe=_describe_broadcast,
-    expected=lambda inputs: unbroadcast(inputs["g"], inputs["shape"]),
-    wrong=_wrong_unbroadcast,
-))
+register(
+    Exercise(
+        "part1.unbroadcast",
+        "unbroadcast(g, shape): sum a gradient back to its operand's shape",
+        inputs=_broadcast_pair,
+        solution=S.unbroadcast,
+        run=_run,
+        describe=_describe_broadcast,
+        expected=lambda inputs: unbroadcast(inputs["g"], inputs["shape"]),
+        wrong=_wrong_unbroadcast,
+    )
+)
 
 
 def _node_inputs(count: int):
@@ -195,6 +241,7 @@ def _node_inputs(count: int):
         shape = _shape(rng, size)
         values = {name: nice(rng, size, shape, -2, 2) for name in "ab"[:count]}
         return {**values, "seed": nice(rng, size, shape)}
+
     return inputs
 
 
@@ -223,13 +270,15 @@ def _gradient_labels(names: str) -> tuple[str, ...]:
 _REFERENCE_BACKWARD = S.MiniNode.grad
 
 
-def _node_exercise(operation, names: str, options: tuple[str, ...] = (),
-                   backward=_REFERENCE_BACKWARD) -> dict[str, Any]:
+def _node_exercise(
+    operation, names: str, options: tuple[str, ...] = (), backward=_REFERENCE_BACKWARD
+) -> dict[str, Any]:
     """run (the student's class), expected (dp's Node) and labels for one MiniNode exercise.
 
     `operation(*leaves, **options)` is what to differentiate: `names` are its leaves, in order,
     and `options` the inputs passed by keyword (sum's axis).
     """
+
     def output(inputs: Mapping[str, Any]):
         return functools.partial(operation, **{option: inputs[option] for option in options})
 
@@ -238,6 +287,7 @@ def _node_exercise(operation, names: str, options: tuple[str, ...] = (),
 
     def expected(inputs: Mapping[str, Any]) -> tuple[Any, ...]:
         return _graph_gradients(Node, output(inputs), inputs, names)
+
     return {"run": run, "expected": expected, "labels": _gradient_labels(names)}
 
 
@@ -245,38 +295,63 @@ def _wrong_node(**methods: Any) -> type:
     return type("WrongNode", (S.MiniNode,), methods)
 
 
-register(Exercise(
-    "part1.node_mul", "MiniNode.__mul__: value and both vector-Jacobian products",
-    inputs=_node_inputs(2), solution=S.MiniNode, method="__mul__",
-    **_node_exercise(lambda a, b: a * b, "ab"),
-    wrong=_wrong_node(__mul__=lambda self, other: type(self)(  # the two gradients swapped
-        self.value * other.value, parents=(self, other),
-        vjps=(lambda g: g * self.value, lambda g: g * other.value))),
-))
+register(
+    Exercise(
+        "part1.node_mul",
+        "MiniNode.__mul__: value and both vector-Jacobian products",
+        inputs=_node_inputs(2),
+        solution=S.MiniNode,
+        method="__mul__",
+        **_node_exercise(lambda a, b: a * b, "ab"),
+        wrong=_wrong_node(
+            __mul__=lambda self, other: type(self)(  # the two gradients swapped
+                self.value * other.value,
+                parents=(self, other),
+                vjps=(lambda g: g * self.value, lambda g: g * other.value),
+            )
+        ),
+    )
+)
 
-register(Exercise(
-    "part1.node_exp", "MiniNode.exp: reuse the output in the derivative",
-    inputs=_node_inputs(1), solution=S.MiniNode, method="exp",
-    **_node_exercise(lambda a: a.exp(), "a"),
-    wrong=_wrong_node(exp=lambda self: type(self)(  # the incoming gradient g forgotten
-        np.exp(self.value), parents=(self,), vjps=(lambda g: np.exp(self.value),))),
-))
+register(
+    Exercise(
+        "part1.node_exp",
+        "MiniNode.exp: reuse the output in the derivative",
+        inputs=_node_inputs(1),
+        solution=S.MiniNode,
+        method="exp",
+        **_node_exercise(lambda a: a.exp(), "a"),
+        wrong=_wrong_node(
+            exp=lambda self: type(self)(  # the incoming gradient g forgotten
+                np.exp(self.value), parents=(self,), vjps=(lambda g: np.exp(self.value),)
+            )
+        ),
+    )
+)
 
 
 def _sum_inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
     shape = _shape(rng, size)
     axis = None if size == 1 or rng.random() < 0.3 else int(rng.integers(len(shape)))
-    out_shape = () if axis is None else shape[:axis] + shape[axis + 1:]
+    out_shape = () if axis is None else shape[:axis] + shape[axis + 1 :]
     return {"a": nice(rng, size, shape, -2, 2), "axis": axis, "seed": nice(rng, size, out_shape)}
 
 
-register(Exercise(
-    "part1.node_sum", "MiniNode.sum(axis): copy the gradient back over the summed axis",
-    inputs=_sum_inputs, solution=S.MiniNode, method="sum",
-    **_node_exercise(lambda a, axis: a.sum(axis=axis), "a", options=("axis",)),
-    wrong=_wrong_node(sum=lambda self, axis=None: type(self)(  # ones: the incoming gradient forgotten
-        self.value.sum(axis=axis), parents=(self,), vjps=(lambda g: np.ones_like(self.value),))),
-))
+register(
+    Exercise(
+        "part1.node_sum",
+        "MiniNode.sum(axis): copy the gradient back over the summed axis",
+        inputs=_sum_inputs,
+        solution=S.MiniNode,
+        method="sum",
+        **_node_exercise(lambda a, axis: a.sum(axis=axis), "a", options=("axis",)),
+        wrong=_wrong_node(
+            sum=lambda self, axis=None: type(self)(  # ones: the incoming gradient forgotten
+                self.value.sum(axis=axis), parents=(self,), vjps=(lambda g: np.ones_like(self.value),)
+            )
+        ),
+    )
+)
 
 
 def _figure1_inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
@@ -284,14 +359,21 @@ def _figure1_inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
     return {"a": nice(rng, size, (rows, columns), -1, 1), "b": nice(rng, size, (1, columns), -1, 1), "seed": 1.0}
 
 
-register(Exercise(
-    "part1.node_figure1", "the paper's figure 1, e = sum(exp(A * B)) with B broadcast, on your MiniNode",
-    inputs=_figure1_inputs, solution=S.MiniNode,
-    **_node_exercise(lambda a, b: (a * b).exp().sum(), "ab", backward=None),  # the student's whole engine
-    judges=("part1.unbroadcast", "part1.node_mul", "part1.node_exp", "part1.node_sum"),
-    wrong=_wrong_node(exp=lambda self: type(self)(  # d exp(x)/dx taken as x
-        np.exp(self.value), parents=(self,), vjps=(lambda g: g * self.value,))),
-))
+register(
+    Exercise(
+        "part1.node_figure1",
+        "the paper's figure 1, e = sum(exp(A * B)) with B broadcast, on your MiniNode",
+        inputs=_figure1_inputs,
+        solution=S.MiniNode,
+        **_node_exercise(lambda a, b: (a * b).exp().sum(), "ab", backward=None),  # the student's whole engine
+        judges=("part1.unbroadcast", "part1.node_mul", "part1.node_exp", "part1.node_sum"),
+        wrong=_wrong_node(
+            exp=lambda self: type(self)(  # d exp(x)/dx taken as x
+                np.exp(self.value), parents=(self,), vjps=(lambda g: g * self.value,)
+            )
+        ),
+    )
+)
 
 
 # ================================================================================================
@@ -330,8 +412,10 @@ def _describe_graph(inputs: Mapping[str, Any]) -> str:
     output = inputs["output"]
     vertices = S.topological_order(output)
     if len(vertices) > 20:
-        return (f"a chain of {len(vertices)} vertices, each using the one before twice: "
-                f"v1 = f(v0, v0), v2 = f(v1, v1), ..., output = {output.name}")
+        return (
+            f"a chain of {len(vertices)} vertices, each using the one before twice: "
+            f"v1 = f(v0, v0), v2 = f(v1, v1), ..., output = {output.name}"
+        )
     lines = [f"{v.name} = f({', '.join(p.name for p in v.parents)})" for v in vertices if v.parents]
     leaves = [v.name for v in vertices if not v.parents]
     return "\n".join([f"leaves: {', '.join(leaves)}", *lines, f"output = {output.name}"])
@@ -354,11 +438,19 @@ def _breadth_first_reversed(output: Any) -> list[Any]:
     return reached[::-1]  # wrong: a vertex reached early can still be the parent of one reached later
 
 
-register(Exercise(
-    "part1.topological_order", "topological_order(output): every vertex after its parents, no recursion",
-    inputs=_graph, solution=S.topological_order, wrong=_breadth_first_reversed,
-    compare=_is_topological, describe=_describe_graph, sizes=6, trials=4,
-))
+register(
+    Exercise(
+        "part1.topological_order",
+        "topological_order(output): every vertex after its parents, no recursion",
+        inputs=_graph,
+        solution=S.topological_order,
+        wrong=_breadth_first_reversed,
+        compare=_is_topological,
+        describe=_describe_graph,
+        sizes=6,
+        trials=4,
+    )
+)
 
 
 # ================================================================================================
@@ -371,24 +463,36 @@ def _vector_function(rng: np.random.Generator, size: int) -> dict[str, Any]:
     which = int(rng.integers(3))
     if which == 2:
         m = n
-    f = [named(lambda x: np.tanh(A @ x), f"x -> tanh(A @ x), A = {show(A)}"),
-         named(lambda x: A @ np.exp(x), f"x -> A @ exp(x), A = {show(A)}"),
-         named(lambda x: np.sin(x) * (x * x).sum(), "x -> sin(x) * sum(x * x)")][which]
+    f = [
+        named(lambda x: np.tanh(A @ x), f"x -> tanh(A @ x), A = {show(A)}"),
+        named(lambda x: A @ np.exp(x), f"x -> A @ exp(x), A = {show(A)}"),
+        named(lambda x: np.sin(x) * (x * x).sum(), "x -> sin(x) * sum(x * x)"),
+    ][which]
     return {"f": f, "x": nice(rng, size, (n,), -1, 1)}
 
 
-register(Exercise(
-    "part1.jacobian_reverse", "the Jacobian row by row, one backward pass per output",
-    inputs=_vector_function, solution=S.jacobian_reverse, run=_run,
-    wrong=lambda f, x: S.jacobian_reverse(f, x).T,  # rows and columns mixed up
-))
+register(
+    Exercise(
+        "part1.jacobian_reverse",
+        "the Jacobian row by row, one backward pass per output",
+        inputs=_vector_function,
+        solution=S.jacobian_reverse,
+        run=_run,
+        wrong=lambda f, x: S.jacobian_reverse(f, x).T,  # rows and columns mixed up
+    )
+)
 
-register(Exercise(
-    "part1.jacobian_forward", "the Jacobian column by column, one forward pass per input",
-    inputs=_vector_function, solution=S.jacobian_forward, run=_run,
-    expected=lambda inputs: S.jacobian_reverse(*inputs.values()),  # the other mode as the judge
-    wrong=lambda f, x: S.jacobian_forward(f, x).T,
-))
+register(
+    Exercise(
+        "part1.jacobian_forward",
+        "the Jacobian column by column, one forward pass per input",
+        inputs=_vector_function,
+        solution=S.jacobian_forward,
+        run=_run,
+        expected=lambda inputs: S.jacobian_reverse(*inputs.values()),  # the other mode as the judge
+        wrong=lambda f, x: S.jacobian_forward(f, x).T,
+    )
+)
 
 
 # ================================================================================================
@@ -409,16 +513,21 @@ def _gradient_with_rule(operation: Primitive, x: Any, g: Any) -> Any:
     except NotImplementedError:
         raise
     except Exception as error:
-        raise TypeError("your rule works on arrays but not on Nodes, which dp gives it to differentiate it "
-                        "again (dp.grad(dp.grad(f))): write it with NumPy functions of g, out and x, without "
-                        f"loops or np.asarray. dp said: {error}") from error
+        raise TypeError(
+            "your rule works on arrays but not on Nodes, which dp gives it to differentiate it "
+            "again (dp.grad(dp.grad(f))): write it with NumPy functions of g, out and x, without "
+            f"loops or np.asarray. dp said: {error}"
+        ) from error
     return gradient
 
 
 def _log1p_inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
     shape = () if size <= 2 else _shape(rng, size)  # numbers first, then arrays
-    return {"x": nice(rng, size, shape, -0.5, 3), "g": nice(rng, size, shape, avoid_zero=True),
-            "dx": nice(rng, size, shape, avoid_zero=True)}
+    return {
+        "x": nice(rng, size, shape, -0.5, 3),
+        "g": nice(rng, size, shape, avoid_zero=True),
+        "dx": nice(rng, size, shape, avoid_zero=True),
+    }
 
 
 def _run_log1p(rule: Any, inputs: Mapping[str, Any]) -> tuple[Any, Any]:
@@ -435,12 +544,18 @@ def _expected_log1p(inputs: Mapping[str, Any]) -> tuple[Any, Any]:
     return gradient, np.log(1 + Dual(np.copy(x), np.copy(dx))).tangent  # type: ignore[attr-defined]  # np.log of a Dual is a Dual (__array_ufunc__)
 
 
-register(Exercise(
-    "part1.log1p_vjp", "the VJP rule of log1p(x) = log(1 + x); forward mode derived from it",
-    inputs=_log1p_inputs, solution=S.log1p_vjp, run=_run_log1p, expected=_expected_log1p,
-    wrong=lambda g, out, x: g / (1 + out),  # the output taken for the operand
-    labels=("reverse mode: the gradient for x", "forward mode: the tangent"),
-))
+register(
+    Exercise(
+        "part1.log1p_vjp",
+        "the VJP rule of log1p(x) = log(1 + x); forward mode derived from it",
+        inputs=_log1p_inputs,
+        solution=S.log1p_vjp,
+        run=_run_log1p,
+        expected=_expected_log1p,
+        wrong=lambda g, out, x: g / (1 + out),  # the output taken for the operand
+        labels=("reverse mode: the gradient for x", "forward mode: the tangent"),
+    )
+)
 
 
 def _cumulative_inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
@@ -453,12 +568,17 @@ def _run_cumulative_sum(rule: Any, inputs: Mapping[str, Any]) -> Any:
     return _gradient_with_rule(operation, inputs["x"], inputs["g"])
 
 
-register(Exercise(
-    "part1.cumulative_sum_vjp", "the VJP rule of a cumulative sum: not element-wise",
-    inputs=_cumulative_inputs, solution=S.cumulative_sum_vjp, run=_run_cumulative_sum,
-    expected=lambda inputs: np.cumsum(Node(np.copy(inputs["x"]), "x")).grad(np.copy(inputs["g"]))["x"],  # type: ignore[attr-defined]  # np.cumsum of a Node is a Node (__array_function__)
-    wrong=lambda g, out, x: np.cumsum(g),  # summed from the front: the Jacobian, not its transpose
-))
+register(
+    Exercise(
+        "part1.cumulative_sum_vjp",
+        "the VJP rule of a cumulative sum: not element-wise",
+        inputs=_cumulative_inputs,
+        solution=S.cumulative_sum_vjp,
+        run=_run_cumulative_sum,
+        expected=lambda inputs: np.cumsum(Node(np.copy(inputs["x"]), "x")).grad(np.copy(inputs["g"]))["x"],  # type: ignore[attr-defined]  # np.cumsum of a Node is a Node (__array_function__)
+        wrong=lambda g, out, x: np.cumsum(g),  # summed from the front: the Jacobian, not its transpose
+    )
+)
 
 
 # ================================================================================================
@@ -467,8 +587,12 @@ register(Exercise(
 
 def _one_layer_inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
     n, d, k = 1 + size // 2, 1 + (size + 1) // 3, 1 + size // 3
-    return {"x": nice(rng, size, (n, d), -2, 2), "W": nice(rng, size, (d, k), -1, 1),
-            "b": nice(rng, size, (k,), -1, 1), "t": nice(rng, size, (n, k), -1, 1)}
+    return {
+        "x": nice(rng, size, (n, d), -2, 2),
+        "W": nice(rng, size, (d, k), -1, 1),
+        "b": nice(rng, size, (k,), -1, 1),
+        "t": nice(rng, size, (n, k), -1, 1),
+    }
 
 
 def _one_layer_loss(x: Any, W: Any, b: Any, t: Any) -> Node:
@@ -488,11 +612,18 @@ def _one_layer_unsummed_bias(x, W, b, t):
     return loss, {**grads, "b": (v2 - t) * (1 - v2 * v2)}  # b's gradient not summed over the rows
 
 
-register(Exercise(
-    "part1.one_layer_step", "the traced program of a one-layer network, written by hand",
-    inputs=_one_layer_inputs, solution=S.one_layer_step, run=_run, expected=_traced_one_layer,
-    wrong=_one_layer_unsummed_bias, labels=("value", "gradients"),
-))
+register(
+    Exercise(
+        "part1.one_layer_step",
+        "the traced program of a one-layer network, written by hand",
+        inputs=_one_layer_inputs,
+        solution=S.one_layer_step,
+        run=_run,
+        expected=_traced_one_layer,
+        wrong=_one_layer_unsummed_bias,
+        labels=("value", "gradients"),
+    )
+)
 
 
 def _huber_inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
@@ -525,11 +656,18 @@ def _huber_by_python_if(x):
     return total
 
 
-register(Exercise(
-    "part1.huber_traceable", "a Huber loss that a trace gets right for every input: no Python `if` on the data",
-    inputs=_huber_inputs, solution=S.huber, run=_run_traced, expected=_huber_by_numpy,
-    wrong=_huber_by_python_if, labels=("value", "gradients"),
-))
+register(
+    Exercise(
+        "part1.huber_traceable",
+        "a Huber loss that a trace gets right for every input: no Python `if` on the data",
+        inputs=_huber_inputs,
+        solution=S.huber,
+        run=_run_traced,
+        expected=_huber_by_numpy,
+        wrong=_huber_by_python_if,
+        labels=("value", "gradients"),
+    )
+)
 
 
 # ================================================================================================
@@ -540,18 +678,27 @@ def _fans(rng: np.random.Generator, size: int) -> dict[str, Any]:
     return {"n_in": int(rng.integers(1, 10 ** min(size, 4))), "n_out": int(rng.integers(1, 10 ** min(size, 4)))}
 
 
-register(Exercise(
-    "part2.xavier_std", "the standard deviation of Xavier/Glorot initialisation",
-    inputs=_fans, solution=S.xavier_std, run=_run,
-    wrong=lambda n_in, n_out: np.sqrt(1 / n_in),  # LeCun's: fan_out ignored
-))
+register(
+    Exercise(
+        "part2.xavier_std",
+        "the standard deviation of Xavier/Glorot initialisation",
+        inputs=_fans,
+        solution=S.xavier_std,
+        run=_run,
+        wrong=lambda n_in, n_out: np.sqrt(1 / n_in),  # LeCun's: fan_out ignored
+    )
+)
 
-register(Exercise(
-    "part2.he_std", "the standard deviation of He initialisation",
-    inputs=lambda rng, size: {"n_in": int(rng.integers(1, 10 ** min(size, 4)))},
-    solution=S.he_std, run=_run,
-    wrong=lambda n_in: np.sqrt(1 / n_in),  # the factor 2 for ReLU forgotten
-))
+register(
+    Exercise(
+        "part2.he_std",
+        "the standard deviation of He initialisation",
+        inputs=lambda rng, size: {"n_in": int(rng.integers(1, 10 ** min(size, 4)))},
+        solution=S.he_std,
+        run=_run,
+        wrong=lambda n_in: np.sqrt(1 / n_in),  # the factor 2 for ReLU forgotten
+    )
+)
 
 
 def _activation(rng: np.random.Generator) -> Any:
@@ -563,8 +710,7 @@ def _deep_inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
     sizes = [2] + [width] * (depth - 1) + [1]
     weights = [rng.normal(0, 1, (n_in, n_out)) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
     biases = [rng.normal(0, 0.5, n_out) for n_out in sizes[1:]]
-    return {"x": nice(rng, size, (3, 2), -2, 2), "weights": weights, "biases": biases,
-            "activation": _activation(rng)}
+    return {"x": nice(rng, size, (3, 2), -2, 2), "weights": weights, "biases": biases, "activation": _activation(rng)}
 
 
 def _run_deep(candidate: Any, inputs: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
@@ -577,9 +723,14 @@ def _run_deep(candidate: Any, inputs: Mapping[str, Any]) -> tuple[Any, dict[str,
 
 def _describe_deep(inputs: Mapping[str, Any]) -> str:
     shapes = " -> ".join(str(W.shape) for W in inputs["weights"])
-    return "\n".join([f"{len(inputs['weights'])} layers, W shapes {shapes}, activation = {inputs['activation']!r}",
-                      hanging("x = ", show(inputs["x"])), hanging("weights = ", show(inputs["weights"])),
-                      hanging("biases = ", show(inputs["biases"]))])
+    return "\n".join(
+        [
+            f"{len(inputs['weights'])} layers, W shapes {shapes}, activation = {inputs['activation']!r}",
+            hanging("x = ", show(inputs["x"])),
+            hanging("weights = ", show(inputs["weights"])),
+            hanging("biases = ", show(inputs["biases"])),
+        ]
+    )
 
 
 def _deep_without_sigmoid(x, weights, biases, activation):
@@ -589,11 +740,20 @@ def _deep_without_sigmoid(x, weights, biases, activation):
     return h
 
 
-register(Exercise(
-    "part2.deep_forward", "the paper's deep network: `activation` in every hidden layer, sigmoid at the end",
-    inputs=_deep_inputs, solution=S.deep_forward, run=_run_deep, describe=_describe_deep,
-    wrong=_deep_without_sigmoid, sizes=9, trials=3, labels=("output", "gradients of output.sum()"),
-))
+register(
+    Exercise(
+        "part2.deep_forward",
+        "the paper's deep network: `activation` in every hidden layer, sigmoid at the end",
+        inputs=_deep_inputs,
+        solution=S.deep_forward,
+        run=_run_deep,
+        describe=_describe_deep,
+        wrong=_deep_without_sigmoid,
+        sizes=9,
+        trials=3,
+        labels=("output", "gradients of output.sum()"),
+    )
+)
 
 
 def _optimizer_inputs(*state: str, **hyper: tuple[float, float]):
@@ -610,49 +770,72 @@ def _optimizer_inputs(*state: str, **hyper: tuple[float, float]):
             elif name != "t":
                 values[name] = min(float(np.round(rng.uniform(low, high), 3)), high)  # beta2 < 1
         return values
+
     return inputs
 
 
-register(Exercise(
-    "part2.momentum_step", "one step of SGD with momentum (PyTorch's form)",
-    inputs=_optimizer_inputs("velocity", learning_rate=(0.01, 0.5), momentum=(0.5, 0.99)),
-    solution=S.momentum_step, run=_run, labels=("new param", "new velocity"),
-    wrong=lambda param, grad, velocity, learning_rate, momentum: (param - learning_rate * grad, grad),  # no memory
-))
+register(
+    Exercise(
+        "part2.momentum_step",
+        "one step of SGD with momentum (PyTorch's form)",
+        inputs=_optimizer_inputs("velocity", learning_rate=(0.01, 0.5), momentum=(0.5, 0.99)),
+        solution=S.momentum_step,
+        run=_run,
+        labels=("new param", "new velocity"),
+        wrong=lambda param, grad, velocity, learning_rate, momentum: (param - learning_rate * grad, grad),  # no memory
+    )
+)
 
-register(Exercise(
-    "part2.rmsprop_step", "one step of RMSProp",
-    inputs=_optimizer_inputs("square_avg", learning_rate=(0.01, 0.5), decay=(0.5, 0.99), eps=(1e-8, 1e-6)),
-    solution=S.rmsprop_step, run=_run, labels=("new param", "new square_avg"),
-    wrong=lambda param, grad, square_avg, learning_rate, decay, eps: (  # the square root forgotten
-        param - learning_rate * grad / (decay * square_avg + (1 - decay) * grad ** 2 + eps),
-        decay * square_avg + (1 - decay) * grad ** 2),
-))
+register(
+    Exercise(
+        "part2.rmsprop_step",
+        "one step of RMSProp",
+        inputs=_optimizer_inputs("square_avg", learning_rate=(0.01, 0.5), decay=(0.5, 0.99), eps=(1e-8, 1e-6)),
+        solution=S.rmsprop_step,
+        run=_run,
+        labels=("new param", "new square_avg"),
+        wrong=lambda param, grad, square_avg, learning_rate, decay, eps: (  # the square root forgotten
+            param - learning_rate * grad / (decay * square_avg + (1 - decay) * grad**2 + eps),
+            decay * square_avg + (1 - decay) * grad**2,
+        ),
+    )
+)
 
 
 def _adam_without_correction(param, grad, m, v, t, learning_rate, beta1, beta2, eps):
     m = beta1 * m + (1 - beta1) * grad
-    v = beta2 * v + (1 - beta2) * grad ** 2
+    v = beta2 * v + (1 - beta2) * grad**2
     return param - learning_rate * m / (np.sqrt(v) + eps), m, v  # the bias correction forgotten
 
 
-register(Exercise(
-    "part2.adam_step", "one step of Adam, bias correction included",
-    inputs=_optimizer_inputs("m", "v", t=(1, 1), learning_rate=(0.001, 0.1), beta1=(0.5, 0.95),
-                             beta2=(0.9, 0.9999), eps=(1e-8, 1e-6)),
-    solution=S.adam_step, run=_run, wrong=_adam_without_correction, labels=("new param", "new m", "new v"),
-))
+register(
+    Exercise(
+        "part2.adam_step",
+        "one step of Adam, bias correction included",
+        inputs=_optimizer_inputs(
+            "m", "v", t=(1, 1), learning_rate=(0.001, 0.1), beta1=(0.5, 0.95), beta2=(0.9, 0.9999), eps=(1e-8, 1e-6)
+        ),
+        solution=S.adam_step,
+        run=_run,
+        wrong=_adam_without_correction,
+        labels=("new param", "new m", "new v"),
+    )
+)
 
 
 #: The labels of an answer from `_run_on_nodes`.
 _ON_NODES_LABELS = ("value", "gradients")
 
 
-def _run_on_nodes(candidate: Any, inputs: Mapping[str, Any],
-                  differentiate: Collection[str]) -> tuple[Any, dict[str, Any]]:
+def _run_on_nodes(
+    candidate: Any, inputs: Mapping[str, Any], differentiate: Collection[str]
+) -> tuple[Any, dict[str, Any]]:
     """Call with the inputs named in `differentiate` as named Nodes; the output and their gradients."""
-    args = [Node(np.copy(value), name) if name in differentiate else copy.deepcopy(value)
-            for name, value in inputs.items() if name != "seed"]
+    args = [
+        Node(np.copy(value), name) if name in differentiate else copy.deepcopy(value)
+        for name, value in inputs.items()
+        if name != "seed"
+    ]
     out = candidate(*args)
     return out.value, out.grad(inputs["seed"])
 
@@ -663,18 +846,28 @@ def _dropout_inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
     return {"x": nice(rng, size, shape), "keep": rng.random(shape) >= p, "p": p, "seed": nice(rng, size, shape)}
 
 
-register(Exercise(
-    "part2.dropout", "inverted dropout on a Node, with a given mask",
-    inputs=_dropout_inputs, solution=S.dropout,
-    run=lambda candidate, inputs: _run_on_nodes(candidate, inputs, ("x",)), labels=_ON_NODES_LABELS,
-    wrong=lambda x, keep, p: x * keep,  # not rescaled: the expected output shrinks by (1 - p)
-))
+register(
+    Exercise(
+        "part2.dropout",
+        "inverted dropout on a Node, with a given mask",
+        inputs=_dropout_inputs,
+        solution=S.dropout,
+        run=lambda candidate, inputs: _run_on_nodes(candidate, inputs, ("x",)),
+        labels=_ON_NODES_LABELS,
+        wrong=lambda x, keep, p: x * keep,  # not rescaled: the expected output shrinks by (1 - p)
+    )
+)
 
 
 def _batchnorm_inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
     shape = (2 + size, 1 + size // 2)
-    return {"x": nice(rng, size, shape) + rng.normal(0, 0.01, shape), "gamma": nice(rng, size, shape[1:]),
-            "beta": nice(rng, size, shape[1:]), "eps": 1e-5, "seed": nice(rng, size, shape)}
+    return {
+        "x": nice(rng, size, shape) + rng.normal(0, 0.01, shape),
+        "gamma": nice(rng, size, shape[1:]),
+        "beta": nice(rng, size, shape[1:]),
+        "eps": 1e-5,
+        "seed": nice(rng, size, shape),
+    }
 
 
 def _batchnorm_unbiased(x, gamma, beta, eps):
@@ -684,12 +877,17 @@ def _batchnorm_unbiased(x, gamma, beta, eps):
     return centered / (var + eps).sqrt() * gamma + beta
 
 
-register(Exercise(
-    "part2.batchnorm", "batch normalisation (training mode) on Nodes",
-    inputs=_batchnorm_inputs, solution=S.batchnorm,
-    run=lambda candidate, inputs: _run_on_nodes(candidate, inputs, ("x", "gamma", "beta")), labels=_ON_NODES_LABELS,
-    wrong=_batchnorm_unbiased,
-))
+register(
+    Exercise(
+        "part2.batchnorm",
+        "batch normalisation (training mode) on Nodes",
+        inputs=_batchnorm_inputs,
+        solution=S.batchnorm,
+        run=lambda candidate, inputs: _run_on_nodes(candidate, inputs, ("x", "gamma", "beta")),
+        labels=_ON_NODES_LABELS,
+        wrong=_batchnorm_unbiased,
+    )
+)
 
 
 def _labels(rng: np.random.Generator, size: int) -> dict[str, Any]:
@@ -699,11 +897,16 @@ def _labels(rng: np.random.Generator, size: int) -> dict[str, Any]:
     return {"y_true": y_true, "y_pred": y_pred, "n_classes": n_classes}
 
 
-register(Exercise(
-    "part2.confusion_matrix", "the confusion matrix: rows are the true classes, columns the predictions",
-    inputs=_labels, solution=S.confusion_matrix, run=_run,
-    wrong=lambda y_true, y_pred, n_classes: S.confusion_matrix(y_pred, y_true, n_classes),  # transposed
-))
+register(
+    Exercise(
+        "part2.confusion_matrix",
+        "the confusion matrix: rows are the true classes, columns the predictions",
+        inputs=_labels,
+        solution=S.confusion_matrix,
+        run=_run,
+        wrong=lambda y_true, y_pred, n_classes: S.confusion_matrix(y_pred, y_true, n_classes),  # transposed
+    )
+)
 
 
 # ================================================================================================
@@ -719,16 +922,29 @@ def _dp_params(rng: np.random.Generator, size: int) -> dict[str, Any]:
     return {"params": params}
 
 
-register(Exercise(
-    "part3.to_torch_state", "dp's parameters as a PyTorch state dict (names and layouts)",
-    inputs=_dp_params, solution=S.to_torch_state, run=_run,
-    wrong=lambda params: {name.replace(".W", ".weight").replace(".b", ".bias"): value  # not transposed
-                          for name, value in params.items()},
-))
+register(
+    Exercise(
+        "part3.to_torch_state",
+        "dp's parameters as a PyTorch state dict (names and layouts)",
+        inputs=_dp_params,
+        solution=S.to_torch_state,
+        run=_run,
+        wrong=lambda params: {
+            name.replace(".W", ".weight").replace(".b", ".bias"): value  # not transposed
+            for name, value in params.items()
+        },
+    )
+)
 
 # The chapters of the course's second half keep each its solutions and checks in a module of its own;
 # importing them registers their exercises.
 from dp.exercises import (  # noqa: E402,F401
-    attention, bayes_by_backprop, convolution, differentiable_programs, recurrent, vae)
+    attention,
+    bayes_by_backprop,
+    convolution,
+    differentiable_programs,
+    recurrent,
+    vae,
+)
 
 __all__ = ["DualValue", "Vertex"]

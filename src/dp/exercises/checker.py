@@ -75,11 +75,17 @@ def close(got: Any, expected: Any, rtol: float = 1e-6, atol: float = 1e-9) -> bo
     (NumPy would parse the one and drop the imaginary part of the other). Texts equal texts.
     """
     if isinstance(expected, Mapping):
-        return (isinstance(got, Mapping) and set(got) == set(expected)
-                and all(close(got[key], expected[key], rtol, atol) for key in expected))
+        return (
+            isinstance(got, Mapping)
+            and set(got) == set(expected)
+            and all(close(got[key], expected[key], rtol, atol) for key in expected)
+        )
     if isinstance(expected, tuple | list):
-        return (isinstance(got, tuple | list) and len(got) == len(expected)
-                and all(close(g, e, rtol, atol) for g, e in zip(got, expected)))
+        return (
+            isinstance(got, tuple | list)
+            and len(got) == len(expected)
+            and all(close(g, e, rtol, atol) for g, e in zip(got, expected))
+        )
     if isinstance(expected, str):
         return isinstance(got, str) and got == expected
     try:
@@ -90,7 +96,8 @@ def close(got: Any, expected: Any, rtol: float = 1e-6, atol: float = 1e-9) -> bo
         return False
     expected_array = np.asarray(expected, dtype=float)
     return got_array.shape == expected_array.shape and bool(
-        np.allclose(got_array, expected_array, rtol=rtol, atol=atol, equal_nan=True))
+        np.allclose(got_array, expected_array, rtol=rtol, atol=atol, equal_nan=True)
+    )
 
 
 @dataclass(frozen=True)
@@ -223,8 +230,11 @@ def run_check(name: str, candidate: Any, *, seed: int = 0, time_limit: float | N
     endless loop.
     """
     if not isinstance(name, str):
-        return Result(str(name), "unknown", f"✗ {name!r}: the name of an exercise is a text, such as "
-                      f"\"part1.dual_mul\" (in quotes), not {name!r}")
+        return Result(
+            str(name),
+            "unknown",
+            f'✗ {name!r}: the name of an exercise is a text, such as "part1.dual_mul" (in quotes), not {name!r}',
+        )
     if name not in EXERCISES:
         return Result(name, "unknown", f"✗ {name}: there is no exercise of that name; {_suggestions(name)}")
     limit = TIME_LIMIT if time_limit is None else time_limit
@@ -272,28 +282,55 @@ def _judge(exercise: Exercise, candidate: Any, seed: int, limit: float, outputs:
                         warnings.filterwarnings("ignore", message="grad: no named leaf")
                         got = exercise.run(watched, inputs)
                 except NotImplementedError as error:
-                    return Result(name, "not implemented", _not_written(exercise, inputs, expected),
-                                  count, inputs, None, expected, error)
+                    return Result(
+                        name,
+                        "not implemented",
+                        _not_written(exercise, inputs, expected),
+                        count,
+                        inputs,
+                        None,
+                        expected,
+                        error,
+                    )
                 except _NoneAnswer:
-                    return Result(name, "wrong", _differs(exercise, inputs, None, expected),
-                                  count, inputs, None, expected)
+                    return Result(
+                        name, "wrong", _differs(exercise, inputs, None, expected), count, inputs, None, expected
+                    )
                 except WrongForm as error:
-                    return Result(name, "wrong", _other_form(exercise, inputs, returned, expected, str(error)),
-                                  count, inputs, returned[-1] if returned else None, expected, error)
+                    return Result(
+                        name,
+                        "wrong",
+                        _other_form(exercise, inputs, returned, expected, str(error)),
+                        count,
+                        inputs,
+                        returned[-1] if returned else None,
+                        expected,
+                        error,
+                    )
                 except (Exception, SystemExit) as error:  # do not raise: say where, or what was returned
                     if returned and _raised_by_the_check(error):
                         reason = f"the check could not use it ({type(error).__name__}: {_cut(str(error))})"
-                        return Result(name, "wrong", _other_form(exercise, inputs, returned, expected, reason),
-                                      count, inputs, returned[-1], expected, error)
-                    return Result(name, "error", _raised(exercise, inputs, expected, error),
-                                  count, inputs, None, expected, error)
+                        return Result(
+                            name,
+                            "wrong",
+                            _other_form(exercise, inputs, returned, expected, reason),
+                            count,
+                            inputs,
+                            returned[-1],
+                            expected,
+                            error,
+                        )
+                    return Result(
+                        name, "error", _raised(exercise, inputs, expected, error), count, inputs, None, expected, error
+                    )
                 try:
                     same = exercise.compare(got, expected)
                 except Exception:  # an answer of the wrong kind cannot be compared: it is wrong
                     same = False
                 if not same:
-                    return Result(name, "wrong", _differs(exercise, inputs, got, expected),
-                                  count, inputs, got, expected)
+                    return Result(
+                        name, "wrong", _differs(exercise, inputs, got, expected), count, inputs, got, expected
+                    )
     except _TimeUp:
         return Result(name, "timeout", _too_slow(exercise, inputs, limit), count, inputs)
     finally:
@@ -308,8 +345,10 @@ def check(name: str, candidate: Any) -> None:
         result = run_check(name, candidate)
         message = result.printed + result.message
     except Exception as error:  # a bug of the check's own must not stop the student's notebook
-        message = (f"✗ {name}: the check itself failed ({type(error).__name__}: {_cut(str(error))}). "
-                   "This is a bug in the course, not in your answer: please report it.")
+        message = (
+            f"✗ {name}: the check itself failed ({type(error).__name__}: {_cut(str(error))}). "
+            "This is a bug in the course, not in your answer: please report it."
+        )
     print(message)
 
 
@@ -335,9 +374,11 @@ def _watched(candidate: Any, none_is_wrong: bool) -> tuple[Any, list[Any]]:
             raise _NoneAnswer
         if none_is_wrong and isinstance(answer, tuple | list) and any(part is None for part in answer):
             parts = [str(i + 1) for i, part in enumerate(answer) if part is None]
-            raise WrongForm(f"part{'' if len(parts) == 1 else 's'} {_listed(parts)} of yours "
-                            f"{'is' if len(parts) == 1 else 'are'} None "
-                            "(a variable never assigned, or a function that does not `return`?)")
+            raise WrongForm(
+                f"part{'' if len(parts) == 1 else 's'} {_listed(parts)} of yours "
+                f"{'is' if len(parts) == 1 else 'are'} None "
+                "(a variable never assigned, or a function that does not `return`?)"
+            )
         return answer
 
     return watched, returned
@@ -348,10 +389,14 @@ def parts_of(answer: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
     WrongForm that says what it is instead. For an exercise's `run`, before it unpacks an answer."""
     if isinstance(answer, tuple | list) and len(answer) == len(names):
         return tuple(answer)
-    what = (f"{len(answer)} part{'' if len(answer) == 1 else 's'}" if isinstance(answer, tuple | list)
-            else f"a {type(answer).__name__}")
-    raise WrongForm(f"yours returned {what}, expected {'the pair' if len(names) == 2 else 'the tuple'} "
-                    f"({', '.join(names)})")
+    what = (
+        f"{len(answer)} part{'' if len(answer) == 1 else 's'}"
+        if isinstance(answer, tuple | list)
+        else f"a {type(answer).__name__}"
+    )
+    raise WrongForm(
+        f"yours returned {what}, expected {'the pair' if len(names) == 2 else 'the tuple'} ({', '.join(names)})"
+    )
 
 
 class _NoneAnswer(WrongForm):
@@ -405,39 +450,49 @@ def _interrupted_after(seconds: float):
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, signal.SIG_DFL if previous is None else previous)
         if outer_delay:  # someone else's timer was running: it goes on, less the time the check took
-            signal.setitimer(signal.ITIMER_REAL, max(outer_delay - (time.monotonic() - started), 1e-3),
-                             outer_interval)
+            signal.setitimer(signal.ITIMER_REAL, max(outer_delay - (time.monotonic() - started), 1e-3), outer_interval)
 
 
 def _too_slow(exercise: Exercise, inputs: Mapping[str, Any] | None, limit: float) -> str:
-    where = (f"\n  The input it was working on:\n{_indent(describe_inputs(exercise, inputs))}"
-             if inputs is not None else "")
-    return (f"✗ {exercise.name}: stopped after {limit:g} s, the time a check may take: an endless loop?\n"
-            "  (a loop whose test never changes, say because a variable in it is never updated)" + where)
+    where = (
+        f"\n  The input it was working on:\n{_indent(describe_inputs(exercise, inputs))}" if inputs is not None else ""
+    )
+    return (
+        f"✗ {exercise.name}: stopped after {limit:g} s, the time a check may take: an endless loop?\n"
+        "  (a loop whose test never changes, say because a variable in it is never updated)" + where
+    )
 
 
 def _not_written(exercise: Exercise, inputs: Mapping[str, Any], expected: Any) -> str:
     what = exercise.method or ("a part of it" if exercise.judges else "the function")
-    return (f"… {exercise.name}: not written yet ({what} raises NotImplementedError).\n"
-            f"  For example, for the input\n{_indent(describe_inputs(exercise, inputs))}\n"
-            f"  the expected value is\n{_indent(show_answer(exercise, expected))}")
+    return (
+        f"… {exercise.name}: not written yet ({what} raises NotImplementedError).\n"
+        f"  For example, for the input\n{_indent(describe_inputs(exercise, inputs))}\n"
+        f"  the expected value is\n{_indent(show_answer(exercise, expected))}"
+    )
 
 
-def _other_form(exercise: Exercise, inputs: Mapping[str, Any], returned: list[Any], expected: Any,
-                reason: str) -> str:
+def _other_form(exercise: Exercise, inputs: Mapping[str, Any], returned: list[Any], expected: Any, reason: str) -> str:
     """The verdict on an answer that returned, but not in the form asked for (`reason` says how)."""
     yours = f"  yours\n{_indent(show(returned[-1]))}\n" if returned else ""
-    return (f"✗ {exercise.name}: wrong answer: {reason}\n"
-            f"  on the input\n{_indent(describe_inputs(exercise, inputs))}\n" + yours +
-            f"  expected\n{_indent(show_answer(exercise, expected))}" + _judged_too(exercise))
+    return (
+        f"✗ {exercise.name}: wrong answer: {reason}\n"
+        f"  on the input\n{_indent(describe_inputs(exercise, inputs))}\n"
+        + yours
+        + f"  expected\n{_indent(show_answer(exercise, expected))}"
+        + _judged_too(exercise)
+    )
 
 
 def _raised(exercise: Exercise, inputs: Mapping[str, Any], expected: Any, error: BaseException) -> str:
     notes = "".join(f"  {note}\n" for note in getattr(error, "__notes__", ()))
-    return (f"✗ {exercise.name}: yours raised {type(error).__name__}: {_cut(str(error))}\n"
-            + notes + _where_raised(error) +
-            f"  on the input\n{_indent(describe_inputs(exercise, inputs))}\n"
-            f"  expected\n{_indent(show_answer(exercise, expected))}" + _judged_too(exercise))
+    return (
+        f"✗ {exercise.name}: yours raised {type(error).__name__}: {_cut(str(error))}\n"
+        + notes
+        + _where_raised(error)
+        + f"  on the input\n{_indent(describe_inputs(exercise, inputs))}\n"
+        f"  expected\n{_indent(show_answer(exercise, expected))}" + _judged_too(exercise)
+    )
 
 
 def _differs(exercise: Exercise, inputs: Mapping[str, Any], got: Any, expected: Any) -> str:
@@ -445,12 +500,14 @@ def _differs(exercise: Exercise, inputs: Mapping[str, Any], got: Any, expected: 
         findings = diagnose(exercise, got, expected)
     except Exception:  # the findings only add to the verdict: an answer too odd to analyse still gets it
         findings = []
-    return (f"✗ {exercise.name}: wrong answer. The smallest input where yours differs:\n"
-            f"{_indent(describe_inputs(exercise, inputs))}\n"
-            f"  yours\n{_indent(show_answer(exercise, got))}\n"
-            f"  expected\n{_indent(show_answer(exercise, expected))}"
-            + ("\n  what differs\n" + _indent("\n".join(findings)) if findings else "")
-            + _judged_too(exercise))
+    return (
+        f"✗ {exercise.name}: wrong answer. The smallest input where yours differs:\n"
+        f"{_indent(describe_inputs(exercise, inputs))}\n"
+        f"  yours\n{_indent(show_answer(exercise, got))}\n"
+        f"  expected\n{_indent(show_answer(exercise, expected))}"
+        + ("\n  what differs\n" + _indent("\n".join(findings)) if findings else "")
+        + _judged_too(exercise)
+    )
 
 
 def _judged_too(exercise: Exercise) -> str:
@@ -460,8 +517,7 @@ def _judged_too(exercise: Exercise) -> str:
         return ""
     if len(exercise.judges) == 1:
         return f"\n  This check uses your {exercise.judges[0]}; if its check fails, fix that first."
-    return (f"\n  This check uses your {_listed(list(exercise.judges))}; if one of their checks fails, "
-            "fix that first.")
+    return f"\n  This check uses your {_listed(list(exercise.judges))}; if one of their checks fails, fix that first."
 
 
 def show_answer(exercise: Exercise, value: Any) -> str:
@@ -542,9 +598,11 @@ def _indent(text: str) -> str:
 # What differs, and where it raised: the part of a verdict that says what to fix
 
 #: (factor, what it means): a wrong answer that is this multiple of the right one, everywhere.
-_FACTORS = ((-1.0, "yours is −expected: the sign is flipped"),
-            (2.0, "yours is 2 × expected: a factor 2 too many?"),
-            (0.5, "yours is expected / 2: a factor 2 missing?"))
+_FACTORS = (
+    (-1.0, "yours is −expected: the sign is flipped"),
+    (2.0, "yours is 2 × expected: a factor 2 too many?"),
+    (0.5, "yours is expected / 2: a factor 2 missing?"),
+)
 #: How many differing parts of an answer are looked into; the rest are only named.
 _PARTS_SHOWN = 3
 
@@ -571,15 +629,21 @@ def _findings(got: Any, expected: Any, labels: tuple[str, ...], path: str) -> li
     if isinstance(expected, Mapping):
         if not isinstance(got, Mapping):
             return [f"{where}yours is a {type(got).__name__}, expected a dict (keys {', '.join(map(repr, expected))})"]
-        findings = [f"{where}keys {title} {', '.join(map(repr, keys))}" for title, keys in
-                    (("missing:", [k for k in expected if k not in got]),
-                     ("not expected:", [k for k in got if k not in expected])) if keys]
+        findings = [
+            f"{where}keys {title} {', '.join(map(repr, keys))}"
+            for title, keys in (
+                ("missing:", [k for k in expected if k not in got]),
+                ("not expected:", [k for k in got if k not in expected]),
+            )
+            if keys
+        ]
         titles = {key: f"{path}[{key!r}]" for key in expected}
         return findings + _parts(got, expected, [k for k in expected if k in got], titles)
     if isinstance(expected, tuple | list) and not _is_numbers(expected):
         if not isinstance(got, tuple | list):
-            return [f"{where}yours is a {type(got).__name__}, expected a {type(expected).__name__} "
-                    f"of {len(expected)} parts"]
+            return [
+                f"{where}yours is a {type(got).__name__}, expected a {type(expected).__name__} of {len(expected)} parts"
+            ]
         if len(got) != len(expected):
             return [f"{where}yours has {len(got)} parts, expected {len(expected)}"]
         if path:
@@ -606,8 +670,10 @@ def _parts(got: Any, expected: Any, keys: list[Any], titles: Mapping[Any, str]) 
     if not differing:
         return []
     matching = [titles[key] for key in keys if key not in differing]
-    findings = [f"{_listed([titles[key] for key in differing])} {'differs' if len(differing) == 1 else 'differ'}"
-                + (f"; {_listed(matching)} {'matches' if len(matching) == 1 else 'match'}" if matching else "")]
+    findings = [
+        f"{_listed([titles[key] for key in differing])} {'differs' if len(differing) == 1 else 'differ'}"
+        + (f"; {_listed(matching)} {'matches' if len(matching) == 1 else 'match'}" if matching else "")
+    ]
     findings += _swapped(got, expected, differing, titles)
     for key in differing[:_PARTS_SHOWN]:
         findings += _findings(got[key], expected[key], (), titles[key])
@@ -619,9 +685,12 @@ def _parts(got: Any, expected: Any, keys: list[Any], titles: Mapping[Any, str]) 
 
 def _swapped(got: Any, expected: Any, differing: list[Any], titles: Mapping[Any, str]) -> list[str]:
     """Two differing parts that are each other's right value: returned in the wrong order."""
-    return [f"{titles[a]} and {titles[b]} are swapped: yours has them in the other order"
-            for i, a in enumerate(differing) for b in differing[i + 1:]
-            if close(got[a], expected[b]) and close(got[b], expected[a])]
+    return [
+        f"{titles[a]} and {titles[b]} are swapped: yours has them in the other order"
+        for i, a in enumerate(differing)
+        for b in differing[i + 1 :]
+        if close(got[a], expected[b]) and close(got[b], expected[a])
+    ]
 
 
 def _listed(names: list[str]) -> str:
@@ -639,8 +708,10 @@ def _number_findings(got: Any, expected: Any, where: str) -> list[str]:
     right = np.asarray(expected, dtype=float)
     findings = []
     if mine.dtype.kind in "biu" and np.asarray(expected).dtype.kind == "f":
-        findings.append(f"{where}yours has dtype {mine.dtype}, expected {np.asarray(expected).dtype}: "
-                        "whole numbers cannot hold the fractions (an array made from ints, e.g. np.zeros_like?)")
+        findings.append(
+            f"{where}yours has dtype {mine.dtype}, expected {np.asarray(expected).dtype}: "
+            "whole numbers cannot hold the fractions (an array made from ints, e.g. np.zeros_like?)"
+        )
     if mine.shape != right.shape:
         return findings + [f"{where}{shape_difference(mine.shape, right.shape)}"]
     mine = mine.astype(float)
@@ -662,7 +733,7 @@ def _kind(value: Any) -> str:
 
 
 def shape_difference(mine: tuple[int, ...], right: tuple[int, ...]) -> str:
-    """"yours has shape ..., expected shape ...", and what the difference suggests."""
+    """ "yours has shape ..., expected shape ...", and what the difference suggests."""
     return f"yours has shape {tuple(mine)}, expected shape {tuple(right)}" + _shape_hint(tuple(mine), tuple(right))
 
 
@@ -691,18 +762,23 @@ def _largest_differences(mine: np.ndarray, right: np.ndarray, where: str) -> lis
         relative = np.where(differs & (right != 0), absolute / np.abs(right), 0.0)
     nan = np.argwhere(differs & (np.isnan(mine) | np.isnan(right)))
     if len(nan):
-        return [f"{where}not a number (nan) on one side {_pair(mine, right, tuple(nan[0]))}"
-                + (f" ({len(nan)} entries)" if len(nan) > 1 else "")]
+        return [
+            f"{where}not a number (nan) on one side {_pair(mine, right, tuple(nan[0]))}"
+            + (f" ({len(nan)} entries)" if len(nan) > 1 else "")
+        ]
     at = np.unravel_index(np.argmax(absolute), mine.shape)
     at_relative = np.unravel_index(np.argmax(relative), mine.shape)
     if mine.size == 1:
         finding = f"{where}difference {_size(absolute, relative, at)}: {_pair(mine, right, at, index=False)}"
     else:
-        finding = (f"{where}{int(differs.sum())} of {mine.size} entries differ; the largest difference is "
-                   f"{_size(absolute, relative, at)} {_pair(mine, right, at)}")
+        finding = (
+            f"{where}{int(differs.sum())} of {mine.size} entries differ; the largest difference is "
+            f"{_size(absolute, relative, at)} {_pair(mine, right, at)}"
+        )
         if relative[at_relative] > relative[at]:
-            finding += (f"; the largest relative difference is {relative[at_relative]:.3g} "
-                        f"{_pair(mine, right, at_relative)}")
+            finding += (
+                f"; the largest relative difference is {relative[at_relative]:.3g} {_pair(mine, right, at_relative)}"
+            )
     # Small whole numbers are often -expected by chance: only most of the differences say "sign".
     flipped = differs & (right != 0) & np.isclose(mine, -right, rtol=1e-6, atol=1e-9)
     if 2 * int(flipped.sum()) > int(differs.sum()):
@@ -722,9 +798,13 @@ def _pair(mine: np.ndarray, right: np.ndarray, at: tuple[int | np.integer, ...],
 
 
 #: The places of dp and of installed packages: a frame there is not the student's code.
-_NOT_STUDENTS = tuple(Path(path).resolve() for path in  # type: ignore[arg-type]  # sysconfig paths are strings
-                      (Path(__file__).resolve().parent.parent,
-                       *(sysconfig.get_path(key) for key in ("stdlib", "platstdlib", "purelib", "platlib"))))
+_NOT_STUDENTS = tuple(
+    Path(path).resolve()  # type: ignore[arg-type]  # sysconfig paths are strings
+    for path in (
+        Path(__file__).resolve().parent.parent,
+        *(sysconfig.get_path(key) for key in ("stdlib", "platstdlib", "purelib", "platlib")),
+    )
+)
 
 
 def _where_raised(error: BaseException) -> str:
@@ -733,8 +813,11 @@ def _where_raised(error: BaseException) -> str:
     if not frames:
         return ""
     frame = frames[-1]
-    place = ("its cell" if "ipykernel_" in frame.filename or frame.filename.startswith("<ipython")
-             else Path(frame.filename).name)
+    place = (
+        "its cell"
+        if "ipykernel_" in frame.filename or frame.filename.startswith("<ipython")
+        else Path(frame.filename).name
+    )
     text = f"  at line {frame.lineno} of {place}, in {frame.name}:\n"
     if frame.line:
         text += f"      {frame.line}\n" + _hint_for_line(frame.line, error)
@@ -749,15 +832,19 @@ def _is_students(filename: str) -> bool:
 
 
 #: What math's functions say when given an array or a Node instead of one number.
-_MATH_REFUSES = ("must be real number, not", "only length-1 arrays can be converted",
-                 "only 0-dimensional arrays can be converted", "only size-1 arrays can be converted")
+_MATH_REFUSES = (
+    "must be real number, not",
+    "only length-1 arrays can be converted",
+    "only 0-dimensional arrays can be converted",
+    "only size-1 arrays can be converted",
+)
 
 
 def _hint_for_line(line: str, error: BaseException) -> str:
     functions = re.findall(r"\bmath\.(\w+)\(", line)
     if functions and isinstance(error, TypeError) and any(text in str(error) for text in _MATH_REFUSES):
         name = functions[0]
-        return (f"  hint: math.{name} takes one number, not an array: np.{name} works on both\n")
+        return f"  hint: math.{name} takes one number, not an array: np.{name} works on both\n"
     if "NoneType" in str(error):
         return "  hint: a value here is None: does a function it calls forget to `return`?\n"
     return ""
@@ -768,7 +855,7 @@ def _hint_for_line(line: str, error: BaseException) -> str:
 
 
 def mode() -> str:
-    """"student" (the default) or "solutions", from the environment variable DP_EXERCISES."""
+    """ "student" (the default) or "solutions", from the environment variable DP_EXERCISES."""
     value = os.environ.get(MODE_VARIABLE, "student").strip().lower() or "student"
     if value not in MODES:
         raise ValueError(f"{MODE_VARIABLE}={value!r}: expected one of {', '.join(MODES)}")
@@ -799,9 +886,13 @@ def exercise(*names: str) -> Callable[[Any], Any]:
             for ex in exercises:
                 if ex.method is None:
                     raise TypeError(f"{ex.name} asks for a function, not a class")
-                setattr(answer, ex.method, _standing_in(ex, getattr(answer, ex.method),
-                                                        getattr(solution, ex.method),
-                                                        f"{answer.__name__}.{ex.method}"))
+                setattr(
+                    answer,
+                    ex.method,
+                    _standing_in(
+                        ex, getattr(answer, ex.method), getattr(solution, ex.method), f"{answer.__name__}.{ex.method}"
+                    ),
+                )
             return answer
         if len(exercises) != 1 or exercises[0].method is not None:
             raise TypeError(f"{', '.join(names)}: decorate a function with exactly one function exercise")
@@ -860,8 +951,14 @@ class _Named:
         return self.text
 
 
-def nice(rng: np.random.Generator, size: int, shape: tuple[int, ...] = (), low: float = -3, high: float = 3,
-         avoid_zero: bool = False) -> Any:
+def nice(
+    rng: np.random.Generator,
+    size: int,
+    shape: tuple[int, ...] = (),
+    low: float = -3,
+    high: float = 3,
+    avoid_zero: bool = False,
+) -> Any:
     """Random numbers for `size`: small whole numbers at size 1 (easy to read), floats after."""
     if size == 1:
         choices = [v for v in range(math.ceil(low), math.floor(high) + 1) if not (avoid_zero and v == 0)]

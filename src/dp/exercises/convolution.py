@@ -37,8 +37,11 @@ def _patches(x: Any, kh: int, kw: int, stride: int, rows: int, columns: int) -> 
     n, c = x.shape[:2]
     # One strided slice per position (u, v) inside the kernel: the pixel at (u, v) of every
     # patch at once, kh * kw slices in all rather than one per patch.
-    pixels = [x[:, :, u:u + stride * (rows - 1) + 1:stride, v:v + stride * (columns - 1) + 1:stride]
-              for u in range(kh) for v in range(kw)]
+    pixels = [
+        x[:, :, u : u + stride * (rows - 1) + 1 : stride, v : v + stride * (columns - 1) + 1 : stride]
+        for u in range(kh)
+        for v in range(kw)
+    ]
     stacked = np.stack(pixels, axis=2)  # (N, C, kh * kw, rows, columns)
     return stacked.transpose(0, 3, 4, 1, 2).reshape(n, rows, columns, c * kh * kw)
 
@@ -56,8 +59,8 @@ def conv2d(x: Any, W: Any, b: Any, stride: int, padding: int) -> Any:
     out_channels, in_channels, kh, kw = W.shape
     if padding:
         x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    patches = im2col(x, kh, kw, stride)                                   # (N, H', W', C kh kw)
-    out = patches @ W.reshape(out_channels, in_channels * kh * kw).T + b   # (N, H', W', O)
+    patches = im2col(x, kh, kw, stride)  # (N, H', W', C kh kw)
+    out = patches @ W.reshape(out_channels, in_channels * kh * kw).T + b  # (N, H', W', O)
     return out.transpose(0, 3, 1, 2)
 
 
@@ -65,7 +68,7 @@ def max_pool2d(x: Any, k: int) -> Any:
     """The maximum of each k x k block of x (N, C, H, W), blocks side by side (stride k):
     (N, C, H // k, W // k). Each channel on its own: the channels become images of one channel."""
     n, c, height, width = x.shape
-    patches = im2col(x.reshape(n * c, 1, height, width), k, k, k)   # (N C, H', W', k k)
+    patches = im2col(x.reshape(n * c, 1, height, width), k, k, k)  # (N C, H', W', k k)
     return patches.max(axis=-1).reshape(n, c, height // k, width // k)
 
 
@@ -73,19 +76,25 @@ def max_pool2d(x: Any, k: int) -> Any:
 # The checks
 
 
-def _on_nodes(candidate: Callable[..., Any], inputs: Mapping[str, Any], differentiate: tuple[str, ...]
-              ) -> tuple[Any, dict[str, Any]]:
+def _on_nodes(
+    candidate: Callable[..., Any], inputs: Mapping[str, Any], differentiate: tuple[str, ...]
+) -> tuple[Any, dict[str, Any]]:
     """Call with the inputs in `differentiate` as Nodes of their own names (copies, the rest as
     they are); the output's value and the gradient of sum(output * seed) for each of them (zero
     for one the output does not depend on; other named leaves of the answer's own are no matter).
     An output that is no Node, or of the wrong shape (no gradient to take then), is a
     WrongForm."""
-    args = [Node(np.copy(value), name) if name in differentiate else value
-            for name, value in inputs.items() if name != "seed"]
+    args = [
+        Node(np.copy(value), name) if name in differentiate else value
+        for name, value in inputs.items()
+        if name != "seed"
+    ]
     out = candidate(*args)
     if not isinstance(out, Node):
-        raise WrongForm(f"yours returned a {type(out).__name__}, not a Node (built from Node operations, "
-                        "so that dp can differentiate it)")
+        raise WrongForm(
+            f"yours returned a {type(out).__name__}, not a Node (built from Node operations, "
+            "so that dp can differentiate it)"
+        )
     if out.shape != np.shape(inputs["seed"]):
         raise WrongForm(shape_difference(out.shape, np.shape(inputs["seed"])))
     gradients = out.grad(inputs["seed"])
@@ -129,13 +138,20 @@ def _im2col_last_window_lost(x: Any, kh: int, kw: int, stride: int) -> Any:
     return _patches(x, kh, kw, stride, (height - kh + 1) // stride, (width - kw + 1) // stride)
 
 
-register(Exercise(
-    "part2.im2col", "im2col: the patches under a kernel, (N, H', W', C kh kw), from strided slices",
-    inputs=_im2col_inputs, solution=im2col, wrong=_im2col_last_window_lost,
-    run=lambda candidate, inputs: _on_nodes(candidate, inputs, ("x",)),
-    expected=lambda inputs: _on_nodes(_dp_im2col, inputs, ("x",)),
-    labels=_LABELS, sizes=8, trials=4,
-))
+register(
+    Exercise(
+        "part2.im2col",
+        "im2col: the patches under a kernel, (N, H', W', C kh kw), from strided slices",
+        inputs=_im2col_inputs,
+        solution=im2col,
+        wrong=_im2col_last_window_lost,
+        run=lambda candidate, inputs: _on_nodes(candidate, inputs, ("x",)),
+        expected=lambda inputs: _on_nodes(_dp_im2col, inputs, ("x",)),
+        labels=_LABELS,
+        sizes=8,
+        trials=4,
+    )
+)
 
 
 def _conv2d_inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
@@ -147,22 +163,37 @@ def _conv2d_inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
     padding = 0 if size == 1 else int(rng.integers(0, 3))
     padded = (x.shape[0], channels, x.shape[2] + 2 * padding, x.shape[3] + 2 * padding)
     n, rows, columns, _ = _im2col_shape(padded, kh, kw, stride)
-    return {"x": x, "W": nice(rng, size, (out_channels, channels, kh, kw)), "b": nice(rng, size, (out_channels,)),
-            "stride": stride, "padding": padding, "seed": nice(rng, size, (n, out_channels, rows, columns))}
+    return {
+        "x": x,
+        "W": nice(rng, size, (out_channels, channels, kh, kw)),
+        "b": nice(rng, size, (out_channels,)),
+        "stride": stride,
+        "padding": padding,
+        "seed": nice(rng, size, (n, out_channels, rows, columns)),
+    }
 
 
 def _true_convolution(x: Any, W: Any, b: Any, stride: int, padding: int) -> Any:
     return conv2d(x, W[:, :, ::-1, ::-1], b, stride, padding)  # the kernel flipped: not PyTorch's conv2d
 
 
-register(Exercise(
-    "part2.conv2d", "conv2d from im2col and one matrix product, as PyTorch's (cross-correlation)",
-    inputs=_conv2d_inputs, solution=conv2d, wrong=_true_convolution,
-    run=lambda candidate, inputs: _on_nodes(candidate, inputs, ("x", "W", "b")),
-    expected=lambda inputs: _on_nodes(
-        lambda x, W, b, stride, padding: dp_conv2d(x, W, b, stride=stride, padding=padding), inputs, ("x", "W", "b")),
-    labels=_LABELS, judges=("part2.im2col",), sizes=8, trials=4,
-))
+register(
+    Exercise(
+        "part2.conv2d",
+        "conv2d from im2col and one matrix product, as PyTorch's (cross-correlation)",
+        inputs=_conv2d_inputs,
+        solution=conv2d,
+        wrong=_true_convolution,
+        run=lambda candidate, inputs: _on_nodes(candidate, inputs, ("x", "W", "b")),
+        expected=lambda inputs: _on_nodes(
+            lambda x, W, b, stride, padding: dp_conv2d(x, W, b, stride=stride, padding=padding), inputs, ("x", "W", "b")
+        ),
+        labels=_LABELS,
+        judges=("part2.im2col",),
+        sizes=8,
+        trials=4,
+    )
+)
 
 
 def _pool_inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
@@ -180,14 +211,22 @@ def _pool_inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
 
 def _pool_overlapping(x: Any, k: int) -> Any:
     n, c, height, width = x.shape
-    patches = im2col(x.reshape(n * c, 1, height, width), k, k, 1)   # stride 1: the windows overlap
+    patches = im2col(x.reshape(n * c, 1, height, width), k, k, 1)  # stride 1: the windows overlap
     return patches.max(axis=-1).reshape(n, c, height - k + 1, width - k + 1)
 
 
-register(Exercise(
-    "part2.max_pool2d", "max-pooling: the maximum over each k x k block, from im2col",
-    inputs=_pool_inputs, solution=max_pool2d, wrong=_pool_overlapping,
-    run=lambda candidate, inputs: _on_nodes(candidate, inputs, ("x",)),
-    expected=lambda inputs: _on_nodes(dp_max_pool2d, inputs, ("x",)),
-    labels=_LABELS, judges=("part2.im2col",), sizes=6, trials=4,
-))
+register(
+    Exercise(
+        "part2.max_pool2d",
+        "max-pooling: the maximum over each k x k block, from im2col",
+        inputs=_pool_inputs,
+        solution=max_pool2d,
+        wrong=_pool_overlapping,
+        run=lambda candidate, inputs: _on_nodes(candidate, inputs, ("x",)),
+        expected=lambda inputs: _on_nodes(dp_max_pool2d, inputs, ("x",)),
+        labels=_LABELS,
+        judges=("part2.im2col",),
+        sizes=6,
+        trials=4,
+    )
+)

@@ -59,12 +59,12 @@ def show_definitions(module: Any, *names: str) -> Any:
             defined = [statement.name]
         else:
             continue
-        start = statement.lineno - 1 if not getattr(statement, "decorator_list", None) else \
-            statement.decorator_list[0].lineno - 1  # type: ignore[union-attr]  # getattr above: only definitions have decorators
+        decorators = getattr(statement, "decorator_list", None)  # only definitions have decorators
+        start = (decorators[0].lineno if decorators else statement.lineno) - 1
         while start > 0 and lines[start - 1].lstrip().startswith("#:"):
             start -= 1
         for name in defined:
-            found[name] = "\n".join(lines[start:statement.end_lineno])
+            found[name] = "\n".join(lines[start : statement.end_lineno])
     missing = [name for name in names if name not in found]
     if missing:
         raise KeyError(f"show_definitions: {module.__name__} defines no {', '.join(missing)}")
@@ -115,8 +115,15 @@ def best_time(function: Callable[[], Any], repeat: int = 5, number: int = 1) -> 
 # Plots
 
 
-def plot_curves(curves: Mapping[str, Sequence[float]], *, title: str = "", xlabel: str = "step",
-                ylabel: str = "loss", log_y: bool = False, ax: Any = None) -> Any:
+def plot_curves(
+    curves: Mapping[str, Sequence[float]],
+    *,
+    title: str = "",
+    xlabel: str = "step",
+    ylabel: str = "loss",
+    log_y: bool = False,
+    ax: Any = None,
+) -> Any:
     """Several curves (label -> values) in one plot, e.g. the loss of each optimizer per step."""
     plt = _pyplot()
     if ax is None:
@@ -131,8 +138,15 @@ def plot_curves(curves: Mapping[str, Sequence[float]], *, title: str = "", xlabe
     return ax
 
 
-def plot_bars(groups: Mapping[str, Sequence[float]], labels: Sequence[str], *, title: str = "",
-              ylabel: str = "", log_y: bool = False, ax: Any = None) -> Any:
+def plot_bars(
+    groups: Mapping[str, Sequence[float]],
+    labels: Sequence[str],
+    *,
+    title: str = "",
+    ylabel: str = "",
+    log_y: bool = False,
+    ax: Any = None,
+) -> Any:
     """Grouped bars: for each group (e.g. an activation function), one bar per label (e.g. a layer)."""
     plt = _pyplot()
     if ax is None:
@@ -158,8 +172,15 @@ def plot_confusion(matrix: np.ndarray, *, title: str = "confusion matrix", ax: A
     ax.imshow(np.log1p(matrix), cmap="Blues")  # log scale: the few mistakes stay visible
     threshold = np.log1p(matrix).max() / 2
     for (row, column), count in np.ndenumerate(matrix):
-        ax.text(column, row, str(count), ha="center", va="center", fontsize=8,
-                color="white" if np.log1p(count) > threshold else "black")
+        ax.text(
+            column,
+            row,
+            str(count),
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="white" if np.log1p(count) > threshold else "black",
+        )
     ticks = np.arange(matrix.shape[0])
     ax.set_xticks(ticks)
     ax.set_yticks(ticks)
@@ -181,8 +202,15 @@ def plot_images(images: np.ndarray, titles: Sequence[str], *, columns: int = 8, 
     return axes
 
 
-def plot_decision(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, y: np.ndarray, *,
-                  title: str = "", ax: Any = None, resolution: int = 150) -> Any:
+def plot_decision(
+    predict: Callable[[np.ndarray], np.ndarray],
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    title: str = "",
+    ax: Any = None,
+    resolution: int = 150,
+) -> Any:
     """A 2-D classifier's decision regions (`predict`: points (n, 2) -> class per point) under the data."""
     plt = _pyplot()
     if ax is None:

@@ -61,12 +61,13 @@ def network_loss(sizes: Sequence[int], x: np.ndarray, t: np.ndarray) -> Callable
 
     def loss(theta: Any) -> Any:
         if tuple(theta.shape) != (count,):
-            raise ValueError(f"network_loss: this network has {count} parameters, got a vector of shape "
-                             f"{tuple(theta.shape)}")
+            raise ValueError(
+                f"network_loss: this network has {count} parameters, got a vector of shape {tuple(theta.shape)}"
+            )
         h, start = x, 0
         for layer, (n_in, n_out) in enumerate(shapes):
-            W = theta[start:start + n_in * n_out].reshape(n_in, n_out)
-            b = theta[start + n_in * n_out:start + n_in * n_out + n_out]
+            W = theta[start : start + n_in * n_out].reshape(n_in, n_out)
+            b = theta[start + n_in * n_out : start + n_in * n_out + n_out]
             start += n_in * n_out + n_out
             h = h @ W + b
             if layer < len(shapes) - 1:
@@ -97,8 +98,9 @@ def implicit_derivative(f: Callable[[Any, Any], Any], x_star: float, theta: floa
     return -f_theta / f_x
 
 
-def flight(angle: Any, drag: Any, speed: float = 20.0, dt: float = 0.01,
-           max_steps: int = 100_000) -> tuple[Any, np.ndarray]:
+def flight(
+    angle: Any, drag: Any, speed: float = 20.0, dt: float = 0.01, max_steps: int = 100_000
+) -> tuple[Any, np.ndarray]:
     """Throw a ball from the origin and Euler-step it until it lands: (the distance, the path).
 
     The distance is where the line between the last point above the ground and the first one
@@ -135,10 +137,13 @@ def hvp_reverse_over_reverse(loss: Callable[[Any], Any], theta: np.ndarray, v: n
 #: Root problems Newton's method solves from x0 for every theta in the range: (f, theta range, x0).
 _ROOT_PROBLEMS = (
     (named(lambda x, theta: x - theta * np.sin(x) - 1.0, "lambda x, theta: x - theta * sin(x) - 1"), (0.1, 0.9), 1.0),
-    (named(lambda x, theta: x ** 3 - theta, "lambda x, theta: x**3 - theta"), (1.0, 8.0), 2.0),
+    (named(lambda x, theta: x**3 - theta, "lambda x, theta: x**3 - theta"), (1.0, 8.0), 2.0),
     (named(lambda x, theta: x * np.exp(x) - theta, "lambda x, theta: x * exp(x) - theta"), (0.5, 5.0), 1.0),
-    (named(lambda x, theta: np.tanh(theta * x) - 0.5 + 0.1 * x, "lambda x, theta: tanh(theta * x) - 0.5 + 0.1 * x"),
-     (0.5, 3.0), 0.0),
+    (
+        named(lambda x, theta: np.tanh(theta * x) - 0.5 + 0.1 * x, "lambda x, theta: tanh(theta * x) - 0.5 + 0.1 * x"),
+        (0.5, 3.0),
+        0.0,
+    ),
 )
 #: x**3 = theta from x0 = 60: each step shrinks x by about a third, so some fifteen steps are needed,
 #: more than any fixed count a student might guess, and fewer than 8 cannot get there.
@@ -157,8 +162,13 @@ def _root_problem(rng: np.random.Generator, size: int) -> dict[str, Any]:
     notebook allows) has a derivative off by about tol, as the reference's own would be."""
     kind = "plain" if size == 1 else rng.choice(["plain", "far", "too few steps"], p=[0.5, 0.25, 0.25])
     f, (low, high), x0 = _ROOT_PROBLEMS[rng.integers(len(_ROOT_PROBLEMS))] if kind == "plain" else _FAR_START
-    return {"f": f, "theta": float(np.round(rng.uniform(low, high), 1 if size == 1 else 4)), "x0": x0,
-            "tol": 1e-12, "max_steps": 6 if kind == "too few steps" else 50}
+    return {
+        "f": f,
+        "theta": float(np.round(rng.uniform(low, high), 1 if size == 1 else 4)),
+        "x0": x0,
+        "tol": 1e-12,
+        "max_steps": 6 if kind == "too few steps" else 50,
+    }
 
 
 def _real_numbers(value: Any, what: str) -> np.ndarray:
@@ -192,8 +202,10 @@ def _run_newton(candidate: Any, inputs: Mapping[str, Any]) -> tuple[float, float
         candidate(f, inputs["theta"], x0, tol, max_steps)  # must raise too: then it is NO_CONVERGENCE
         raise WrongForm("yours raised RuntimeError with theta a Node, but returned with theta a plain float")  # noqa: B904
     if not isinstance(root, Node):
-        raise WrongForm(f"with theta a Node, yours returned {type(root).__name__}, not a Node that depends on "
-                        "theta: was theta's value taken (theta.value, float(theta))?")
+        raise WrongForm(
+            f"with theta a Node, yours returned {type(root).__name__}, not a Node that depends on "
+            "theta: was theta's value taken (theta.value, float(theta))?"
+        )
     gradient = float(root.grad(1).get("theta", 0.0))
     try:
         plain_root = candidate(f, inputs["theta"], x0, tol, max_steps)
@@ -216,8 +228,10 @@ def _newton_outcome(candidate: Any, inputs: Mapping[str, Any]) -> tuple[float, f
             return NO_CONVERGENCE
         raise
     if must_raise:
-        raise WrongForm(f"{inputs['max_steps']} steps do not get a step below tol here, and then newton must "
-                        "raise a RuntimeError; yours returned a root (a fixed number of steps is no stopping rule)")
+        raise WrongForm(
+            f"{inputs['max_steps']} steps do not get a step below tol here, and then newton must "
+            "raise a RuntimeError; yours returned a root (a fixed number of steps is no stopping rule)"
+        )
     return outcome
 
 
@@ -232,8 +246,13 @@ def _raises(reference: Callable[..., Any], *args: Any) -> bool:
 
 def _describe_root_problem(inputs: Mapping[str, Any]) -> str:
     lines = [hanging(f"{key} = ", show(value)) for key, value in inputs.items()]
-    return "\n".join([*lines, f"(yours is called twice: with theta = Node({show(inputs['theta'])}, \"theta\"), "
-                               "then with theta the plain float)"])
+    return "\n".join(
+        [
+            *lines,
+            f'(yours is called twice: with theta = Node({show(inputs["theta"])}, "theta"), '
+            "then with theta the plain float)",
+        ]
+    )
 
 
 def _newton_three_steps(f, theta, x0, tol=1e-12, max_steps=50):
@@ -243,12 +262,18 @@ def _newton_three_steps(f, theta, x0, tol=1e-12, max_steps=50):
     return x
 
 
-register(Exercise(
-    "part1.newton_root", "Newton's method until the step is tiny, differentiable in theta",
-    inputs=_root_problem, solution=newton, run=_newton_outcome, wrong=_newton_three_steps,
-    describe=_describe_root_problem,
-    labels=("root x*", "dx*/dtheta (reverse mode through the iterations)", "root x*, theta a plain float"),
-))
+register(
+    Exercise(
+        "part1.newton_root",
+        "Newton's method until the step is tiny, differentiable in theta",
+        inputs=_root_problem,
+        solution=newton,
+        run=_newton_outcome,
+        wrong=_newton_three_steps,
+        describe=_describe_root_problem,
+        labels=("root x*", "dx*/dtheta (reverse mode through the iterations)", "root x*, theta a plain float"),
+    )
+)
 
 
 def _at_root(rng: np.random.Generator, size: int) -> dict[str, Any]:
@@ -257,22 +282,28 @@ def _at_root(rng: np.random.Generator, size: int) -> dict[str, Any]:
     return {"f": f, "x_star": float(newton(f, theta, x0)), "theta": theta}
 
 
-register(Exercise(
-    "part1.implicit_derivative", "dx*/dtheta by the implicit function theorem",
-    inputs=_at_root, solution=implicit_derivative,
-    run=lambda candidate, inputs: _real_number(candidate(**inputs), "yours"),
-    wrong=lambda f, x_star, theta: -implicit_derivative(f, x_star, theta),  # the theorem's minus sign lost
-))
+register(
+    Exercise(
+        "part1.implicit_derivative",
+        "dx*/dtheta by the implicit function theorem",
+        inputs=_at_root,
+        solution=implicit_derivative,
+        run=lambda candidate, inputs: _real_number(candidate(**inputs), "yours"),
+        wrong=lambda f, x_star, theta: -implicit_derivative(f, x_star, theta),  # the theorem's minus sign lost
+    )
+)
 
 
 def _throw(rng: np.random.Generator, size: int) -> dict[str, Any]:
     """A throw; from size 2 sometimes with too few steps allowed for the ball to land."""
     digits = 1 if size == 1 else 3
-    return {"angle": float(np.round(rng.uniform(0.2, 1.3), digits)),
-            "drag": float(np.round(rng.uniform(0.0, 0.1), 2 if size == 1 else 4)),
-            "speed": float(np.round(rng.uniform(5.0, 25.0), 0 if size == 1 else 2)),
-            "dt": float(rng.choice([0.01, 0.02, 0.05])),
-            "max_steps": 100_000 if size == 1 or rng.random() < 0.75 else 5}
+    return {
+        "angle": float(np.round(rng.uniform(0.2, 1.3), digits)),
+        "drag": float(np.round(rng.uniform(0.0, 0.1), 2 if size == 1 else 4)),
+        "speed": float(np.round(rng.uniform(5.0, 25.0), 0 if size == 1 else 2)),
+        "dt": float(rng.choice([0.01, 0.02, 0.05])),
+        "max_steps": 100_000 if size == 1 or rng.random() < 0.75 else 5,
+    }
 
 
 #: What the check's run gives for a flight that raises RuntimeError, as asked when it does not land.
@@ -291,24 +322,33 @@ def _run_flight(candidate: Any, inputs: Mapping[str, Any]) -> tuple[Any, ...] | 
             return NOT_LANDED
         raise
     if must_raise:
-        raise WrongForm(f"the ball cannot land in {max_steps} steps of {dt} s, and then flight must raise a "
-                        "RuntimeError; yours returned")
+        raise WrongForm(
+            f"the ball cannot land in {max_steps} steps of {dt} s, and then flight must raise a "
+            "RuntimeError; yours returned"
+        )
     distance, path = parts_of(answer, ("distance", "path"))
     if not isinstance(distance, Node):
         raise WrongForm(f"the distance is {_a(distance)}, not a Node that depends on angle and drag")
     if not isinstance(path, np.ndarray) or path.ndim != 2 or path.shape[1] != 2 or path.dtype.kind != "f":
-        raise WrongForm(f"the path is {_a(path)}, not a NumPy array of floats of shape (n, 2): "
-                        "np.array of the list of (float(x), float(y)) points")
+        raise WrongForm(
+            f"the path is {_a(path)}, not a NumPy array of floats of shape (n, 2): "
+            "np.array of the list of (float(x), float(y)) points"
+        )
     gradients = distance.grad(1)
     try:
         plain = candidate(inputs["angle"], inputs["drag"], speed, dt, max_steps)
     except Exception as error:
         error.add_note("(this was the second call, with angle and drag plain floats)")
         raise
-    plain_distance = _real_number(plain[0] if isinstance(plain, tuple | list) else plain,
-                                  "with angle and drag plain floats, the distance")
-    return (float(distance.value), {name: float(gradients.get(name, 0.0)) for name in ("angle", "drag")},
-            path, plain_distance)
+    plain_distance = _real_number(
+        plain[0] if isinstance(plain, tuple | list) else plain, "with angle and drag plain floats, the distance"
+    )
+    return (
+        float(distance.value),
+        {name: float(gradients.get(name, 0.0)) for name in ("angle", "drag")},
+        path,
+        plain_distance,
+    )
 
 
 def _a(value: Any) -> str:
@@ -327,17 +367,28 @@ def _flight_without_crossing(angle, drag, speed=20.0, dt=0.01, max_steps=100_000
     raise RuntimeError("the ball has not landed")
 
 
-register(Exercise(
-    "part1.flight", "Euler steps until the ball lands, then the crossing of the ground",
-    inputs=_throw, solution=flight, run=_run_flight, wrong=_flight_without_crossing, sizes=6, trials=4,
-    labels=("distance", "its gradient", "path", "distance, angle and drag plain floats"),
-))
+register(
+    Exercise(
+        "part1.flight",
+        "Euler steps until the ball lands, then the crossing of the ground",
+        inputs=_throw,
+        solution=flight,
+        run=_run_flight,
+        wrong=_flight_without_crossing,
+        sizes=6,
+        trials=4,
+        labels=("distance", "its gradient", "path", "distance, angle and drag plain floats"),
+    )
+)
 
 
 def _hvp_problem(rng: np.random.Generator, size: int) -> dict[str, Any]:
     if size == 1:
-        return {"loss": named(lambda t: (t ** 3).sum() / 6, "lambda t: sum(t**3) / 6"),
-                "theta": nice(rng, 1, (2,)), "v": nice(rng, 1, (2,))}
+        return {
+            "loss": named(lambda t: (t**3).sum() / 6, "lambda t: sum(t**3) / 6"),
+            "theta": nice(rng, 1, (2,)),
+            "v": nice(rng, 1, (2,)),
+        }
     sizes = [int(n) for n in rng.integers(1, 2 + size // 2, size=2 + size // 3)]
     n = 2 + size
     loss = network_loss(sizes, rng.normal(size=(n, sizes[0])), rng.normal(size=(n, sizes[-1])))
@@ -353,19 +404,32 @@ def _hvp_from_dp(inputs: Mapping[str, Any]) -> np.ndarray:
     return hessian(inputs["loss"])(inputs["theta"]) @ inputs["v"]
 
 
-register(Exercise(
-    "part1.hvp_forward_over_reverse", "H v as forward mode over reverse mode: a Dual into dp.grad",
-    inputs=_hvp_problem, solution=hvp_forward_over_reverse, run=_run_hvp, expected=_hvp_from_dp,
-    wrong=lambda loss, theta, v: grad(loss)(Dual(theta, v)).value,  # the value's part: the gradient, not H v
-))
+register(
+    Exercise(
+        "part1.hvp_forward_over_reverse",
+        "H v as forward mode over reverse mode: a Dual into dp.grad",
+        inputs=_hvp_problem,
+        solution=hvp_forward_over_reverse,
+        run=_run_hvp,
+        expected=_hvp_from_dp,
+        wrong=lambda loss, theta, v: grad(loss)(Dual(theta, v)).value,  # the value's part: the gradient, not H v
+    )
+)
+
 
 def _hvp_of_ones(loss, theta, v):
     gradient = loss(Node(theta, "theta")).grad(create_graph=True)["theta"]
     return gradient.sum().grad()["theta"]  # the gradient summed, not dotted with v: H times a vector of ones
 
 
-register(Exercise(
-    "part1.hvp_reverse_over_reverse", "H v as reverse mode over reverse mode: create_graph, then grad again",
-    inputs=_hvp_problem, solution=hvp_reverse_over_reverse, run=_run_hvp, expected=_hvp_from_dp,
-    wrong=_hvp_of_ones,
-))
+register(
+    Exercise(
+        "part1.hvp_reverse_over_reverse",
+        "H v as reverse mode over reverse mode: create_graph, then grad again",
+        inputs=_hvp_problem,
+        solution=hvp_reverse_over_reverse,
+        run=_run_hvp,
+        expected=_hvp_from_dp,
+        wrong=_hvp_of_ones,
+    )
+)

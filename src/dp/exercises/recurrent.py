@@ -31,9 +31,9 @@ def lstm_step(x: Any, h: Any, c: Any, Wx: Any, Wh: Any, b: Any) -> tuple[Any, An
     H = Wh.shape[0]
     gates = x @ Wx + h @ Wh + b
     input_gate = gates[:, :H].sigmoid()
-    forget_gate = gates[:, H:2 * H].sigmoid()
-    candidate = gates[:, 2 * H:3 * H].tanh()
-    output_gate = gates[:, 3 * H:].sigmoid()
+    forget_gate = gates[:, H : 2 * H].sigmoid()
+    candidate = gates[:, 2 * H : 3 * H].tanh()
+    output_gate = gates[:, 3 * H :].sigmoid()
     c = forget_gate * c + input_gate * candidate
     return output_gate * c.tanh(), c
 
@@ -115,31 +115,44 @@ def _dp_layer(x: Node, Wx: Node, Wh: Node, b: Node) -> tuple[Any, tuple[Any, Any
 def _describe(by_seed_h: str, by_seed_c: str) -> Any:
     """The inputs as "name = value" lines, then what the gradients are gradients of, naming the
     parts of the answer that `seed_h` and `seed_c` weigh."""
+
     def describe(inputs: Mapping[str, Any]) -> str:
         lines = [hanging(f"{name} = ", show(value)) for name, value in inputs.items()]
         return "\n".join([*lines, f"(gradients of sum({by_seed_h} * seed_h) + sum({by_seed_c} * seed_c))"])
+
     return describe
 
 
 def _parameters(rng: np.random.Generator, size: int, n_in: int, hidden: int) -> dict[str, Any]:
     # Weights in (-1, 1) (whole numbers at size 1): gates neither all saturated nor all near 0.5.
-    return {"Wx": nice(rng, size, (n_in, 4 * hidden), -1, 1),
-            "Wh": nice(rng, size, (hidden, 4 * hidden), -1, 1),
-            "b": nice(rng, size, (4 * hidden,), -1, 1)}
+    return {
+        "Wx": nice(rng, size, (n_in, 4 * hidden), -1, 1),
+        "Wh": nice(rng, size, (hidden, 4 * hidden), -1, 1),
+        "b": nice(rng, size, (4 * hidden,), -1, 1),
+    }
 
 
 def _step_inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
     # The batch and the input width differ from size 2 on: x.shape[0] taken for the other fails.
     n, n_in, hidden = 1 + size // 3, 1 + (size + 1) // 3 + size % 2, 1 + size // 2
-    return {"x": nice(rng, size, (n, n_in)), "h": nice(rng, size, (n, hidden), -1, 1),
-            "c": nice(rng, size, (n, hidden)), **_parameters(rng, size, n_in, hidden),
-            "seed_h": nice(rng, size, (n, hidden)), "seed_c": nice(rng, size, (n, hidden))}
+    return {
+        "x": nice(rng, size, (n, n_in)),
+        "h": nice(rng, size, (n, hidden), -1, 1),
+        "c": nice(rng, size, (n, hidden)),
+        **_parameters(rng, size, n_in, hidden),
+        "seed_h": nice(rng, size, (n, hidden)),
+        "seed_c": nice(rng, size, (n, hidden)),
+    }
 
 
 def _sequence_inputs(rng: np.random.Generator, size: int) -> dict[str, Any]:
     n, steps, n_in, hidden = 1 + size // 4, 1 + (size + 1) // 2, 1 + (size + 2) // 3, 1 + size // 3
-    return {"x": nice(rng, size, (n, steps, n_in)), **_parameters(rng, size, n_in, hidden),
-            "seed_h": nice(rng, size, (n, steps, hidden)), "seed_c": nice(rng, size, (n, hidden))}
+    return {
+        "x": nice(rng, size, (n, steps, n_in)),
+        **_parameters(rng, size, n_in, hidden),
+        "seed_h": nice(rng, size, (n, steps, hidden)),
+        "seed_c": nice(rng, size, (n, hidden)),
+    }
 
 
 # ------------------------------------------------------------------------------------------------
@@ -150,7 +163,7 @@ def _gates_in_another_order(x, h, c, Wx, Wh, b):
     """The blocks of columns read as i, f, o, g, not as dp's (and PyTorch's) i, f, g, o: the right
     step on weights whose g and o blocks are swapped."""
     H = Wh.shape[0]
-    swapped = np.r_[:2 * H, 3 * H:4 * H, 2 * H:3 * H]
+    swapped = np.r_[: 2 * H, 3 * H : 4 * H, 2 * H : 3 * H]
     return lstm_step(x, h, c, Wx[:, swapped], Wh[:, swapped], b[swapped])
 
 
@@ -165,17 +178,31 @@ def _memory_reset_every_step(x, Wx, Wh, b):
     return stack(outputs, axis=1), (h, c)
 
 
-register(Exercise(
-    "part2.lstm_step", "one LSTM step from the gate equation: (h, c) -> (h', c'), gates i, f, g, o",
-    inputs=_step_inputs, solution=lstm_step, wrong=_gates_in_another_order, run=_run_step,
-    expected=lambda inputs: _run_step(_dp_cell, inputs), describe=_describe("h'", "c'"),
-    labels=("h'", "c'", "gradients"),
-))
+register(
+    Exercise(
+        "part2.lstm_step",
+        "one LSTM step from the gate equation: (h, c) -> (h', c'), gates i, f, g, o",
+        inputs=_step_inputs,
+        solution=lstm_step,
+        wrong=_gates_in_another_order,
+        run=_run_step,
+        expected=lambda inputs: _run_step(_dp_cell, inputs),
+        describe=_describe("h'", "c'"),
+        labels=("h'", "c'", "gradients"),
+    )
+)
 
-register(Exercise(
-    "part2.lstm_sequence", "the LSTM over a sequence: one step per time step, from zero state",
-    inputs=_sequence_inputs, solution=lstm_sequence, wrong=_memory_reset_every_step, run=_run_sequence,
-    expected=lambda inputs: _run_sequence(_dp_layer, inputs), describe=_describe("outputs", "c"),
-    labels=("outputs", "h", "c", "gradients"),
-    judges=("part2.lstm_step",),
-))
+register(
+    Exercise(
+        "part2.lstm_sequence",
+        "the LSTM over a sequence: one step per time step, from zero state",
+        inputs=_sequence_inputs,
+        solution=lstm_sequence,
+        wrong=_memory_reset_every_step,
+        run=_run_sequence,
+        expected=lambda inputs: _run_sequence(_dp_layer, inputs),
+        describe=_describe("outputs", "c"),
+        labels=("outputs", "h", "c", "gradients"),
+        judges=("part2.lstm_step",),
+    )
+)

@@ -18,10 +18,32 @@ import numpy as np
 from dp.forward import Dual as _DpDual
 from dp.node import Node
 
-__all__ = ["central_difference", "least_squares_gradient", "Dual", "reverse_by_hand", "neuron_by_hand", "unbroadcast",
-           "topological_order", "MiniNode", "jacobian_reverse", "jacobian_forward", "log1p_vjp", "cumulative_sum_vjp",
-           "one_layer_step", "huber", "xavier_std", "he_std", "deep_forward", "momentum_step", "rmsprop_step",
-           "adam_step", "dropout", "batchnorm", "confusion_matrix", "to_torch_state"]
+__all__ = [
+    "central_difference",
+    "least_squares_gradient",
+    "Dual",
+    "reverse_by_hand",
+    "neuron_by_hand",
+    "unbroadcast",
+    "topological_order",
+    "MiniNode",
+    "jacobian_reverse",
+    "jacobian_forward",
+    "log1p_vjp",
+    "cumulative_sum_vjp",
+    "one_layer_step",
+    "huber",
+    "xavier_std",
+    "he_std",
+    "deep_forward",
+    "momentum_step",
+    "rmsprop_step",
+    "adam_step",
+    "dropout",
+    "batchnorm",
+    "confusion_matrix",
+    "to_torch_state",
+]
 
 # ================================================================================================
 # Part 0: why gradients
@@ -73,16 +95,16 @@ class Dual:
     def __mul__(self, other):
         """(x, x') * (y, y') = (x y, x y' + x' y): the product rule."""
         other = self._lift(other)
-        return type(self)(self.value * other.value,
-                          self.value * other.tangent + self.tangent * other.value)
+        return type(self)(self.value * other.value, self.value * other.tangent + self.tangent * other.value)
 
     __rmul__ = __mul__
 
     def __truediv__(self, other):
         """(x, x') / (y, y') = (x / y, (x' y - x y') / y^2): the quotient rule."""
         other = self._lift(other)
-        return type(self)(self.value / other.value,
-                          (self.tangent * other.value - self.value * other.tangent) / other.value ** 2)
+        return type(self)(
+            self.value / other.value, (self.tangent * other.value - self.value * other.tangent) / other.value**2
+        )
 
     def __rtruediv__(self, other):
         return self._lift(other) / self
@@ -107,10 +129,10 @@ def reverse_by_hand(x1, x2):
     del v4  # y; the backward sweep needs only the intermediate values
     # backward: the adjoints v_bar = dy/dv, from the output to the inputs
     v4_bar = 1.0
-    v3_bar = v4_bar * 1.0            # v4 = v2 + v3
+    v3_bar = v4_bar * 1.0  # v4 = v2 + v3
     v2_bar = v4_bar * 1.0
-    v1_bar = v2_bar * v0             # v2 = v0 v1
-    v0_bar = v2_bar * v1 + v3_bar * np.cos(v0)   # v0 feeds v2 and v3: the two paths add up
+    v1_bar = v2_bar * v0  # v2 = v0 v1
+    v0_bar = v2_bar * v1 + v3_bar * np.cos(v0)  # v0 feeds v2 and v3: the two paths add up
     return v0_bar, v1_bar
 
 
@@ -118,7 +140,7 @@ def neuron_by_hand(a, b, c, x, y):
     """The five partial derivatives of sigma(a x + b y + c), by one backward sweep."""
     z = a * x + b * y + c
     s = 1 / (1 + np.exp(-z))
-    z_bar = s * (1 - s)              # d sigma(z)/dz = sigma(z) (1 - sigma(z))
+    z_bar = s * (1 - s)  # d sigma(z)/dz = sigma(z) (1 - sigma(z))
     return z_bar * x, z_bar * y, z_bar, z_bar * a, z_bar * b
 
 
@@ -167,8 +189,8 @@ class MiniNode:
     def __init__(self, value, name=None, parents=(), vjps=()):
         self.value = np.asarray(value, dtype=float)
         self.name = name
-        self.parents = parents   # the nodes this one was computed from
-        self.vjps = vjps         # for each parent: gradient at this node -> gradient for the parent
+        self.parents = parents  # the nodes this one was computed from
+        self.vjps = vjps  # for each parent: gradient at this node -> gradient for the parent
 
     def __repr__(self):
         label = f", name={self.name!r}" if self.name else ""
@@ -180,14 +202,14 @@ class MiniNode:
     def __add__(self, other):
         """d(a + b)/da = 1, d(a + b)/db = 1."""
         other = self._lift(other)
-        return type(self)(self.value + other.value, parents=(self, other),
-                          vjps=(lambda g: g, lambda g: g))
+        return type(self)(self.value + other.value, parents=(self, other), vjps=(lambda g: g, lambda g: g))
 
     def __mul__(self, other):
         """d(a b)/da = b, d(a b)/db = a (element-wise)."""
         other = self._lift(other)
-        return type(self)(self.value * other.value, parents=(self, other),
-                          vjps=(lambda g: g * other.value, lambda g: g * self.value))
+        return type(self)(
+            self.value * other.value, parents=(self, other), vjps=(lambda g: g * other.value, lambda g: g * self.value)
+        )
 
     def exp(self):
         """d exp(a)/da = exp(a): reuse the output."""
@@ -200,8 +222,9 @@ class MiniNode:
 
         def vjp(g):
             if axis is not None:
-                g = np.expand_dims(g, axis)   # put the summed axis back, as size 1...
+                g = np.expand_dims(g, axis)  # put the summed axis back, as size 1...
             return np.broadcast_to(g, shape)  # ...and repeat g along it
+
         return type(self)(self.value.sum(axis=axis), parents=(self,), vjps=(vjp,))
 
     def grad(self, seed=1.0):
@@ -264,7 +287,7 @@ def one_layer_step(x, W, b, t):
     v1 = v0 + b
     v2 = np.tanh(v1)
     v3 = v2 - t
-    loss = 0.5 * np.sum(v3 ** 2)
+    loss = 0.5 * np.sum(v3**2)
     v3_bar = v3
     v1_bar = v3_bar * (1 - v2 * v2)
     return loss, {"W": x.T @ v1_bar, "b": v1_bar.sum(axis=0)}
@@ -308,16 +331,16 @@ def momentum_step(param, grad, velocity, learning_rate, momentum):
 
 def rmsprop_step(param, grad, square_avg, learning_rate, decay, eps):
     """s <- decay s + (1 - decay) g^2, p <- p - learning_rate g / (sqrt(s) + eps)."""
-    square_avg = decay * square_avg + (1 - decay) * grad ** 2
+    square_avg = decay * square_avg + (1 - decay) * grad**2
     return param - learning_rate * grad / (np.sqrt(square_avg) + eps), square_avg
 
 
 def adam_step(param, grad, m, v, t, learning_rate, beta1, beta2, eps):
     """Adam's step number t (1, 2, ...): moments, bias correction, update."""
     m = beta1 * m + (1 - beta1) * grad
-    v = beta2 * v + (1 - beta2) * grad ** 2
-    m_hat = m / (1 - beta1 ** t)
-    v_hat = v / (1 - beta2 ** t)
+    v = beta2 * v + (1 - beta2) * grad**2
+    m_hat = m / (1 - beta1**t)
+    v_hat = v / (1 - beta2**t)
     return param - learning_rate * m_hat / (np.sqrt(v_hat) + eps), m, v
 
 

@@ -58,13 +58,16 @@ def _on_nodes(candidate: Any, inputs: Mapping[str, Any]) -> tuple[Any, Any, Any]
     others = [np.copy(value) for name, value in inputs.items() if name not in ("mu", "log_var", "seed")]
     out = candidate(mu, log_var, *others)
     if not isinstance(out, Node):
-        raise WrongForm(f"yours returned a {type(out).__name__}, not a Node computed from mu and log_var with "
-                        "Node operations (so that gradients flow through it)")
+        raise WrongForm(
+            f"yours returned a {type(out).__name__}, not a Node computed from mu and log_var with "
+            "Node operations (so that gradients flow through it)"
+        )
     if out.shape != np.shape(inputs["seed"]):
         finding = shape_difference(out.shape, np.shape(inputs["seed"]))
         if ":" not in finding:  # no hint of the checker's: say what the shape stands for
-            finding += ": " + ("one z per entry of mu" if "eps" in inputs
-                               else "one KL per row of mu (sum over axis -1)")
+            finding += ": " + (
+                "one z per entry of mu" if "eps" in inputs else "one KL per row of mu (sum over axis -1)"
+            )
         raise WrongForm(finding)
     grads = out.grad(np.copy(inputs["seed"]))
     return out.value, grads.get("mu", np.zeros_like(mu.value)), grads.get("log_var", np.zeros_like(log_var.value))
@@ -78,24 +81,34 @@ def _reparameterized_closed_form(inputs: Mapping[str, Any]) -> tuple[Any, Any, A
 
 def _kl_closed_form(inputs: Mapping[str, Any]) -> tuple[Any, Any, Any]:
     mu, log_var, seed = inputs["mu"], inputs["log_var"], inputs["seed"][:, None]
-    value = 0.5 * (mu ** 2 + np.exp(log_var) - 1 - log_var).sum(axis=-1)
+    value = 0.5 * (mu**2 + np.exp(log_var) - 1 - log_var).sum(axis=-1)
     return value, seed * mu, seed * (np.exp(log_var) - 1) / 2 + 0.0  # + 0.0: no "-0." where log_var = 0
 
 
-register(Exercise(
-    "part2.reparameterize", "the reparameterisation trick z = mu + exp(log_var / 2) * eps, on Nodes",
-    inputs=lambda rng, size: _latent_inputs(rng, size, noise=True),
-    solution=reparameterize, run=_on_nodes, expected=_reparameterized_closed_form,
-    wrong=lambda mu, log_var, eps: mu + log_var.exp() * eps,  # the variance taken for the standard deviation
-    labels=("z", "gradients of sum(z * seed): d/dmu", "d/dlog_var"),
-))
+register(
+    Exercise(
+        "part2.reparameterize",
+        "the reparameterisation trick z = mu + exp(log_var / 2) * eps, on Nodes",
+        inputs=lambda rng, size: _latent_inputs(rng, size, noise=True),
+        solution=reparameterize,
+        run=_on_nodes,
+        expected=_reparameterized_closed_form,
+        wrong=lambda mu, log_var, eps: mu + log_var.exp() * eps,  # the variance taken for the standard deviation
+        labels=("z", "gradients of sum(z * seed): d/dmu", "d/dlog_var"),
+    )
+)
 
-register(Exercise(
-    "part2.kl_divergence", "KL(N(mu, sigma^2) || N(0, 1)) in closed form, one number per row, on Nodes",
-    inputs=lambda rng, size: _latent_inputs(rng, size, noise=False),
-    solution=kl_divergence, run=_on_nodes, expected=_kl_closed_form,
-    # Without the 1 the gradients are right and only the value is off (by d/2 per row): a check
-    # of the gradients alone would pass it, and the reported ELBO would be wrong.
-    wrong=lambda mu, log_var: -0.5 * (log_var - mu * mu - log_var.exp()).sum(axis=-1),
-    labels=("KL", "gradients of sum(KL * seed): d/dmu", "d/dlog_var"),
-))
+register(
+    Exercise(
+        "part2.kl_divergence",
+        "KL(N(mu, sigma^2) || N(0, 1)) in closed form, one number per row, on Nodes",
+        inputs=lambda rng, size: _latent_inputs(rng, size, noise=False),
+        solution=kl_divergence,
+        run=_on_nodes,
+        expected=_kl_closed_form,
+        # Without the 1 the gradients are right and only the value is off (by d/2 per row): a check
+        # of the gradients alone would pass it, and the reported ELBO would be wrong.
+        wrong=lambda mu, log_var: -0.5 * (log_var - mu * mu - log_var.exp()).sum(axis=-1),
+        labels=("KL", "gradients of sum(KL * seed): d/dmu", "d/dlog_var"),
+    )
+)

@@ -20,9 +20,16 @@ from typing import Any
 
 from dp.export._common import Unsupported
 
-_HOMES = {"to_torch": "torch_bridge", "from_torch": "torch_bridge", "load_torch_state_dict": "torch_bridge",
-          "Replayed": "torch_bridge", "to_onnx": "onnx_export", "OPSET": "onnx_export",
-          "save_safetensors": "saving", "load_safetensors": "saving"}
+_HOMES = {
+    "to_torch": "torch_bridge",
+    "from_torch": "torch_bridge",
+    "load_torch_state_dict": "torch_bridge",
+    "Replayed": "torch_bridge",
+    "to_onnx": "onnx_export",
+    "OPSET": "onnx_export",
+    "save_safetensors": "saving",
+    "load_safetensors": "saving",
+}
 
 __all__ = ["Unsupported", *_HOMES]
 

@@ -29,8 +29,10 @@ def requires(module: str, who: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise ImportError(f"{who} needs the package {module.split('.')[0]!r}, which is not installed: "
-                          f"{EXTRA} (dp itself never needs it)") from None
+        raise ImportError(
+            f"{who} needs the package {module.split('.')[0]!r}, which is not installed: "
+            f"{EXTRA} (dp itself never needs it)"
+        ) from None
 
 
 def write_atomically(path: str | os.PathLike[str], write: Callable[[str], None]) -> Path:
@@ -60,20 +62,33 @@ def reshaped_argument(value: Any, arguments: list[Any], who: str) -> Any | None:
     if source is None:
         return None
     if value.size != source.size or not value.flags.c_contiguous or not source.flags.c_contiguous:
-        raise Unsupported(f"{who}: an operation reads a NumPy view of an argument other than a reshape, which a "
-                          "recorded graph cannot follow (it would keep the example's values): compute it with dp's "
-                          "operations on a Node instead")
+        raise Unsupported(
+            f"{who}: an operation reads a NumPy view of an argument other than a reshape, which a "
+            "recorded graph cannot follow (it would keep the example's values): compute it with dp's "
+            "operations on a Node instead"
+        )
     return source
 
 
-def refuse_what_a_trace_refuses(who: str, record: _Record, outputs: list[Any], function: Callable[..., Any],
-                                arguments: Sequence[Any], keywords: dict[str, Any] | None = None) -> None:
+def refuse_what_a_trace_refuses(
+    who: str,
+    record: _Record,
+    outputs: list[Any],
+    function: Callable[..., Any],
+    arguments: Sequence[Any],
+    keywords: dict[str, Any] | None = None,
+) -> None:
     """dp.trace's error, under `who`'s name, where the recording of `function` on `arguments`
     (and `keywords`) holds what a graph made from it would answer wrongly at the next call: a
     comparison's mask used as numbers, a `where` condition made in NumPy, `Node(int_array)`."""
     names = _parameter_names(function)
-    named = [*((names[index] if index < len(names) else f"argument {index}", argument)
-               for index, argument in enumerate(arguments)), *(keywords or {}).items()]
+    named = [
+        *(
+            (names[index] if index < len(names) else f"argument {index}", argument)
+            for index, argument in enumerate(arguments)
+        ),
+        *(keywords or {}).items(),
+    ]
     passed, parameter_names = [], []
     for name, argument in named:
         for leaf in leaves(argument):

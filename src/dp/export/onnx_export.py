@@ -50,9 +50,9 @@ class _Graph:
         self.passed = [value for value in passed if id(value) in arguments]
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
-        self.names: dict[int, str] = {}        # id of a Node (or an array) -> its value's name
+        self.names: dict[int, str] = {}  # id of a Node (or an array) -> its value's name
         self.dtypes: dict[str, np.dtype] = {}
-        self.arguments = arguments             # id of an argument's array -> the input's name
+        self.arguments = arguments  # id of an argument's array -> the input's name
         self.count = 0
 
     def fresh(self, stem: str) -> str:
@@ -125,25 +125,30 @@ Writer = Callable[[_Graph, _Application, np.dtype], str]
 def _elementwise(op: str, **attributes: Any) -> Writer:
     def write(graph: _Graph, app: _Application, dtype: np.dtype) -> str:
         return graph.node(op, [graph.value(x, dtype) for x in app.operands], dtype, **attributes)
+
     return write
 
 
 def _alpha(op: str, negative_side: Callable[[_Graph, str, str, np.dtype], str]) -> Writer:
     """LeakyRelu or Elu, whose alpha ONNX keeps as a float32 attribute: composed where the
     rounding would show (a float64 graph with an alpha such as 0.01)."""
+
     def write(graph: _Graph, app: _Application, dtype: np.dtype) -> str:
         x, alpha = graph.value(app.operands[0], dtype), app.params["alpha"]
         if dtype != np.float64 or float(np.float32(alpha)) == alpha:
             return graph.node(op, [x], dtype, alpha=float(alpha))
         positive = graph.node("Greater", [x, graph.constant(0, dtype)], bool)
         return graph.node("Where", [positive, x, negative_side(graph, x, graph.constant(alpha, dtype), dtype)], dtype)
+
     return write
 
 
 def _with(op: str, attribute: str) -> Writer:
     """An operation of one operand whose parameter is the ONNX attribute of the same name."""
+
     def write(graph: _Graph, app: _Application, dtype: np.dtype) -> str:
         return graph.node(op, [graph.value(app.operands[0], dtype)], dtype, **{attribute: app.params[attribute]})
+
     return write
 
 
@@ -156,8 +161,10 @@ def _reduction(op: str) -> Writer:
         x = app.operands[0]
         axis = app.params["axis"]
         axes = range(np.ndim(x.value)) if axis is None else np.atleast_1d(axis)
-        return graph.node(op, [graph.value(x, dtype), graph.ints(list(axes))], dtype,
-                          keepdims=int(bool(app.params["keepdims"])))
+        return graph.node(
+            op, [graph.value(x, dtype), graph.ints(list(axes))], dtype, keepdims=int(bool(app.params["keepdims"]))
+        )
+
     return write
 
 
@@ -211,8 +218,9 @@ def _condition(graph: _Graph, condition: Any, masks: dict[int, Any]) -> str:
     comparison = masks.get(id(condition))
     if comparison is None:
         return graph.array(condition, bool)
-    types = [np.asarray(side.value if isinstance(side, Node) else side).dtype for side in (comparison.left,
-                                                                                          comparison.right)]
+    types = [
+        np.asarray(side.value if isinstance(side, Node) else side).dtype for side in (comparison.left, comparison.right)
+    ]
     common = np.result_type(*types)
     left, right = (graph.value(side, common) for side in (comparison.left, comparison.right))
     if comparison.symbol == "!=":
@@ -224,6 +232,7 @@ def _where(masks: dict[int, Any]) -> Writer:
     def write(graph: _Graph, app: _Application, dtype: np.dtype) -> str:
         condition = _condition(graph, app.params["condition"], masks)
         return graph.node("Where", [condition, *(graph.value(x, dtype) for x in app.operands)], dtype)
+
     return write
 
 
@@ -240,8 +249,13 @@ def _pad(graph: _Graph, app: _Application, dtype: np.dtype) -> str:
 
 def _correlate(graph: _Graph, app: _Application, dtype: np.dtype) -> str:
     x, kernel = app.operands
-    return graph.node("Conv", [graph.value(x, dtype), graph.value(kernel, dtype)], dtype,
-                      strides=list(app.params["stride"]), kernel_shape=list(np.shape(kernel.value)[2:]))
+    return graph.node(
+        "Conv",
+        [graph.value(x, dtype), graph.value(kernel, dtype)],
+        dtype,
+        strides=list(app.params["stride"]),
+        kernel_shape=list(np.shape(kernel.value)[2:]),
+    )
 
 
 def _sliding_windows(graph: _Graph, app: _Application, dtype: np.dtype) -> str:
@@ -250,14 +264,16 @@ def _sliding_windows(graph: _Graph, app: _Application, dtype: np.dtype) -> str:
     shape = np.shape(x.value)
     window, strides = app.params["window_shape"], app.params["strides"]
     k = len(window)
-    sizes = shape[len(shape) - k:]
+    sizes = shape[len(shape) - k :]
     counts = [(n - w) // s + 1 for n, w, s in zip(sizes, window, strides)]
-    grids = np.meshgrid(*[np.arange(c) * s for c, s in zip(counts, strides)],
-                        *[np.arange(w) for w in window], indexing="ij")
+    grids = np.meshgrid(
+        *[np.arange(c) * s for c, s in zip(counts, strides)], *[np.arange(w) for w in window], indexing="ij"
+    )
     positions = [grids[i] + grids[k + i] for i in range(k)]  # each element's index along each windowed axis
     flat_index = np.ravel_multi_index(positions, sizes)
-    flat = graph.node("Reshape", [graph.value(x, dtype), graph.ints([0] * (len(shape) - k) + [int(np.prod(sizes))])],
-                      dtype)
+    flat = graph.node(
+        "Reshape", [graph.value(x, dtype), graph.ints([0] * (len(shape) - k) + [int(np.prod(sizes))])], dtype
+    )
     return graph.node("Gather", [flat, graph.constant(flat_index, np.int64)], dtype, axis=len(shape) - k)
 
 
@@ -269,15 +285,24 @@ def _getitem(graph: _Graph, app: _Application, dtype: np.dtype) -> str:
     if isinstance(key, tuple) and key and all(map(_integers, key)):  # x[rows, columns]: GatherND
         shape = np.broadcast_shapes(*(np.shape(part) for part in key))
         last = graph.ints([len(shape)])
-        parts = [graph.node("Unsqueeze", [graph.node("Expand", [graph.array(part, np.int64), graph.ints(shape)],
-                                                       np.int64), last], np.int64) for part in key]
+        parts = [
+            graph.node(
+                "Unsqueeze",
+                [graph.node("Expand", [graph.array(part, np.int64), graph.ints(shape)], np.int64), last],
+                np.int64,
+            )
+            for part in key
+        ]
         indices = graph.node("Concat", parts, np.int64, axis=-1)
         return graph.node("GatherND", [graph.value(x, dtype), indices], dtype)
     if not _is_basic_index(key):
-        raise Unsupported(f"to_onnx: the index {key!r} (of a kind other than slices, integers, None, an integer "
-                          "array) has no ONNX mapping in dp.export")
-    return _basic_index(graph, graph.value(x, dtype), np.shape(x.value), key if isinstance(key, tuple) else (key,),
-                        dtype)
+        raise Unsupported(
+            f"to_onnx: the index {key!r} (of a kind other than slices, integers, None, an integer "
+            "array) has no ONNX mapping in dp.export"
+        )
+    return _basic_index(
+        graph, graph.value(x, dtype), np.shape(x.value), key if isinstance(key, tuple) else (key,), dtype
+    )
 
 
 def _integers(part: Any) -> bool:
@@ -289,7 +314,7 @@ def _basic_index(graph: _Graph, x: str, shape: tuple[int, ...], parts: tuple[Any
     used = sum(part is not None and part is not Ellipsis for part in parts)
     if Ellipsis in parts:
         at = parts.index(Ellipsis)
-        parts = parts[:at] + (slice(None),) * (len(shape) - used) + parts[at + 1:]
+        parts = parts[:at] + (slice(None),) * (len(shape) - used) + parts[at + 1 :]
     starts, ends, axes, steps, dropped, inserted = [], [], [], [], [], []
     axis = position = 0
     for part in parts:
@@ -300,7 +325,7 @@ def _basic_index(graph: _Graph, x: str, shape: tuple[int, ...], parts: tuple[Any
         if isinstance(part, slice):
             start, stop, step = part.indices(shape[axis])
             if step < 0 and stop < 0:
-                stop = -(2 ** 63)  # before the first element, which -1 would not mean
+                stop = -(2**63)  # before the first element, which -1 would not mean
             position += 1
         else:
             start = int(part) % shape[axis]
@@ -333,24 +358,55 @@ def _softplus(graph: _Graph, x: str, dtype: np.dtype) -> str:
 
 def _writers(masks: dict[int, Any]) -> dict[str, Writer]:
     return {
-        **{name: _elementwise(op) for name, op in {
-            "add": "Add", "subtract": "Sub", "multiply": "Mul", "divide": "Div", "maximum": "Max", "minimum": "Min",
-            "negative": "Neg", "abs": "Abs", "exp": "Exp", "log": "Log", "sqrt": "Sqrt", "reciprocal": "Reciprocal",
-            "sin": "Sin", "cos": "Cos", "tanh": "Tanh", "sinh": "Sinh", "cosh": "Cosh", "arctan": "Atan",
-            "sigmoid": "Sigmoid", "relu": "Relu", "erf": "Erf", "sign": "Sign",
-            "floor": "Floor", "ceil": "Ceil"}.items()},
+        **{
+            name: _elementwise(op)
+            for name, op in {
+                "add": "Add",
+                "subtract": "Sub",
+                "multiply": "Mul",
+                "divide": "Div",
+                "maximum": "Max",
+                "minimum": "Min",
+                "negative": "Neg",
+                "abs": "Abs",
+                "exp": "Exp",
+                "log": "Log",
+                "sqrt": "Sqrt",
+                "reciprocal": "Reciprocal",
+                "sin": "Sin",
+                "cos": "Cos",
+                "tanh": "Tanh",
+                "sinh": "Sinh",
+                "cosh": "Cosh",
+                "arctan": "Atan",
+                "sigmoid": "Sigmoid",
+                "relu": "Relu",
+                "erf": "Erf",
+                "sign": "Sign",
+                "floor": "Floor",
+                "ceil": "Ceil",
+            }.items()
+        },
         "leaky_relu": _alpha("LeakyRelu", lambda graph, x, alpha, dtype: graph.node("Mul", [x, alpha], dtype)),
-        "elu": _alpha("Elu", lambda graph, x, alpha, dtype: graph.node("Mul", [
-            graph.node("Sub", [graph.node("Exp", [x], dtype), graph.constant(1, dtype)], dtype), alpha], dtype)),
+        "elu": _alpha(
+            "Elu",
+            lambda graph, x, alpha, dtype: graph.node(
+                "Mul",
+                [graph.node("Sub", [graph.node("Exp", [x], dtype), graph.constant(1, dtype)], dtype), alpha],
+                dtype,
+            ),
+        ),
         "softmax": _with("Softmax", "axis"),
         "log_softmax": _with("LogSoftmax", "axis"),
         "square": _composed(lambda graph, x, dtype: graph.node("Mul", [x, x], dtype)),
         "erfc": _composed(_one_minus("Erf")),
         "softplus": _composed(_softplus),
-        "expm1": _composed(lambda graph, x, dtype: graph.node("Sub", [graph.node("Exp", [x], dtype),
-                                                                      graph.constant(1, dtype)], dtype)),
-        "log1p": _composed(lambda graph, x, dtype: graph.node("Log", [graph.node("Add", [graph.constant(1, dtype), x],
-                                                                                 dtype)], dtype)),
+        "expm1": _composed(
+            lambda graph, x, dtype: graph.node("Sub", [graph.node("Exp", [x], dtype), graph.constant(1, dtype)], dtype)
+        ),
+        "log1p": _composed(
+            lambda graph, x, dtype: graph.node("Log", [graph.node("Add", [graph.constant(1, dtype), x], dtype)], dtype)
+        ),
         "power": _power,
         "matmul": _matmul,
         "sum": _reduction("ReduceSum"),
@@ -379,8 +435,9 @@ def _writers(masks: dict[int, Any]) -> dict[str, Writer]:
 # The export
 
 
-def to_onnx(step_or_function: Traced | Callable[..., Any], *example_args: Any, path: str | os.PathLike[str],
-            opset: int = OPSET) -> Path:
+def to_onnx(
+    step_or_function: Traced | Callable[..., Any], *example_args: Any, path: str | os.PathLike[str], opset: int = OPSET
+) -> Path:
     """Write the forward graph of `step_or_function` (a `dp.trace` result, or the function itself)
     on `example_args` to `path` as an ONNX model, checked by `onnx.checker`; return the path.
 
@@ -405,9 +462,11 @@ def _refusing_random_layers() -> Iterator[None]:
 
     def refuse(layer: Dropout, x: Any) -> Any:
         if threading.get_ident() == recorder and layer.training and layer.p > 0:
-            raise Unsupported(f"to_onnx: {layer!r} is in training mode, where it draws a new mask at each call, but "
-                              "the graph would keep the one drawn now: export the model in evaluation mode "
-                              "(model.eval())")
+            raise Unsupported(
+                f"to_onnx: {layer!r} is in training mode, where it draws a new mask at each call, but "
+                "the graph would keep the one drawn now: export the model in evaluation mode "
+                "(model.eval())"
+            )
         return forward(layer, x)
 
     Dropout.forward = refuse  # type: ignore[assignment, method-assign]  # patched while exporting, restored below
@@ -420,7 +479,7 @@ def _refusing_random_layers() -> Iterator[None]:
 def _model(function: Callable[..., Any], example_args: tuple[Any, ...], opset: int) -> Any:
     passed = [_as_passed(arg) for arg in example_args]
     known = _parameter_names(function)
-    names = (known + [f"input{i}" for i in range(len(known), len(passed))])[:len(passed)]
+    names = (known + [f"input{i}" for i in range(len(known), len(passed))])[: len(passed)]
     with _recording() as record, _refusing_random_layers():
         result = function(*passed)
     outputs = list(result) if isinstance(result, tuple | list) else [result]
@@ -441,13 +500,23 @@ def _model(function: Callable[..., Any], example_args: tuple[Any, ...], opset: i
     for index, out in enumerate(outputs):
         name = "output" if len(outputs) == 1 else f"output{index}"
         graph.nodes.append(helper.make_node("Identity", [graph.value(out)], [name]))
-        output_infos.append(helper.make_tensor_value_info(
-            name, helper.np_dtype_to_tensor_dtype(np.asarray(out.value).dtype), np.shape(out.value)))
-    inputs = [helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(np.asarray(value).dtype),
-                                            np.shape(value))
-              for value, name in zip(passed, names) if id(value) in arrays and _used(graph, name)]
-    onnx_graph = helper.make_graph(graph.nodes, getattr(function, "__name__", "dp").replace("<lambda>", "dp"),
-                                   inputs, output_infos, graph.initializers)
+        output_infos.append(
+            helper.make_tensor_value_info(
+                name, helper.np_dtype_to_tensor_dtype(np.asarray(out.value).dtype), np.shape(out.value)
+            )
+        )
+    inputs = [
+        helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(np.asarray(value).dtype), np.shape(value))
+        for value, name in zip(passed, names)
+        if id(value) in arrays and _used(graph, name)
+    ]
+    onnx_graph = helper.make_graph(
+        graph.nodes,
+        getattr(function, "__name__", "dp").replace("<lambda>", "dp"),
+        inputs,
+        output_infos,
+        graph.initializers,
+    )
     return helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="dp.export")
 
 

@@ -34,6 +34,7 @@ def save_safetensors(model: Layer, path: str | os.PathLike[str], *, layout: Layo
         arrays = {name: np.ascontiguousarray(array) for name, array in model._state().items()}
     elif layout == "torch":
         from dp.export.torch_bridge import to_torch
+
         arrays = {name: value.detach().cpu().numpy().copy() for name, value in to_torch(model).state_dict().items()}
     else:
         raise ValueError(f"save_safetensors: layout must be 'dp' or 'torch', got {layout!r}")
@@ -49,6 +50,7 @@ def load_safetensors(model: Layer, path: str | os.PathLike[str], *, layout: Layo
         _copy_into(model._state(), arrays, f"load_safetensors({os.fspath(path)!r})")
     elif layout == "torch":
         from dp.export.torch_bridge import load_torch_state_dict, torch
+
         load_torch_state_dict(model, {name: torch.from_numpy(array) for name, array in arrays.items()})
     else:
         raise ValueError(f"load_safetensors: layout must be 'dp' or 'torch', got {layout!r}")

@@ -28,8 +28,14 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from dp.export._common import Unsupported, leaves, refuse_what_a_trace_refuses, requires, reshaped_argument
-from dp.export.torch_layers import (activation_from_torch, activation_to_torch, pair_of_layer,
-                                    pair_of_module, refuse_dtypes_numpy_lacks, tensor)
+from dp.export.torch_layers import (
+    activation_from_torch,
+    activation_to_torch,
+    pair_of_layer,
+    pair_of_module,
+    refuse_dtypes_numpy_lacks,
+    tensor,
+)
 from dp.export.torch_ops import TORCH_OPERATIONS
 from dp.nn import Activation, Layer, Linear, Sequential
 from dp.node import Node
@@ -99,8 +105,10 @@ def _convert(item: Any, memo: dict[int, Any]) -> Any:
 
 def _replayed_layer(layer: Layer, memo: dict[int, Any]) -> Replayed:
     if layer._buffer_keys:
-        raise Unsupported(f"to_torch: {type(layer).__name__} has buffers ({', '.join(layer._buffer_keys)}), which "
-                          "its own Python forward updates; a replay in torch cannot: it has no torch counterpart")
+        raise Unsupported(
+            f"to_torch: {type(layer).__name__} has buffers ({', '.join(layer._buffer_keys)}), which "
+            "its own Python forward updates; a replay in torch cannot: it has no torch counterpart"
+        )
     module = Replayed(layer)
     for key, item in layer._items():
         if isinstance(item, Node):
@@ -148,6 +156,7 @@ def _sources(layer: Any, module: Any) -> Sources:
 
 class _Call(NamedTuple):
     """A call of one of the layer's layers, made before the recorded operation number `position`."""
+
     position: int
     module: Any
     inputs: tuple[Any, ...]
@@ -157,16 +166,23 @@ class _Call(NamedTuple):
 
 class _Program(NamedTuple):
     """A forward pass as recorded: the operations between the layers' calls, and the calls."""
+
     applications: list[_Application]
     calls: list[_Call]
     masks: dict[int, _Comparison]
-    arguments: tuple[Any, ...]        # what the dp forward got (kept: their ids identify them)
+    arguments: tuple[Any, ...]  # what the dp forward got (kept: their ids identify them)
     output: Any
-    sources: Sources                  # the dp parameters' tensors in the modules
+    sources: Sources  # the dp parameters' tensors in the modules
 
 
-_COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
-            ">=": operator.ge}
+_COMPARE = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
 
 
 class Replayed(tnn.Module):  # type: ignore[name-defined]  # torch is imported lazily: tnn is a module object
@@ -177,8 +193,8 @@ class Replayed(tnn.Module):  # type: ignore[name-defined]  # torch is imported l
     def __init__(self, dp_layer: Any) -> None:
         super().__init__()
         self.dp_layer = dp_layer
-        self._parameter_names: dict[str, str] = {}    # dp key -> torch name
-        self._submodule_of: dict[str, Any] = {}        # dp key -> module
+        self._parameter_names: dict[str, str] = {}  # dp key -> torch name
+        self._submodule_of: dict[str, Any] = {}  # dp key -> module
         self._programs: dict[Any, _Program] = {}
 
     def _own_parameter(self, key: str, node: Node) -> None:
@@ -211,19 +227,24 @@ class Replayed(tnn.Module):  # type: ignore[name-defined]  # torch is imported l
         arguments = _to_numpy(inputs)
         keywords = _to_numpy(options)
         layer = self.dp_layer
-        children = ({id(item): self._submodule_of[key] for key, item in layer._items() if isinstance(item, Layer)}  # type: ignore[index]  # a layer inside a layer always has a key
-                    if isinstance(layer, Layer) else {})
+        children = (
+            {id(item): self._submodule_of[key] for key, item in layer._items() if isinstance(item, Layer)}  # type: ignore[index]  # a layer inside a layer always has a key
+            if isinstance(layer, Layer)
+            else {}
+        )
         with self._as_the_modules(), _recording() as record, _intercepting(children, record) as calls:
             forward = layer.forward if isinstance(layer, Layer) else layer
             output = forward(*arguments, **keywords)
-        refuse_what_a_trace_refuses(f"to_torch: the forward of {_describe(layer)}", record, list(leaves(output)),
-                                    forward, arguments, keywords)
+        refuse_what_a_trace_refuses(
+            f"to_torch: the forward of {_describe(layer)}", record, list(leaves(output)), forward, arguments, keywords
+        )
         for application in record.applications:
             if application.primitive.name not in TORCH_OPERATIONS:
-                raise Unsupported(f"to_torch: the forward of {_describe(layer)} applies dp's operation "
-                                  f"{application.primitive.name!r}, which has no torch counterpart in dp.export")
-        return _Program(record.applications, calls, record.masks, (arguments, keywords), output,
-                        _sources(layer, self))
+                raise Unsupported(
+                    f"to_torch: the forward of {_describe(layer)} applies dp's operation "
+                    f"{application.primitive.name!r}, which has no torch counterpart in dp.export"
+                )
+        return _Program(record.applications, calls, record.masks, (arguments, keywords), output, _sources(layer, self))
 
     @contextlib.contextmanager
     def _as_the_modules(self) -> Iterator[None]:
@@ -259,8 +280,10 @@ class Replayed(tnn.Module):  # type: ignore[name-defined]  # torch is imported l
                 if id(x.value) in given:
                     return given[id(x.value)]
                 if x.requires_grad:
-                    raise Unsupported(f"to_torch: the forward of {_describe(self.dp_layer)} uses the parameter "
-                                      f"{x.name!r}, which is not one of the converted model's")
+                    raise Unsupported(
+                        f"to_torch: the forward of {_describe(self.dp_layer)} uses the parameter "
+                        f"{x.name!r}, which is not one of the converted model's"
+                    )
                 x = x.value
                 if not isinstance(x, np.ndarray | np.generic):
                     return x
@@ -296,7 +319,8 @@ class Replayed(tnn.Module):  # type: ignore[name-defined]  # torch is imported l
             if application is not None:
                 operands = [torch_value(x) for x in application.operands]
                 values[id(application.result)] = TORCH_OPERATIONS[application.primitive.name](
-                    operands, application.params, torch_value)
+                    operands, application.params, torch_value
+                )
         return torch_value(program.output)
 
 
@@ -383,8 +407,10 @@ def from_torch(module: Any) -> Any:
         if getattr(module, "activation", None) is not None:  # a Linear with its activation
             layer.activation = _as_function(from_torch(module.activation))
     elif (layer := activation_from_torch(module)) is None:  # type: ignore[assignment]  # None raises just below
-        raise Unsupported(f"from_torch: {type(module).__name__} has no dp counterpart ({module!r}); dp.export "
-                          f"converts {_supported()}, and the modules to_torch makes")
+        raise Unsupported(
+            f"from_torch: {type(module).__name__} has no dp counterpart ({module!r}); dp.export "
+            f"converts {_supported()}, and the modules to_torch makes"
+        )
     copy_weights(module, layer)
     return layer
 
@@ -397,8 +423,12 @@ def _as_function(activation: Any) -> Any:
 
 def _supported() -> str:
     from dp.export.torch_layers import ACTIVATIONS, PAIRS
-    names = sorted({kind.__name__ for pair in PAIRS for kind in pair.torch_types}
-                   | {entry.torch_type.__name__ for entry in ACTIVATIONS.values()} | {"Sequential"})
+
+    names = sorted(
+        {kind.__name__ for pair in PAIRS for kind in pair.torch_types}
+        | {entry.torch_type.__name__ for entry in ACTIVATIONS.values()}
+        | {"Sequential"}
+    )
     return ", ".join(name.replace("_BatchNorm", "BatchNorm1d/2d") for name in names)
 
 
@@ -426,8 +456,10 @@ def _write(target: Any, value: Any) -> None:
     array = value.detach().cpu().numpy()
     destination = target.value if isinstance(target, Node) else target
     if destination.shape != array.shape:
-        raise ValueError(f"from_torch: {getattr(target, 'name', 'a buffer')!r} has shape {destination.shape} in dp, "
-                         f"{array.shape} in torch")
+        raise ValueError(
+            f"from_torch: {getattr(target, 'name', 'a buffer')!r} has shape {destination.shape} in dp, "
+            f"{array.shape} in torch"
+        )
     np.copyto(destination, array, casting="same_kind")  # type: ignore[arg-type]  # parameters and buffers are arrays, never 0-d scalars
 
 
@@ -446,7 +478,9 @@ def load_torch_state_dict(model: Layer, state: Any) -> Layer:
     try:
         module.load_state_dict(state, strict=True)
     except (RuntimeError, TypeError) as error:
-        raise ValueError(f"load_torch_state_dict: the state dict does not fit {type(model).__name__} "
-                         f"(its names are to_torch(model).state_dict()'s): {error}") from None
+        raise ValueError(
+            f"load_torch_state_dict: the state dict does not fit {type(model).__name__} "
+            f"(its names are to_torch(model).state_dict()'s): {error}"
+        ) from None
     copy_weights(module, model)
     return model

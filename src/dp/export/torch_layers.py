@@ -44,8 +44,10 @@ def refuse_dtypes_numpy_lacks(module: Any) -> None:
     which dp computes in: bfloat16 (NumPy has none, or ml_dtypes' of another kind)."""
     for name, value in [*module.named_parameters(), *module.named_buffers()]:
         if value.is_floating_point() and str(value.dtype) not in ("torch.float16", "torch.float32", "torch.float64"):
-            raise Unsupported(f"from_torch: {name!r} is {value.dtype}, which is no NumPy float, as dp computes in: "
-                              "convert the module first (module.float() or module.double())")
+            raise Unsupported(
+                f"from_torch: {name!r} is {value.dtype}, which is no NumPy float, as dp computes in: "
+                "convert the module first (module.float() or module.double())"
+            )
 
 
 def tensor(array: Any, dtype: Any = None) -> Any:
@@ -72,17 +74,19 @@ def _softplus_options(module: Any) -> dict[str, Any]:
     # torch's Softplus is x where beta x > threshold, off from the exact softplus (dp's) by up to
     # exp(-threshold) / beta: 2e-9 at the default 20, but 5e-2 at threshold 3.
     if module.threshold < 20:
-        raise Unsupported(f"{module!r}: a threshold below PyTorch's default 20 changes the function by up to "
-                          f"exp(-threshold) / beta = {np.exp(-module.threshold) / module.beta:.1e}; dp's softplus is "
-                          "exact, with none: use threshold >= 20")
+        raise Unsupported(
+            f"{module!r}: a threshold below PyTorch's default 20 changes the function by up to "
+            f"exp(-threshold) / beta = {np.exp(-module.threshold) / module.beta:.1e}; dp's softplus is "
+            "exact, with none: use threshold >= 20"
+        )
     return {"beta": module.beta}
 
 
 class _Activation(NamedTuple):
-    make: Callable[..., Any]                    # dp's options -> the torch module
+    make: Callable[..., Any]  # dp's options -> the torch module
     torch_type: type
-    dp_type: type                               # dp's activation layer, taking the same options
-    options: Callable[[Any], dict[str, Any]]    # the torch module -> dp's options
+    dp_type: type  # dp's activation layer, taking the same options
+    options: Callable[[Any], dict[str, Any]]  # the torch module -> dp's options
 
 
 def _none(module: Any) -> dict[str, Any]:
@@ -95,15 +99,18 @@ ACTIVATIONS: dict[Callable[..., Any], _Activation] = {
     dnn.sigmoid: _Activation(lambda: tnn.Sigmoid(), tnn.Sigmoid, dnn.Sigmoid, _none),
     dnn.tanh: _Activation(lambda: tnn.Tanh(), tnn.Tanh, dnn.Tanh, _none),
     dnn.silu: _Activation(lambda: tnn.SiLU(), tnn.SiLU, dnn.SiLU, _none),
-    dnn.leaky_relu: _Activation(lambda alpha=0.01: tnn.LeakyReLU(alpha), tnn.LeakyReLU, dnn.LeakyReLU,
-                                lambda m: {"alpha": m.negative_slope}),
+    dnn.leaky_relu: _Activation(
+        lambda alpha=0.01: tnn.LeakyReLU(alpha), tnn.LeakyReLU, dnn.LeakyReLU, lambda m: {"alpha": m.negative_slope}
+    ),
     dnn.elu: _Activation(lambda alpha=1.0: tnn.ELU(alpha), tnn.ELU, dnn.ELU, lambda m: {"alpha": m.alpha}),
-    dnn.gelu: _Activation(lambda approximate="none": tnn.GELU(approximate), tnn.GELU, dnn.GELU,
-                          lambda m: {"approximate": m.approximate}),
+    dnn.gelu: _Activation(
+        lambda approximate="none": tnn.GELU(approximate), tnn.GELU, dnn.GELU, lambda m: {"approximate": m.approximate}
+    ),
     dnn.softplus: _Activation(lambda beta=1.0: _softplus(beta), tnn.Softplus, dnn.Softplus, _softplus_options),
     dnn.softmax: _Activation(lambda axis=-1: tnn.Softmax(axis), tnn.Softmax, dnn.Softmax, lambda m: {"axis": m.dim}),
-    dnn.log_softmax: _Activation(lambda axis=-1: tnn.LogSoftmax(axis), tnn.LogSoftmax, dnn.LogSoftmax,
-                                 lambda m: {"axis": m.dim}),
+    dnn.log_softmax: _Activation(
+        lambda axis=-1: tnn.LogSoftmax(axis), tnn.LogSoftmax, dnn.LogSoftmax, lambda m: {"axis": m.dim}
+    ),
 }
 _OF_MODULE = {entry.torch_type: entry for entry in ACTIVATIONS.values()}
 
@@ -189,9 +196,9 @@ class _MultiheadAttention(tnn.MultiheadAttention):  # type: ignore[name-defined]
 class Pair(NamedTuple):
     dp_type: type
     torch_types: tuple[type, ...]
-    to: Callable[[Any], Any]                    # dp layer -> torch module (weights copied)
-    back: Callable[[Any], Any]                  # torch module -> dp layer of the same configuration
-    views: Callable[[Any], dict[str, Any]]      # torch module -> {dp key: tensor in dp's layout}
+    to: Callable[[Any], Any]  # dp layer -> torch module (weights copied)
+    back: Callable[[Any], Any]  # torch module -> dp layer of the same configuration
+    views: Callable[[Any], dict[str, Any]]  # torch module -> {dp key: tensor in dp's layout}
 
 
 def _linear_to(layer: dnn.Linear) -> Any:
@@ -204,8 +211,7 @@ def _linear_to(layer: dnn.Linear) -> Any:
 
 
 def _linear_back(module: Any) -> dnn.Linear:
-    return dnn.Linear(module.in_features, module.out_features, bias=module.bias is not None,
-                      dtype=numpy_dtype(module))
+    return dnn.Linear(module.in_features, module.out_features, bias=module.bias is not None, dtype=numpy_dtype(module))
 
 
 def _with_bias(views: dict[str, Any], module: Any, key: str = "b", name: str = "bias") -> dict[str, Any]:
@@ -215,8 +221,15 @@ def _with_bias(views: dict[str, Any], module: Any, key: str = "b", name: str = "
 
 
 def _conv_to(layer: dnn.Conv2d) -> Any:
-    module = tnn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride, layer.padding,
-                        bias=layer.b is not None, dtype=torch_dtype(layer.W.dtype))
+    module = tnn.Conv2d(
+        layer.in_channels,
+        layer.out_channels,
+        layer.kernel_size,
+        layer.stride,
+        layer.padding,
+        bias=layer.b is not None,
+        dtype=torch_dtype(layer.W.dtype),
+    )
     _set(module.weight, layer.W.value)
     if layer.b is not None:
         _set(module.bias, layer.b.value)
@@ -225,8 +238,11 @@ def _conv_to(layer: dnn.Conv2d) -> Any:
 
 def _refuse(module: Any, **expected: Any) -> None:
     """An error naming the module and each setting dp lacks (the setting's value differs from dp's)."""
-    wrong = [f"{name}={getattr(module, name)!r} (dp has {value!r} only)" for name, value in expected.items()
-             if getattr(module, name) != value]
+    wrong = [
+        f"{name}={getattr(module, name)!r} (dp has {value!r} only)"
+        for name, value in expected.items()
+        if getattr(module, name) != value
+    ]
     if wrong:
         raise Unsupported(f"{module!r} has no dp counterpart: {', '.join(wrong)}")
 
@@ -235,14 +251,22 @@ def _conv_back(module: Any) -> dnn.Conv2d:
     _refuse(module, dilation=(1, 1), groups=1, padding_mode="zeros", transposed=False, output_padding=(0, 0))
     if isinstance(module.padding, str):
         raise Unsupported(f"{module!r} has no dp counterpart: padding={module.padding!r} (dp takes numbers)")
-    return dnn.Conv2d(module.in_channels, module.out_channels, module.kernel_size, module.stride, module.padding,
-                      bias=module.bias is not None, dtype=numpy_dtype(module))
+    return dnn.Conv2d(
+        module.in_channels,
+        module.out_channels,
+        module.kernel_size,
+        module.stride,
+        module.padding,
+        bias=module.bias is not None,
+        dtype=numpy_dtype(module),
+    )
 
 
 def _pool_to(kind: type) -> Callable[[Any], Any]:
     def to(layer: Any) -> Any:
         extra = {"count_include_pad": True} if kind is tnn.AvgPool2d else {}
         return kind(layer.kernel_size, layer.stride, layer.padding, **extra)
+
     return to
 
 
@@ -253,6 +277,7 @@ def _pool_back(dp_type: type) -> Callable[[Any], Any]:
         else:
             _refuse(module, ceil_mode=False, count_include_pad=True, divisor_override=None)
         return dp_type(module.kernel_size, module.stride, module.padding)
+
     return back
 
 
@@ -266,18 +291,22 @@ def _dropout_back(module: Any) -> dnn.Dropout:
 
 
 def _batchnorm_to(layer: dnn.BatchNorm) -> Any:
-    module = _BatchNorm(layer.n_features, eps=layer.eps, momentum=layer.momentum,
-                        dtype=torch_dtype(layer.gamma.dtype))
-    for name, value in (("weight", layer.gamma.value), ("bias", layer.beta.value),
-                        ("running_mean", layer.running_mean), ("running_var", layer.running_var)):
+    module = _BatchNorm(layer.n_features, eps=layer.eps, momentum=layer.momentum, dtype=torch_dtype(layer.gamma.dtype))
+    for name, value in (
+        ("weight", layer.gamma.value),
+        ("bias", layer.beta.value),
+        ("running_mean", layer.running_mean),
+        ("running_var", layer.running_var),
+    ):
         _set(getattr(module, name), value)
     return module
 
 
 def _batchnorm_back(module: Any) -> dnn.BatchNorm:
     if module.momentum is None:
-        raise Unsupported(f"{module!r} has no dp counterpart: momentum=None (a cumulative average); dp's "
-                          "BatchNorm takes a number")
+        raise Unsupported(
+            f"{module!r} has no dp counterpart: momentum=None (a cumulative average); dp's BatchNorm takes a number"
+        )
     _refuse(module, affine=True, track_running_stats=True)
     return dnn.BatchNorm(module.num_features, momentum=module.momentum, eps=module.eps, dtype=numpy_dtype(module))
 
@@ -308,9 +337,14 @@ def _layernorm_back(module: Any) -> dnn.LayerNorm:
 
 # -- recurrent layers: weight_ih = Wx.T, weight_hh = Wh.T; one bias b = bias_ih + bias_hh (not the GRU's)
 
-_RECURRENT = {dnn.RNN: (_RNN, tnn.RNN), dnn.LSTM: (_LSTM, tnn.LSTM), dnn.GRU: (_GRU, tnn.GRU),
-              dnn.RNNCell: (tnn.RNNCell, tnn.RNNCell), dnn.LSTMCell: (tnn.LSTMCell, tnn.LSTMCell),
-              dnn.GRUCell: (tnn.GRUCell, tnn.GRUCell)}
+_RECURRENT = {
+    dnn.RNN: (_RNN, tnn.RNN),
+    dnn.LSTM: (_LSTM, tnn.LSTM),
+    dnn.GRU: (_GRU, tnn.GRU),
+    dnn.RNNCell: (tnn.RNNCell, tnn.RNNCell),
+    dnn.LSTMCell: (tnn.LSTMCell, tnn.LSTMCell),
+    dnn.GRUCell: (tnn.GRUCell, tnn.GRUCell),
+}
 
 
 def _suffix(module: Any) -> str:
@@ -343,12 +377,15 @@ def _recurrent_back(dp_type: type) -> Callable[[Any], Any]:
         options = {}
         if not isinstance(module, tnn.RNNCellBase):
             if not module.batch_first:
-                raise Unsupported(f"{module!r} has no dp counterpart: batch_first=False (dp's sequences are "
-                                  "(N, T, features): make it with batch_first=True)")
+                raise Unsupported(
+                    f"{module!r} has no dp counterpart: batch_first=False (dp's sequences are "
+                    "(N, T, features): make it with batch_first=True)"
+                )
             _refuse(module, num_layers=1, bidirectional=False, proj_size=0)
         if hasattr(module, "nonlinearity"):
             options["nonlinearity"] = module.nonlinearity
         return dp_type(module.input_size, module.hidden_size, dtype=numpy_dtype(module), **options)
+
     return back
 
 
@@ -365,6 +402,7 @@ def _recurrent_views(module: Any) -> dict[str, Any]:
 
 # -- attention: in_proj_weight = [Wq.T; Wk.T; Wv.T], out_proj.weight = Wo.T
 
+
 def _mha_to(layer: dnn.MultiheadAttention) -> Any:
     module = _MultiheadAttention(layer.embed_dim, layer.num_heads, batch_first=True, dtype=torch_dtype(layer.Wq.dtype))
     _set(module.in_proj_weight, np.concatenate([layer.Wq.value.T, layer.Wk.value.T, layer.Wv.value.T]))
@@ -377,19 +415,26 @@ def _mha_to(layer: dnn.MultiheadAttention) -> Any:
 def _mha_back(module: Any) -> dnn.MultiheadAttention:
     if not module.batch_first:
         raise Unsupported(f"{module!r} has no dp counterpart: batch_first=False (dp's sequences are (N, L, E))")
-    if not module._qkv_same_embed_dim or module.in_proj_bias is None or module.bias_k is not None \
-            or module.add_zero_attn or module.dropout:
-        raise Unsupported(f"{module!r} has no dp counterpart: dp's MultiheadAttention has kdim = vdim = embed_dim, "
-                          "biases, no bias_kv, no add_zero_attn and no dropout")
+    if (
+        not module._qkv_same_embed_dim
+        or module.in_proj_bias is None
+        or module.bias_k is not None
+        or module.add_zero_attn
+        or module.dropout
+    ):
+        raise Unsupported(
+            f"{module!r} has no dp counterpart: dp's MultiheadAttention has kdim = vdim = embed_dim, "
+            "biases, no bias_kv, no add_zero_attn and no dropout"
+        )
     return dnn.MultiheadAttention(module.embed_dim, module.num_heads, dtype=numpy_dtype(module))
 
 
 def _mha_views(module: Any) -> dict[str, Any]:
     E = module.embed_dim
     weights, biases = module.in_proj_weight, module.in_proj_bias
-    views = {f"W{part}": weights[i * E:(i + 1) * E].T for i, part in enumerate("qkv")}
+    views = {f"W{part}": weights[i * E : (i + 1) * E].T for i, part in enumerate("qkv")}
     views["Wo"] = module.out_proj.weight.T
-    views.update({f"b{part}": biases[i * E:(i + 1) * E] for i, part in enumerate("qkv")})
+    views.update({f"b{part}": biases[i * E : (i + 1) * E] for i, part in enumerate("qkv")})
     views["bo"] = module.out_proj.bias
     return views
 
@@ -399,20 +444,27 @@ def _no_views(module: Any) -> dict[str, Any]:
 
 
 PAIRS: list[Pair] = [
-    Pair(dnn.Linear, (tnn.Linear,), _linear_to, _linear_back,
-         lambda m: _with_bias({"W": m.weight.T}, m)),
+    Pair(dnn.Linear, (tnn.Linear,), _linear_to, _linear_back, lambda m: _with_bias({"W": m.weight.T}, m)),
     Pair(dnn.Conv2d, (tnn.Conv2d,), _conv_to, _conv_back, lambda m: _with_bias({"W": m.weight}, m)),
     Pair(dnn.MaxPool2d, (tnn.MaxPool2d,), _pool_to(tnn.MaxPool2d), _pool_back(dnn.MaxPool2d), _no_views),
     Pair(dnn.AvgPool2d, (tnn.AvgPool2d,), _pool_to(tnn.AvgPool2d), _pool_back(dnn.AvgPool2d), _no_views),
     Pair(dnn.Flatten, (tnn.Flatten,), lambda layer: tnn.Flatten(layer.start_dim), _flatten_back, _no_views),
     Pair(dnn.Dropout, (tnn.Dropout,), lambda layer: tnn.Dropout(layer.p), _dropout_back, _no_views),
-    Pair(dnn.BatchNorm, (tnn.modules.batchnorm._BatchNorm,), _batchnorm_to, _batchnorm_back,
-         lambda m: {"gamma": m.weight, "beta": m.bias, "running_mean": m.running_mean, "running_var": m.running_var}),
+    Pair(
+        dnn.BatchNorm,
+        (tnn.modules.batchnorm._BatchNorm,),
+        _batchnorm_to,
+        _batchnorm_back,
+        lambda m: {"gamma": m.weight, "beta": m.bias, "running_mean": m.running_mean, "running_var": m.running_var},
+    ),
     Pair(dnn.Embedding, (tnn.Embedding,), _embedding_to, _embedding_back, lambda m: {"W": m.weight}),
-    Pair(dnn.LayerNorm, (tnn.LayerNorm,), _layernorm_to, _layernorm_back,
-         lambda m: {"gamma": m.weight, "beta": m.bias}),
-    *(Pair(dp_type, (torch_type,), _recurrent_to, _recurrent_back(dp_type), _recurrent_views)
-      for dp_type, (_, torch_type) in _RECURRENT.items()),
+    Pair(
+        dnn.LayerNorm, (tnn.LayerNorm,), _layernorm_to, _layernorm_back, lambda m: {"gamma": m.weight, "beta": m.bias}
+    ),
+    *(
+        Pair(dp_type, (torch_type,), _recurrent_to, _recurrent_back(dp_type), _recurrent_views)
+        for dp_type, (_, torch_type) in _RECURRENT.items()
+    ),
     Pair(dnn.MultiheadAttention, (tnn.MultiheadAttention,), _mha_to, _mha_back, _mha_views),
 ]
 
@@ -433,5 +485,14 @@ def pair_of_module(module: Any) -> Pair | None:
     return next((pair for pair in PAIRS if kind in pair.torch_types), None)
 
 
-__all__ = ["ACTIVATIONS", "PAIRS", "Pair", "Unsupported", "activation_from_torch", "activation_to_torch",
-           "pair_of_layer", "pair_of_module", "refuse_dtypes_numpy_lacks"]
+__all__ = [
+    "ACTIVATIONS",
+    "PAIRS",
+    "Pair",
+    "Unsupported",
+    "activation_from_torch",
+    "activation_to_torch",
+    "pair_of_layer",
+    "pair_of_module",
+    "refuse_dtypes_numpy_lacks",
+]

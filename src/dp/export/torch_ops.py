@@ -105,6 +105,7 @@ def _logistic_loss(z: Any, y: Any) -> Any:
 
 def _tensors(function: Callable[[Any, Any], Any]) -> Operation:
     """A binary operation torch takes of two tensors only: a Python number as a tensor of the other's dtype."""
+
     def apply(xs: list[Any], p: dict[str, Any], tensor: Callable[[Any], Any]) -> Any:
         a, b = xs
         if not torch.is_tensor(a):
@@ -112,6 +113,7 @@ def _tensors(function: Callable[[Any, Any], Any]) -> Operation:
         elif not torch.is_tensor(b):
             b = torch.tensor(b, dtype=a.dtype)
         return function(a, b)
+
     return apply
 
 
@@ -120,7 +122,7 @@ TORCH_OPERATIONS: dict[str, Operation] = {
     "subtract": _binary(lambda a, b: a - b),
     "multiply": _binary(lambda a, b: a * b),
     "divide": _binary(lambda a, b: a / b),
-    "power": _binary(lambda a, b: a ** b),
+    "power": _binary(lambda a, b: a**b),
     "maximum": _tensors(torch.maximum),
     "minimum": _tensors(torch.minimum),
     "logaddexp": _tensors(torch.logaddexp),

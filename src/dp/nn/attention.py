@@ -50,11 +50,13 @@ def scaled_dot_product_attention(q: Any, k: Any, v: Any, mask: Any = None, *, sc
     shapes = q_shape, k_shape, v_shape = q.shape, k.shape, v.shape
     described = f"q {q_shape}, k {k_shape}, v {v_shape}"
     if min(len(shape) for shape in shapes) < 2:
-        raise ValueError(f"scaled_dot_product_attention: q, k and v need at least 2 axes (..., length, features), "
-                         f"got {described}")
+        raise ValueError(
+            f"scaled_dot_product_attention: q, k and v need at least 2 axes (..., length, features), got {described}"
+        )
     if q_shape[-1] != k_shape[-1] or k_shape[-2] != v_shape[-2]:
-        raise ValueError(f"scaled_dot_product_attention: expected q (..., L, d), k (..., S, d) and v (..., S, dv), "
-                         f"got {described}")
+        raise ValueError(
+            f"scaled_dot_product_attention: expected q (..., L, d), k (..., S, d) and v (..., S, dv), got {described}"
+        )
     try:
         batch = np.broadcast_shapes(q_shape[:-2], k_shape[:-2], v_shape[:-2])
     except ValueError:
@@ -92,8 +94,10 @@ def _checked_mask(mask: Any, scores_shape: tuple[int, ...], who: str) -> np.ndar
         except ValueError:
             fits = False
     if not fits:
-        raise ValueError(f"{who}: expected a mask of shape (L, S) = ({length}, {source}) or one that broadcasts "
-                         f"to the attention weights' {scores_shape}, got {shape}")
+        raise ValueError(
+            f"{who}: expected a mask of shape (L, S) = ({length}, {source}) or one that broadcasts "
+            f"to the attention weights' {scores_shape}, got {shape}"
+        )
     return mask
 
 
@@ -123,14 +127,22 @@ class MultiheadAttention(Layer):
     bv: Node
     bo: Node
 
-    def __init__(self, embed_dim: int, num_heads: int, name: str | None = None, *, rng: RngLike = None,
-                 dtype: DTypeLike = np.float64) -> None:
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        name: str | None = None,
+        *,
+        rng: RngLike = None,
+        dtype: DTypeLike = np.float64,
+    ) -> None:
         super().__init__(name)
         self.embed_dim = _count(embed_dim, "MultiheadAttention: embed_dim")
         self.num_heads = _count(num_heads, "MultiheadAttention: num_heads")
         if self.embed_dim % self.num_heads:
-            raise ValueError(f"MultiheadAttention: embed_dim ({self.embed_dim}) must be divisible by num_heads "
-                             f"({self.num_heads})")
+            raise ValueError(
+                f"MultiheadAttention: embed_dim ({self.embed_dim}) must be divisible by num_heads ({self.num_heads})"
+            )
         self.head_dim = self.embed_dim // self.num_heads
         rng = np.random.default_rng(rng)
         E = self.embed_dim
@@ -171,11 +183,13 @@ class MultiheadAttention(Layer):
         N, L = q_shape[:2]
         for label, shape in (("key", k_shape), ("value", v_shape)):
             if len(shape) != 3 or shape[0] != N or shape[2] != E:
-                raise ValueError(f"{self!r}: expected {label} of shape (N, S, {E}) with the query's N = {N}, "
-                                 f"got {shape}")
+                raise ValueError(
+                    f"{self!r}: expected {label} of shape (N, S, {E}) with the query's N = {N}, got {shape}"
+                )
         if k_shape != v_shape:
-            raise ValueError(f"{self!r}: key and value must have the same shape (N, S, {E}), got {k_shape} and "
-                             f"{v_shape}")
+            raise ValueError(
+                f"{self!r}: key and value must have the same shape (N, S, {E}), got {k_shape} and {v_shape}"
+            )
         S = k_shape[1]
         return (N, L, S), _checked_mask(mask, (N, L, S), repr(self))  # (L, S), (N, L, S) or (1, L, S)
 

@@ -60,13 +60,16 @@ def _images(x: Any, where: str) -> tuple[Any, tuple[int, ...]]:
     return x, shape
 
 
-def _padded(x: Any, shape: tuple[int, ...], window: tuple[int, int], padding: tuple[int, int], where: str,
-            fill: float = 0.0) -> Any:
+def _padded(
+    x: Any, shape: tuple[int, ...], window: tuple[int, int], padding: tuple[int, int], where: str, fill: float = 0.0
+) -> Any:
     """x with `padding` rows and columns of `fill` on each side, checked to hold one window."""
     height, width = shape[2] + 2 * padding[0], shape[3] + 2 * padding[1]
     if window[0] > height or window[1] > width:
-        raise ValueError(f"{where}: kernel {window[0]}x{window[1]} is larger than the padded input "
-                         f"{height}x{width} (input {shape[2]}x{shape[3]}, padding {padding})")
+        raise ValueError(
+            f"{where}: kernel {window[0]}x{window[1]} is larger than the padded input "
+            f"{height}x{width} (input {shape[2]}x{shape[3]}, padding {padding})"
+        )
     if padding == (0, 0):
         return x
     return np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2), constant_values=fill)
@@ -87,18 +90,22 @@ def _convolution(x: Any, W: Any, b: Any, stride: Pair, padding: Pair, where: str
         raise ValueError(f"{where}: the kernel W must be (out_channels, in_channels, kh, kw), got shape {kernel_shape}")
     out_channels, in_channels, kh, kw = kernel_shape
     if shape[1] != in_channels:
-        raise ValueError(f"{where}: the input has {shape[1]} channels (shape {shape}), but the kernel W "
-                         f"{kernel_shape} expects {in_channels}")
+        raise ValueError(
+            f"{where}: the input has {shape[1]} channels (shape {shape}), but the kernel W "
+            f"{kernel_shape} expects {in_channels}"
+        )
     if b is not None and np.shape(plain(b)) != (out_channels,):
-        raise ValueError(f"{where}: the bias b must be ({out_channels},), one per output channel, "
-                         f"got shape {np.shape(plain(b))}")
+        raise ValueError(
+            f"{where}: the bias b must be ({out_channels},), one per output channel, got shape {np.shape(plain(b))}"
+        )
     stride, padding = _pair(stride, "stride", where), _pair(padding, "padding", where, minimum=0)
     out = correlate2d(_padded(x, shape, (kh, kw), padding, where), W, stride)
     return out if b is None else out + np.reshape(b, (out_channels, 1, 1))
 
 
-def _pool(x: Any, kernel_size: Pair, stride: Pair | None, padding: Pair, where: str,
-          fill: float) -> tuple[Any, np.ndarray | None]:
+def _pool(
+    x: Any, kernel_size: Pair, stride: Pair | None, padding: Pair, where: str, fill: float
+) -> tuple[Any, np.ndarray | None]:
     """The windows of a pooling layer, (N, C, H', W', kh, kw), and where padding is used, which
     of their elements are the input's (True) rather than padding: (H', W', kh, kw), else None."""
     x, shape = _images(x, where)
@@ -149,9 +156,20 @@ class Conv2d(Layer):
     normal by default, the scheme for the ReLU networks convolutions mostly sit in. b starts at zero.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: Pair, stride: Pair = 1, padding: Pair = 0,
-                 bias: bool = True, *, name: str | None = None, init: Initializer | None = None,
-                 rng: RngLike = None, dtype: DTypeLike = np.float64) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Pair,
+        stride: Pair = 1,
+        padding: Pair = 0,
+        bias: bool = True,
+        *,
+        name: str | None = None,
+        init: Initializer | None = None,
+        rng: RngLike = None,
+        dtype: DTypeLike = np.float64,
+    ) -> None:
         super().__init__(name)
         self.in_channels = _count(in_channels, "Conv2d: in_channels")
         self.out_channels = _count(out_channels, "Conv2d: out_channels")
@@ -166,8 +184,10 @@ class Conv2d(Layer):
         return _convolution(x, self.W, self.b, self.stride, self.padding, repr(self))
 
     def _describe(self) -> str:
-        return (f"{self.in_channels} -> {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}")
+        return (
+            f"{self.in_channels} -> {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+            f"padding={self.padding}"
+        )
 
 
 class _Pool(Layer):

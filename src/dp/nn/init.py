@@ -34,18 +34,28 @@ RngLike = np.random.Generator | int | None
 #: An initialiser: (shape, rng, dtype) -> a new array of that shape.
 Initializer = Callable[..., np.ndarray]
 
-__all__ = ["Initializer", "glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "xavier_normal",
-           "xavier_uniform", "zeros"]
+__all__ = [
+    "Initializer",
+    "glorot_normal",
+    "glorot_uniform",
+    "he_normal",
+    "he_uniform",
+    "xavier_normal",
+    "xavier_uniform",
+    "zeros",
+]
 
 
-def xavier_uniform(shape: tuple[int, ...], rng: RngLike = None, dtype: DTypeLike = np.float64,
-                   gain: float = 1.0) -> np.ndarray:
+def xavier_uniform(
+    shape: tuple[int, ...], rng: RngLike = None, dtype: DTypeLike = np.float64, gain: float = 1.0
+) -> np.ndarray:
     """U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio, 2010)."""
     return _uniform(shape, gain * math.sqrt(2.0 / _fan_sum(shape)), rng, dtype)
 
 
-def xavier_normal(shape: tuple[int, ...], rng: RngLike = None, dtype: DTypeLike = np.float64,
-                  gain: float = 1.0) -> np.ndarray:
+def xavier_normal(
+    shape: tuple[int, ...], rng: RngLike = None, dtype: DTypeLike = np.float64, gain: float = 1.0
+) -> np.ndarray:
     """N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out)) (Glorot & Bengio, 2010)."""
     return _normal(shape, gain * math.sqrt(2.0 / _fan_sum(shape)), rng, dtype)
 
@@ -83,8 +93,10 @@ def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
     """(fan_in, fan_out) of a weight matrix (n_in, n_out) or a kernel (out, in, *kernel)."""
     shape = tuple(shape)
     if len(shape) < 2 or min(shape) < 1:
-        raise ValueError("initialisers expect a weight matrix (n_in, n_out) or a kernel (out_channels, "
-                         f"in_channels, *kernel_size), of positive sizes, got shape {shape}")
+        raise ValueError(
+            "initialisers expect a weight matrix (n_in, n_out) or a kernel (out_channels, "
+            f"in_channels, *kernel_size), of positive sizes, got shape {shape}"
+        )
     if len(shape) == 2:
         return shape[0], shape[1]
     receptive_field = math.prod(shape[2:])

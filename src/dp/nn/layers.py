@@ -33,10 +33,39 @@ from dp.nn.init import Initializer, RngLike, he_normal, xavier_uniform
 from dp import ops
 from dp.node import Node, as_node, plain
 
-__all__ = ["Activation", "BatchNorm", "Dropout", "ELU", "Embedding", "Flatten", "GELU", "Layer", "LayerNorm",
-           "LeakyReLU", "Linear", "LinearLayer", "LogSoftmax", "ReLU", "SiLU", "Sigmoid", "Softmax", "Softplus", "Tanh",
-           "elu", "embedding", "gelu", "layer_norm", "leaky_relu", "log_softmax", "relu", "sigmoid", "silu",
-           "softmax", "softplus", "tanh"]
+__all__ = [
+    "Activation",
+    "BatchNorm",
+    "Dropout",
+    "ELU",
+    "Embedding",
+    "Flatten",
+    "GELU",
+    "Layer",
+    "LayerNorm",
+    "LeakyReLU",
+    "Linear",
+    "LinearLayer",
+    "LogSoftmax",
+    "ReLU",
+    "SiLU",
+    "Sigmoid",
+    "Softmax",
+    "Softplus",
+    "Tanh",
+    "elu",
+    "embedding",
+    "gelu",
+    "layer_norm",
+    "leaky_relu",
+    "log_softmax",
+    "relu",
+    "sigmoid",
+    "silu",
+    "softmax",
+    "softplus",
+    "tanh",
+]
 
 
 def differentiable(x: Any) -> Any:
@@ -190,8 +219,7 @@ class Layer:
         found: dict[str, Node] = {}
         for node in self._walk()[1]:
             if found.setdefault(node.name, node) is not node:  # type: ignore[arg-type]  # parameters are named
-                raise ValueError(f"two different parameters are named {node.name!r}: "
-                                 "give the layers different names")
+                raise ValueError(f"two different parameters are named {node.name!r}: give the layers different names")
         return found
 
     @property
@@ -253,9 +281,18 @@ class Linear(Layer):
     Xavier uniform. b starts at zero. `activation` is any function of a Node (`relu`, `tanh`, ...).
     """
 
-    def __init__(self, n_in: int, n_out: int, name: str | None = None, *,
-                 activation: Callable[[Node], Node] | None = None, init: Initializer | None = None,
-                 bias: bool = True, rng: RngLike = None, dtype: DTypeLike = np.float64) -> None:
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        name: str | None = None,
+        *,
+        activation: Callable[[Node], Node] | None = None,
+        init: Initializer | None = None,
+        bias: bool = True,
+        rng: RngLike = None,
+        dtype: DTypeLike = np.float64,
+    ) -> None:
         super().__init__(name)
         self.n_in, self.n_out = _count(n_in, "Linear: n_in"), _count(n_out, "Linear: n_out")
         self.activation = activation
@@ -379,9 +416,11 @@ class Flatten(Layer):
     def forward(self, x: Any) -> Node:
         x = differentiable(x)
         if x.ndim <= self.start_dim:
-            raise ValueError(f"Flatten(start_dim={self.start_dim}): the input needs more than {self.start_dim} "
-                             f"axes, got shape {x.shape}")
-        return x.reshape(x.shape[:self.start_dim] + (math.prod(x.shape[self.start_dim:]),))  # -1 fails on N = 0
+            raise ValueError(
+                f"Flatten(start_dim={self.start_dim}): the input needs more than {self.start_dim} "
+                f"axes, got shape {x.shape}"
+            )
+        return x.reshape(x.shape[: self.start_dim] + (math.prod(x.shape[self.start_dim :]),))  # -1 fails on N = 0
 
     def _describe(self) -> str:
         return f"start_dim={self.start_dim}"
@@ -403,11 +442,15 @@ def _lookup(indices: Any, W: Any, where: str) -> Node:
         raise TypeError(f"{where}: indices must be an array of integers, got {type(indices).__name__}")
     indices = np.asarray(indices)
     if indices.dtype.kind not in "iu":
-        raise TypeError(f"{where}: indices must be integers, got an array of dtype {indices.dtype} "
-                        "(a Node holds floats: pass the integer array itself)")
+        raise TypeError(
+            f"{where}: indices must be integers, got an array of dtype {indices.dtype} "
+            "(a Node holds floats: pass the integer array itself)"
+        )
     if indices.size and (indices.min() < 0 or indices.max() >= table.shape[0]):
-        raise IndexError(f"{where}: indices must lie in 0..{table.shape[0] - 1} (the table's rows), "
-                         f"got {indices.min()}..{indices.max()}")
+        raise IndexError(
+            f"{where}: indices must lie in 0..{table.shape[0] - 1} (the table's rows), "
+            f"got {indices.min()}..{indices.max()}"
+        )
     return table[indices]
 
 
@@ -416,8 +459,15 @@ class Embedding(Layer):
     W (num_embeddings, embedding_dim), (..., embedding_dim), as torch.nn.Embedding. W starts
     N(0, 1), as PyTorch's."""
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, name: str | None = None, *, rng: RngLike = None,
-                 dtype: DTypeLike = np.float64) -> None:
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        name: str | None = None,
+        *,
+        rng: RngLike = None,
+        dtype: DTypeLike = np.float64,
+    ) -> None:
         super().__init__(name)
         self.num_embeddings = _count(num_embeddings, "Embedding: num_embeddings")
         self.embedding_dim = _count(embedding_dim, "Embedding: embedding_dim")
@@ -434,13 +484,15 @@ class Embedding(Layer):
 def _normalized_shape(normalized_shape: Any, where: str) -> tuple[int, ...]:
     shape = (normalized_shape,) if not isinstance(normalized_shape, tuple | list) else tuple(normalized_shape)
     if not shape or not all(isinstance(n, int | np.integer) and not isinstance(n, bool) and n >= 1 for n in shape):
-        raise ValueError(f"{where}: normalized_shape must be a positive int or a tuple of them, "
-                         f"got {normalized_shape!r}")
+        raise ValueError(
+            f"{where}: normalized_shape must be a positive int or a tuple of them, got {normalized_shape!r}"
+        )
     return tuple(int(n) for n in shape)
 
 
-def layer_norm(x: Any, normalized_shape: int | tuple[int, ...], gamma: Any = None, beta: Any = None,
-               eps: float = 1e-5) -> Node:
+def layer_norm(
+    x: Any, normalized_shape: int | tuple[int, ...], gamma: Any = None, beta: Any = None, eps: float = 1e-5
+) -> Node:
     """Layer normalisation (Ba et al., 2016), as torch.nn.functional.layer_norm: each example is
     normalised over its last axes, `normalized_shape`, to mean 0 and (biased) variance 1, then
     scaled by gamma and shifted by beta (each of normalized_shape, optional):
@@ -451,12 +503,13 @@ def layer_norm(x: Any, normalized_shape: int | tuple[int, ...], gamma: Any = Non
 def _normalize(x: Any, shape: tuple[int, ...], gamma: Any, beta: Any, eps: float, where: str) -> Node:
     """layer_norm, its errors naming `where` (the function, or the layer that called it)."""
     x = differentiable(x)
-    if x.ndim < len(shape) or x.shape[x.ndim - len(shape):] != shape:
+    if x.ndim < len(shape) or x.shape[x.ndim - len(shape) :] != shape:
         raise ValueError(f"{where}: the input's last axes must be normalized_shape {shape}, got shape {x.shape}")
     for label, parameter in (("gamma", gamma), ("beta", beta)):
         if parameter is not None and np.shape(plain(parameter)) != shape:
-            raise ValueError(f"{where}: {label} must have normalized_shape {shape}, "
-                             f"got shape {np.shape(plain(parameter))}")
+            raise ValueError(
+                f"{where}: {label} must have normalized_shape {shape}, got shape {np.shape(plain(parameter))}"
+            )
     axes = tuple(range(x.ndim - len(shape), x.ndim))
     centered = x - x.mean(axis=axes, keepdims=True)
     y = centered / ((centered * centered).mean(axis=axes, keepdims=True) + eps).sqrt()
@@ -469,8 +522,15 @@ class LayerNorm(Layer):
     """`layer_norm` as a layer with its own gamma (starting at 1) and beta (at 0), each of
     normalized_shape, as torch.nn.LayerNorm."""
 
-    def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5, *, name: str | None = None,
-                 rng: RngLike = None, dtype: DTypeLike = np.float64) -> None:
+    def __init__(
+        self,
+        normalized_shape: int | tuple[int, ...],
+        eps: float = 1e-5,
+        *,
+        name: str | None = None,
+        rng: RngLike = None,
+        dtype: DTypeLike = np.float64,
+    ) -> None:
         # rng is taken, as by every layer with parameters, though these start at fixed values
         super().__init__(name)
         self.normalized_shape = _normalized_shape(normalized_shape, "LayerNorm")
@@ -532,8 +592,16 @@ class BatchNorm(Layer):
 
     _buffer_keys = ("running_mean", "running_var")
 
-    def __init__(self, n_features: int, name: str | None = None, *, momentum: float = 0.1, eps: float = 1e-5,
-                 rng: RngLike = None, dtype: DTypeLike = np.float64) -> None:
+    def __init__(
+        self,
+        n_features: int,
+        name: str | None = None,
+        *,
+        momentum: float = 0.1,
+        eps: float = 1e-5,
+        rng: RngLike = None,
+        dtype: DTypeLike = np.float64,
+    ) -> None:
         # rng is taken, as by every layer with parameters, though these start at fixed values
         super().__init__(name)
         self.n_features = _count(n_features, "BatchNorm: n_features")
@@ -546,8 +614,10 @@ class BatchNorm(Layer):
     def forward(self, x: Any) -> Node:
         x = differentiable(x)
         if x.ndim not in (2, 3, 4) or x.shape[1] != self.n_features:
-            raise ValueError(f"BatchNorm({self.n_features}): expected input (N, {self.n_features}), "
-                             f"(N, {self.n_features}, L) or (N, {self.n_features}, H, W), got {x.shape}")
+            raise ValueError(
+                f"BatchNorm({self.n_features}): expected input (N, {self.n_features}), "
+                f"(N, {self.n_features}, L) or (N, {self.n_features}, H, W), got {x.shape}"
+            )
         # Statistics over every axis but the features', which the parameters broadcast along.
         axes = (0,) + tuple(range(2, x.ndim))
         per_feature = (self.n_features,) + (1,) * (x.ndim - 2)
@@ -557,8 +627,10 @@ class BatchNorm(Layer):
             return (x - mean) / np.sqrt(var + self.eps) * gamma + beta
         n = x.size // self.n_features
         if n < 2:
-            raise ValueError(f"{self!r}: training mode needs more than one value per feature to estimate a variance, "
-                             f"got input {x.shape}")
+            raise ValueError(
+                f"{self!r}: training mode needs more than one value per feature to estimate a variance, "
+                f"got input {x.shape}"
+            )
         mean = x.mean(axis=axes, keepdims=True)
         centered = x - mean
         var = (centered * centered).mean(axis=axes, keepdims=True)

@@ -27,8 +27,14 @@ from dp.ops import maximum, sigmoid
 
 Reduction = Literal["mean", "sum", "none"]
 
-__all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
-           "cross_entropy_from_probs", "mean_squared_error", "mse"]
+__all__ = [
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "cross_entropy_from_probs",
+    "mean_squared_error",
+    "mse",
+]
 
 # PyTorch's binary_cross_entropy clamps each log at -100 so that p = 0 or 1 gives a finite loss.
 _LOG_FLOOR = -100.0
@@ -46,8 +52,10 @@ def cross_entropy(logits: Any, y: Any, reduction: Reduction = "mean") -> Node:
     labels = y.value if isinstance(y, Node) else np.asarray(y)
     if labels.dtype.kind in "iu":
         if log_p.ndim < 1 or labels.shape != log_p.shape[:-1]:
-            raise ValueError(f"cross_entropy: class indices of shape {labels.shape} need logits of shape "
-                             f"{labels.shape + ('C',)}, got logits {log_p.shape}")
+            raise ValueError(
+                f"cross_entropy: class indices of shape {labels.shape} need logits of shape "
+                f"{labels.shape + ('C',)}, got logits {log_p.shape}"
+            )
         classes = log_p.shape[-1]
         if labels.size and (labels.min() < 0 or labels.max() >= classes):
             raise ValueError(f"cross_entropy: class indices must lie in 0..{classes - 1}")
@@ -56,9 +64,11 @@ def cross_entropy(logits: Any, y: Any, reduction: Reduction = "mean") -> Node:
         per_example = (-rows[np.arange(flat.size), flat]).reshape(labels.shape)
     else:
         if labels.shape == log_p.shape[:-1]:
-            raise TypeError(f"cross_entropy: labels of shape {labels.shape} look like class indices, but they "
-                            f"are {labels.dtype}: class indices must be integers (or give one-hot rows of "
-                            f"shape {log_p.shape})")
+            raise TypeError(
+                f"cross_entropy: labels of shape {labels.shape} look like class indices, but they "
+                f"are {labels.dtype}: class indices must be integers (or give one-hot rows of "
+                f"shape {log_p.shape})"
+            )
         per_example = -(log_p * _target(y, log_p, "cross_entropy")).sum(axis=-1)
     return _reduce(per_example, reduction)
 
@@ -110,8 +120,12 @@ def _logistic_loss(z: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 #: -(y log sigmoid(z) + (1 - y) log(1 - sigmoid(z))), element-wise, in one pass.
 #: d/dz = sigmoid(z) - y,   d/dy = -z.
-_logistic = primitive("binary_cross_entropy_with_logits", _logistic_loss, tangent="elementwise",
-                      vjp=(lambda g, out, z, y: g * (sigmoid(z) - y), lambda g, out, z, y: g * -z))
+_logistic = primitive(
+    "binary_cross_entropy_with_logits",
+    _logistic_loss,
+    tangent="elementwise",
+    vjp=(lambda g, out, z, y: g * (sigmoid(z) - y), lambda g, out, z, y: g * -z),
+)
 
 
 def binary_cross_entropy_with_logits(z: Any, y: Any, reduction: Reduction = "mean") -> Node:
@@ -149,8 +163,9 @@ def _target(y: Any, like: Node, where: str) -> Any:
         except (TypeError, ValueError) as error:  # ragged lists, ...
             raise TypeError(f"{where}: labels must be an array of numbers: {error}") from None
         if labels.dtype.kind not in "biuf":  # strings, None, complex (the imaginary part would be dropped)
-            raise TypeError(f"{where}: labels must be an array of numbers, got {type(y).__name__} of dtype "
-                            f"{labels.dtype}")
+            raise TypeError(
+                f"{where}: labels must be an array of numbers, got {type(y).__name__} of dtype {labels.dtype}"
+            )
         y = labels.astype(like.dtype, copy=False)
     if y.shape != like.shape:
         raise ValueError(f"{where}: labels of shape {y.shape} do not match predictions of shape {like.shape}")

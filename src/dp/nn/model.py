@@ -65,10 +65,11 @@ CompileMode = bool | Literal["check"]
 
 class _CompiledLoss(NamedTuple):
     """A model's traced loss, and what it was traced with: it is traced again when they change."""
+
     traced: Traced
-    parameters: tuple[int, ...]             # the ids of the parameter Nodes it reads
-    buffers: dict[str, np.ndarray]          # copies of the buffers (read as constants when traced)
-    configuration: tuple[Any, ...]          # the layers' settings (Dropout's p, an activation, ...)
+    parameters: tuple[int, ...]  # the ids of the parameter Nodes it reads
+    buffers: dict[str, np.ndarray]  # copies of the buffers (read as constants when traced)
+    configuration: tuple[Any, ...]  # the layers' settings (Dropout's p, an activation, ...)
 
 
 class Model(Layer):
@@ -86,8 +87,9 @@ class Model(Layer):
 
     def __setattr__(self, key: str, value: Any) -> None:
         if isinstance(value, Layer) and "_param_keys" not in self.__dict__:
-            raise TypeError(f"{type(self).__name__}: call super().__init__() at the start of __init__, "
-                            "before creating layers")
+            raise TypeError(
+                f"{type(self).__name__}: call super().__init__() at the start of __init__, before creating layers"
+            )
         object.__setattr__(self, key, value)
         if not key.startswith("_") and isinstance(value, Layer | list | tuple | dict):
             self._walk()  # name the new layers after the attribute now, before any forward pass
@@ -121,31 +123,35 @@ class Model(Layer):
     def __getattr__(self, key: str) -> Any:
         # Only reached when an attribute is missing; these two are set by Model.__init__.
         if key in ("rng", "dtype"):
-            raise AttributeError(f"{type(self).__name__}: call super().__init__() at the start of __init__, "
-                                 "before creating layers")
+            raise AttributeError(
+                f"{type(self).__name__}: call super().__init__() at the start of __init__, before creating layers"
+            )
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {key!r}")
 
-    def ReLu_Layer(self, n_in: int, n_out: int, name: str | None = None, *,
-                   init: Initializer | None = None) -> Linear:
+    def ReLu_Layer(self, n_in: int, n_out: int, name: str | None = None, *, init: Initializer | None = None) -> Linear:
         """The paper's ReLU layer: relu(x @ W + b), W of shape (n_in, n_out) He-initialised."""
         return Linear(n_in, n_out, name, activation=relu, init=init, rng=self.rng, dtype=self.dtype)
 
-    def Linear_Layer(self, n_in: int, n_out: int, name: str | None = None, *,
-                     init: Initializer | None = None) -> Linear:
+    def Linear_Layer(
+        self, n_in: int, n_out: int, name: str | None = None, *, init: Initializer | None = None
+    ) -> Linear:
         """The paper's linear layer: x @ W + b, W of shape (n_in, n_out) Xavier-initialised."""
         return Linear(n_in, n_out, name, init=init, rng=self.rng, dtype=self.dtype)
 
     # -- what subclasses define -----------------------------------------------------------------
 
     def loss(self, x: Any, y: Any = None) -> Node:
-        raise NotImplementedError(f"{type(self).__name__} must define loss(self, x, y), returning a Node "
-                                  "that holds one number, e.g. dp.nn.cross_entropy(self.forward(x), y), "
-                                  "or loss(self, x) for a model without labels")
+        raise NotImplementedError(
+            f"{type(self).__name__} must define loss(self, x, y), returning a Node "
+            "that holds one number, e.g. dp.nn.cross_entropy(self.forward(x), y), "
+            "or loss(self, x) for a model without labels"
+        )
 
     # -- gradients and parameters ---------------------------------------------------------------
 
-    def get_grad(self, x: Any, y: Any = _NO_LABELS, *,
-                 compile: CompileMode = False) -> tuple[dict[str, np.ndarray], float]:
+    def get_grad(
+        self, x: Any, y: Any = _NO_LABELS, *, compile: CompileMode = False
+    ) -> tuple[dict[str, np.ndarray], float]:
         """(dict name -> gradient of loss(x, y), the loss as a float), one entry per parameter
         (zeros for a parameter the loss does not depend on).
 
@@ -187,13 +193,19 @@ class Model(Layer):
             if loss.requires_grad:
                 value, grads = loss.value, loss.grad(1)
             else:  # said here rather than by grad, so that the warning names the caller's line
-                warnings.warn(f"{type(self).__name__}.get_grad: the loss depends on none of the model's "
-                              f"parameters {list(params)}, so every gradient is zero; compute it from the "
-                              "layers (self.h1(x)) or from named Nodes kept as attributes, not from copies of "
-                              "their values (.value, np.asarray)", UserWarning, stacklevel=2)
+                warnings.warn(
+                    f"{type(self).__name__}.get_grad: the loss depends on none of the model's "
+                    f"parameters {list(params)}, so every gradient is zero; compute it from the "
+                    "layers (self.h1(x)) or from named Nodes kept as attributes, not from copies of "
+                    "their values (.value, np.asarray)",
+                    UserWarning,
+                    stacklevel=2,
+                )
                 value, grads = loss.value, {}
-        return ({name: grads[name] if name in grads else np.zeros_like(node.value) for name, node in params.items()},
-                np.asarray(value).item())
+        return (
+            {name: grads[name] if name in grads else np.zeros_like(node.value) for name, node in params.items()},
+            np.asarray(value).item(),
+        )
 
     def _checked_loss(self, loss: Any, labelled: bool) -> Node:
         if not isinstance(loss, Node) or loss.size != 1:
@@ -213,8 +225,12 @@ class Model(Layer):
         ids = tuple(map(id, params.values()))
         entry = cache.get(key)
         configuration = _configuration(layers)
-        if entry is not None and entry.parameters == ids and entry.configuration == configuration and all(
-                np.array_equal(array, entry.buffers[name]) for name, array in _buffers(layers).items()):
+        if (
+            entry is not None
+            and entry.parameters == ids
+            and entry.configuration == configuration
+            and all(np.array_equal(array, entry.buffers[name]) for name, array in _buffers(layers).items())
+        ):
             return entry.traced
         refusal = self._compile_refusal(layers, training=None)
         if refusal:
@@ -224,8 +240,9 @@ class Model(Layer):
             return self._checked_loss(self.loss(*batch), labelled)
 
         traced = trace(loss, *batch, check=mode == "check")
-        cache[key] = _CompiledLoss(traced, ids, {name: array.copy() for name, array in _buffers(layers).items()},
-                                   configuration)
+        cache[key] = _CompiledLoss(
+            traced, ids, {name: array.copy() for name, array in _buffers(layers).items()}, configuration
+        )
         return traced
 
     def _compile_refusal(self, layers: list[Layer] | None = None, training: bool | None = None) -> str | None:
@@ -236,13 +253,17 @@ class Model(Layer):
                 continue
             where = f"{layer!r}" + (f" at {layer._prefix!r}" if layer._prefix else "")
             if isinstance(layer, Dropout) and layer.p > 0:
-                return (f"{where} draws a new random mask at every step in training mode, but a traced program "
-                        "would replay the mask drawn when it was traced; train without compile, or set p=0 "
-                        "(in evaluation mode Dropout is the identity, and compile works)")
+                return (
+                    f"{where} draws a new random mask at every step in training mode, but a traced program "
+                    "would replay the mask drawn when it was traced; train without compile, or set p=0 "
+                    "(in evaluation mode Dropout is the identity, and compile works)"
+                )
             if layer._buffer_keys:
-                return (f"{where} updates its buffers ({', '.join(layer._buffer_keys)}) in training mode, by "
-                        "Python side effects of forward, which a replayed trace would skip; train without compile "
-                        "(in evaluation mode the buffers are only read, and compile works)")
+                return (
+                    f"{where} updates its buffers ({', '.join(layer._buffer_keys)}) in training mode, by "
+                    "Python side effects of forward, which a replayed trace would skip; train without compile "
+                    "(in evaluation mode the buffers are only read, and compile works)"
+                )
         return None
 
     def _check_loss_arguments(self, labelled: bool) -> None:
@@ -256,11 +277,15 @@ class Model(Layer):
         except TypeError:
             name = type(self).__name__
             if labelled:
-                raise TypeError(f"{name}.loss{signature} takes no labels, but y was given: call get_grad(x) "
-                                "and Opt(model, x_train), or define loss(self, x, y)") from None
-            raise TypeError(f"{name}.loss{signature} needs labels, but no y was given: call get_grad(x, y) and "
-                            "Opt(model, x_train, y_train), or define loss(self, x) for a model without labels "
-                            "(such as a VAE)") from None
+                raise TypeError(
+                    f"{name}.loss{signature} takes no labels, but y was given: call get_grad(x) "
+                    "and Opt(model, x_train), or define loss(self, x, y)"
+                ) from None
+            raise TypeError(
+                f"{name}.loss{signature} needs labels, but no y was given: call get_grad(x, y) and "
+                "Opt(model, x_train, y_train), or define loss(self, x) for a model without labels "
+                "(such as a VAE)"
+            ) from None
 
     def get_param(self) -> dict[str, np.ndarray]:
         """dict name -> the parameter's current array.
@@ -320,16 +345,21 @@ class Sequential(Model):
     `loss(model(x), y)`, so optimizers can train the model directly.
     """
 
-    def __init__(self, layers: Iterable[Callable[[Any], Node]],
-                 loss: Callable[[Node, Any], Node] | None = None) -> None:
+    def __init__(
+        self, layers: Iterable[Callable[[Any], Node]], loss: Callable[[Node, Any], Node] | None = None
+    ) -> None:
         if callable(layers):  # PyTorch's nn.Sequential(a, b, c) takes the layers one by one
-            raise TypeError(f"Sequential takes one list of layers, Sequential([Linear(2, 3), relu, ...]), "
-                            f"not the layers as separate arguments; got {_called(layers)} first")
+            raise TypeError(
+                f"Sequential takes one list of layers, Sequential([Linear(2, 3), relu, ...]), "
+                f"not the layers as separate arguments; got {_called(layers)} first"
+            )
         layers = list(layers)
         for index, layer in enumerate(layers):
             if isinstance(layer, type):  # the class itself would be called with the batch, as Linear(x)
-                raise TypeError(f"Sequential: item {index} is the class {layer.__name__}, not a layer; "
-                                f"create the layer: {_constructor(layer)}")
+                raise TypeError(
+                    f"Sequential: item {index} is the class {layer.__name__}, not a layer; "
+                    f"create the layer: {_constructor(layer)}"
+                )
             if not callable(layer):
                 raise TypeError(f"Sequential: item {index} is a {type(layer).__name__}, not a layer or function")
         super().__init__()
@@ -348,8 +378,9 @@ class Sequential(Model):
 
     def loss(self, x: Any, y: Any) -> Node:  # type: ignore[override]  # a Sequential's loss needs its labels
         if self.loss_function is None:
-            raise NotImplementedError("this Sequential has no loss: give one, "
-                                      "Sequential(layers, loss=dp.nn.cross_entropy)")
+            raise NotImplementedError(
+                "this Sequential has no loss: give one, Sequential(layers, loss=dp.nn.cross_entropy)"
+            )
         return self.loss_function(self.forward(x), y)
 
     def __getitem__(self, index: int) -> Callable[[Any], Node]:
@@ -373,8 +404,9 @@ def _constructor(cls: type) -> str:
         parameters = inspect.signature(cls).parameters.values()
     except (TypeError, ValueError):
         return f"{cls.__name__}(...)"
-    required = [p.name for p in parameters if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY,
-                                                                                 p.POSITIONAL_OR_KEYWORD)]
+    required = [
+        p.name for p in parameters if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
     return f"{cls.__name__}({', '.join(required)})"
 
 
@@ -382,7 +414,7 @@ def _compile_mode(compile: Any, who: str) -> CompileMode:
     """`compile=` checked: False, True or "check"."""
     if isinstance(compile, bool) or (isinstance(compile, str) and compile == "check"):
         return compile  # type: ignore[return-value]  # a str here is "check"
-    raise ValueError(f"{who}: compile must be False, True or \"check\", got {compile!r}")
+    raise ValueError(f'{who}: compile must be False, True or "check", got {compile!r}')
 
 
 def _as_argument(value: Any) -> Any:
@@ -394,6 +426,7 @@ def _configuration(layers: list[Layer]) -> tuple[Any, ...]:
     """What a trace of the loss takes as fixed in each layer (and the model): its settings, plain
     numbers and strings (Dropout's p, eps, a temperature), and which functions and layers it
     holds (an activation, a Sequential's items), by identity. A change traces again."""
+
     def setting(value: Any) -> Any:
         if value is None or isinstance(value, bool | int | float | str | np.number):
             return value
@@ -403,9 +436,13 @@ def _configuration(layers: list[Layer]) -> tuple[Any, ...]:
             return tuple((key, setting(item)) for key, item in value.items())
         return None if isinstance(value, Node | np.ndarray) else id(value)
 
-    return tuple((id(layer), tuple((key, setting(value)) for key, value in vars(layer).items()
-                                   if key not in ("_compiled", "training")))
-                 for layer in layers)
+    return tuple(
+        (
+            id(layer),
+            tuple((key, setting(value)) for key, value in vars(layer).items() if key not in ("_compiled", "training")),
+        )
+        for layer in layers
+    )
 
 
 def _buffers(layers: list[Layer]) -> dict[str, np.ndarray]:
@@ -413,8 +450,10 @@ def _buffers(layers: list[Layer]) -> dict[str, np.ndarray]:
 
 
 def _listing(model: Model, items: Iterable[tuple[str, Any]]) -> str:
-    lines = [f"({key}) {item!r}" if isinstance(item, Layer) else f"({key}) {getattr(item, '__name__', item)}"
-             for key, item in items]
+    lines = [
+        f"({key}) {item!r}" if isinstance(item, Layer) else f"({key}) {getattr(item, '__name__', item)}"
+        for key, item in items
+    ]
     body = "".join("\n  " + line.replace("\n", "\n  ") for line in lines)
     return f"{type(model).__name__}({body}\n)" if lines else f"{type(model).__name__}()"
 

@@ -122,8 +122,7 @@ def _mistake(who: str, signature: inspect.Signature, given: int, kwargs: Mapping
         ours = _TORCH_KEYS.get(key)
         if key == "betas" and "beta1" in names:
             pair = value if isinstance(value, tuple | list) and len(value) == 2 else ("...", "...")
-            return (f"{who}: PyTorch's betas are two arguments in dp: {who}(..., beta1={pair[0]!r}, "
-                    f"beta2={pair[1]!r})")
+            return f"{who}: PyTorch's betas are two arguments in dp: {who}(..., beta1={pair[0]!r}, beta2={pair[1]!r})"
         if ours in names:
             return f"{who}: PyTorch's {key!r} is {ours!r} in dp: {who}(..., {ours}={value!r})"
         close = difflib.get_close_matches(key, names, n=1)
@@ -131,9 +130,11 @@ def _mistake(who: str, signature: inspect.Signature, given: int, kwargs: Mapping
         return f"{who} has no argument {key!r}: {hint}it takes {', '.join(names)}"
     if given > len(by_position):
         keyword = names[len(by_position)]
-        return (f"{who} takes {len(by_position)} arguments by position ({', '.join(by_position)}) and the "
-                f"others by keyword, e.g. {who}(model, x_train, y_train, learning_rate=0.01, {keyword}=...); "
-                f"got {given}")
+        return (
+            f"{who} takes {len(by_position)} arguments by position ({', '.join(by_position)}) and the "
+            f"others by keyword, e.g. {who}(model, x_train, y_train, learning_rate=0.01, {keyword}=...); "
+            f"got {given}"
+        )
     return f"{who}: {error}"
 
 
@@ -162,28 +163,46 @@ class Optimizer:
     decoupled_weight_decay = False  # True: the rule decays the parameters itself (AdamW)
 
     @_explains_mistakes
-    def __init__(self, model: Model | None = None, x_train: Any = None, y_train: Any = None,
-                 learning_rate: float = 1e-3, *, weight_decay: float = 0.0, batch_size: int | None = None,
-                 rng: RngLike = None, groups: Sequence[Group] | None = None, schedule: Schedule | None = None,
-                 clip_grad_norm: float | None = None, compile: CompileMode = False) -> None:
+    def __init__(
+        self,
+        model: Model | None = None,
+        x_train: Any = None,
+        y_train: Any = None,
+        learning_rate: float = 1e-3,
+        *,
+        weight_decay: float = 0.0,
+        batch_size: int | None = None,
+        rng: RngLike = None,
+        groups: Sequence[Group] | None = None,
+        schedule: Schedule | None = None,
+        clip_grad_norm: float | None = None,
+        compile: CompileMode = False,
+    ) -> None:
         who = type(self).__name__
         if model is not None and not isinstance(model, Model):
-            raise TypeError(f"{who}: the first argument is the model, got {type(model).__name__}; "
-                            f"give hyper-parameters by keyword: {who}(learning_rate=...)")
+            raise TypeError(
+                f"{who}: the first argument is the model, got {type(model).__name__}; "
+                f"give hyper-parameters by keyword: {who}(learning_rate=...)"
+            )
         if _is_number(x_train):  # SGD(net, 0.1): a learning rate where the data goes
             rate = np.asarray(x_train).item()
-            raise TypeError(f"{who}(model, x_train, y_train): the second positional argument is the training "
-                            f"inputs, x_train, but got the number {rate!r}; give the learning rate by keyword: "
-                            f"{who}(model, x_train, y_train, learning_rate={rate!r})")
+            raise TypeError(
+                f"{who}(model, x_train, y_train): the second positional argument is the training "
+                f"inputs, x_train, but got the number {rate!r}; give the learning rate by keyword: "
+                f"{who}(model, x_train, y_train, learning_rate={rate!r})"
+            )
         if _is_number(y_train):
             rate = np.asarray(y_train).item()
-            raise TypeError(f"{who}(model, x_train, y_train): the third positional argument is the training "
-                            f"labels, y_train, but got the number {rate!r}; give the learning rate by keyword: "
-                            f"{who}(model, x_train, y_train, learning_rate={rate!r}), or "
-                            f"{who}(model, x_train, learning_rate={rate!r}) for a model without labels")
+            raise TypeError(
+                f"{who}(model, x_train, y_train): the third positional argument is the training "
+                f"labels, y_train, but got the number {rate!r}; give the learning rate by keyword: "
+                f"{who}(model, x_train, y_train, learning_rate={rate!r}), or "
+                f"{who}(model, x_train, learning_rate={rate!r}) for a model without labels"
+            )
         if x_train is None and y_train is not None:
-            raise ValueError(f"{who}: y_train without x_train; give x_train, y_train (or x_train alone for a "
-                             "model without labels)")
+            raise ValueError(
+                f"{who}: y_train without x_train; give x_train, y_train (or x_train alone for a model without labels)"
+            )
         if y_train is not None and len(x_train) != len(y_train):
             raise ValueError(f"{who}: x_train has {len(x_train)} examples, y_train {len(y_train)}")
         self.learning_rate, self.weight_decay = learning_rate, weight_decay
@@ -191,9 +210,11 @@ class Optimizer:
             setattr(self, key, value)
         self.groups = self._checked_groups(groups)
         if schedule is not None and not isinstance(schedule, Schedule):
-            raise TypeError(f"{who}: schedule must be a dp.nn schedule (StepLR, CosineAnnealingLR, LinearLR, "
-                            f"SequentialLR, LambdaLR), got {type(schedule).__name__}; for a factor that is a "
-                            "function of the step, LambdaLR(lambda step: ...)")
+            raise TypeError(
+                f"{who}: schedule must be a dp.nn schedule (StepLR, CosineAnnealingLR, LinearLR, "
+                f"SequentialLR, LambdaLR), got {type(schedule).__name__}; for a factor that is a "
+                "function of the step, LambdaLR(lambda step: ...)"
+            )
         self.schedule = schedule
         self.clip_grad_norm = None if clip_grad_norm is None else _positive(clip_grad_norm, f"{who}: clip_grad_norm")
         self.last_grad_norm: float | None = None  # the gradients' total norm before clipping, at the last step
@@ -220,35 +241,45 @@ class Optimizer:
 
     def _check_hyper(self, hyper: Mapping[str, Any], who: str) -> dict[str, Any]:
         """Every hyper-parameter in `hyper`, checked and normalised; `who` starts the messages."""
-        return {"learning_rate": _positive(hyper["learning_rate"], f"{who}: learning_rate"),
-                "weight_decay": _non_negative(hyper["weight_decay"], f"{who}: weight_decay")}
+        return {
+            "learning_rate": _positive(hyper["learning_rate"], f"{who}: learning_rate"),
+            "weight_decay": _non_negative(hyper["weight_decay"], f"{who}: weight_decay"),
+        }
 
     def _checked_groups(self, groups: Sequence[Group] | None) -> list[dict[str, Any]]:
         who = type(self).__name__
         if groups is None:
             return []
         if not isinstance(groups, list | tuple):
-            raise TypeError(f"{who}: groups must be a list of dicts such as {{'params': [...], 'weight_decay': 0.0}}, "
-                            f"got {type(groups).__name__}")
+            raise TypeError(
+                f"{who}: groups must be a list of dicts such as {{'params': [...], 'weight_decay': 0.0}}, "
+                f"got {type(groups).__name__}"
+            )
         allowed = ("params", *self.hyper_parameters)
         checked = []
         for index, group in enumerate(groups):
             where = f"{who}: group {index}"
             if not isinstance(group, Mapping):
-                raise TypeError(f"{where} must be a dict such as {{'params': [...], 'weight_decay': 0.0}}, "
-                                f"got {type(group).__name__}")
+                raise TypeError(
+                    f"{where} must be a dict such as {{'params': [...], 'weight_decay': 0.0}}, "
+                    f"got {type(group).__name__}"
+                )
             unknown = [key for key in group if key not in allowed]
             if unknown:
-                hints = "".join(f"; PyTorch's {key!r} is {_TORCH_KEYS[key]!r} here" for key in unknown
-                                if key in _TORCH_KEYS)
-                raise ValueError(f"{where} has unknown key(s) {unknown}: a group has 'params' and may set "
-                                 f"{list(self.hyper_parameters)}{hints}")
+                hints = "".join(
+                    f"; PyTorch's {key!r} is {_TORCH_KEYS[key]!r} here" for key in unknown if key in _TORCH_KEYS
+                )
+                raise ValueError(
+                    f"{where} has unknown key(s) {unknown}: a group has 'params' and may set "
+                    f"{list(self.hyper_parameters)}{hints}"
+                )
             if "params" not in group:
                 raise ValueError(f"{where} has no 'params': a list of parameter names, or a predicate name -> bool")
             settings = {key: value for key, value in group.items() if key != "params"}
             normalised = self._check_hyper(self._defaults() | settings, where)
-            checked.append({"params": _group_members(group["params"], where),
-                            **{key: normalised[key] for key in settings}})
+            checked.append(
+                {"params": _group_members(group["params"], where), **{key: normalised[key] for key in settings}}
+            )
         return checked
 
     def _assign(self, params: Mapping[str, Any]) -> dict[str, int]:
@@ -259,9 +290,11 @@ class Optimizer:
         """
         who = type(self).__name__
         if not params:
-            raise ValueError(f"{who}: optimizer got an empty parameter list: there are no parameters to train. "
-                             "Parameters are named leaf Nodes, Node(w, \"w\") (layers such as Linear make them); "
-                             "an unnamed Node is a constant, so this happens when every Node was left unnamed")
+            raise ValueError(
+                f"{who}: optimizer got an empty parameter list: there are no parameters to train. "
+                'Parameters are named leaf Nodes, Node(w, "w") (layers such as Linear make them); '
+                "an unnamed Node is a constant, so this happens when every Node was left unnamed"
+            )
         names = tuple(params)
         if self._assignment is not None and self._assignment[0] == names:
             return self._assignment[1]
@@ -271,18 +304,22 @@ class Optimizer:
             if callable(members):
                 chosen = [name for name in names if members(name)]
                 if not chosen:
-                    raise ValueError(f"{who}: group {index}'s predicate matches none of the parameters "
-                                     f"{_listed(names)}")
+                    raise ValueError(
+                        f"{who}: group {index}'s predicate matches none of the parameters {_listed(names)}"
+                    )
             else:
                 missing = [name for name in members if name not in params]
                 if missing:
-                    raise ValueError(f"{who}: group {index} names {missing}, which are not among the parameters "
-                                     f"{_listed(names)}")
+                    raise ValueError(
+                        f"{who}: group {index} names {missing}, which are not among the parameters {_listed(names)}"
+                    )
                 chosen = list(members)
             for name in chosen:
                 if name in owner:
-                    raise ValueError(f"{who}: parameter {name!r} is in group {owner[name]} and in group {index}; "
-                                     "a parameter belongs to one group at most")
+                    raise ValueError(
+                        f"{who}: parameter {name!r} is in group {owner[name]} and in group {index}; "
+                        "a parameter belongs to one group at most"
+                    )
                 owner[name] = index
         assignment = {name: owner.get(name, len(self.groups)) for name in names}
         self._assignment = (names, assignment)
@@ -292,8 +329,9 @@ class Optimizer:
         """The hyper-parameters of each group for the next step, the rest's last, with the learning
         rates the schedule gives."""
         defaults = self._defaults()
-        hypers = [defaults | {key: value for key, value in group.items() if key != "params"}
-                  for group in self.groups] + [defaults]
+        hypers = [
+            defaults | {key: value for key, value in group.items() if key != "params"} for group in self.groups
+        ] + [defaults]
         if self.schedule is not None:
             for hyper in hypers:
                 hyper["learning_rate"] = self.schedule(self.steps_taken, hyper["learning_rate"])
@@ -318,8 +356,10 @@ class Optimizer:
             params = params.parameters()
         who = f"{type(self).__name__}.step"
         if not isinstance(params, Mapping) or not isinstance(grads, Mapping):
-            raise TypeError(f"{who}: expected a model or a dict name -> parameter, and a dict name -> gradient, "
-                            f"got {type(params).__name__} and {type(grads).__name__}")
+            raise TypeError(
+                f"{who}: expected a model or a dict name -> parameter, and a dict name -> gradient, "
+                f"got {type(params).__name__} and {type(grads).__name__}"
+            )
         # Every name, type and shape is checked, and the groups and learning rates found, before
         # anything changes, so a rejected call leaves the parameters and the optimizer's state as
         # they were (and a gradient that would only broadcast onto its parameter, a wrong answer,
@@ -334,22 +374,33 @@ class Optimizer:
                 param.value = np.array(param.value)  # a number held as a 0-d array, updatable in place
             value = param.value if isinstance(param, Node) else param
             if not isinstance(value, np.ndarray) or value.dtype.kind != "f" or not value.flags.writeable:
-                got = (f"a {type(value).__name__}" if not isinstance(value, np.ndarray) else
-                       "a read-only array" if value.dtype.kind == "f" else f"an array of dtype {value.dtype}")
-                raise TypeError(f"{who}: parameter {name!r} must be a Node or a writable NumPy float array "
-                                f"(updated in place), got {got}")
+                got = (
+                    f"a {type(value).__name__}"
+                    if not isinstance(value, np.ndarray)
+                    else "a read-only array"
+                    if value.dtype.kind == "f"
+                    else f"an array of dtype {value.dtype}"
+                )
+                raise TypeError(
+                    f"{who}: parameter {name!r} must be a Node or a writable NumPy float array "
+                    f"(updated in place), got {got}"
+                )
             grad = np.asarray(grad.value if isinstance(grad, Node) else grad)
             if grad.dtype.kind not in "biuf":
                 raise TypeError(f"{who}: the gradient for {name!r} must be numbers, got dtype {grad.dtype}")
             if grad.shape != value.shape:
-                raise ValueError(f"{who}: the gradient for {name!r} has shape {grad.shape}, but the parameter "
-                                 f"has shape {value.shape}")
+                raise ValueError(
+                    f"{who}: the gradient for {name!r} has shape {grad.shape}, but the parameter "
+                    f"has shape {value.shape}"
+                )
             for key, kept in self.state.get(name, {}).items():  # the state is kept by name
                 if isinstance(kept, np.ndarray) and kept.shape != value.shape:
-                    raise ValueError(f"{who}: parameter {name!r} has shape {value.shape}, but this optimizer's "
-                                     f"{key} for {name!r} has shape {kept.shape}: it was used on other parameters "
-                                     "of the same names (another model?). Make a new optimizer for this model, "
-                                     "or clear the old state first: optimizer.state.clear()")
+                    raise ValueError(
+                        f"{who}: parameter {name!r} has shape {value.shape}, but this optimizer's "
+                        f"{key} for {name!r} has shape {kept.shape}: it was used on other parameters "
+                        "of the same names (another model?). Make a new optimizer for this model, "
+                        "or clear the old state first: optimizer.state.clear()"
+                    )
             updates[name] = (value, grad)
         group_of = self._assign(params)
         hypers = self._hypers()
@@ -372,9 +423,15 @@ class Optimizer:
 
     # -- the training loop ----------------------------------------------------------------------
 
-    def train(self, steps: int = 1000, print_each: int | None = 100, err_hist: bool = False,
-              progress: bool = True, *, blas_threads: int | None = 1
-              ) -> float | tuple[float, list[float], list[dict[str, np.ndarray]]]:
+    def train(
+        self,
+        steps: int = 1000,
+        print_each: int | None = 100,
+        err_hist: bool = False,
+        progress: bool = True,
+        *,
+        blas_threads: int | None = 1,
+    ) -> float | tuple[float, list[float], list[dict[str, np.ndarray]]]:
         """Take `steps` steps on the training data and return the loss of the last one.
 
         Every `print_each` steps it prints the loss (`None` or 0: never); `progress` shows a tqdm
@@ -390,15 +447,20 @@ class Optimizer:
         """
         model = self.model
         if model is None or self.x_train is None:
-            raise ValueError(f"train() needs a model and training data: {type(self).__name__}(model, x_train, "
-                             "y_train), or (model, x_train) for a model without labels")
+            raise ValueError(
+                f"train() needs a model and training data: {type(self).__name__}(model, x_train, "
+                "y_train), or (model, x_train) for a model without labels"
+            )
         steps = _count(steps, "train: steps")
         print_each = None if print_each is None or print_each == 0 else _count(print_each, "train: print_each")
         params = model.parameters()
         loss_hist: list[float] = []
         para_hist: list[dict[str, np.ndarray]] = []
-        bar = (tqdm(total=steps, desc=type(self).__name__, unit="step", mininterval=1)  # once a second: logs stay short
-               if progress and tqdm is not None else None)
+        bar = (
+            tqdm(total=steps, desc=type(self).__name__, unit="step", mininterval=1)  # once a second: logs stay short
+            if progress and tqdm is not None
+            else None
+        )
         was_training = model.training
         model.train()
         try:
@@ -448,14 +510,37 @@ class SGD(Optimizer):
     hyper_parameters = (*Optimizer.hyper_parameters, "momentum", "nesterov")
 
     @_explains_mistakes
-    def __init__(self, model: Model | None = None, x_train: Any = None, y_train: Any = None,
-                 learning_rate: float = 1e-5, *, momentum: float = 0.0, nesterov: bool = False,
-                 weight_decay: float = 0.0, batch_size: int | None = None, rng: RngLike = None,
-                 groups: Sequence[Group] | None = None, schedule: Schedule | None = None,
-                 clip_grad_norm: float | None = None, compile: CompileMode = False) -> None:
+    def __init__(
+        self,
+        model: Model | None = None,
+        x_train: Any = None,
+        y_train: Any = None,
+        learning_rate: float = 1e-5,
+        *,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        batch_size: int | None = None,
+        rng: RngLike = None,
+        groups: Sequence[Group] | None = None,
+        schedule: Schedule | None = None,
+        clip_grad_norm: float | None = None,
+        compile: CompileMode = False,
+    ) -> None:
         self.momentum, self.nesterov = momentum, nesterov
-        super().__init__(model, x_train, y_train, learning_rate, weight_decay=weight_decay, batch_size=batch_size,
-                         rng=rng, groups=groups, schedule=schedule, clip_grad_norm=clip_grad_norm, compile=compile)
+        super().__init__(
+            model,
+            x_train,
+            y_train,
+            learning_rate,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            rng=rng,
+            groups=groups,
+            schedule=schedule,
+            clip_grad_norm=clip_grad_norm,
+            compile=compile,
+        )
 
     def _check_hyper(self, hyper: Mapping[str, Any], who: str) -> dict[str, Any]:
         momentum = _fraction(hyper["momentum"], f"{who}: momentum")
@@ -489,14 +574,38 @@ class SGD_Momentum(SGD):
     """
 
     @_explains_mistakes
-    def __init__(self, model: Model | None = None, x_train: Any = None, y_train: Any = None,
-                 learning_rate: float = 1e-6, *, momentum: float = 0.9, nesterov: bool = False,
-                 weight_decay: float = 0.0, batch_size: int | None = None, rng: RngLike = None,
-                 groups: Sequence[Group] | None = None, schedule: Schedule | None = None,
-                 clip_grad_norm: float | None = None, compile: CompileMode = False) -> None:
-        super().__init__(model, x_train, y_train, learning_rate, momentum=momentum, nesterov=nesterov,
-                         weight_decay=weight_decay, batch_size=batch_size, rng=rng,
-                         groups=groups, schedule=schedule, clip_grad_norm=clip_grad_norm, compile=compile)
+    def __init__(
+        self,
+        model: Model | None = None,
+        x_train: Any = None,
+        y_train: Any = None,
+        learning_rate: float = 1e-6,
+        *,
+        momentum: float = 0.9,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        batch_size: int | None = None,
+        rng: RngLike = None,
+        groups: Sequence[Group] | None = None,
+        schedule: Schedule | None = None,
+        clip_grad_norm: float | None = None,
+        compile: CompileMode = False,
+    ) -> None:
+        super().__init__(
+            model,
+            x_train,
+            y_train,
+            learning_rate,
+            momentum=momentum,
+            nesterov=nesterov,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            rng=rng,
+            groups=groups,
+            schedule=schedule,
+            clip_grad_norm=clip_grad_norm,
+            compile=compile,
+        )
 
 
 Momentum = SGD_Momentum
@@ -519,18 +628,43 @@ class RMSProp(Optimizer):
     hyper_parameters = (*Optimizer.hyper_parameters, "decay", "eps")
 
     @_explains_mistakes
-    def __init__(self, model: Model | None = None, x_train: Any = None, y_train: Any = None,
-                 learning_rate: float = 1e-3, *, decay: float = 0.9, eps: float = 1e-8,
-                 weight_decay: float = 0.0, batch_size: int | None = None, rng: RngLike = None,
-                 groups: Sequence[Group] | None = None, schedule: Schedule | None = None,
-                 clip_grad_norm: float | None = None, compile: CompileMode = False) -> None:
+    def __init__(
+        self,
+        model: Model | None = None,
+        x_train: Any = None,
+        y_train: Any = None,
+        learning_rate: float = 1e-3,
+        *,
+        decay: float = 0.9,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        batch_size: int | None = None,
+        rng: RngLike = None,
+        groups: Sequence[Group] | None = None,
+        schedule: Schedule | None = None,
+        clip_grad_norm: float | None = None,
+        compile: CompileMode = False,
+    ) -> None:
         self.decay, self.eps = decay, eps
-        super().__init__(model, x_train, y_train, learning_rate, weight_decay=weight_decay, batch_size=batch_size,
-                         rng=rng, groups=groups, schedule=schedule, clip_grad_norm=clip_grad_norm, compile=compile)
+        super().__init__(
+            model,
+            x_train,
+            y_train,
+            learning_rate,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            rng=rng,
+            groups=groups,
+            schedule=schedule,
+            clip_grad_norm=clip_grad_norm,
+            compile=compile,
+        )
 
     def _check_hyper(self, hyper: Mapping[str, Any], who: str) -> dict[str, Any]:
-        return super()._check_hyper(hyper, who) | {"decay": _fraction(hyper["decay"], f"{who}: decay"),
-                                                   "eps": _positive(hyper["eps"], f"{who}: eps")}
+        return super()._check_hyper(hyper, who) | {
+            "decay": _fraction(hyper["decay"], f"{who}: decay"),
+            "eps": _positive(hyper["eps"], f"{who}: eps"),
+        }
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], hyper: dict[str, Any]) -> None:
         decay = hyper["decay"]
@@ -563,19 +697,45 @@ class Adam(Optimizer):
     hyper_parameters = (*Optimizer.hyper_parameters, "beta1", "beta2", "eps")
 
     @_explains_mistakes
-    def __init__(self, model: Model | None = None, x_train: Any = None, y_train: Any = None,
-                 learning_rate: float = 1e-3, *, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
-                 weight_decay: float = 0.0, batch_size: int | None = None, rng: RngLike = None,
-                 groups: Sequence[Group] | None = None, schedule: Schedule | None = None,
-                 clip_grad_norm: float | None = None, compile: CompileMode = False) -> None:
+    def __init__(
+        self,
+        model: Model | None = None,
+        x_train: Any = None,
+        y_train: Any = None,
+        learning_rate: float = 1e-3,
+        *,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        batch_size: int | None = None,
+        rng: RngLike = None,
+        groups: Sequence[Group] | None = None,
+        schedule: Schedule | None = None,
+        clip_grad_norm: float | None = None,
+        compile: CompileMode = False,
+    ) -> None:
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
-        super().__init__(model, x_train, y_train, learning_rate, weight_decay=weight_decay, batch_size=batch_size,
-                         rng=rng, groups=groups, schedule=schedule, clip_grad_norm=clip_grad_norm, compile=compile)
+        super().__init__(
+            model,
+            x_train,
+            y_train,
+            learning_rate,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            rng=rng,
+            groups=groups,
+            schedule=schedule,
+            clip_grad_norm=clip_grad_norm,
+            compile=compile,
+        )
 
     def _check_hyper(self, hyper: Mapping[str, Any], who: str) -> dict[str, Any]:
-        return super()._check_hyper(hyper, who) | {"beta1": _fraction(hyper["beta1"], f"{who}: beta1"),
-                                                   "beta2": _fraction(hyper["beta2"], f"{who}: beta2"),
-                                                   "eps": _positive(hyper["eps"], f"{who}: eps")}
+        return super()._check_hyper(hyper, who) | {
+            "beta1": _fraction(hyper["beta1"], f"{who}: beta1"),
+            "beta2": _fraction(hyper["beta2"], f"{who}: beta2"),
+            "eps": _positive(hyper["eps"], f"{who}: eps"),
+        }
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], hyper: dict[str, Any]) -> None:
         beta1, beta2 = hyper["beta1"], hyper["beta2"]
@@ -588,9 +748,9 @@ class Adam(Optimizer):
         v *= beta2
         v += (1 - beta2) * np.square(grad)
         denominator = np.sqrt(v)
-        denominator /= math.sqrt(1 - beta2 ** t)
+        denominator /= math.sqrt(1 - beta2**t)
         denominator += hyper["eps"]
-        param -= (hyper["learning_rate"] / (1 - beta1 ** t)) * m / denominator
+        param -= (hyper["learning_rate"] / (1 - beta1**t)) * m / denominator
 
 
 class AdamW(Adam):
@@ -609,14 +769,40 @@ class AdamW(Adam):
     decoupled_weight_decay = True
 
     @_explains_mistakes
-    def __init__(self, model: Model | None = None, x_train: Any = None, y_train: Any = None,
-                 learning_rate: float = 1e-3, *, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
-                 weight_decay: float = 0.01, batch_size: int | None = None, rng: RngLike = None,
-                 groups: Sequence[Group] | None = None, schedule: Schedule | None = None,
-                 clip_grad_norm: float | None = None, compile: CompileMode = False) -> None:
-        super().__init__(model, x_train, y_train, learning_rate, beta1=beta1, beta2=beta2, eps=eps,
-                         weight_decay=weight_decay, batch_size=batch_size, rng=rng,
-                         groups=groups, schedule=schedule, clip_grad_norm=clip_grad_norm, compile=compile)
+    def __init__(
+        self,
+        model: Model | None = None,
+        x_train: Any = None,
+        y_train: Any = None,
+        learning_rate: float = 1e-3,
+        *,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+        batch_size: int | None = None,
+        rng: RngLike = None,
+        groups: Sequence[Group] | None = None,
+        schedule: Schedule | None = None,
+        clip_grad_norm: float | None = None,
+        compile: CompileMode = False,
+    ) -> None:
+        super().__init__(
+            model,
+            x_train,
+            y_train,
+            learning_rate,
+            beta1=beta1,
+            beta2=beta2,
+            eps=eps,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            rng=rng,
+            groups=groups,
+            schedule=schedule,
+            clip_grad_norm=clip_grad_norm,
+            compile=compile,
+        )
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], hyper: dict[str, Any]) -> None:
         if hyper["weight_decay"]:
@@ -627,8 +813,9 @@ class AdamW(Adam):
 # -- gradient clipping -------------------------------------------------------------------------
 
 
-def clip_grad_norm(grads: MutableMapping[str, Any], max_norm: float, norm_type: float = 2.0,
-                   error_if_nonfinite: bool = False) -> float:
+def clip_grad_norm(
+    grads: MutableMapping[str, Any], max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False
+) -> float:
     """Scale the gradients down together so that their total norm is at most about `max_norm`,
     as `torch.nn.utils.clip_grad_norm_`, and return the total norm before clipping.
 
@@ -647,8 +834,10 @@ def clip_grad_norm(grads: MutableMapping[str, Any], max_norm: float, norm_type: 
         optimizer.step(model, grads)
     """
     if not isinstance(grads, MutableMapping):
-        raise TypeError(f"clip_grad_norm: grads must be a dict name -> gradient (its entries are replaced), "
-                        f"got {type(grads).__name__}")
+        raise TypeError(
+            f"clip_grad_norm: grads must be a dict name -> gradient (its entries are replaced), "
+            f"got {type(grads).__name__}"
+        )
     max_norm = _positive(max_norm, "clip_grad_norm: max_norm")
     if isinstance(norm_type, bool) or not isinstance(norm_type, Real) or not norm_type > 0:
         raise ValueError(f"clip_grad_norm: norm_type must be a number > 0 or math.inf, got {norm_type!r}")
@@ -662,8 +851,10 @@ def clip_grad_norm(grads: MutableMapping[str, Any], max_norm: float, norm_type: 
     norms = [np.linalg.norm(array.ravel().astype(np.float64, copy=False), norm_type) for array in arrays.values()]
     total = float(np.linalg.norm(np.array(norms, dtype=np.float64), norm_type)) if norms else 0.0
     if not math.isfinite(total) and error_if_nonfinite:
-        raise ValueError(f"clip_grad_norm: the total norm of order {norm_type} of the gradients is {total}, "
-                         "so they cannot be clipped (error_if_nonfinite=True)")
+        raise ValueError(
+            f"clip_grad_norm: the total norm of order {norm_type} of the gradients is {total}, "
+            "so they cannot be clipped (error_if_nonfinite=True)"
+        )
     factor = max_norm / (total + 1e-6)
     if not factor >= 1:  # PyTorch clamps the factor at 1: below 1 (or NaN, from a NaN total) it scales
         with np.errstate(invalid="ignore"):  # inf * 0 for an infinite total: NaN, as PyTorch's
@@ -687,14 +878,17 @@ def _group_members(members: Any, where: str) -> tuple[str, ...] | Callable[[str]
     if isinstance(members, str | Node):
         members = [members]
     if not isinstance(members, list | tuple | set | frozenset):
-        raise TypeError(f"{where}: 'params' must be a list of parameter names or a predicate name -> bool, "
-                        f"got {type(members).__name__}")
+        raise TypeError(
+            f"{where}: 'params' must be a list of parameter names or a predicate name -> bool, "
+            f"got {type(members).__name__}"
+        )
     names = []
     for member in members:
         name = member.name if isinstance(member, Node) else member
         if not isinstance(name, str):
-            raise TypeError(f"{where}: 'params' lists {member!r}, which is not a parameter name (a str) or a "
-                            "named parameter Node")
+            raise TypeError(
+                f"{where}: 'params' lists {member!r}, which is not a parameter name (a str) or a named parameter Node"
+            )
         if name in names:
             raise ValueError(f"{where}: 'params' lists {name!r} twice")
         names.append(name)

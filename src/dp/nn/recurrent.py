@@ -89,8 +89,15 @@ class _Cell(Layer):
     _bias_keys: tuple[str, ...]
     b: Node  # the bias of RNNCell and LSTMCell (GRUCell has two), set from _bias_keys
 
-    def __init__(self, input_size: int, hidden_size: int, name: str | None = None, *, rng: RngLike = None,
-                 dtype: DTypeLike = np.float64) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        name: str | None = None,
+        *,
+        rng: RngLike = None,
+        dtype: DTypeLike = np.float64,
+    ) -> None:
         super().__init__(name)
         self.input_size, self.hidden_size = _sizes(type(self).__name__, input_size, hidden_size)
         width = self._gates * self.hidden_size
@@ -137,8 +144,10 @@ class _Cell(Layer):
     def _checked_hidden(self, h: Any, batch: int, label: str, who: str) -> Any:
         h = _operand(h, who, self.Wh.dtype)
         if np.shape(h) != (batch, self.hidden_size):
-            raise ValueError(f"{who}: expected the state {label} of shape (N, hidden_size) = "
-                             f"({batch}, {self.hidden_size}), got {np.shape(h)}")
+            raise ValueError(
+                f"{who}: expected the state {label} of shape (N, hidden_size) = "
+                f"({batch}, {self.hidden_size}), got {np.shape(h)}"
+            )
         return h
 
     def _describe(self) -> str:
@@ -155,8 +164,16 @@ class RNNCell(_Cell):
     _gates = 1
     _bias_keys = ("b",)
 
-    def __init__(self, input_size: int, hidden_size: int, name: str | None = None, *, nonlinearity: str = "tanh",
-                 rng: RngLike = None, dtype: DTypeLike = np.float64) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        name: str | None = None,
+        *,
+        nonlinearity: str = "tanh",
+        rng: RngLike = None,
+        dtype: DTypeLike = np.float64,
+    ) -> None:
         self.nonlinearity = _nonlinearity(type(self).__name__, nonlinearity)
         super().__init__(input_size, hidden_size, name, rng=rng, dtype=dtype)
 
@@ -189,9 +206,9 @@ class LSTMCell(_Cell):
         H = self.hidden_size
         g = gx + h @ self.Wh  # the gate equation, x·Wx + b + h·Wh, for all four gates at once
         input_gate = g[:, :H].sigmoid()
-        forget_gate = g[:, H:2 * H].sigmoid()
-        candidate = g[:, 2 * H:3 * H].tanh()
-        output_gate = g[:, 3 * H:].sigmoid()
+        forget_gate = g[:, H : 2 * H].sigmoid()
+        candidate = g[:, 2 * H : 3 * H].tanh()
+        output_gate = g[:, 3 * H :].sigmoid()
         c = forget_gate * c + input_gate * candidate
         return output_gate * c.tanh(), c
 
@@ -228,9 +245,9 @@ class GRUCell(_Cell):
     def _recur(self, gx: Any, h: Any) -> Any:
         H = self.hidden_size
         gh = h @ self.Wh + self.bh
-        reset_update = (gx[:, :2 * H] + gh[:, :2 * H]).sigmoid()  # r and z in one operation
+        reset_update = (gx[:, : 2 * H] + gh[:, : 2 * H]).sigmoid()  # r and z in one operation
         reset, update = reset_update[:, :H], reset_update[:, H:]
-        candidate = (gx[:, 2 * H:] + reset * gh[:, 2 * H:]).tanh()
+        candidate = (gx[:, 2 * H :] + reset * gh[:, 2 * H :]).tanh()
         return candidate + update * (h - candidate)  # = (1 - z) * n + z * h
 
 
@@ -240,6 +257,7 @@ class GRUCell(_Cell):
 
 def _cell_parameter(key: str) -> property:
     """A sequence layer's parameter: its cell's, under the same name (`lstm.Wx`, not `lstm.cell.Wx`)."""
+
     def get(self: _Sequence) -> Any:
         return getattr(self.cell, key)
 
@@ -258,8 +276,16 @@ class _Sequence(Layer):
 
     _cell_type: type[_Cell]
 
-    def __init__(self, input_size: int, hidden_size: int, name: str | None = None, *, rng: RngLike = None,
-                 dtype: DTypeLike = np.float64, **options: Any) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        name: str | None = None,
+        *,
+        rng: RngLike = None,
+        dtype: DTypeLike = np.float64,
+        **options: Any,
+    ) -> None:
         super().__init__(name)
         _sizes(type(self).__name__, input_size, hidden_size)  # errors name this layer, not its cell
         self.cell = self._cell_type(input_size, hidden_size, name, rng=rng, dtype=dtype, **options)
@@ -280,8 +306,9 @@ class _Sequence(Layer):
         x = _operand(x, repr(self), cell.Wx.dtype)
         shape = np.shape(x)
         if len(shape) != 3 or shape[2] != self.input_size:
-            raise ValueError(f"{self!r}: expected an input of shape (N, T, {self.input_size}) (batch first), "
-                             f"got {shape}")
+            raise ValueError(
+                f"{self!r}: expected an input of shape (N, T, {self.input_size}) (batch first), got {shape}"
+            )
         if shape[1] == 0:
             raise ValueError(f"{self!r}: the sequences are empty (T = 0): {shape}")
         state = cell._initial_state(state, shape[0], x.dtype, repr(self))
@@ -314,10 +341,24 @@ class RNN(_Sequence):
     _cell_type = RNNCell
     Wx, Wh, b = (_cell_parameter(key) for key in ("Wx", "Wh", "b"))
 
-    def __init__(self, input_size: int, hidden_size: int, name: str | None = None, *, nonlinearity: str = "tanh",
-                 rng: RngLike = None, dtype: DTypeLike = np.float64) -> None:
-        super().__init__(input_size, hidden_size, name, rng=rng, dtype=dtype,
-                         nonlinearity=_nonlinearity(type(self).__name__, nonlinearity))
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        name: str | None = None,
+        *,
+        nonlinearity: str = "tanh",
+        rng: RngLike = None,
+        dtype: DTypeLike = np.float64,
+    ) -> None:
+        super().__init__(
+            input_size,
+            hidden_size,
+            name,
+            rng=rng,
+            dtype=dtype,
+            nonlinearity=_nonlinearity(type(self).__name__, nonlinearity),
+        )
 
 
 class LSTM(_Sequence):

@@ -102,8 +102,9 @@ class LinearLR(Schedule):
         return base_lr * (self.start_factor + (self.end_factor - self.start_factor) * progress)
 
     def __repr__(self) -> str:
-        return (f"LinearLR(start_factor={self.start_factor}, end_factor={self.end_factor}, "
-                f"total_iters={self.total_iters})")
+        return (
+            f"LinearLR(start_factor={self.start_factor}, end_factor={self.end_factor}, total_iters={self.total_iters})"
+        )
 
 
 class LambdaLR(Schedule):
@@ -140,14 +141,17 @@ class SequentialLR(Schedule):
 
     def __init__(self, schedules: Sequence[Schedule], milestones: Sequence[int]) -> None:
         if isinstance(schedules, Schedule) or not isinstance(schedules, Sequence) or not schedules:
-            raise TypeError("SequentialLR: schedules must be a non-empty list of schedules, "
-                            f"got {type(schedules).__name__}")
+            raise TypeError(
+                f"SequentialLR: schedules must be a non-empty list of schedules, got {type(schedules).__name__}"
+            )
         for index, schedule in enumerate(schedules):
             if not isinstance(schedule, Schedule):
                 raise TypeError(f"SequentialLR: schedules[{index}] is a {type(schedule).__name__}, not a schedule")
         if not isinstance(milestones, Sequence) or len(milestones) != len(schedules) - 1:
-            raise ValueError(f"SequentialLR: {len(schedules)} schedules need {len(schedules) - 1} milestone(s) "
-                             f"(the steps where the next one starts), got {milestones!r}")
+            raise ValueError(
+                f"SequentialLR: {len(schedules)} schedules need {len(schedules) - 1} milestone(s) "
+                f"(the steps where the next one starts), got {milestones!r}"
+            )
         milestones = [_count(milestone, "SequentialLR: a milestone") for milestone in milestones]
         if any(later <= earlier for earlier, later in zip(milestones, milestones[1:])):
             raise ValueError(f"SequentialLR: milestones must increase, got {milestones}")

@@ -25,5 +25,13 @@ from dp.ops.convolution import *  # noqa: F401,F403
 from dp.ops import convolution, elementwise, linalg, reductions, shape, windows  # noqa: E402
 
 #: dp.ops.<name>: each family's public operations (the API snapshot lists them from here).
-__all__ = ["PRIMITIVES", "primitive", *elementwise.__all__, *reductions.__all__, *shape.__all__, *linalg.__all__,
-           *windows.__all__, *convolution.__all__]
+__all__ = [
+    "PRIMITIVES",
+    "primitive",
+    *elementwise.__all__,
+    *reductions.__all__,
+    *shape.__all__,
+    *linalg.__all__,
+    *windows.__all__,
+    *convolution.__all__,
+]

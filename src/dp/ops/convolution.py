@@ -59,8 +59,9 @@ def _transpose(g: np.ndarray, W: np.ndarray, shape: tuple[int, ...], stride: tup
     columns_gradient = columns_gradient.reshape(c, kh, kw, rows, columns, n)
     result = np.zeros((c, height, width, n), dtype=columns_gradient.dtype)
     for u, v in itertools.product(range(kh), range(kw)):
-        result[:, u:u + stride[0] * (rows - 1) + 1:stride[0], v:v + stride[1] * (columns - 1) + 1:stride[1]] += \
-            columns_gradient[:, u, v]
+        result[
+            :, u : u + stride[0] * (rows - 1) + 1 : stride[0], v : v + stride[1] * (columns - 1) + 1 : stride[1]
+        ] += columns_gradient[:, u, v]
     return np.ascontiguousarray(result.transpose(3, 0, 1, 2))
 
 
@@ -73,19 +74,34 @@ def _weight(x: np.ndarray, g: np.ndarray, kernel: tuple[int, int], stride: tuple
 
 #: Cross-correlation of images x with kernels W.   d/dx: the transpose; d/dW: the weight map.
 _correlate2d = primitive(
-    "correlate2d", _correlate, tangent="multilinear",
-    vjp=(lambda g, out, x, W, stride: _correlate2d_transpose(g, W, shape=np.shape(x), stride=stride),
-         lambda g, out, x, W, stride: _correlate2d_weight(x, g, kernel=np.shape(W)[2:], stride=stride)))
+    "correlate2d",
+    _correlate,
+    tangent="multilinear",
+    vjp=(
+        lambda g, out, x, W, stride: _correlate2d_transpose(g, W, shape=np.shape(x), stride=stride),
+        lambda g, out, x, W, stride: _correlate2d_weight(x, g, kernel=np.shape(W)[2:], stride=stride),
+    ),
+)
 #: correlate2d's derivative in x, an operation of its own: bilinear in g and W.
 _correlate2d_transpose: Primitive = primitive(
-    "correlate2d_transpose", _transpose, tangent="multilinear",
-    vjp=(lambda h, out, g, W, shape, stride: _correlate2d(h, W, stride=stride),
-         lambda h, out, g, W, shape, stride: _correlate2d_weight(h, g, kernel=np.shape(W)[2:], stride=stride)))
+    "correlate2d_transpose",
+    _transpose,
+    tangent="multilinear",
+    vjp=(
+        lambda h, out, g, W, shape, stride: _correlate2d(h, W, stride=stride),
+        lambda h, out, g, W, shape, stride: _correlate2d_weight(h, g, kernel=np.shape(W)[2:], stride=stride),
+    ),
+)
 #: correlate2d's derivative in W, an operation of its own: bilinear in x and g.
 _correlate2d_weight: Primitive = primitive(
-    "correlate2d_weight", _weight, tangent="multilinear",
-    vjp=(lambda h, out, x, g, kernel, stride: _correlate2d_transpose(g, h, shape=np.shape(x), stride=stride),
-         lambda h, out, x, g, kernel, stride: _correlate2d(x, h, stride=stride)))
+    "correlate2d_weight",
+    _weight,
+    tangent="multilinear",
+    vjp=(
+        lambda h, out, x, g, kernel, stride: _correlate2d_transpose(g, h, shape=np.shape(x), stride=stride),
+        lambda h, out, x, g, kernel, stride: _correlate2d(x, h, stride=stride),
+    ),
+)
 
 
 def correlate2d(x: Any, W: Any, stride: tuple[int, int] = (1, 1)) -> Any:

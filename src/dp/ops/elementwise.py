@@ -20,15 +20,19 @@ import numpy as np
 
 from dp.node import NOT_DIFFERENTIABLE, Primitive, _one_where_zero, implements, method, plain, primitive
 
+# The names as a paragraph (ruff format would put each on its own line).
+# fmt: off
 __all__ = ["abs", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "ceil", "clip", "cos",
            "cosh", "divmod", "elu", "erf", "erfc", "exp2", "expm1", "fix", "floor", "floor_divide", "fmax", "fmin",
            "fmod", "gelu", "hypot", "leaky_relu", "log10", "log1p", "log2", "log_sigmoid", "logaddexp", "maximum",
            "minimum", "reciprocal", "relu", "remainder", "rint", "round", "sigmoid", "sign", "silu", "sin", "sinh",
            "softplus", "sqrt", "square", "swish", "tan", "trunc", "where"]
+# fmt: on
 
 
-def elementwise(name: str, forward: Any, vjp: Any, *numpy_functions: Any, methods: tuple[str, ...] = (),
-                **options: Any) -> Primitive:
+def elementwise(
+    name: str, forward: Any, vjp: Any, *numpy_functions: Any, methods: tuple[str, ...] = (), **options: Any
+) -> Primitive:
     """An element-wise primitive, registered as the NumPy functions and methods it stands for."""
     operation = primitive(name, forward, vjp=vjp, tangent="elementwise", **options)
     implements(*numpy_functions)(operation)
@@ -46,8 +50,10 @@ def piecewise_constant(name: str, forward: Any, *numpy_functions: Any, **options
 
 def _reflected(operation: Callable[..., Any]) -> Callable[..., Any]:
     """The reflected operator (`2 % x` calls x.__rmod__(2)): the operation on (other, self)."""
+
     def reflected(self: Any, other: Any) -> Any:
         return operation(other, self)
+
     return reflected
 
 
@@ -69,8 +75,9 @@ square = elementwise("square", np.square, lambda g, out, x: g * 2 * x, np.square
 #: 1 / x.   d/dx = -1/x^2 = -out^2.
 reciprocal = elementwise("reciprocal", np.reciprocal, lambda g, out, x: -g * out * out, np.reciprocal)
 #: |x|.   d/dx = sign(x) (0 at x = 0, as PyTorch).
-abs = elementwise("abs", np.abs, lambda g, out, x: g * np.sign(plain(x)), np.absolute, np.fabs,
-                  methods=("abs", "__abs__"))
+abs = elementwise(
+    "abs", np.abs, lambda g, out, x: g * np.sign(plain(x)), np.absolute, np.fabs, methods=("abs", "__abs__")
+)
 #: exp(x) - 1, accurate near 0.   d/dx = exp(x) (not out + 1, which loses exp(x) to rounding for x << 0).
 expm1 = elementwise("expm1", np.expm1, lambda g, out, x: g * np.exp(x), np.expm1)
 #: 2^x.   d/dx = 2^x log(2).
@@ -114,8 +121,12 @@ def _stable_sigmoid(x: Any) -> Any:
 sigmoid = elementwise("sigmoid", _stable_sigmoid, lambda g, out, x: g * out * (1 - out), methods=("sigmoid",))
 #: max(x, 0).   d/dx = 1 where x > 0, else 0.
 relu = elementwise("relu", lambda x: np.maximum(x, 0), lambda g, out, x: g * (plain(x) > 0), methods=("relu",))
-_leaky_relu = primitive("leaky_relu", lambda x, alpha: np.where(x > 0, x, alpha * x),
-                        vjp=lambda g, out, x, alpha: np.where(plain(x) > 0, g, alpha * g), tangent="elementwise")
+_leaky_relu = primitive(
+    "leaky_relu",
+    lambda x, alpha: np.where(x > 0, x, alpha * x),
+    vjp=lambda g, out, x, alpha: np.where(plain(x) > 0, g, alpha * g),
+    tangent="elementwise",
+)
 
 
 @method("leaky_relu")
@@ -135,6 +146,8 @@ def leaky_relu(x: Any, alpha: float = 0.01) -> Any:
 # with erfc < 0.52, which scales the rounding error of exp(-x^2) down: Cody's split of x^2 for an
 # exact exp matters for erfc itself, not for erf. Accurate to about 3 ulps (see the tests).
 
+# The coefficients as rows, as Cody prints them.
+# fmt: off
 _ERF_R1 = ((1.85777706184603153e-1, 3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02,
             3.20937758913846947e03),
            (1.0, 2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03, 2.84423683343917062e03))
@@ -147,6 +160,7 @@ _ERFC_R3 = ((1.63153871373020978e-2, 3.05326634961232344e-1, 3.60344899949804439
              1.60837851487422766e-2, 6.58749161529837803e-4),
             (1.0, 2.56852019228982242e00, 1.87295284992346047e00, 5.27905102951428412e-1, 6.05183413124413191e-2,
              2.33520497626869185e-3))
+# fmt: on
 _ONE_OVER_SQRT_PI = 1 / math.sqrt(math.pi)
 _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
 
@@ -166,10 +180,11 @@ def _erf_tail(y: np.ndarray) -> np.ndarray:
 
 def _erf_of_magnitude(y: np.ndarray) -> np.ndarray:
     """erf(y) for y = |x| >= 0, in float64."""
-    return np.piecewise(y, [y <= 0.46875, (y > 0.46875) & (y <= 4.0)], [
-        lambda y: y * _rational(_ERF_R1, y * y),
-        lambda y: 1 - np.exp(-y * y) * _rational(_ERFC_R2, y),
-        _erf_tail])
+    return np.piecewise(
+        y,
+        [y <= 0.46875, (y > 0.46875) & (y <= 4.0)],
+        [lambda y: y * _rational(_ERF_R1, y * y), lambda y: 1 - np.exp(-y * y) * _rational(_ERFC_R2, y), _erf_tail],
+    )
 
 
 def _erf(x: Any) -> Any:
@@ -195,8 +210,9 @@ def _erfc_of_positive(y: np.ndarray) -> np.ndarray:
     27.3 it is below the smallest float64 and 0; capping y there keeps y^2 finite."""
     y = np.minimum(y, 27.3)
     z = 1 / (y * y)
-    return _exp_minus_square(y) * np.where(y <= 4.0, _rational(_ERFC_R2, np.minimum(y, 4.0)),
-                                           (_ONE_OVER_SQRT_PI - z * _rational(_ERFC_R3, z)) / y)
+    return _exp_minus_square(y) * np.where(
+        y <= 4.0, _rational(_ERFC_R2, np.minimum(y, 4.0)), (_ONE_OVER_SQRT_PI - z * _rational(_ERFC_R3, z)) / y
+    )
 
 
 def _erfc(x: Any) -> Any:
@@ -226,24 +242,32 @@ def _share_of_larger(g: Any, first: Any, second: Any) -> Any:
 
 
 #: Element-wise maximum.   d/da = 1 where a > b, d/db = 1 where b > a; ties share it.
-maximum = elementwise("maximum", np.maximum,
-                      (lambda g, out, a, b: _share_of_larger(g, a, b),
-                       lambda g, out, a, b: _share_of_larger(g, b, a)), np.maximum, error="do not broadcast")
+maximum = elementwise(
+    "maximum",
+    np.maximum,
+    (lambda g, out, a, b: _share_of_larger(g, a, b), lambda g, out, a, b: _share_of_larger(g, b, a)),
+    np.maximum,
+    error="do not broadcast",
+)
 #: Element-wise minimum.   d/da = 1 where a < b, d/db = 1 where b < a; ties share it.
-minimum = elementwise("minimum", np.minimum,
-                      (lambda g, out, a, b: _share_of_larger(g, b, a),
-                       lambda g, out, a, b: _share_of_larger(g, a, b)), np.minimum, error="do not broadcast")
+minimum = elementwise(
+    "minimum",
+    np.minimum,
+    (lambda g, out, a, b: _share_of_larger(g, b, a), lambda g, out, a, b: _share_of_larger(g, a, b)),
+    np.minimum,
+    error="do not broadcast",
+)
 
 
 def _nan_ignoring_rules(keeps_first: np.ufunc) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """fmax's and fmin's VJPs: all of g to a where the result is a (ties, and NaN in b, included:
     PyTorch's choice), else all of it to b."""
+
     def first(a: Any, b: Any) -> Any:
         a, b = plain(a), plain(b)
         return keeps_first(a, b) | np.isnan(b)
 
-    return (lambda g, out, a, b: np.where(first(a, b), g, 0),
-            lambda g, out, a, b: np.where(first(a, b), 0, g))
+    return (lambda g, out, a, b: np.where(first(a, b), g, 0), lambda g, out, a, b: np.where(first(a, b), 0, g))
 
 
 #: Element-wise maximum ignoring NaNs.   d/da = 1 where a >= b or b is NaN, else d/db = 1.
@@ -259,28 +283,50 @@ def _squared_radius(a: Any, b: Any) -> Any:
 
 
 #: arctan2(a, b), the angle of the point (b, a).   d/da = b / (a^2 + b^2), d/db = -a / (a^2 + b^2).
-arctan2 = elementwise("arctan2", np.arctan2,
-                      (lambda g, out, a, b: g * b / _squared_radius(a, b),
-                       lambda g, out, a, b: -g * a / _squared_radius(a, b)), np.arctan2, error="do not broadcast")
+arctan2 = elementwise(
+    "arctan2",
+    np.arctan2,
+    (lambda g, out, a, b: g * b / _squared_radius(a, b), lambda g, out, a, b: -g * a / _squared_radius(a, b)),
+    np.arctan2,
+    error="do not broadcast",
+)
 #: sqrt(a^2 + b^2), without overflow.   d/da = a / out, d/db = b / out.
-hypot = elementwise("hypot", np.hypot, (lambda g, out, a, b: g * a / out, lambda g, out, a, b: g * b / out),
-                    np.hypot, error="do not broadcast")
+hypot = elementwise(
+    "hypot",
+    np.hypot,
+    (lambda g, out, a, b: g * a / out, lambda g, out, a, b: g * b / out),
+    np.hypot,
+    error="do not broadcast",
+)
 #: log(exp(a) + exp(b)), NumPy's stable formula.   d/da = exp(a - out), d/db = exp(b - out): both
 #: exponents are <= 0, so nothing overflows.
-logaddexp = elementwise("logaddexp", np.logaddexp,
-                        (lambda g, out, a, b: g * np.exp(a - out), lambda g, out, a, b: g * np.exp(b - out)),
-                        np.logaddexp, error="do not broadcast")
+logaddexp = elementwise(
+    "logaddexp",
+    np.logaddexp,
+    (lambda g, out, a, b: g * np.exp(a - out), lambda g, out, a, b: g * np.exp(b - out)),
+    np.logaddexp,
+    error="do not broadcast",
+)
 
 
 # The quotients in the d/db rules are piecewise constant (their own derivative is 0), so they are
 # computed on the plain values; NumPy's floor_divide is exactly PyTorch's div(rounding_mode="floor").
 #: a mod b, with the sign of b (Python's %).   d/da = 1, d/db = -floor(a / b) (as torch.remainder).
-remainder = elementwise("remainder", np.remainder,
-                        (lambda g, out, a, b: g, lambda g, out, a, b: -g * np.floor_divide(plain(a), plain(b))),
-                        np.remainder, error="do not broadcast")
+remainder = elementwise(
+    "remainder",
+    np.remainder,
+    (lambda g, out, a, b: g, lambda g, out, a, b: -g * np.floor_divide(plain(a), plain(b))),
+    np.remainder,
+    error="do not broadcast",
+)
 #: a mod b, with the sign of a (C's fmod).   d/da = 1, d/db = -trunc(a / b) (as torch.fmod).
-fmod = elementwise("fmod", np.fmod, (lambda g, out, a, b: g, lambda g, out, a, b: -g * np.trunc(plain(a) / plain(b))),
-                   np.fmod, error="do not broadcast")
+fmod = elementwise(
+    "fmod",
+    np.fmod,
+    (lambda g, out, a, b: g, lambda g, out, a, b: -g * np.trunc(plain(a) / plain(b))),
+    np.fmod,
+    error="do not broadcast",
+)
 
 # --------------------------------------------------------------------------------------------
 # Piecewise constant: derivative 0 (where it exists), as in PyTorch
@@ -339,11 +385,16 @@ method("__rdivmod__")(_reflected(divmod))
 #: x limited to [low, high]: min(max(x, low), high).   As torch.clamp: d/dx = 1 where low <= x <= high
 #: (the bounds included), d/dlow = 1 where x < low < high, d/dhigh = 1 where x > high or high < low
 #: (when low > high the result is high everywhere).
-_clip = elementwise("clip", np.clip, (
-    lambda g, out, x, low, high: np.where((plain(x) >= plain(low)) & (plain(x) <= plain(high)), g, 0),
-    lambda g, out, x, low, high: np.where((plain(x) < plain(low)) & (plain(low) < plain(high)), g, 0),
-    lambda g, out, x, low, high: np.where((plain(x) > plain(high)) | (plain(high) < plain(low)), g, 0)),
-    error="do not broadcast")
+_clip = elementwise(
+    "clip",
+    np.clip,
+    (
+        lambda g, out, x, low, high: np.where((plain(x) >= plain(low)) & (plain(x) <= plain(high)), g, 0),
+        lambda g, out, x, low, high: np.where((plain(x) < plain(low)) & (plain(low) < plain(high)), g, 0),
+        lambda g, out, x, low, high: np.where((plain(x) > plain(high)) | (plain(high) < plain(low)), g, 0),
+    ),
+    error="do not broadcast",
+)
 
 
 def clip(a: Any, a_min: Any = None, a_max: Any = None) -> Any:
@@ -358,8 +409,16 @@ _MISSING = object()
 
 
 @implements(np.clip)
-def _numpy_clip(a: Any, a_min: Any = _MISSING, a_max: Any = _MISSING, out: Any = None, *, min: Any = _MISSING,
-                max: Any = _MISSING, **options: Any) -> Any:
+def _numpy_clip(
+    a: Any,
+    a_min: Any = _MISSING,
+    a_max: Any = _MISSING,
+    out: Any = None,
+    *,
+    min: Any = _MISSING,
+    max: Any = _MISSING,
+    **options: Any,
+) -> Any:
     """np.clip(a, a_min, a_max) or np.clip(a, min=..., max=...), NumPy's rules for which may be given."""
     refused = (["out="] if out is not None else []) + [f"{name}=" for name in sorted(options)]
     if refused:
@@ -390,8 +449,9 @@ def _array_like(x: Any) -> Any:
 
 #: log(1 + exp(x)), as logaddexp(0, x).   d/dx = sigmoid(x): exact, and 1 at x = inf (logaddexp's
 #: own rule, exp(x - out), is inf - inf there).
-_softplus = primitive("softplus", lambda x: np.logaddexp(0, x), vjp=lambda g, out, x: g * sigmoid(x),
-                      tangent="elementwise")
+_softplus = primitive(
+    "softplus", lambda x: np.logaddexp(0, x), vjp=lambda g, out, x: g * sigmoid(x), tangent="elementwise"
+)
 
 
 @method("softplus")
@@ -459,10 +519,16 @@ swish = silu
 # where
 
 
-_where = primitive("where", lambda x, y, condition: np.where(condition, x, y),
-                   vjp=(lambda g, out, x, y, condition: np.where(condition, g, 0),
-                        lambda g, out, x, y, condition: np.where(condition, 0, g)), tangent="linear",
-                   error="do not broadcast")
+_where = primitive(
+    "where",
+    lambda x, y, condition: np.where(condition, x, y),
+    vjp=(
+        lambda g, out, x, y, condition: np.where(condition, g, 0),
+        lambda g, out, x, y, condition: np.where(condition, 0, g),
+    ),
+    tangent="linear",
+    error="do not broadcast",
+)
 
 
 @implements(np.where)
@@ -474,17 +540,31 @@ def where(condition: Any, x: Any = None, y: Any = None) -> Any:
         raise ValueError("where: give both x and y, or neither (then the indices where the condition holds)")
     mask = np.asanyarray(plain(condition))  # the very array given: dp.trace knows a comparison's mask by it
     if mask.dtype.kind not in "biuf":
-        raise TypeError(f"where: the condition must be booleans or numbers, got {type(condition).__name__}"
-                        f" of dtype {mask.dtype}")
+        raise TypeError(
+            f"where: the condition must be booleans or numbers, got {type(condition).__name__} of dtype {mask.dtype}"
+        )
     mask = mask.astype(bool, copy=False)
     try:
         np.broadcast_shapes(mask.shape, np.shape(plain(x)), np.shape(plain(y)))
     except ValueError:
-        raise ValueError(f"where: shapes {mask.shape}, {np.shape(plain(x))} and {np.shape(plain(y))} "
-                         "do not broadcast") from None
+        raise ValueError(
+            f"where: shapes {mask.shape}, {np.shape(plain(x))} and {np.shape(plain(y))} do not broadcast"
+        ) from None
     return _where(x, y, condition=mask)
 
 
 # Comparisons and tests give booleans: they run on the plain values (np.sign is a primitive above).
-NOT_DIFFERENTIABLE.update({np.less, np.less_equal, np.greater, np.greater_equal, np.equal, np.not_equal,
-                           np.isfinite, np.isnan, np.isinf, np.signbit})
+NOT_DIFFERENTIABLE.update(
+    {
+        np.less,
+        np.less_equal,
+        np.greater,
+        np.greater_equal,
+        np.equal,
+        np.not_equal,
+        np.isfinite,
+        np.isnan,
+        np.isinf,
+        np.signbit,
+    }
+)

@@ -27,8 +27,11 @@ from dp.node import _matrix_transpose as _mT
 from dp.node import Primitive, _plain_options, implements, matmul, method, multiply, plain, primitive, reshape_
 from dp.ops.shape import _reshaped, _transpose, concatenate, diagonal, ravel, tril
 
+# The names as a paragraph (ruff format would put each on its own line).
+# fmt: off
 __all__ = ["cholesky", "det", "dot", "eigh", "einsum", "inner", "inv", "kron", "outer", "slogdet", "solve",
            "tensordot", "vdot"]
+# fmt: on
 
 
 def _shape(x: Any) -> tuple[int, ...]:
@@ -53,8 +56,9 @@ def _contract(op: str, a: Any, b: Any, axes_a: list[int], axes_b: list[int]) -> 
     a_shape, b_shape = _shape(a), _shape(b)
     axes_a = [axis + len(a_shape) if axis < 0 else axis for axis in axes_a]
     axes_b = [axis + len(b_shape) if axis < 0 else axis for axis in axes_b]
-    if (len(axes_a) != len(axes_b) or not all(0 <= i < len(a_shape) and 0 <= j < len(b_shape)
-                                              and a_shape[i] == b_shape[j] for i, j in zip(axes_a, axes_b))):
+    if len(axes_a) != len(axes_b) or not all(
+        0 <= i < len(a_shape) and 0 <= j < len(b_shape) and a_shape[i] == b_shape[j] for i, j in zip(axes_a, axes_b)
+    ):
         raise ValueError(f"{op}: shapes {a_shape} and {b_shape} do not multiply over axes {axes_a} and {axes_b}")
     free_a = [axis for axis in range(len(a_shape)) if axis not in axes_a]
     free_b = [axis for axis in range(len(b_shape)) if axis not in axes_b]
@@ -185,14 +189,20 @@ def _vjp_einsum(g, out, *operands, subscripts, optimize, index):
 
 #: np.einsum on explicit subscripts ('ij,jk->ik', no ellipsis).   Linear in each operand; each
 #: operand's gradient is itself an einsum (see _vjp_einsum).
-_einsum = primitive("einsum", lambda *xs, subscripts, optimize: np.einsum(subscripts, *xs, optimize=optimize),
-                    vjp=_vjp_einsum, tangent="multilinear", variadic=True)
+_einsum = primitive(
+    "einsum",
+    lambda *xs, subscripts, optimize: np.einsum(subscripts, *xs, optimize=optimize),
+    vjp=_vjp_einsum,
+    tangent="multilinear",
+    variadic=True,
+)
 
 _LABELS = string.ascii_letters
 
 
 def _sublists_as_subscripts(args: Sequence[Any]) -> tuple[str, list[Any]]:
     """einsum(x, [0, 1], y, [1, 2], [0, 2]) as einsum('ab,bc->ac', x, y)."""
+
     def letters(sublist: Sequence[Any]) -> str:
         try:
             return "".join("..." if axis is Ellipsis else _LABELS[axis] for axis in sublist)
@@ -223,8 +233,8 @@ def _explicit_subscripts(subscripts: str, shapes: list[tuple[int, ...]]) -> str:
             raise ValueError(f"einsum: {described}: {term!r} does not fit an operand of shape {shape}")
         spread.append(len(shape) - named if "..." in term else 0)
     unused = [label for label in _LABELS if label not in subscripts]
-    ellipsis = "".join(unused[:max(spread, default=0)])
-    terms = [term.replace("...", ellipsis[len(ellipsis) - count:]) for term, count in zip(terms, spread)]
+    ellipsis = "".join(unused[: max(spread, default=0)])
+    terms = [term.replace("...", ellipsis[len(ellipsis) - count :]) for term, count in zip(terms, spread)]
     if not arrow:
         chars = "".join(terms)
         output = ellipsis + "".join(sorted(label for label in set(chars) - set(ellipsis) if chars.count(label) == 1))
@@ -236,8 +246,9 @@ def _explicit_subscripts(subscripts: str, shapes: list[tuple[int, ...]]) -> str:
 
 
 @implements(np.einsum)
-def einsum(*operands: Any, out: Any = None, optimize: Any = False, dtype: Any = None, order: str = "K",
-           casting: str = "safe") -> Any:
+def einsum(
+    *operands: Any, out: Any = None, optimize: Any = False, dtype: Any = None, order: str = "K", casting: str = "safe"
+) -> Any:
     """Einstein summation, as NumPy's: einsum('ij,jk->ik', a, b), implicit outputs ('ij,jk'),
     repeated labels (traces, diagonals: 'ii', 'ii->i'), '...' and the subscript-list form.
     optimize=True lets NumPy (in the gradients too) order the products and use BLAS."""
@@ -262,8 +273,9 @@ def _matrix(x: Any) -> Any:
 
 
 #: inv(A).   d inv = -inv dA inv, so the gradient is -inv^T g inv^T.
-_inv = primitive("inv", np.linalg.inv, vjp=lambda g, out, a: -(_mT(out) @ g @ _mT(out)),
-                 tangent=lambda da, out, a: -(out @ da @ out))
+_inv = primitive(
+    "inv", np.linalg.inv, vjp=lambda g, out, a: -(_mT(out) @ g @ _mT(out)), tangent=lambda da, out, a: -(out @ da @ out)
+)
 
 
 @implements(np.linalg.inv)
@@ -299,8 +311,12 @@ def _tangent_solve_a(da, out, a, b):
 
 
 #: solve(A, b) = A^-1 b, b a vector or a stack of matrices.   d x = A^-1 (db - dA x).
-_solve: Primitive = primitive("solve", np.linalg.solve, vjp=(_vjp_solve_a, _vjp_solve_b),
-                   tangent=(_tangent_solve_a, lambda db, out, a, b: _solve(a, db)))
+_solve: Primitive = primitive(
+    "solve",
+    np.linalg.solve,
+    vjp=(_vjp_solve_a, _vjp_solve_b),
+    tangent=(_tangent_solve_a, lambda db, out, a, b: _solve(a, db)),
+)
 
 
 @implements(np.linalg.solve)
@@ -316,8 +332,12 @@ def _inverse_transposed(a: Any) -> Any:
 
 
 #: det(A).   d det = det trace(A^-1 dA) = det sum(A^-T * dA): the gradient is g det A^-T.
-_det = primitive("det", np.linalg.det, vjp=lambda g, out, a: _matrix(g * out) * _inverse_transposed(a),
-                 tangent=lambda da, out, a: out * (_inverse_transposed(a) * da).sum(axis=(-2, -1)))
+_det = primitive(
+    "det",
+    np.linalg.det,
+    vjp=lambda g, out, a: _matrix(g * out) * _inverse_transposed(a),
+    tangent=lambda da, out, a: out * (_inverse_transposed(a) * da).sum(axis=(-2, -1)),
+)
 
 
 @implements(np.linalg.det)
@@ -327,9 +347,12 @@ def det(a: Any) -> Any:
 
 
 #: log|det A|.   d log|det A| = trace(A^-1 dA): the gradient is g A^-T.
-_logabsdet = primitive("slogdet", lambda a: np.linalg.slogdet(a).logabsdet,
-                       vjp=lambda g, out, a: _matrix(g) * _inverse_transposed(a),
-                       tangent=lambda da, out, a: (_inverse_transposed(a) * da).sum(axis=(-2, -1)))
+_logabsdet = primitive(
+    "slogdet",
+    lambda a: np.linalg.slogdet(a).logabsdet,
+    vjp=lambda g, out, a: _matrix(g) * _inverse_transposed(a),
+    tangent=lambda da, out, a: (_inverse_transposed(a) * da).sum(axis=(-2, -1)),
+)
 
 
 class SlogdetResult(NamedTuple):
@@ -370,8 +393,9 @@ def _tangent_cholesky(da, out, a, upper):
 
 
 #: The Cholesky factor L (A = L L^T) of a symmetric positive-definite A; L^T if upper.
-_cholesky = primitive("cholesky", lambda a, upper: np.linalg.cholesky(a, upper=upper), vjp=_vjp_cholesky,
-                      tangent=_tangent_cholesky)
+_cholesky = primitive(
+    "cholesky", lambda a, upper: np.linalg.cholesky(a, upper=upper), vjp=_vjp_cholesky, tangent=_tangent_cholesky
+)
 
 
 @implements(np.linalg.cholesky)

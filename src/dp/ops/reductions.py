@@ -19,13 +19,30 @@ from typing import Any
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 
-from dp.node import (NOT_DIFFERENTIABLE, Primitive, _keep_dims, _one_where_zero, _plain_options, _stacked, implements,
-                     matmul, method, plain, primitive, reduction_axis, reshape_, sum_)
+from dp.node import (
+    NOT_DIFFERENTIABLE,
+    Primitive,
+    _keep_dims,
+    _one_where_zero,
+    _plain_options,
+    _stacked,
+    implements,
+    matmul,
+    method,
+    plain,
+    primitive,
+    reduction_axis,
+    reshape_,
+    sum_,
+)
 from dp.ops.elementwise import abs as absolute
 from dp.ops.shape import concatenate, diagonal, expand_dims, transpose
 
+# The names as a paragraph (ruff format would put each on its own line).
+# fmt: off
 __all__ = ["amax", "amin", "argmax", "argmin", "argsort", "average", "cumprod", "cumsum", "log_softmax", "logsumexp",
            "max", "mean", "min", "norm", "prod", "softmax", "std", "trace", "var"]
+# fmt: on
 
 NOT_DIFFERENTIABLE.update({np.argmax, np.argmin, np.argsort})
 
@@ -63,9 +80,14 @@ def _mean(x, axis=None, keepdims=False):
 
 
 #: Mean over `axis` (all axes if None).   d/dx = 1/n for each of the n elements averaged.
-_mean_primitive = primitive("mean", _mean, tangent="linear",
-                            vjp=lambda g, out, x, axis, keepdims: np.broadcast_to(
-                                _keep_dims(g, x.shape, axis, keepdims) / _reduced_count(x.shape, axis), x.shape))
+_mean_primitive = primitive(
+    "mean",
+    _mean,
+    tangent="linear",
+    vjp=lambda g, out, x, axis, keepdims: np.broadcast_to(
+        _keep_dims(g, x.shape, axis, keepdims) / _reduced_count(x.shape, axis), x.shape
+    ),
+)
 
 
 @implements(np.mean)
@@ -85,6 +107,7 @@ def _reduction(name: str, forward: Callable[..., Any], partials: Callable[..., A
     """A reduction over `axis` whose Jacobian is `partials(out, x, axis, keepdims, **params)`:
     d out / d x_i, in x's shape. VJP: g (spread back over the reduced axes) times the partials;
     tangent: the sum of dx times the partials over the reduced axes."""
+
     def vjp(g, out, x, axis, keepdims, **params):
         return _keep_dims(g, _shape(x), axis, keepdims) * partials(out, x, axis=axis, keepdims=keepdims, **params)
 
@@ -103,11 +126,19 @@ def _share_of_extremes(out: Any, x: Any, axis: Any, keepdims: bool) -> Any:
 
 
 #: Maximum over `axis`.   d/dx = 1 at the maximum; ties share the gradient equally.
-_max_primitive = _reduction("max", lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),
-                            _share_of_extremes, "Maximum over `axis`; ties share the gradient.")
+_max_primitive = _reduction(
+    "max",
+    lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),
+    _share_of_extremes,
+    "Maximum over `axis`; ties share the gradient.",
+)
 #: Minimum over `axis`.   d/dx = 1 at the minimum; ties share the gradient equally.
-_min_primitive = _reduction("min", lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims),
-                            _share_of_extremes, "Minimum over `axis`; ties share the gradient.")
+_min_primitive = _reduction(
+    "min",
+    lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims),
+    _share_of_extremes,
+    "Minimum over `axis`; ties share the gradient.",
+)
 
 
 @implements(np.max)
@@ -148,22 +179,29 @@ def _product_of_others(out: Any, x: Any, axis: Any, keepdims: bool) -> Any:
     reduced = tuple(range(len(shape))) if axis is None else normalize_axis_tuple(axis, len(shape))
     order = tuple(a for a in range(len(shape)) if a not in reduced) + reduced
     moved = x if order == tuple(range(len(shape))) else transpose(x, order)
-    lanes = reshape_(moved, shape=tuple(shape[a] for a in order[:len(shape) - len(reduced)])
-                     + (math.prod(shape[a] for a in reduced),))
-    others = reshape_(_exclusive_cumprod(lanes) * _exclusive_cumprod(lanes[..., ::-1])[..., ::-1],
-                      shape=tuple(shape[a] for a in order))
+    lanes = reshape_(
+        moved,
+        shape=tuple(shape[a] for a in order[: len(shape) - len(reduced)]) + (math.prod(shape[a] for a in reduced),),
+    )
+    others = reshape_(
+        _exclusive_cumprod(lanes) * _exclusive_cumprod(lanes[..., ::-1])[..., ::-1],
+        shape=tuple(shape[a] for a in order),
+    )
     return others if moved is x else transpose(others, tuple(np.argsort(order)))
 
 
 #: Product over `axis`.   d/dx_i = the product of the other elements (also where some are 0).
-_prod_primitive = _reduction("prod", lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims),
-                             _product_of_others, "Product over `axis`.")
+_prod_primitive = _reduction(
+    "prod",
+    lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims),
+    _product_of_others,
+    "Product over `axis`.",
+)
 
 
 @implements(np.prod)
 @method("prod")
-def prod(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False,
-         **options: Any) -> Any:
+def prod(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False, **options: Any) -> Any:
     """Product over `axis` (all axes if None); exact gradients where elements are 0, as torch.prod."""
     a = _stacked(a)
     _plain_options("prod", dtype, out, options)
@@ -180,9 +218,12 @@ def _logsumexp(x, axis, keepdims):
 
 #: log(sum(exp(x))) over `axis`, shifted by the maximum so that it never overflows.
 #: d/dx_i = exp(x_i - out), the softmax.
-_logsumexp_primitive = _reduction("logsumexp", _logsumexp,
-                                  lambda out, x, axis, keepdims: np.exp(x - _keep_dims(out, _shape(x), axis, keepdims)),
-                                  "log(sum(exp(x))) over `axis`, finite for any x.")
+_logsumexp_primitive = _reduction(
+    "logsumexp",
+    _logsumexp,
+    lambda out, x, axis, keepdims: np.exp(x - _keep_dims(out, _shape(x), axis, keepdims)),
+    "log(sum(exp(x))) over `axis`, finite for any x.",
+)
 
 
 def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
@@ -198,13 +239,25 @@ def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
 #: x^(1/degree), with derivative out / (degree x), taken as 0 where x = 0 (where it is infinite).
 #: A primitive rather than sqrt or power because at x = 0 the chain rule would give inf * 0 = nan
 #: where PyTorch's std and norms give 0: their gradient at zero spread or zero norm.
-_root = primitive("root", lambda x, degree: np.sqrt(x) if degree == 2 else np.power(x, np.reciprocal(
-                      degree, dtype=np.result_type(x))), tangent="elementwise",
-                  vjp=lambda g, out, x, degree: g * out / (degree * _one_where_zero(x, x)))
+_root = primitive(
+    "root",
+    lambda x, degree: np.sqrt(x) if degree == 2 else np.power(x, np.reciprocal(degree, dtype=np.result_type(x))),
+    tangent="elementwise",
+    vjp=lambda g, out, x, degree: g * out / (degree * _one_where_zero(x, x)),
+)
 
 
-def _variance(name: str, a: Any, axis: Any, dtype: Any, out: Any, ddof: float, keepdims: bool,
-              correction: float | None, options: dict[str, Any]) -> Any:
+def _variance(
+    name: str,
+    a: Any,
+    axis: Any,
+    dtype: Any,
+    out: Any,
+    ddof: float,
+    keepdims: bool,
+    correction: float | None,
+    options: dict[str, Any],
+) -> Any:
     """sum((x - mean)^2) / (n - ddof) over `axis`, as NumPy computes it (so its values, to the bit)."""
     a = _stacked(a)
     _plain_options(name, dtype, out, options)
@@ -220,16 +273,34 @@ def _variance(name: str, a: Any, axis: Any, dtype: Any, out: Any, ddof: float, k
 
 @implements(np.var)
 @method("var")
-def var(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0, keepdims: bool = False, *,
-        correction: float | None = None, **options: Any) -> Any:
+def var(
+    a: Any,
+    axis: Any = None,
+    dtype: Any = None,
+    out: Any = None,
+    ddof: float = 0,
+    keepdims: bool = False,
+    *,
+    correction: float | None = None,
+    **options: Any,
+) -> Any:
     """Variance over `axis` (all axes if None): the mean squared deviation, divided by n - ddof."""
     return _variance("var", a, axis, dtype, out, ddof, keepdims, correction, options)
 
 
 @implements(np.std)
 @method("std")
-def std(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0, keepdims: bool = False, *,
-        correction: float | None = None, **options: Any) -> Any:
+def std(
+    a: Any,
+    axis: Any = None,
+    dtype: Any = None,
+    out: Any = None,
+    ddof: float = 0,
+    keepdims: bool = False,
+    *,
+    correction: float | None = None,
+    **options: Any,
+) -> Any:
     """Standard deviation over `axis`: sqrt(var); its gradient is 0 where var is 0, as torch.std."""
     return _root(_variance("std", a, axis, dtype, out, ddof, keepdims, correction, options), degree=2)
 
@@ -248,8 +319,12 @@ def _reverse_cumsum(g: Any, axis: int) -> Any:
 
 
 #: Running sums along `axis`.   d out_j / d x_i = 1 for i <= j: the gradient is g summed from the end.
-_cumsum = primitive("cumsum", lambda x, axis: np.cumsum(x, axis=axis), tangent="linear",
-                    vjp=lambda g, out, x, axis: _reverse_cumsum(g, axis))
+_cumsum = primitive(
+    "cumsum",
+    lambda x, axis: np.cumsum(x, axis=axis),
+    tangent="linear",
+    vjp=lambda g, out, x, axis: _reverse_cumsum(g, axis),
+)
 
 
 def _omitted_products(x: Any, axis: int) -> Any:
@@ -320,22 +395,31 @@ def _singular_directions_forward(x, axis, which):
 
 
 def _first_order_only(*args: Any, **params: Any) -> Any:
-    raise NotImplementedError("norm: the matrix norms made of singular values (ord=2, -2, 'nuc') have first "
-                              "derivatives only in dp; their second derivatives need the SVD's derivative")
+    raise NotImplementedError(
+        "norm: the matrix norms made of singular values (ord=2, -2, 'nuc') have first "
+        "derivatives only in dp; their second derivatives need the SVD's derivative"
+    )
 
 
 _SINGULAR = {"max": np.amax, "min": np.amin, "sum": np.sum}
 #: d sigma / dX for the largest or smallest singular value (u v^T; tied values share), or for
 #: their sum (U V^T). Differentiating it again needs the SVD's derivative, which dp does not have.
-_singular_directions = primitive("singular_directions", _singular_directions_forward, vjp=_first_order_only,
-                                 tangent=_first_order_only)
+_singular_directions = primitive(
+    "singular_directions", _singular_directions_forward, vjp=_first_order_only, tangent=_first_order_only
+)
 #: The largest or smallest singular value, or their sum, of the matrices on the axes `axis`.
-_singular_norm = _reduction("singular_value_norm", lambda x, axis, keepdims, which: _singular_values(x, axis, which),
-                            lambda out, x, axis, keepdims, which: _singular_directions(x, axis=axis, which=which),
-                            "Matrix 2-norm, its smallest counterpart, or the nuclear norm.")
+_singular_norm = _reduction(
+    "singular_value_norm",
+    lambda x, axis, keepdims, which: _singular_values(x, axis, which),
+    lambda out, x, axis, keepdims, which: _singular_directions(x, axis=axis, which=which),
+    "Matrix 2-norm, its smallest counterpart, or the nuclear norm.",
+)
 #: How many elements are not 0 (the vector "0-norm"): piecewise constant.
-_count_nonzero = primitive("count_nonzero", lambda x, axis, keepdims: np.sum(
-    (x != 0).astype(np.result_type(x)), axis=axis, keepdims=keepdims), differentiable=False)
+_count_nonzero = primitive(
+    "count_nonzero",
+    lambda x, axis, keepdims: np.sum((x != 0).astype(np.result_type(x)), axis=axis, keepdims=keepdims),
+    differentiable=False,
+)
 
 
 def _euclidean(x: Any, axis: Any, keepdims: bool) -> Any:
@@ -429,10 +513,13 @@ def average(a: Any, axis: Any = None, weights: Any = None, returned: bool = Fals
         if weights.shape != shape:
             axes = None if axis is None else normalize_axis_tuple(axis, len(shape))
             if axes is None or weights.shape != tuple(shape[a] for a in axes):
-                raise ValueError(f"average: weights of shape {weights.shape} fit neither shape {shape} nor its "
-                                 f"axes {axis} (give axis when the shapes differ)")
+                raise ValueError(
+                    f"average: weights of shape {weights.shape} fit neither shape {shape} nor its "
+                    f"axes {axis} (give axis when the shapes differ)"
+                )
             weights = weights.transpose(np.argsort(axes)).reshape(
-                tuple(size if a in axes else 1 for a, size in enumerate(shape)))
+                tuple(size if a in axes else 1 for a, size in enumerate(shape))
+            )
         total = weights.sum(axis=axis, keepdims=bool(keepdims))
         if np.any(total == 0):
             raise ZeroDivisionError(f"average: the weights sum to zero (shape {shape}, axis {axis})")
@@ -487,15 +574,20 @@ def _log_softmax(x, axis):
 
 #: exp(x) / sum(exp(x)) along `axis`, shifted by the maximum so it never overflows.
 #: VJP: out * (g - sum(g * out)); tangent: the same with the tangent for g (the Jacobian is symmetric).
-_softmax_primitive = primitive("softmax", _softmax,
-                               vjp=lambda g, out, x, axis: out * (g - (g * out).sum(axis=axis, keepdims=True)),
-                               tangent=lambda dx, out, x, axis: out * (dx - (dx * out).sum(axis=axis, keepdims=True)))
+_softmax_primitive = primitive(
+    "softmax",
+    _softmax,
+    vjp=lambda g, out, x, axis: out * (g - (g * out).sum(axis=axis, keepdims=True)),
+    tangent=lambda dx, out, x, axis: out * (dx - (dx * out).sum(axis=axis, keepdims=True)),
+)
 #: x - log(sum(exp(x))) along `axis`, computed without overflow.
 #: VJP: g - exp(out) sum(g); tangent: dx - sum(dx exp(out)).
-_log_softmax_primitive = primitive("log_softmax", _log_softmax,
-                                   vjp=lambda g, out, x, axis: g - np.exp(out) * g.sum(axis=axis, keepdims=True),
-                                   tangent=lambda dx, out, x, axis:
-                                   dx - (dx * np.exp(out)).sum(axis=axis, keepdims=True))
+_log_softmax_primitive = primitive(
+    "log_softmax",
+    _log_softmax,
+    vjp=lambda g, out, x, axis: g - np.exp(out) * g.sum(axis=axis, keepdims=True),
+    tangent=lambda dx, out, x, axis: dx - (dx * np.exp(out)).sum(axis=axis, keepdims=True),
+)
 
 
 @method("softmax")

@@ -21,14 +21,27 @@ from typing import Any
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_tuple
 
-from dp.node import (NOT_DIFFERENTIABLE, Primitive, _plain_options, getitem, implements, method, plain, primitive,
-                     reshape_, unbroadcast)
+from dp.node import (
+    NOT_DIFFERENTIABLE,
+    Primitive,
+    _plain_options,
+    getitem,
+    implements,
+    method,
+    plain,
+    primitive,
+    reshape_,
+    unbroadcast,
+)
 
+# The names as a paragraph (ruff format would put each on its own line).
+# fmt: off
 __all__ = ["append", "array_split", "astype", "atleast_1d", "atleast_2d", "atleast_3d", "broadcast_to",
            "column_stack", "concatenate", "diag", "diagflat", "diagonal", "dsplit", "dstack", "expand_dims",
            "flip", "fliplr", "flipud", "hsplit", "hstack", "moveaxis", "pad", "ravel", "repeat", "roll", "rot90",
            "sort", "split", "squeeze", "stack", "swapaxes", "take", "take_along_axis", "tile", "transpose", "tril",
            "triu", "vsplit", "vstack"]
+# fmt: on
 
 NOT_DIFFERENTIABLE.add(np.argsort)  # integer positions: sort's gradient uses them, nothing flows through them
 
@@ -75,8 +88,12 @@ def _integer(op: str, what: str, value: Any) -> int:
 # Transposing and broadcasting
 
 #: Permute the axes.   The gradient is permuted back.
-_transpose = primitive("transpose", lambda x, axes: np.transpose(x, axes), tangent="linear",
-                       vjp=lambda g, out, x, axes: g.transpose(tuple(np.argsort(axes))))
+_transpose = primitive(
+    "transpose",
+    lambda x, axes: np.transpose(x, axes),
+    tangent="linear",
+    vjp=lambda g, out, x, axes: g.transpose(tuple(np.argsort(axes))),
+)
 
 
 @method("transpose")
@@ -111,8 +128,10 @@ def moveaxis(a: Any, source: int | Sequence[int], destination: int | Sequence[in
     """Move the axes `source` to the positions `destination`, the others keeping their order."""
     source, destination = _axes("moveaxis", a, source), _axes("moveaxis", a, destination)
     if len(source) != len(destination):
-        raise ValueError(f"moveaxis: source {source} and destination {destination} must have the same "
-                         f"number of elements (shape {_shape(a)})")
+        raise ValueError(
+            f"moveaxis: source {source} and destination {destination} must have the same "
+            f"number of elements (shape {_shape(a)})"
+        )
     order = [axis for axis in range(np.ndim(plain(a))) if axis not in source]
     for to, axis in sorted(zip(destination, source)):
         order.insert(to, axis)
@@ -120,9 +139,13 @@ def moveaxis(a: Any, source: int | Sequence[int], destination: int | Sequence[in
 
 
 #: The value repeated to `shape` by broadcasting.   d/dx: sum over the repeated axes.
-_broadcast_to = primitive("broadcast_to", lambda x, shape: np.broadcast_to(x, shape), tangent="linear",
-                          vjp=lambda g, out, x, shape: unbroadcast(g, np.shape(x), "broadcast_to"),
-                          error="do not broadcast")
+_broadcast_to = primitive(
+    "broadcast_to",
+    lambda x, shape: np.broadcast_to(x, shape),
+    tangent="linear",
+    vjp=lambda g, out, x, shape: unbroadcast(g, np.shape(x), "broadcast_to"),
+    error="do not broadcast",
+)
 
 
 @method("broadcast_to")
@@ -157,8 +180,9 @@ def squeeze(a: Any, axis: int | Sequence[int] | None = None) -> Any:
     axes = tuple(i for i, size in enumerate(shape) if size == 1) if axis is None else _axes("squeeze", a, axis)
     for index in axes:
         if shape[index] != 1:
-            raise ValueError(f"squeeze: cannot squeeze axis {index} of shape {shape}: "
-                             f"its size is {shape[index]}, not 1")
+            raise ValueError(
+                f"squeeze: cannot squeeze axis {index} of shape {shape}: its size is {shape[index]}, not 1"
+            )
     return reshape_(a, shape=tuple(size for index, size in enumerate(shape) if index not in axes))
 
 
@@ -202,8 +226,9 @@ def atleast_3d(*arys: Any) -> Any:
 
 
 #: Reverse the elements along each axis in `axis`.   The gradient is reversed back (flip is its own adjoint).
-_flip: Primitive = primitive("flip", lambda x, axis: np.flip(x, axis), tangent="linear",
-                  vjp=lambda g, out, x, axis: _flip(g, axis=axis))
+_flip: Primitive = primitive(
+    "flip", lambda x, axis: np.flip(x, axis), tangent="linear", vjp=lambda g, out, x, axis: _flip(g, axis=axis)
+)
 
 
 @implements(np.flip)
@@ -253,16 +278,22 @@ def _negated(shift: int | tuple[int, ...]) -> int | tuple[int, ...]:
 
 
 #: Shift the elements cyclically along `axis` (of the flattened array if None).   The gradient is shifted back.
-_roll: Primitive = primitive("roll", lambda x, shift, axis: np.roll(x, shift, axis), tangent="linear",
-                  vjp=lambda g, out, x, shift, axis: _roll(g, shift=_negated(shift), axis=axis))
+_roll: Primitive = primitive(
+    "roll",
+    lambda x, shift, axis: np.roll(x, shift, axis),
+    tangent="linear",
+    vjp=lambda g, out, x, shift, axis: _roll(g, shift=_negated(shift), axis=axis),
+)
 
 
 @implements(np.roll)
 def roll(a: Any, shift: int | Sequence[int], axis: int | Sequence[int] | None = None) -> Any:
     """Shift the elements cyclically by `shift` places along `axis` (of the flattened array if None)."""
     shift = plain(shift)
-    shift = (_integer("roll", "shift", shift) if np.ndim(shift) == 0
-             else tuple(_integer("roll", "shift", s) for s in shift))  # type: ignore[union-attr]  # np.ndim(shift) > 0 here: a sequence
+    if np.ndim(shift) == 0:
+        shift = _integer("roll", "shift", shift)
+    else:
+        shift = tuple(_integer("roll", "shift", s) for s in shift)  # type: ignore[union-attr]  # np.ndim(shift) > 0
     axis = axis if axis is None or np.ndim(axis) == 0 else tuple(axis)  # type: ignore[arg-type]  # np.ndim(axis) > 0 here: a sequence
     return _roll(a, shift=shift, axis=axis)
 
@@ -280,6 +311,7 @@ def _gather(name: str, forward: Callable[..., Any], doc: str) -> Primitive:
     NumPy's fast path, as fast as np.bincount (faster in float32), where np.add.at into an array
     of several axes (getitem's way) is 3-8x slower. The adjoint's own VJP is the gather.
     """
+
     def scatter_sum(g: Any, shape: tuple[int, ...], **params: Any) -> Any:
         size = math.prod(shape)
         places = forward(np.arange(size).reshape(shape), **params)
@@ -287,10 +319,20 @@ def _gather(name: str, forward: Callable[..., Any], doc: str) -> Primitive:
         np.add.at(result, np.ravel(places), np.ravel(g))
         return result.reshape(shape)
 
-    gather = primitive(name, forward, tangent="linear", doc=doc,
-                       vjp=lambda g, out, x, **params: adjoint(g, shape=np.shape(x), **params))
-    adjoint = primitive(f"{name}_adjoint", scatter_sum, tangent="linear", doc=f"The adjoint of {name}: its VJP.",
-                        vjp=lambda g, out, y, shape, **params: gather(g, **params))
+    gather = primitive(
+        name,
+        forward,
+        tangent="linear",
+        doc=doc,
+        vjp=lambda g, out, x, **params: adjoint(g, shape=np.shape(x), **params),
+    )
+    adjoint = primitive(
+        f"{name}_adjoint",
+        scatter_sum,
+        tangent="linear",
+        doc=f"The adjoint of {name}: its VJP.",
+        vjp=lambda g, out, y, shape, **params: gather(g, **params),
+    )
     return gather
 
 
@@ -298,15 +340,25 @@ def _along_axis(x, indices, axis):
     return np.take_along_axis(x, indices, axis=axis)
 
 
-_take = _gather("take", lambda x, indices, axis, mode: np.take(x, indices, axis=axis, mode=mode),
-                "x's elements at `indices` along `axis` (of the flattened x if None).")
-_take_along_axis = _gather("take_along_axis", _along_axis,
-                           "x's elements at `indices`, one index per position of the result along `axis`.")
+_take = _gather(
+    "take",
+    lambda x, indices, axis, mode: np.take(x, indices, axis=axis, mode=mode),
+    "x's elements at `indices` along `axis` (of the flattened x if None).",
+)
+_take_along_axis = _gather(
+    "take_along_axis", _along_axis, "x's elements at `indices`, one index per position of the result along `axis`."
+)
 _sort = _gather("sort", _along_axis, "x's elements in the order `indices` (np.argsort's) gives them along `axis`.")
-_repeat = _gather("repeat", lambda x, repeats, axis: np.repeat(x, repeats, axis=axis),
-                  "Each element of x repeated (its own number of times) along `axis`.")
-_pad_copy = _gather("pad_copy", lambda x, pad_width, mode: np.pad(x, _as_pairs(pad_width), mode=mode),
-                    "x padded with copies of its own elements ('edge', 'reflect', 'symmetric', 'wrap').")
+_repeat = _gather(
+    "repeat",
+    lambda x, repeats, axis: np.repeat(x, repeats, axis=axis),
+    "Each element of x repeated (its own number of times) along `axis`.",
+)
+_pad_copy = _gather(
+    "pad_copy",
+    lambda x, pad_width, mode: np.pad(x, _as_pairs(pad_width), mode=mode),
+    "x padded with copies of its own elements ('edge', 'reflect', 'symmetric', 'wrap').",
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -368,8 +420,9 @@ def take_along_axis(arr: Any, indices: Any, axis: int | None = -1) -> Any:
 
 
 @implements(np.sort)
-def sort(a: Any, axis: int | None = -1, kind: str | None = None, order: Any = None, *,
-         stable: bool | None = None) -> Any:
+def sort(
+    a: Any, axis: int | None = -1, kind: str | None = None, order: Any = None, *, stable: bool | None = None
+) -> Any:
     """The elements sorted along `axis` (of the flattened array if None). The gradient goes back
     through np.argsort; equal elements keep their order (a stable sort, as PyTorch's on the CPU),
     so the first of them gets the first of their gradients."""
@@ -405,14 +458,21 @@ def _unpad(g, x, pad_width):
 
 #: x surrounded by constants.   d/dx: the middle of the gradient (the constants are not x's); the
 #: tangent is the tangent padded with zeros (the constants do not move).
-_pad: Primitive = primitive("pad", _pad_constant,
-                            vjp=lambda g, out, x, pad_width, constant_values: _unpad(g, x, pad_width),
-                            tangent=lambda dx, out, x, pad_width, constant_values: _pad(dx, pad_width=pad_width,
-                                                                                        constant_values=0))
+_pad: Primitive = primitive(
+    "pad",
+    _pad_constant,
+    vjp=lambda g, out, x, pad_width, constant_values: _unpad(g, x, pad_width),
+    tangent=lambda dx, out, x, pad_width, constant_values: _pad(dx, pad_width=pad_width, constant_values=0),
+)
 
 #: np.pad's modes that dp differentiates, and the options each takes.
-_PAD_OPTIONS = {"constant": {"constant_values"}, "edge": set(), "wrap": set(), "reflect": {"reflect_type"},
-                "symmetric": {"reflect_type"}}
+_PAD_OPTIONS = {
+    "constant": {"constant_values"},
+    "edge": set(),
+    "wrap": set(),
+    "reflect": {"reflect_type"},
+    "symmetric": {"reflect_type"},
+}
 
 
 def _pad_widths(x: Any, pad_width: Any) -> tuple[tuple[int, int], ...]:
@@ -438,8 +498,10 @@ def pad(array: Any, pad_width: Any, mode: str = "constant", **kwargs: Any) -> An
     `constant_values` (mode 'constant', the default; they are plain numbers, not differentiated),
     or with copies of its own elements (modes 'edge', 'reflect', 'symmetric', 'wrap')."""
     if not isinstance(mode, str) or mode not in _PAD_OPTIONS:
-        raise ValueError(f"pad: mode {mode!r} is not supported on Nodes/Duals "
-                         f"(dp differentiates modes {', '.join(map(repr, _PAD_OPTIONS))})")
+        raise ValueError(
+            f"pad: mode {mode!r} is not supported on Nodes/Duals "
+            f"(dp differentiates modes {', '.join(map(repr, _PAD_OPTIONS))})"
+        )
     unknown = set(kwargs) - _PAD_OPTIONS[mode]
     if unknown:
         raise ValueError(f"pad: unsupported keyword arguments for mode {mode!r}: {sorted(unknown)}")
@@ -459,11 +521,13 @@ def pad(array: Any, pad_width: Any, mode: str = "constant", **kwargs: Any) -> An
 # Triangles and diagonals
 
 #: The lower triangle (elements with column <= row + k), zeros above.   The gradient's lower triangle.
-_tril: Primitive = primitive("tril", lambda x, k: np.tril(x, k), vjp=lambda g, out, x, k: _tril(g, k=k),
-                             tangent="linear")
+_tril: Primitive = primitive(
+    "tril", lambda x, k: np.tril(x, k), vjp=lambda g, out, x, k: _tril(g, k=k), tangent="linear"
+)
 #: The upper triangle (elements with column >= row + k), zeros below.   The gradient's upper triangle.
-_triu: Primitive = primitive("triu", lambda x, k: np.triu(x, k), vjp=lambda g, out, x, k: _triu(g, k=k),
-                             tangent="linear")
+_triu: Primitive = primitive(
+    "triu", lambda x, k: np.triu(x, k), vjp=lambda g, out, x, k: _triu(g, k=k), tangent="linear"
+)
 
 
 def _triangle(op: str, triangle: Primitive, m: Any, k: int) -> Any:
@@ -495,13 +559,19 @@ def _embed(g, offset, axis1, axis2, shape):
 
 #: The diagonal `offset` of the axes axis1 and axis2, as the last axis.   The gradient goes back
 #: onto that diagonal, zeros elsewhere.
-_diagonal = primitive("diagonal", lambda x, offset, axis1, axis2: np.diagonal(x, offset, axis1, axis2),
-                      vjp=lambda g, out, x, offset, axis1, axis2: _diag(
-                          g, offset=offset, axis1=axis1, axis2=axis2, shape=np.shape(x)), tangent="linear")
+_diagonal = primitive(
+    "diagonal",
+    lambda x, offset, axis1, axis2: np.diagonal(x, offset, axis1, axis2),
+    vjp=lambda g, out, x, offset, axis1, axis2: _diag(g, offset=offset, axis1=axis1, axis2=axis2, shape=np.shape(x)),
+    tangent="linear",
+)
 #: Zeros of `shape` with x's last axis on a diagonal (diagonal's adjoint).   d/dx: that diagonal.
-_diag: Primitive = primitive("diag", _embed, tangent="linear",
-                  vjp=lambda g, out, x, offset, axis1, axis2, shape: _diagonal(g, offset=offset, axis1=axis1,
-                                                                               axis2=axis2))
+_diag: Primitive = primitive(
+    "diag",
+    _embed,
+    tangent="linear",
+    vjp=lambda g, out, x, offset, axis1, axis2, shape: _diagonal(g, offset=offset, axis1=axis1, axis2=axis2),
+)
 
 
 @implements(np.diagonal)
@@ -544,11 +614,15 @@ def _vjp_stack(g, out, *operands, axis, index):
 
 
 #: Join along an existing axis.   Each gradient is its own slice of g.
-_concatenate = primitive("concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis), vjp=_vjp_concatenate,
-                         tangent="linear", variadic=True)
+_concatenate = primitive(
+    "concatenate",
+    lambda *xs, axis: np.concatenate(xs, axis=axis),
+    vjp=_vjp_concatenate,
+    tangent="linear",
+    variadic=True,
+)
 #: Join along a new axis.   Each gradient is its own slice of g.
-_stack = primitive("stack", lambda *xs, axis: np.stack(xs, axis=axis), vjp=_vjp_stack, tangent="linear",
-                   variadic=True)
+_stack = primitive("stack", lambda *xs, axis: np.stack(xs, axis=axis), vjp=_vjp_stack, tangent="linear", variadic=True)
 
 
 def _joined_axis(op: str, join: Any, arrays: Sequence[Any], axis: int) -> int:
@@ -562,8 +636,9 @@ def _joined_axis(op: str, join: Any, arrays: Sequence[Any], axis: int) -> int:
 
 
 @implements(np.concatenate)
-def concatenate(arrays: Sequence[Any], axis: int | None = 0, out: Any = None, *, dtype: Any = None,
-                casting: str = "same_kind") -> Any:
+def concatenate(
+    arrays: Sequence[Any], axis: int | None = 0, out: Any = None, *, dtype: Any = None, casting: str = "same_kind"
+) -> Any:
     """Join along an existing axis (of the flattened arrays if None)."""
     _plain_options("concatenate", dtype, out, {})
     arrays = [ravel(x) for x in arrays] if axis is None else list(arrays)
@@ -572,8 +647,9 @@ def concatenate(arrays: Sequence[Any], axis: int | None = 0, out: Any = None, *,
 
 
 @implements(np.stack)
-def stack(arrays: Sequence[Any], axis: int = 0, out: Any = None, *, dtype: Any = None,
-          casting: str = "same_kind") -> Any:
+def stack(
+    arrays: Sequence[Any], axis: int = 0, out: Any = None, *, dtype: Any = None, casting: str = "same_kind"
+) -> Any:
     """Join along a new axis."""
     _plain_options("stack", dtype, out, {})
     arrays = list(arrays)
@@ -650,6 +726,7 @@ def _split_along(op: str, axis: int, least: int) -> Callable[[Any, Any], list[An
         if ndim < least:
             raise ValueError(f"{op}: the input must have at least {least} axes, got shape {_shape(ary)}")
         return _split(op, ary, indices_or_sections, axis if ndim > 1 else 0, equal=True)
+
     split_along.__name__ = op
     split_along.__doc__ = f"np.split along axis {axis}" + (" (0 for vectors)." if least == 1 else ".")
     return implements(getattr(np, op))(split_along)
@@ -664,13 +741,16 @@ dsplit = _split_along("dsplit", 2, 3)
 # Another dtype
 
 #: The same numbers in another float dtype.   d/dx = 1: the gradient goes back in x's dtype.
-_astype: Primitive = primitive("astype", lambda x, dtype: x.astype(dtype), tangent="linear",
-                    vjp=lambda g, out, x, dtype: _astype(g, dtype=np.asarray(plain(x)).dtype))
+_astype: Primitive = primitive(
+    "astype",
+    lambda x, dtype: x.astype(dtype),
+    tangent="linear",
+    vjp=lambda g, out, x, dtype: _astype(g, dtype=np.asarray(plain(x)).dtype),
+)
 
 
 @method("astype")
-def astype(x: Any, dtype: Any, order: str = "K", casting: str = "unsafe", subok: bool = True,
-           copy: bool = True) -> Any:
+def astype(x: Any, dtype: Any, order: str = "K", casting: str = "unsafe", subok: bool = True, copy: bool = True) -> Any:
     """x's numbers in `dtype`. To another float dtype (float32 <-> float64) it is differentiable:
     the value is in the new dtype, the gradient comes back in x's. To an integer or bool dtype it
     returns a plain NumPy array, not differentiable (its derivative is zero almost everywhere and

@@ -45,19 +45,22 @@ def _windows(x: np.ndarray, window_shape: tuple[int, ...], strides: tuple[int, .
     return view[(Ellipsis,) + tuple(slice(None, None, step) for step in strides) + (slice(None),) * len(strides)]
 
 
-def _add_windows_back(g: np.ndarray, shape: tuple[int, ...], window_shape: tuple[int, ...],
-                      strides: tuple[int, ...]) -> np.ndarray:
+def _add_windows_back(
+    g: np.ndarray, shape: tuple[int, ...], window_shape: tuple[int, ...], strides: tuple[int, ...]
+) -> np.ndarray:
     """Zeros of `shape` with each window of g added onto the patch it was cut from."""
     k = len(window_shape)
-    counts = g.shape[g.ndim - 2 * k:g.ndim - k]
+    counts = g.shape[g.ndim - 2 * k : g.ndim - k]
     overlapping = any(step < size for step, size in zip(strides, window_shape))
     covered = tuple(step * (count - 1) + size for step, size, count in zip(strides, window_shape, counts))
-    tiled = strides == window_shape and covered == shape[len(shape) - k:]
+    tiled = strides == window_shape and covered == shape[len(shape) - k :]
     # Windows that tile the input (pooling's usual case) write every element once: no zeros, no sum.
     result = np.empty(shape, dtype=g.dtype) if tiled else np.zeros(shape, dtype=g.dtype)
     for offsets in itertools.product(*map(range, window_shape)):
-        patch = (Ellipsis,) + tuple(slice(offset, offset + step * (count - 1) + 1, step)
-                                    for offset, step, count in zip(offsets, strides, counts))
+        patch = (Ellipsis,) + tuple(
+            slice(offset, offset + step * (count - 1) + 1, step)
+            for offset, step, count in zip(offsets, strides, counts)
+        )
         if overlapping:
             result[patch] += g[(Ellipsis,) + offsets]
         else:
@@ -67,23 +70,32 @@ def _add_windows_back(g: np.ndarray, shape: tuple[int, ...], window_shape: tuple
 
 #: The windows of x's trailing axes.   Linear: the VJP adds each window's gradient back in place.
 _sliding_windows = primitive(
-    "sliding_windows", _windows, tangent="linear",
-    vjp=lambda g, out, x, window_shape, strides: _windows_adjoint(g, shape=np.shape(plain(x)),
-                                                                  window_shape=window_shape, strides=strides))
+    "sliding_windows",
+    _windows,
+    tangent="linear",
+    vjp=lambda g, out, x, window_shape, strides: _windows_adjoint(
+        g, shape=np.shape(plain(x)), window_shape=window_shape, strides=strides
+    ),
+)
 #: sliding_windows' VJP as an operation of its own (for higher order): linear, its VJP is the windows.
 _windows_adjoint: Primitive = primitive(
-    "sliding_windows_adjoint", _add_windows_back, tangent="linear",
-    vjp=lambda g, out, y, shape, window_shape, strides: _sliding_windows(g, window_shape=window_shape,
-                                                                         strides=strides))
+    "sliding_windows_adjoint",
+    _add_windows_back,
+    tangent="linear",
+    vjp=lambda g, out, y, shape, window_shape, strides: _sliding_windows(g, window_shape=window_shape, strides=strides),
+)
 
 
 def sizes(value: Any, k: int, label: str, where: str, minimum: int = 1) -> tuple[int, ...]:
     """An int or a sequence of k ints, each >= minimum (a window, strides, padding), as a tuple of
     k ints; otherwise a ValueError naming `where` and `label`."""
-    values = ((value,) * k if isinstance(value, numbers.Integral)
-              else tuple(value) if isinstance(value, Sequence) else ())
-    if len(values) != k or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= minimum  # type: ignore[operator]  # typeshed gives numbers.Integral no comparisons
-                                   for v in values):
+    values = (
+        (value,) * k if isinstance(value, numbers.Integral) else tuple(value) if isinstance(value, Sequence) else ()
+    )
+    if len(values) != k or not all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= minimum  # type: ignore[operator]  # typeshed gives numbers.Integral no comparisons
+        for v in values
+    ):
         kind = "positive" if minimum == 1 else "non-negative"
         some = "a pair of them" if k == 2 else f"{k} of them"
         raise ValueError(f"{where}: {label} must be a {kind} int or {some}, got {value!r}")
@@ -109,16 +121,19 @@ def sliding_windows(x: Any, window_shape: int | Sequence[int], strides: int | Se
     strides = sizes(1 if strides is None else strides, k, "strides", "sliding_windows")
     shape = np.shape(plain(x))
     if len(shape) < k:
-        raise ValueError(f"sliding_windows: windows of {k} axes need an input of at least {k} dimensions, "
-                         f"got shape {shape}")
-    if any(size > n for size, n in zip(window_shape, shape[len(shape) - k:])):
-        raise ValueError(f"sliding_windows: window {window_shape} is larger than the input's last axes "
-                         f"{shape[len(shape) - k:]} (input shape {shape})")
+        raise ValueError(
+            f"sliding_windows: windows of {k} axes need an input of at least {k} dimensions, got shape {shape}"
+        )
+    if any(size > n for size, n in zip(window_shape, shape[len(shape) - k :])):
+        raise ValueError(
+            f"sliding_windows: window {window_shape} is larger than the input's last axes "
+            f"{shape[len(shape) - k :]} (input shape {shape})"
+        )
     return _sliding_windows(x, window_shape=window_shape, strides=strides)
 
 
 def _window_offsets(windows: np.ndarray, k: int) -> list[tuple[int, ...]]:
-    return list(itertools.product(*map(range, windows.shape[windows.ndim - k:])))
+    return list(itertools.product(*map(range, windows.shape[windows.ndim - k :])))
 
 
 def _max_over_windows(windows: np.ndarray, k: int) -> np.ndarray:
@@ -135,7 +150,7 @@ def _first_maximum(out: Any, windows: Any, k: int, candidates: np.ndarray | None
     Only elements where `candidates` is True (if given) can be the one."""
     values, out = plain(windows), plain(out)
     offsets = _window_offsets(values, k)
-    window_shape = values.shape[values.ndim - k:]
+    window_shape = values.shape[values.ndim - k :]
     # Stored one window position after the other, so each position's mask is written, and later
     # read by the windows' adjoint, contiguously; the array is a view in the windows' shape.
     by_position = np.zeros(window_shape + out.shape, dtype=values.dtype)
@@ -165,10 +180,13 @@ def _spread(g: Any, k: int) -> Any:
 
 #: The maximum over the last k axes (a window's).   d/dx = 1 at the first maximum, 0 elsewhere.
 _window_max = primitive(
-    "window_max", lambda windows, k, candidates: _max_over_windows(windows, k),
+    "window_max",
+    lambda windows, k, candidates: _max_over_windows(windows, k),
     vjp=lambda g, out, windows, k, candidates: _spread(g, k) * _first_maximum(out, windows, k, candidates),
     tangent=lambda dw, out, windows, k, candidates: (dw * _first_maximum(out, windows, k, candidates)).sum(
-        axis=tuple(range(-k, 0))))
+        axis=tuple(range(-k, 0))
+    ),
+)
 
 
 def window_max(windows: Any, k: int = 2, candidates: np.ndarray | None = None) -> Any:
@@ -183,13 +201,14 @@ def window_max(windows: Any, k: int = 2, candidates: np.ndarray | None = None) -
     shape = np.shape(plain(windows))
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= len(shape):
         raise ValueError(f"window_max: k must be a number of trailing axes, 1 to {len(shape)}, got {k!r}")
-    if 0 in shape[len(shape) - k:]:
-        raise ValueError(f"window_max: empty windows {shape[len(shape) - k:]} have no maximum")
+    if 0 in shape[len(shape) - k :]:
+        raise ValueError(f"window_max: empty windows {shape[len(shape) - k :]} have no maximum")
     if candidates is not None:
         candidates = np.asarray(candidates, dtype=bool)
         try:
             np.broadcast_shapes(candidates.shape, shape)
         except ValueError:
-            raise ValueError(f"window_max: candidates {candidates.shape} do not broadcast against the windows "
-                             f"{shape}") from None
+            raise ValueError(
+                f"window_max: candidates {candidates.shape} do not broadcast against the windows {shape}"
+            ) from None
     return _window_max(windows, k=int(k), candidates=candidates)
