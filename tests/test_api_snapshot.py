@@ -33,6 +33,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy.typing
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -233,6 +234,11 @@ def entry_lines(qualified: str, obj: Any, public: set[str]) -> list[str]:
             else "not differentiable"
         )
         return [f"{qualified}: primitive {obj.name!r}, {operands}"]
+    module, _, name = qualified.rpartition(".")
+    if getattr(sys.modules.get(module), "__annotations__", {}).get(name) == "TypeAlias":
+        return [f"{qualified}: type alias = {obj}"]  # written as a string: the alias as its source spells it
+    if obj is getattr(numpy.typing, name, None):
+        return [f"{qualified} = numpy.typing.{name}"]  # NumPy's own alias: its expansion is NumPy's business
     if type(obj).__module__ in ("typing", "types", "collections.abc"):
         return [f"{qualified}: type alias = {obj}"]
     if callable(obj):

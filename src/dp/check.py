@@ -31,9 +31,10 @@ from dp.forward import Dual, jvp
 from dp.functional import _argnums, grad
 from dp.node import Node, plain
 from dp.trees import flatten, paths
+from dp.types import ArrayLike
 
 
-def numerical_grad(f: Callable[[np.ndarray], Any], x: Any, eps: float = 1e-6) -> np.ndarray:
+def numerical_grad(f: Callable[[np.ndarray], ArrayLike], x: ArrayLike, eps: float = 1e-6) -> np.ndarray:
     """Central differences (f(x + eps e_i) - f(x - eps e_i)) / (2 eps) for every element i of x.
 
     A scalar f gives the gradient (x's shape); any other f the Jacobian (f(x).shape + x.shape).

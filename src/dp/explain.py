@@ -49,6 +49,7 @@ import numpy as np
 from dp.forward import Dual
 from dp.node import Node, unbroadcast
 from dp.registry import PRIMITIVES
+from dp.types import ArrayLike
 
 __all__ = ["Explanation", "evaluation_numbers", "explain", "explain_forward"]
 
@@ -451,7 +452,7 @@ def _evaluation_parts(program: _Program, node: Node, fmt: str) -> list[str]:
 
 
 def explain(
-    output: Node, seed: Any = 1, *, tangents: Mapping[str, Any] | None = None, max_rows: int = MAX_ROWS
+    output: Node, seed: ArrayLike = 1, *, tangents: Mapping[str, ArrayLike] | None = None, max_rows: int = MAX_ROWS
 ) -> Explanation:
     """The lecture slides' tables for the graph beneath `output` (also `output.explain()`).
 

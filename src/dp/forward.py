@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -43,6 +43,7 @@ import dp.ops  # noqa: F401  (the catalogue: every operation a Dual can take par
 from dp import node as _node
 from dp.node import Node, Primitive, array_type, numpy_function, numpy_ufunc, plain
 from dp.trees import flatten, leaves_like
+from dp.types import Operand
 
 #: Each jvp takes the next level; user-made Duals are level 0.
 _levels = itertools.count(1)
@@ -64,9 +65,14 @@ class Dual:
     """
 
     __slots__ = ("value", "tangent", "level")
+
+    if TYPE_CHECKING:  # for mypy only: the catalogue's methods, which dp/ops/ installs at import
+
+        def __getattr__(self, name: str) -> Any: ...
+
     __array_priority__ = 200
 
-    def __init__(self, value: Any, tangent: Any = 0.0, *, level: int = 0):
+    def __init__(self, value: Operand, tangent: Operand = 0.0, *, level: int = 0):
         value = _component(value, "Dual(value)")
         tangent = _component(tangent, "Dual(tangent)", like=_dtype(value))
         value_shape, tangent_shape = _shape(value), _shape(tangent)

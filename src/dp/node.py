@@ -39,7 +39,7 @@ import numbers
 import operator
 import warnings
 from collections.abc import Callable, Collection, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
@@ -57,13 +57,11 @@ from dp.registry import (  # noqa: F401  (re-exported: dp.node is where the engi
     plain,
 )
 from dp.registry import plain_options as _plain_options
+from dp.types import ArrayLike, Gradients, Tensor
 
-#: What a rule receives and returns: arrays on the ordinary pass, Nodes when `create_graph=True`,
-#: Duals in forward mode.
-Tensor = Any
 #: A vector-Jacobian product: (gradient at the output, the output, *operands, **params) -> the
 #: operand's gradient.
-VJP = Callable[..., Tensor]
+VJP: TypeAlias = "Callable[..., Tensor]"
 
 
 class AddsInPlace:
@@ -278,7 +276,7 @@ class Node:
 
         def __getattr__(self, name: str) -> Any: ...
 
-    def __init__(self, value: Any, name: str | None = None, *, requires_grad: bool | None = None):
+    def __init__(self, value: ArrayLike, name: str | None = None, *, requires_grad: bool | None = None):
         if isinstance(value, Node):
             raise TypeError("Node(value): value is already a Node; use node.detach() for a constant copy")
         if name is not None and not isinstance(name, str):
@@ -406,7 +404,7 @@ class Node:
     # ----------------------------------------------------------------------------------------
     # Reverse mode
 
-    def grad(self, seed: Any = 1, *, create_graph: bool = False) -> dict[str, Any]:
+    def grad(self, seed: ArrayLike = 1, *, create_graph: bool = False) -> Gradients:
         """The gradients of this node with respect to every named leaf beneath it.
 
         `seed` is the gradient arriving at this node and has its shape (the paper's scalar case
@@ -419,7 +417,7 @@ class Node:
         """
         return _gradients_by_name(self, seed, create_graph)
 
-    def backward(self, seed: Any = 1, *, create_graph: bool = False) -> dict[str, Any]:
+    def backward(self, seed: ArrayLike = 1, *, create_graph: bool = False) -> Gradients:
         """The same as `grad`, under PyTorch's name: returns dict name -> gradient."""
         return _gradients_by_name(self, seed, create_graph)
 
@@ -853,7 +851,7 @@ def _one_where_zero(test: Any, x: Tensor) -> Tensor:
     return np.where(zero, np.ones((), plain(x).dtype) if hasattr(plain(x), "dtype") else 1, x)
 
 
-def _log_of_base(a: Any) -> Tensor:
+def _log_of_base(a: Any) -> Tensor | float:
     """log(a) for the power rule, 0 where a = 0. For a Python number (`2 ** x`) it is a Python
     float, which NumPy treats as weak: a float32 gradient stays float32."""
     log = np.log(_one_where_zero(a, a))
@@ -872,7 +870,9 @@ power = primitive(
 
 
 def _matrix_transpose(x: Tensor) -> Tensor:
-    return x.T if x.ndim == 2 else x.swapaxes(-1, -2)
+    if x.ndim == 2:
+        return x.T
+    return x.swapaxes(-1, -2)  # type: ignore[misc, arg-type]  # at least 3-D here: never a NumPy scalar
 
 
 def _vjp_matmul_left(g, out, a, b):

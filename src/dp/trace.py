@@ -451,7 +451,7 @@ def _compile(
     for node in nodes:
         app = produced.get(node)
         if app is None:  # a leaf
-            index = argument_of.get(id(node.value))  # type: ignore[assignment]  # the name reused: here an argument position, or None
+            index = argument_of.get(id(node.value))
             if index is not None:
                 same_name = node.name is None or _IDENTIFIER.sub("_", node.name) == parameters[index]
                 atom[node] = parameters[index] if same_name else names.take(node.name)  # type: ignore[arg-type]  # same_name is False only for a named leaf
@@ -462,8 +462,8 @@ def _compile(
                 namespace["_leaf"][atom[node]] = node
                 forward_lines.append((f"{atom[node]} = _leaf[{atom[node]!r}].value", None))
                 live_leaves.append((node, np.shape(node.value), np.asarray(node.value).dtype))
-            elif type(node.value) in (int, float) and _literal(node.value) is not None:
-                atom[node] = _literal(node.value) if node.value >= 0 else f"({node.value!r})"
+            elif type(node.value) in (int, float) and (literal := _literal(node.value)) is not None:
+                atom[node] = literal if node.value >= 0 else f"({node.value!r})"
                 constant.add(node)
             else:
                 atom[node] = f"_c{number[node]}"

@@ -127,7 +127,7 @@ def _pairs(layer: Any, module: Any) -> Iterator[tuple[Any, Any]]:
             if isinstance(item, Layer):
                 yield from _pairs(item, module._submodule_of[key])  # type: ignore[index]  # a layer inside a layer always has a key
     elif isinstance(module, tnn.Sequential) and isinstance(layer, Sequential):
-        for item, part in zip(layer.layers, module):  # type: ignore[assignment]  # a Sequential holds layers
+        for item, part in zip(layer.layers, module):
             yield from _pairs(item, part)
 
 
@@ -406,7 +406,7 @@ def from_torch(module: Any) -> Any:
         layer = pair.back(module)
         if getattr(module, "activation", None) is not None:  # a Linear with its activation
             layer.activation = _as_function(from_torch(module.activation))
-    elif (layer := activation_from_torch(module)) is None:  # type: ignore[assignment]  # None raises just below
+    elif (layer := activation_from_torch(module)) is None:
         raise Unsupported(
             f"from_torch: {type(module).__name__} has no dp counterpart ({module!r}); dp.export "
             f"converts {_supported()}, and the modules to_torch makes"

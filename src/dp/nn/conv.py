@@ -39,6 +39,7 @@ from dp.nn.layers import Layer, _count, differentiable
 from dp.node import Node, plain
 from dp.ops import correlate2d, sliding_windows, window_max
 from dp.ops.windows import sizes
+from dp.types import Operand
 
 __all__ = ["AvgPool2d", "Conv2d", "MaxPool2d", "avg_pool2d", "conv2d", "max_pool2d"]
 
@@ -180,7 +181,7 @@ class Conv2d(Layer):
         self.W = self._param("W", (init or he_normal)(shape, rng=rng, dtype=dtype))
         self.b = self._param("b", np.zeros(self.out_channels, dtype=dtype)) if bias else None
 
-    def forward(self, x: Any) -> Node:
+    def forward(self, x: Operand) -> Node:
         return _convolution(x, self.W, self.b, self.stride, self.padding, repr(self))
 
     def _describe(self) -> str:
@@ -207,12 +208,12 @@ class _Pool(Layer):
 class MaxPool2d(_Pool):
     """`max_pool2d` as a layer, as torch.nn.MaxPool2d (stride = kernel_size by default)."""
 
-    def forward(self, x: Any) -> Node:
+    def forward(self, x: Operand) -> Node:
         return _max_pool(x, self.kernel_size, self.stride, self.padding, repr(self))
 
 
 class AvgPool2d(_Pool):
     """`avg_pool2d` as a layer, as torch.nn.AvgPool2d (stride = kernel_size by default)."""
 
-    def forward(self, x: Any) -> Node:
+    def forward(self, x: Operand) -> Node:
         return _avg_pool(x, self.kernel_size, self.stride, self.padding, repr(self))

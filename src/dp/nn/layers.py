@@ -32,6 +32,7 @@ from numpy.typing import DTypeLike
 from dp.nn.init import Initializer, RngLike, he_normal, xavier_uniform
 from dp import ops
 from dp.node import Node, as_node, plain
+from dp.types import Operand
 
 __all__ = [
     "Activation",
@@ -162,7 +163,7 @@ class Layer:
         self._param_keys: list[str] = []
         self.training = True
 
-    def forward(self, x: Any) -> Node:
+    def forward(self, x: Operand) -> Node:
         raise NotImplementedError(f"{type(self).__name__} must define forward(x)")
 
     def __call__(self, *inputs: Any, **options: Any) -> Any:
@@ -301,7 +302,7 @@ class Linear(Layer):
         self.W = self._param("W", init((self.n_in, self.n_out), rng=rng, dtype=dtype))
         self.b = self._param("b", np.zeros(self.n_out, dtype=dtype)) if bias else None
 
-    def forward(self, x: Any) -> Node:
+    def forward(self, x: Operand) -> Node:
         x = differentiable(x)
         if x.ndim == 0 or x.shape[-1] != self.n_in:
             raise ValueError(f"{self!r}: expected an input (..., {self.n_in}), got shape {x.shape}")
@@ -326,7 +327,7 @@ class Activation(Layer):
         super().__init__()
         self.function, self.options = function, options
 
-    def forward(self, x: Any) -> Node:
+    def forward(self, x: Operand) -> Node:
         return self.function(x, **self.options)
 
     def _describe(self) -> str:
@@ -413,7 +414,7 @@ class Flatten(Layer):
             raise ValueError(f"Flatten: start_dim must be a non-negative int, got {start_dim!r}")
         self.start_dim = int(start_dim)
 
-    def forward(self, x: Any) -> Node:
+    def forward(self, x: Operand) -> Node:
         x = differentiable(x)
         if x.ndim <= self.start_dim:
             raise ValueError(
@@ -538,7 +539,7 @@ class LayerNorm(Layer):
         self.gamma = self._param("gamma", np.ones(self.normalized_shape, dtype=dtype))
         self.beta = self._param("beta", np.zeros(self.normalized_shape, dtype=dtype))
 
-    def forward(self, x: Any) -> Node:
+    def forward(self, x: Operand) -> Node:
         return _normalize(x, self.normalized_shape, self.gamma, self.beta, self.eps, repr(self))
 
     def _describe(self) -> str:
@@ -564,7 +565,7 @@ class Dropout(Layer):
         self.rng = np.random.default_rng(rng)
         self.mask: np.ndarray | None = None
 
-    def forward(self, x: Any) -> Node:
+    def forward(self, x: Operand) -> Node:
         x = differentiable(x)
         if not self.training or self.p == 0:
             return x
@@ -611,7 +612,7 @@ class BatchNorm(Layer):
         self.running_mean = np.zeros(self.n_features, dtype=dtype)
         self.running_var = np.ones(self.n_features, dtype=dtype)
 
-    def forward(self, x: Any) -> Node:
+    def forward(self, x: Operand) -> Node:
         x = differentiable(x)
         if x.ndim not in (2, 3, 4) or x.shape[1] != self.n_features:
             raise ValueError(

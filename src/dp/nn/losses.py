@@ -24,6 +24,7 @@ import numpy as np
 from dp.nn.layers import differentiable
 from dp.node import Node, primitive
 from dp.ops import maximum, sigmoid
+from dp.types import Operand
 
 Reduction = Literal["mean", "sum", "none"]
 
@@ -40,7 +41,7 @@ __all__ = [
 _LOG_FLOOR = -100.0
 
 
-def cross_entropy(logits: Any, y: Any, reduction: Reduction = "mean") -> Node:
+def cross_entropy(logits: Operand, y: Operand, reduction: Reduction = "mean") -> Node:
     """-sum_k y_k log softmax(logits)_k for each row, as PyTorch's `F.cross_entropy`.
 
     `logits` (..., C) are raw scores over the last axis: (N, C) for a batch, (N, L, C) for a batch
@@ -73,7 +74,7 @@ def cross_entropy(logits: Any, y: Any, reduction: Reduction = "mean") -> Node:
     return _reduce(per_example, reduction)
 
 
-def cross_entropy_from_probs(p: Any, y: Any, reduction: Reduction = "mean") -> Node:
+def cross_entropy_from_probs(p: Operand, y: Operand, reduction: Reduction = "mean") -> Node:
     """The paper's cross-entropy on probabilities (softmax outputs): -sum_k y_k log p_k per row.
 
     `y` is one-hot rows (or probabilities) of p's shape. p is floored at the dtype's smallest
@@ -85,7 +86,7 @@ def cross_entropy_from_probs(p: Any, y: Any, reduction: Reduction = "mean") -> N
     return _reduce(-(log_p * _target(y, p, "cross_entropy_from_probs")).sum(axis=-1), reduction)
 
 
-def binary_cross_entropy(p: Any, y: Any, reduction: Reduction = "mean") -> Node:
+def binary_cross_entropy(p: Operand, y: Operand, reduction: Reduction = "mean") -> Node:
     """-(y log p + (1 - y) log(1 - p)) element-wise, as PyTorch's `F.binary_cross_entropy`.
 
     Stable at p = 0 and p = 1: no log(0) is ever taken; each log is floored at -100 as in PyTorch
@@ -128,7 +129,7 @@ _logistic = primitive(
 )
 
 
-def binary_cross_entropy_with_logits(z: Any, y: Any, reduction: Reduction = "mean") -> Node:
+def binary_cross_entropy_with_logits(z: Operand, y: Operand, reduction: Reduction = "mean") -> Node:
     """binary_cross_entropy(sigmoid(z), y), computed from the raw scores z without ever forming
     sigmoid(z): exact and finite for any z, as PyTorch's `F.binary_cross_entropy_with_logits`.
 
@@ -139,7 +140,7 @@ def binary_cross_entropy_with_logits(z: Any, y: Any, reduction: Reduction = "mea
     return _reduce(_logistic(z, _target(y, z, "binary_cross_entropy_with_logits")), reduction)
 
 
-def mean_squared_error(pred: Any, y: Any, reduction: Reduction = "mean") -> Node:
+def mean_squared_error(pred: Operand, y: Operand, reduction: Reduction = "mean") -> Node:
     """(pred - y)^2 element-wise, as PyTorch's `F.mse_loss`; "mean" averages over all elements."""
     pred = differentiable(pred)
     error = pred - _target(y, pred, "mean_squared_error")

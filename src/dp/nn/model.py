@@ -36,7 +36,7 @@ import os
 import warnings
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Literal, NamedTuple, Self
+from typing import Any, Literal, NamedTuple, Self, cast
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -46,6 +46,7 @@ from dp.nn.init import Initializer, RngLike
 from dp.nn.layers import Dropout, Layer, Linear, relu
 from dp.node import Node
 from dp.trace import Traced, trace
+from dp.types import Operand
 
 __all__ = ["Model", "Sequential"]
 
@@ -191,7 +192,7 @@ class Model(Layer):
         else:
             loss = self._checked_loss(self.loss(*batch), labelled)
             if loss.requires_grad:
-                value, grads = loss.value, loss.grad(1)
+                value, grads = loss.value, cast("dict[str, np.ndarray]", loss.grad(1))  # arrays: no create_graph
             else:  # said here rather than by grad, so that the warning names the caller's line
                 warnings.warn(
                     f"{type(self).__name__}.get_grad: the loss depends on none of the model's "
@@ -371,10 +372,10 @@ class Sequential(Model):
             if isinstance(layer, Layer):
                 yield str(index), layer
 
-    def forward(self, x: Any) -> Node:
+    def forward(self, x: Operand) -> Node:
         for layer in self.layers:
             x = layer(x)
-        return x
+        return x  # type: ignore[return-value]  # a Node, except from an empty Sequential: its input as it came
 
     def loss(self, x: Any, y: Any) -> Node:  # type: ignore[override]  # a Sequential's loss needs its labels
         if self.loss_function is None:

@@ -47,6 +47,7 @@ from dp.nn.init import RngLike
 from dp.nn.layers import Layer, _count
 from dp.node import Node
 from dp.ops import stack
+from dp.types import Operand
 
 __all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNCell"]
 
@@ -113,7 +114,7 @@ class _Cell(Layer):
         for key in self._bias_keys:
             setattr(self, key, self._param(key, uniform(width)))
 
-    def forward(self, x: Any, state: State = None) -> State:
+    def forward(self, x: Operand, state: State = None) -> State:
         """One time step: the new state from the input x (N, input_size) and the state (zeros if None)."""
         x = _operand(x, repr(self), self.Wx.dtype)
         shape = np.shape(x)
@@ -299,7 +300,7 @@ class _Sequence(Layer):
     def hidden_size(self) -> int:
         return self.cell.hidden_size
 
-    def forward(self, x: Any, state: State = None) -> tuple[Any, State]:  # type: ignore[override]  # a sequence layer takes and returns its state too
+    def forward(self, x: Operand, state: State = None) -> tuple[Any, State]:  # type: ignore[override]  # a sequence layer takes and returns its state too
         """(outputs (N, T, H): the h of every step, the final state) for inputs x (N, T, input_size)
         and an initial state (zeros if None)."""
         cell = self.cell

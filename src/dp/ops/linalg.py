@@ -256,9 +256,9 @@ def einsum(
     if not operands:
         raise ValueError("einsum: no subscripts given")
     if isinstance(operands[0], str):
-        subscripts, operands = operands[0], list(operands[1:])  # type: ignore[assignment]  # the operands as a list from here on
+        subscripts, operands = operands[0], list(operands[1:])
     else:
-        subscripts, operands = _sublists_as_subscripts(operands)  # type: ignore[assignment]  # the operands as a list from here on
+        subscripts, operands = _sublists_as_subscripts(operands)
     subscripts = _explicit_subscripts(subscripts, [_shape(x) for x in operands])
     return _einsum(*operands, subscripts=subscripts, optimize=optimize)
 

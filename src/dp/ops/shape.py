@@ -293,7 +293,7 @@ def roll(a: Any, shift: int | Sequence[int], axis: int | Sequence[int] | None = 
     if np.ndim(shift) == 0:
         shift = _integer("roll", "shift", shift)
     else:
-        shift = tuple(_integer("roll", "shift", s) for s in shift)  # type: ignore[union-attr]  # np.ndim(shift) > 0
+        shift = tuple(_integer("roll", "shift", s) for s in shift)
     axis = axis if axis is None or np.ndim(axis) == 0 else tuple(axis)  # type: ignore[arg-type]  # np.ndim(axis) > 0 here: a sequence
     return _roll(a, shift=shift, axis=axis)
 
@@ -392,8 +392,8 @@ _tile = primitive("tile", lambda x, reps: np.tile(x, reps), vjp=_vjp_tile, tange
 @implements(np.tile)
 def tile(A: Any, reps: int | Sequence[int]) -> Any:
     """A repeated `reps` times along each axis (A gets leading axes of size 1 if reps is longer)."""
-    reps = (reps,) if np.ndim(reps) == 0 else tuple(reps)  # type: ignore[assignment, arg-type]  # np.ndim(reps) > 0 before tuple(): a sequence
-    reps = tuple(_integer("tile", "reps", r) for r in reps)  # type: ignore[union-attr]  # reps is a tuple from the line above
+    reps = (reps,) if np.ndim(reps) == 0 else tuple(reps)  # type: ignore[arg-type]  # np.ndim(reps) > 0: a sequence
+    reps = tuple(_integer("tile", "reps", r) for r in reps)
     if any(r < 0 for r in reps):
         raise ValueError(f"tile: reps {reps} must not be negative (shape {_shape(A)})")
     return _tile(A, reps=(1,) * (np.ndim(plain(A)) - len(reps)) + reps)
