@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tomllib
 import warnings
-from pathlib import Path
+from pathlib import Path, PurePath
 from types import ModuleType
 from typing import Any
 
@@ -42,6 +42,8 @@ UPDATE_COMMAND = ".venv/bin/python tests/test_api_snapshot.py --update"
 HEAVY = ("torch", "onnx", "onnxruntime", "safetensors")
 ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 # Dunders every class has, or that say nothing about how it is used.
+#: Where NumPy defines what it exports elsewhere: its public name is the stable one.
+PRIVATE_NUMPY = re.compile(r"numpy\.random\._generator\.")
 PLUMBING = {
     "__init__",
     "__new__",
@@ -58,6 +60,7 @@ PLUMBING = {
     "__hash__",
     "__dataclass_fields__",
     "__dataclass_params__",
+    "__replace__",  # copy.replace's hook, which dataclasses and named tuples gain in Python 3.13
     "__match_args__",
     "__abstractmethods__",
     "__parameters__",
@@ -130,12 +133,22 @@ def signature(obj: Any) -> str:
 
 
 def value_text(value: Any) -> str:
-    """A constant's value where it is a plain number or string, else only its type."""
+    """A constant's value where it is made of numbers, strings, paths and containers of them, else its type."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return f"= {value!r}"
     if inspect.ismemberdescriptor(value):
         return "(slot)"
+    if isinstance(value, PurePath) or (isinstance(value, (tuple, list, set, frozenset, dict)) and _plain(value)):
+        return f"= {stable_repr(value)}"
     return type(value).__name__
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(_plain(key) and _plain(item) for key, item in value.items())
+    if isinstance(value, (tuple, list, set, frozenset)):
+        return all(map(_plain, value))
+    return value is None or isinstance(value, (bool, int, float, str, PurePath))
 
 
 def line_name(line: str) -> str:
@@ -158,9 +171,11 @@ def public_modules() -> list[ModuleType]:
 
 
 def exported_names(module: ModuleType) -> list[str]:
-    """`__all__`, or else the public names the module's own source defines at top level (not its imports)."""
-    if hasattr(module, "__all__"):
-        return sorted(module.__all__)
+    """`__all__`, or else the public names the module's own source defines at top level (not its imports).
+
+    Either way with the type aliases the module defines (`Reduction = Literal["mean", "sum"]`): the
+    public signatures name them, so a change to one changes what those signatures accept.
+    """
     tree = ast.parse(inspect.getsource(module))
     defined = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
     for node in tree.body:
@@ -168,7 +183,17 @@ def exported_names(module: ModuleType) -> list[str]:
             node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
         )
         defined.update(target.id for target in targets if isinstance(target, ast.Name))
-    return sorted(name for name in defined if not name.startswith("_") and hasattr(module, name))
+    defined = {name for name in defined if not name.startswith("_") and hasattr(module, name)}
+    if not hasattr(module, "__all__"):
+        return sorted(defined)
+    aliases = {name for name in defined if _is_type_alias(module, name)}
+    return sorted(set(module.__all__) | aliases)
+
+
+def _is_type_alias(module: ModuleType, name: str) -> bool:
+    value = getattr(module, name)
+    annotated = getattr(module, "__annotations__", {}).get(name) == "TypeAlias"
+    return annotated or type(value).__module__ in ("typing", "types", "collections.abc")
 
 
 def home(obj: Any, public: set[str]) -> str | None:
@@ -221,10 +246,14 @@ def entry_lines(qualified: str, obj: Any, public: set[str]) -> list[str]:
         return [f"{qualified} = {elsewhere}"]
     if getattr(obj, "__deprecated__", None) is not None:
         return []  # listed with every deprecation
+    if obj is Any:
+        return [f"{qualified}: type alias = typing.Any"]
     if inspect.isclass(obj):
         return class_lines(qualified, obj)
     if inspect.isfunction(obj):
-        return [f"{qualified}: function {signature(obj)}"]
+        # A function a factory made is listed in full; its own name tells it from a twin of the same signature.
+        made_as = f" [{obj.__name__}]" if obj.__name__ != qualified.rpartition(".")[2] else ""
+        return [f"{qualified}: function{made_as} {signature(obj)}"]
     if type(obj).__name__ == "Primitive":
         operands = (
             "any number of operands"
@@ -240,7 +269,7 @@ def entry_lines(qualified: str, obj: Any, public: set[str]) -> list[str]:
     if obj is getattr(numpy.typing, name, None):
         return [f"{qualified} = numpy.typing.{name}"]  # NumPy's own alias: its expansion is NumPy's business
     if type(obj).__module__ in ("typing", "types", "collections.abc"):
-        return [f"{qualified}: type alias = {obj}"]
+        return [f"{qualified}: type alias = {PRIVATE_NUMPY.sub('numpy.random.', str(obj))}"]
     if callable(obj):
         return [f"{qualified}: {type(obj).__name__} {signature(obj)}"]
     return [f"{qualified}: constant {value_text(obj)}"]
@@ -341,8 +370,24 @@ def snapshot() -> str:
             for name in exported_names(module):
                 lines.extend(entry_lines(f"{module.__name__}.{name}", getattr(module, name), public))
     for deprecation in DEPRECATIONS.values():
+        if "(" not in deprecation.new and _resolved(deprecation.new) is None:  # a keyword's rename: "f(new=)"
+            raise LookupError(f"{deprecation.old} is deprecated in favour of {deprecation.new}, which does not exist")
         lines.append(f"{deprecation.old}: deprecated -> {deprecation.new}, remove in {deprecation.remove_in}")
     return "\n".join(sorted(lines, key=lambda line: (line_name(line), line))) + "\n"
+
+
+def _resolved(qualified: str) -> Any:
+    """The object a qualified name names (module, then attributes), or None."""
+    parts = qualified.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            found: Any = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for part in parts[split:]:
+            found = getattr(found, part, None)
+        return found
+    return None
 
 
 # The tests
@@ -374,7 +419,9 @@ def test_the_public_api_matches_the_snapshot() -> None:
         pytest.fail(
             "dp's public API changed. A change to the public API is deliberate: if this one is, run\n"
             f"    {UPDATE_COMMAND}\n"
-            "and add a CHANGELOG.md entry; a rename or removal goes through a deprecation (dp._api).\n\n" + diff,
+            "and add a CHANGELOG.md entry; a rename or removal goes through a deprecation (dp._api).\n"
+            "A new name that is not meant to be public starts with _ (or stays out of its module's __all__).\n\n"
+            + diff,
             pytrace=False,
         )
 
@@ -456,6 +503,10 @@ def new_function(x: float, *, scale: float = 2.0) -> float:
     return scale * x
 
 
+def new_function_b(x: float, *, b: float = 2.0) -> float:
+    return b * x
+
+
 def test_deprecated_alias_warns_with_the_new_name_and_forwards(registry: dict) -> None:
     from dp._api import deprecated_alias
 
@@ -525,8 +576,9 @@ def test_the_helpers_refuse_what_they_cannot_do(registry: dict) -> None:
         deprecated_alias(ModuleType, "OldType", since="0.2.0")
     with pytest.raises(ValueError, match="since must be a version 'X.Y.Z'"):
         deprecated_alias(new_function, "old", since="soon")
-    with pytest.raises(ValueError, match="cannot be removed in 0.2.0, before or as it is deprecated"):
-        deprecated_alias(new_function, "old", since="0.2.0", remove_in="0.2.0")
+    for too_soon in ("0.2.0", "0.2.1", "0.1.0"):  # one minor version of grace at least
+        with pytest.raises(ValueError, match=f"keeps working until 0.3.0 at the earliest; remove_in='{too_soon}'"):
+            deprecated_alias(new_function, "old", since="0.2.0", remove_in=too_soon)
     with pytest.raises(ValueError, match="at least one"):
         deprecated_attributes("m", {}, since="0.2.0")
     deprecated_alias(new_function, "twice", since="0.2.0")
@@ -543,6 +595,80 @@ def test_the_helpers_refuse_what_they_cannot_do(registry: dict) -> None:
 
     with pytest.raises(TypeError, match="still has a parameter 'scale'"):
         renamed_keyword("scale", "x", since="0.2.0")(scaled)
+    with pytest.raises(TypeError, match="is a class; decorate its __init__"):
+        renamed_keyword("old", "new", since="0.2.0")(ModuleType)
+
+
+def test_a_deprecation_whose_new_name_does_not_exist_fails_the_snapshot(registry: dict) -> None:
+    from dp._api import deprecated_attributes
+
+    deprecated_attributes(__name__, {"Gone": "Missing"}, since="0.2.0")
+    with pytest.raises(LookupError, match=r"Gone is deprecated in favour of .*\.Missing, which does not exist"):
+        snapshot()
+
+
+def test_warnings_point_at_the_users_line_through_stacked_helpers_and_a_modules_own_getattr(
+    registry: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python shows a DeprecationWarning only where it points at the user's code (`__main__`)."""
+    from dp._api import deprecated_attributes, renamed_keyword
+
+    twice = renamed_keyword("c", "b", since="0.2.0")(renamed_keyword("a", "b", since="0.2.0")(new_function_b))
+    for old in ("a", "c"):  # the inner and the outer decorator's old name
+        with pytest.warns(DeprecationWarning, match=rf"new_function_b\({old}=\)") as caught:
+            assert twice(1.0, **{old: 3.0}) == 3.0
+        assert [warning.filename for warning in caught] == [__file__]
+
+    # A module of its own file, whose own __getattr__ hands the names it does not know to dp's.
+    module = ModuleType("dp_example_own_getattr")
+    module.NewClass = type("NewClass", (), {})
+    module.renamed = deprecated_attributes("dp_example_own_getattr", {"OldClass": "NewClass"}, since="0.2.0")
+    source = "def __getattr__(name):\n    return renamed(name)\n"
+    exec(compile(source, "dp_example_own_getattr.py", "exec"), vars(module))
+    monkeypatch.setitem(sys.modules, "dp_example_own_getattr", module)
+    with pytest.warns(DeprecationWarning, match="OldClass") as caught:
+        assert module.OldClass is module.NewClass
+    assert [warning.filename for warning in caught] == [__file__]
+
+
+def test_deprecated_static_and_class_methods_stay_what_they_were(registry: dict) -> None:
+    from dp._api import deprecated_alias
+
+    class Shapes:
+        @staticmethod
+        def area(side: float) -> float:
+            return side * side
+
+        @classmethod
+        def make(cls, side: float) -> tuple[type, float]:
+            return cls, side
+
+        old_area = deprecated_alias(area, "old_area", since="0.2.0")
+        old_make = deprecated_alias(make, "old_make", since="0.2.0")
+
+    with pytest.warns(DeprecationWarning, match=r"Shapes\.old_area .* use .*Shapes\.area"):
+        assert Shapes().old_area(7) == 49 and Shapes.old_area(3) == 9
+    with pytest.warns(DeprecationWarning, match=r"Shapes\.old_make"):
+        assert Shapes.old_make(2) == (Shapes, 2)
+
+
+def test_an_optimizers_renamed_keyword_still_binds_under_its_mistake_checks(registry: dict) -> None:
+    """Each optimizer's __init__ checks its call (dp.nn.optim._explains_mistakes); a deprecated keyword
+    below that check is still accepted, with the warning, and named as the user calls it."""
+    import dp
+    from dp._api import renamed_keyword
+    from dp.nn.optim import _explains_mistakes
+
+    class Adam2(dp.Adam):
+        @_explains_mistakes
+        @renamed_keyword("epsilon", "eps", since="0.2.0")
+        def __init__(self, model=None, x_train=None, y_train=None, learning_rate=1e-3, *, eps=1e-8) -> None:
+            super().__init__(model, x_train, y_train, learning_rate, eps=eps)
+
+    with pytest.warns(DeprecationWarning, match=r"Adam2\(epsilon=\) is deprecated .* use .*Adam2\(eps=\)"):
+        assert Adam2(epsilon=1e-3).eps == 1e-3
+    with pytest.raises(TypeError, match="has no argument 'epsilonn'"):
+        Adam2(epsilonn=1e-3)
 
 
 def test_each_lazy_name_of_dp_export_is_defined_where_dp_export_looks_for_it() -> None:
@@ -575,7 +701,12 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--print"]:
         sys.stdout.write(snapshot())
     elif sys.argv[1:] == ["--update"]:
-        SNAPSHOT.write_text(snapshot(), encoding="utf-8")
-        print(f"wrote {SNAPSHOT}; now add a CHANGELOG.md entry for the change")
+        # Written as the test reads it (a fresh interpreter, no DP_* settings), so that it then passes.
+        before = SNAPSHOT.read_text(encoding="utf-8").splitlines() if SNAPSHOT.exists() else []
+        after = _fresh_snapshot()
+        SNAPSHOT.write_text(after, encoding="utf-8")
+        changed = [line for line in difflib.ndiff(before, after.splitlines()) if line[:2] in ("- ", "+ ")]
+        print("\n".join(changed) or "no change")
+        print(f"wrote {SNAPSHOT} ({len(changed)} line(s) changed); now add a CHANGELOG.md entry for the change")
     else:
         sys.exit(f"usage: {sys.argv[0]} --update | --print")

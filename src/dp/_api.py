@@ -58,8 +58,16 @@ class Deprecation:
             f"use {self.new} instead"
         )
 
-    def warn(self, stacklevel: int) -> None:
-        warnings.warn(self.message, DeprecationWarning, stacklevel=stacklevel + 1)
+    def warn(self) -> None:
+        """Warns at the user's line: the first caller outside this module and outside a module's
+        `__getattr__` (stacked decorators and a module's own `__getattr__` would hide it, and
+        Python shows a DeprecationWarning only where it points at the user's code)."""
+        frame, level = sys._getframe(0), 1
+        while frame.f_back is not None and (
+            frame.f_code.co_filename == __file__ or frame.f_code.co_name == "__getattr__"
+        ):
+            frame, level = frame.f_back, level + 1
+        warnings.warn(self.message, DeprecationWarning, stacklevel=level)
 
 
 # Qualified old name -> its deprecation, in the order dp defines them.
@@ -78,9 +86,10 @@ def _register(old: str, new: str, since: str, remove_in: str | None) -> Deprecat
     major, minor, _ = _release(since, "since")
     if remove_in is None:  # one minor version of grace
         remove_in = f"{major}.{minor + 1}.0"
-    elif _release(remove_in, "remove_in") <= (major, minor, 0):
+    elif _release(remove_in, "remove_in") < (major, minor + 1, 0):
         raise ValueError(
-            f"deprecation: {old} cannot be removed in {remove_in}, before or as it is deprecated ({since})"
+            f"deprecation: {old} is deprecated in {since}, so it keeps working until {major}.{minor + 1}.0 "
+            f"at the earliest; remove_in={remove_in!r} is too soon"
         )
     deprecation = Deprecation(old, new, since, remove_in)
     if DEPRECATIONS.get(old, deprecation) != deprecation:
@@ -102,6 +111,9 @@ def deprecated_alias(new: F, old_name: str, *, since: str, remove_in: str | None
             f"`__getattr__ = deprecated_attributes(__name__, {{{old_name!r}: {new.__name__!r}}}, "
             f"since=...)` so that the old name is the same class"
         )
+    descriptor = type(new) if isinstance(new, (staticmethod, classmethod)) else None
+    if descriptor is not None:  # in a class body: the alias wraps the function and is the same kind
+        new = new.__func__  # type: ignore[attr-defined]
     if not callable(new) or not isinstance(getattr(new, "__name__", None), str):
         raise TypeError(
             f"deprecated_alias: expected a function, got {type(new).__name__}; for an operation "
@@ -117,7 +129,7 @@ def deprecated_alias(new: F, old_name: str, *, since: str, remove_in: str | None
 
     @functools.wraps(new)
     def alias(*args: Any, **kwargs: Any) -> Any:
-        deprecation.warn(stacklevel=2)
+        deprecation.warn()
         return new(*args, **kwargs)
 
     alias.__module__ = module
@@ -125,7 +137,7 @@ def deprecated_alias(new: F, old_name: str, *, since: str, remove_in: str | None
     alias.__qualname__ = (f"{owner}." if owner else "") + old_name
     alias.__doc__ = f"Deprecated: {deprecation.message}."
     alias.__deprecated__ = deprecation  # type: ignore[attr-defined]  # PEP 702's attribute
-    return alias  # type: ignore[return-value]
+    return descriptor(alias) if descriptor is not None else alias  # type: ignore[return-value]
 
 
 def deprecated_attributes(
@@ -144,7 +156,7 @@ def deprecated_attributes(
     def __getattr__(name: str) -> Any:
         if name not in known:
             raise AttributeError(f"module {module!r} has no attribute {name!r}")
-        known[name].warn(stacklevel=2)
+        known[name].warn()
         return getattr(sys.modules[module], renames[name])
 
     return __getattr__
@@ -153,10 +165,16 @@ def deprecated_attributes(
 def renamed_keyword(old: str, new: str, *, since: str, remove_in: str | None = None) -> Callable[[F], F]:
     """A decorator: the function still takes `old=` for its keyword `new=`, warning that it is now `new`.
 
-    Giving both is an error, as is decorating a function that has no parameter `new`.
+    Giving both is an error, as is decorating a function that has no parameter `new`. For a
+    class, decorate its `__init__`. The wrapper records its renames in `__renamed_keywords__`
+    (old -> new), which checks of the call that sit above it (an optimizer's) read.
     """
 
     def decorate(function: F) -> F:
+        if isinstance(function, type):
+            raise TypeError(
+                f"renamed_keyword: {function.__name__} is a class; decorate its __init__, so that it stays a class"
+            )
         parameters = inspect.signature(function).parameters
         if new not in parameters:
             raise TypeError(f"renamed_keyword: {function.__qualname__} has no parameter {new!r}")
@@ -165,22 +183,22 @@ def renamed_keyword(old: str, new: str, *, since: str, remove_in: str | None = N
                 f"renamed_keyword: {function.__qualname__} still has a parameter {old!r}; its old "
                 "name must be free to mean the new one"
             )
+        # What users type: Adam(eps=) for Adam.__init__'s keyword.
+        called = function.__qualname__.removesuffix(".__init__")
         deprecation = _register(
-            f"{function.__module__}.{function.__qualname__}({old}=)",
-            f"{function.__module__}.{function.__qualname__}({new}=)",
-            since,
-            remove_in,
+            f"{function.__module__}.{called}({old}=)", f"{function.__module__}.{called}({new}=)", since, remove_in
         )
 
         @functools.wraps(function)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if old in kwargs:
                 if new in kwargs:
-                    raise TypeError(f"{function.__qualname__}: give {new}= only ({old}= is its deprecated name)")
-                deprecation.warn(stacklevel=2)
+                    raise TypeError(f"{called}: give {new}= only ({old}= is its deprecated name)")
+                deprecation.warn()
                 kwargs[new] = kwargs.pop(old)
             return function(*args, **kwargs)
 
+        wrapper.__renamed_keywords__ = {**getattr(function, "__renamed_keywords__", {}), old: new}  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorate

@@ -100,11 +100,12 @@ def _explains_mistakes(init: Callable[..., None]) -> Callable[..., None]:
     not: PyTorch's keywords (`lr`, `betas`, `alpha`), a misspelt keyword, and hyper-parameters
     given by position. `help` and `inspect.signature` still show `init`'s own signature."""
     signature = inspect.signature(init)
+    renamed = getattr(init, "__renamed_keywords__", {})  # deprecated keywords (dp._api.renamed_keyword) still bind
 
     @functools.wraps(init)
     def checked(self: Optimizer, *args: Any, **kwargs: Any) -> None:
         try:
-            signature.bind(self, *args, **kwargs)
+            signature.bind(self, *args, **{renamed.get(key, key): value for key, value in kwargs.items()})
         except TypeError as error:
             raise TypeError(_mistake(type(self).__name__, signature, len(args), kwargs, error)) from None
         init(self, *args, **kwargs)
