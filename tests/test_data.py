@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import dp
 from dp import data
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -432,3 +433,25 @@ def test_real_fashion_mnist_from_debian() -> None:
     x, y = data.load_fashion_mnist(split="test")  # found without being told where
     assert x.shape == (10_000, 784) and x.dtype == np.float32 and 0 <= x.min() < x.max() <= 1
     assert y.min() == 0 and y.max() == 9
+
+
+@pytest.mark.parametrize(
+    "make, where",
+    [
+        (lambda rng: dp.nn.Linear(2, 3, rng=rng), "rng"),
+        (lambda rng: dp.nn.Dropout(0.5, rng=rng), "Dropout: rng"),
+        (lambda rng: dp.nn.LSTM(2, 3, rng=rng), "LSTMCell: rng"),  # the LSTM its cell makes the weights
+        (lambda rng: dp.SGD(learning_rate=0.1, rng=rng), "SGD: rng"),
+        (lambda rng: dp.data.make_moons(10, rng=rng), "rng"),
+    ],
+)
+@pytest.mark.parametrize("bad", ["abc", -1, 1.5, True])
+def test_a_wrong_rng_is_refused_by_name_everywhere_dp_takes_one(make, where, bad):
+    with pytest.raises(TypeError, match=rf"^{where} must be a numpy.random.Generator, a seed \(an int >= 0\) or None"):
+        make(bad)
+
+
+def test_every_source_numpy_takes_gives_the_same_numbers():
+    expected = dp.data.as_generator(7).random(3)
+    for rng in (7, np.int64(7), np.random.default_rng(7), np.random.PCG64(7), np.random.SeedSequence(7)):
+        assert np.array_equal(dp.data.as_generator(rng).random(3), expected)

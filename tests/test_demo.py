@@ -178,6 +178,7 @@ def test_download_is_only_for_fashion_mnist(monkeypatch, capsys):
         ("plot.xyz", "must name a .png file"),
         (".", "must name a .png file"),
         ("a_file/x.png", "cannot make its folder"),
+        ("/proc/dp-demo.png", "cannot write in '/proc'"),  # a folder that takes no new files, even as root
     ],
 )
 def test_a_wrong_plot_path_is_refused_before_training(out, message, tmp_path, monkeypatch, capsys):
@@ -186,4 +187,19 @@ def test_a_wrong_plot_path_is_refused_before_training(out, message, tmp_path, mo
     monkeypatch.setattr(demo, "train", lambda *a, **k: pytest.fail("trained before checking --out"))
     with pytest.raises(SystemExit):
         demo.main(["--steps", "2", "--quiet", "--out", out])
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--steps", "0"], "--steps must be at least 1"),
+        (["--threads", "0"], "--threads must be at least 1"),
+        (["--seed", "-1"], "--seed must be 0 or more"),
+    ],
+)
+def test_wrong_numbers_are_refused_by_the_command_line_before_training(flags, message, monkeypatch, capsys):
+    monkeypatch.setattr(demo, "train", lambda *a, **k: pytest.fail("trained with a wrong flag"))
+    with pytest.raises(SystemExit):
+        demo.main([*flags, "--quiet"])
     assert message in capsys.readouterr().err

@@ -11,7 +11,7 @@ from dp.nn import Linear, Model
 
 def test_grad_without_a_named_leaf_warns_how_to_name_one():
     x = Node(np.array([1.0, 2.0]))  # meant: Node(..., "x")
-    with pytest.warns(UserWarning, match="no named leaf") as record:
+    with pytest.warns(UserWarning, match="^grad: no named leaf") as record:
         assert (x * x).sum().grad(1) == {}
     message = str(record[0].message)
     assert 'Node(value, "x")' in message and "model.parameters()" in message
@@ -20,7 +20,7 @@ def test_grad_without_a_named_leaf_warns_how_to_name_one():
 
 
 def test_backward_warns_for_the_line_that_called_it():
-    with pytest.warns(UserWarning, match="no named leaf") as record:
+    with pytest.warns(UserWarning, match="^backward: no named leaf") as record:  # named as it was called
         assert (Node(2.0) * 3).backward() == {}
     assert record[0].filename == __file__
 

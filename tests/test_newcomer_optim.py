@@ -115,9 +115,12 @@ def test_a_layer_class_in_sequential_is_explained():
         Sequential([Linear, relu])
 
 
-def test_layers_given_one_by_one_to_sequential_are_explained():
+@pytest.mark.parametrize("count", [1, 2, 3, 5])  # PyTorch's nn.Sequential(a, b, c, ...), however many
+def test_layers_given_one_by_one_to_sequential_are_explained(count):
+    layers = [Linear(2, 3), relu, Linear(3, 2), relu, Linear(2, 1)][:count]
     with pytest.raises(TypeError, match=r"Sequential takes one list of layers.*got Linear\(2 -> 3\) first"):
-        Sequential(Linear(2, 3), relu)
+        Sequential(*layers)
+    assert list(inspect.signature(Sequential).parameters) == ["layers", "loss"]  # help() shows the real one
 
 
 def snapshot(optimizer):

@@ -26,11 +26,12 @@ def two_threads():
         yield
 
 
+@pytest.mark.parametrize("one", [1, np.int64(1)], ids=["int", "numpy int"])
 @pytest.mark.parametrize("with_threadpoolctl", [True, False], ids=["threadpoolctl", "ctypes"])
-def test_one_thread_inside_the_block_and_the_old_count_after(two_threads, monkeypatch, with_threadpoolctl):
+def test_one_thread_inside_the_block_and_the_old_count_after(two_threads, monkeypatch, with_threadpoolctl, one):
     if not with_threadpoolctl:
         monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # `import threadpoolctl` fails
-    with limit_blas_threads(1) as limited:
+    with limit_blas_threads(one) as limited:
         assert limited is True
         assert set(blas_threads()) == {1}
     assert set(blas_threads()) == {2}
@@ -50,5 +51,20 @@ def test_none_leaves_blas_alone(two_threads):
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "1"])
 def test_bad_thread_counts_are_refused(bad):
-    with pytest.raises(ValueError, match="threads must be a positive int or None"), limit_blas_threads(bad):
+    refused = pytest.raises(ValueError, match="limit_blas_threads: threads must be a positive int or None")
+    with refused, limit_blas_threads(bad):
         pass
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_train_refuses_a_bad_blas_thread_count_by_name_before_any_step(bad):
+    import dp
+    from dp import nn
+
+    net = nn.Sequential([nn.Linear(2, 1)], loss=nn.mse)
+    x = np.ones((4, 2))
+    opt = dp.SGD(net, x, x[:, :1], learning_rate=0.1)
+    before = net.parameters()["0.W"].value.copy()
+    with pytest.raises(ValueError, match="train: blas_threads must be a positive integer"):
+        opt.train(2, progress=False, blas_threads=bad)
+    assert opt.steps_taken == 0 and np.array_equal(net.parameters()["0.W"].value, before)

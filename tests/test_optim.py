@@ -263,3 +263,42 @@ def test_each_optimizer_trains_a_small_network(make):
     first = model.loss(x, y).value.item()
     make(model, x, y).train(steps=300, print_each=None, progress=False)
     assert model.loss(x, y).value.item() < 0.6 * first
+
+
+@pytest.mark.parametrize(
+    "make, attribute, bad, message",
+    [
+        (lambda: Adam(learning_rate=0.01), "learning_rate", -0.1, "learning_rate must be a positive number"),
+        (lambda: Adam(learning_rate=0.01), "learning_rate", float("nan"), "learning_rate must be a finite number"),
+        (lambda: Adam(learning_rate=0.01), "learning_rate", "0.1", "learning_rate must be a finite number"),
+        (lambda: Adam(learning_rate=0.01), "beta1", 1.5, r"beta1 must lie in \[0, 1\)"),
+        (lambda: Adam(learning_rate=0.01), "weight_decay", -5.0, "weight_decay"),
+        (lambda: RMSProp(learning_rate=0.01), "decay", 2.0, r"decay must lie in \[0, 1\)"),
+        (lambda: SGD(learning_rate=0.01, momentum=0.5), "momentum", -1.0, r"momentum must lie in \[0, 1\)"),
+    ],
+)
+def test_a_hyper_parameter_set_as_an_attribute_is_checked_before_the_step_changes_anything(
+    make, attribute, bad, message
+):
+    """`opt.learning_rate = ...` takes effect at the next step; a value the constructor refuses is
+    refused there too, and the parameters, the state and the step count stay as they were."""
+    rng = np.random.default_rng(0)
+    params = {"w": Node(rng.normal(size=(3, 2)), "w")}
+    grads = {"w": rng.normal(size=(3, 2))}
+    opt = make()
+    opt.step(params, grads)
+    value, state, steps = params["w"].value.copy(), {k: np.copy(v) for k, v in opt.state["w"].items()}, opt.steps_taken
+    setattr(opt, attribute, bad)
+    with pytest.raises(ValueError, match=message):
+        opt.step(params, grads)
+    assert np.array_equal(params["w"].value, value) and opt.steps_taken == steps
+    assert all(np.array_equal(opt.state["w"][key], kept) for key, kept in state.items())
+
+
+def test_a_refused_step_leaves_a_number_parameter_a_number():
+    p = Node(np.float64(1.0), "p")
+    with pytest.raises(ValueError, match="has shape"):
+        SGD(learning_rate=0.1).step({"p": p}, {"p": np.ones(2)})
+    assert type(p.value) is np.float64
+    SGD(learning_rate=0.1).step({"p": p}, {"p": 1.0})
+    assert p.value.shape == () and p.value == 0.9

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import math
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,6 +90,8 @@ def main(argv: list[str] | None = None) -> float:
         parser.error("--steps must be at least 1")
     if args.threads < 1:
         parser.error("--threads must be at least 1")
+    if args.seed < 0:
+        parser.error("--seed must be 0 or more")
     if args.download and args.dataset != "fashion-mnist":
         parser.error("--download is for --dataset fashion-mnist: the MNIST subset comes with dp")
     # The plot's path is checked before training too: a wrong one must not cost the training.
@@ -98,6 +101,10 @@ def main(argv: list[str] | None = None) -> float:
         args.out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         parser.error(f"--out: cannot make its folder {str(args.out.parent)!r} ({error.strerror})")
+    try:  # a folder that exists may still refuse new files: try one
+        tempfile.TemporaryFile(dir=args.out.parent).close()
+    except OSError as error:
+        parser.error(f"--out: cannot write in {str(args.out.parent)!r} ({error.strerror})")
     # Before anything slow: a missing plotting library must not cost a whole training first.
     missing = _missing_modules(["matplotlib"] + ([] if args.quiet else ["tqdm"]))
     if missing:

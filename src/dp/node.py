@@ -415,11 +415,11 @@ class Node:
         With no named leaf beneath this node the dict is empty, and a warning says how to name one
         (an unnamed Node is a constant: `Node(value)` where `Node(value, "x")` was meant).
         """
-        return _gradients_by_name(self, seed, create_graph)
+        return _gradients_by_name(self, seed, create_graph, "grad")
 
     def backward(self, seed: ArrayLike = 1, *, create_graph: bool = False) -> Gradients:
         """The same as `grad`, under PyTorch's name: returns dict name -> gradient."""
-        return _gradients_by_name(self, seed, create_graph)
+        return _gradients_by_name(self, seed, create_graph, "backward")
 
     # ----------------------------------------------------------------------------------------
     # NumPy interoperability: np.exp(node), array * node, np.where(c, node, 0), ... give Nodes.
@@ -512,8 +512,8 @@ def backpropagate(
     return _finish_leaf_gradients(leaves, create_graph)
 
 
-def _gradients_by_name(output: Node, seed: Any, create_graph: bool) -> dict[str, Any]:
-    """What `grad` and `backward` return; the warning names the line that called them."""
+def _gradients_by_name(output: Node, seed: Any, create_graph: bool, who: str) -> dict[str, Any]:
+    """What `grad` and `backward` return (`who`: which was called); the warning names the line that called them."""
     gradients: dict[str, Any] = {}
     leaves = backpropagate(output, seed, create_graph=create_graph)
     # reversed: leaves were reached output-first; report them in the order they were built
@@ -521,18 +521,18 @@ def _gradients_by_name(output: Node, seed: Any, create_graph: bool) -> dict[str,
         if leaf.name is not None:
             if leaf.name in gradients:
                 raise ValueError(
-                    f"grad: two different leaves are named {leaf.name!r}; a dict keyed by "
+                    f"{who}: two different leaves are named {leaf.name!r}; a dict keyed by "
                     "name cannot hold both gradients (layers used on their own are named "
                     "W, b, ...: give them names, Linear(3, 2, 'h1'), or put them in a Model, "
                     "which names them by attribute)"
                 )
             gradients[leaf.name] = gradient
     if not gradients:
-        warn_no_named_leaf(any(leaf.requires_grad for leaf in leaves), stacklevel=4)
+        warn_no_named_leaf(any(leaf.requires_grad for leaf in leaves), stacklevel=4, who=who)
     return gradients
 
 
-def warn_no_named_leaf(unnamed_variables: bool, stacklevel: int) -> None:
+def warn_no_named_leaf(unnamed_variables: bool, stacklevel: int, who: str = "grad") -> None:
     """The warning of a `grad` that finds no named leaf (dp.trace's programs give it too)."""
     why = (
         "its only variables are unnamed leaves with requires_grad=True, whose gradients "
@@ -541,7 +541,7 @@ def warn_no_named_leaf(unnamed_variables: bool, stacklevel: int) -> None:
         else "every leaf beneath this node is a constant: an unnamed Node, a number or an array"
     )
     warnings.warn(
-        f"grad: no named leaf, so there is no gradient to report ({why}). Name what to "
+        f"{who}: no named leaf, so there is no gradient to report ({why}). Name what to "
         'differentiate with respect to: Node(value, "x") makes a variable, reported as '
         'grads["x"]; in a Model the layers\' parameters are named for you ("h1.W", "h1.b", '
         "...: see model.parameters()), so compute the loss from them, not from copies of "

@@ -34,6 +34,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 # The names OpenBLAS's thread functions have in NumPy's wheels (scipy-openblas, 64-bit integers)
 # and in a system OpenBLAS.
 _OPENBLAS_SYMBOLS = (
@@ -52,8 +54,9 @@ def limit_blas_threads(threads: int | None = 1) -> Iterator[bool]:
     if threads is None:
         yield False
         return
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ValueError(f"limit_blas_threads: threads must be a positive int or None, got {threads!r}")
+    threads = int(threads)
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:

@@ -1347,7 +1347,11 @@ def _argument_key(arg: Any, index: int) -> tuple[Any, ...]:
 
 def _check_output(out: Any) -> None:
     if not isinstance(out, Node):
-        raise TypeError(f"trace: f must return a Node (the loss), got {type(out).__name__}")
+        raise TypeError(
+            f"trace: f must return a Node (the loss), got {type(out).__name__}. dp.trace records what f does "
+            'to Nodes: make its variables named Nodes inside f (x = Node(x, "x")) or compute from named '
+            "Nodes it uses (a model's parameters); the arguments stay the data"
+        )
     _seed(out, 1, False)  # a non-scalar output: grad's own error
 
 

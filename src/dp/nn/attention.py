@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike
 
+from dp.data import as_generator
 from dp.nn.init import RngLike
 from dp.nn.layers import Layer, _count, differentiable
 from dp.node import Node, plain
@@ -144,7 +145,7 @@ class MultiheadAttention(Layer):
                 f"MultiheadAttention: embed_dim ({self.embed_dim}) must be divisible by num_heads ({self.num_heads})"
             )
         self.head_dim = self.embed_dim // self.num_heads
-        rng = np.random.default_rng(rng)
+        rng = as_generator(rng, "MultiheadAttention: rng")
         E = self.embed_dim
 
         def uniform(bound: float) -> np.ndarray:

@@ -29,6 +29,7 @@ from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import DTypeLike
+from dp.data import as_generator
 
 RngLike = np.random.Generator | int | None
 #: An initialiser: (shape, rng, dtype) -> a new array of that shape.
@@ -82,11 +83,11 @@ glorot_normal = xavier_normal
 
 def _uniform(shape: tuple[int, ...], std: float, rng: RngLike, dtype: DTypeLike) -> np.ndarray:
     limit = math.sqrt(3.0) * std  # U(-a, a) has variance a^2 / 3
-    return np.random.default_rng(rng).uniform(-limit, limit, shape).astype(dtype, copy=False)
+    return as_generator(rng).uniform(-limit, limit, shape).astype(dtype, copy=False)
 
 
 def _normal(shape: tuple[int, ...], std: float, rng: RngLike, dtype: DTypeLike) -> np.ndarray:
-    return np.random.default_rng(rng).normal(0.0, std, shape).astype(dtype, copy=False)
+    return as_generator(rng).normal(0.0, std, shape).astype(dtype, copy=False)
 
 
 def _fans(shape: tuple[int, ...]) -> tuple[int, int]:

@@ -29,6 +29,7 @@ from typing import Any, Self
 import numpy as np
 from numpy.typing import DTypeLike
 
+from dp.data import as_generator
 from dp.nn.init import Initializer, RngLike, he_normal, xavier_uniform
 from dp import ops
 from dp.node import Node, as_node, plain
@@ -472,7 +473,7 @@ class Embedding(Layer):
         super().__init__(name)
         self.num_embeddings = _count(num_embeddings, "Embedding: num_embeddings")
         self.embedding_dim = _count(embedding_dim, "Embedding: embedding_dim")
-        weights = np.random.default_rng(rng).standard_normal((self.num_embeddings, self.embedding_dim))
+        weights = as_generator(rng, "Embedding: rng").standard_normal((self.num_embeddings, self.embedding_dim))
         self.W = self._param("W", weights.astype(dtype, copy=False))
 
     def forward(self, indices: Any) -> Node:
@@ -562,7 +563,7 @@ class Dropout(Layer):
         if not 0 <= p <= 1:
             raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p}")
         self.p = float(p)
-        self.rng = np.random.default_rng(rng)
+        self.rng = as_generator(rng, "Dropout: rng")
         self.mask: np.ndarray | None = None
 
     def forward(self, x: Operand) -> Node:

@@ -31,6 +31,7 @@ freezes, and which layers it therefore refuses, is in `get_grad`'s docstring.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import warnings
@@ -41,6 +42,7 @@ from typing import Any, Literal, NamedTuple, Self, cast
 import numpy as np
 from numpy.typing import DTypeLike
 
+from dp.data import as_generator
 from dp.allocator import keep_freed_memory
 from dp.nn.init import Initializer, RngLike
 from dp.nn.layers import Dropout, Layer, Linear, relu
@@ -83,7 +85,7 @@ class Model(Layer):
 
     def __init__(self, *, rng: RngLike = None, dtype: DTypeLike = np.float64) -> None:
         super().__init__()
-        self.rng = np.random.default_rng(rng)
+        self.rng = as_generator(rng, f"{type(self).__name__}: rng")
         self.dtype = np.dtype(dtype)
 
     def __setattr__(self, key: str, value: Any) -> None:
@@ -338,6 +340,19 @@ class Model(Layer):
         return _listing(self, ((key, item) for key, item in self._items() if isinstance(item, Layer)))  # type: ignore[misc]  # a layer inside a layer always has a key
 
 
+def _one_list_of_layers(init: Callable[..., None]) -> Callable[..., None]:
+    """Sequential's `__init__`, for which PyTorch's nn.Sequential(a, b, c) gets the message that
+    Sequential(a, b) gets, not Python's count of arguments. `help` shows `init`'s signature."""
+
+    @functools.wraps(init)
+    def checked(self: Sequential, *args: Any, **kwargs: Any) -> None:
+        if len(args) > 2 and callable(args[0]):
+            args = args[:1]  # a layer first: `init` refuses it and says how to write the list
+        init(self, *args, **kwargs)
+
+    return checked
+
+
 class Sequential(Model):
     """A model that applies its layers in order: `Sequential([Linear(784, 100), relu, Linear(100, 10)])`.
 
@@ -346,6 +361,7 @@ class Sequential(Model):
     `loss(model(x), y)`, so optimizers can train the model directly.
     """
 
+    @_one_list_of_layers
     def __init__(
         self, layers: Iterable[Callable[[Any], Node]], loss: Callable[[Node, Any], Node] | None = None
     ) -> None:

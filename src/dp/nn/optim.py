@@ -70,7 +70,7 @@ from typing import Any
 import numpy as np
 
 from dp.allocator import keep_freed_memory
-from dp.data import minibatches
+from dp.data import as_generator, minibatches
 from dp.nn.init import RngLike
 from dp.nn.layers import Layer, _count
 from dp.nn.model import CompileMode, Model, _compile_mode
@@ -230,7 +230,7 @@ class Optimizer:
             if refusal:  # train() puts the model in training mode: refused now, before any step
                 raise ValueError(f"{who}(compile={self.compile!r}): {refusal}")
         self.model, self.x_train, self.y_train = model, x_train, y_train
-        self.rng = np.random.default_rng(rng)
+        self.rng = as_generator(rng, f"{who}: rng")
         self.state: dict[str, dict[str, Any]] = {}
         self.steps_taken = 0  # the schedule's clock: one tick per call of step()
         self._batches: Iterator[Any] = iter(())  # the current pass over the data
@@ -328,8 +328,9 @@ class Optimizer:
 
     def _hypers(self) -> list[dict[str, Any]]:
         """The hyper-parameters of each group for the next step, the rest's last, with the learning
-        rates the schedule gives."""
-        defaults = self._defaults()
+        rates the schedule gives. The attributes are checked again (`opt.learning_rate = -0.1`
+        is refused as the constructor refuses it), before the step changes anything."""
+        defaults = self._check_hyper(self._defaults(), type(self).__name__)
         hypers = [
             defaults | {key: value for key, value in group.items() if key != "params"} for group in self.groups
         ] + [defaults]
@@ -371,9 +372,9 @@ class Optimizer:
                 param = params[name]
             except KeyError:
                 raise KeyError(f"{who}: a gradient for {name!r}, but no parameter of that name") from None
-            if isinstance(param, Node) and isinstance(param.value, np.generic):
-                param.value = np.array(param.value)  # a number held as a 0-d array, updatable in place
             value = param.value if isinstance(param, Node) else param
+            if isinstance(param, Node) and isinstance(value, np.generic):
+                value = np.array(value)  # a number held as a 0-d array, updatable in place (set below)
             if not isinstance(value, np.ndarray) or value.dtype.kind != "f" or not value.flags.writeable:
                 got = (
                     f"a {type(value).__name__}"
@@ -405,6 +406,10 @@ class Optimizer:
             updates[name] = (value, grad)
         group_of = self._assign(params)
         hypers = self._hypers()
+        for name, (value, _) in updates.items():
+            param = params[name]
+            if isinstance(param, Node) and param.value is not value:
+                param.value = value  # the 0-d array made above: from now on updated in place
         if self.clip_grad_norm is not None:
             clipped = {name: grad for name, (_, grad) in updates.items()}
             self.last_grad_norm = clip_grad_norm(clipped, self.clip_grad_norm)
@@ -453,6 +458,7 @@ class Optimizer:
                 "y_train), or (model, x_train) for a model without labels"
             )
         steps = _count(steps, "train: steps")
+        blas_threads = None if blas_threads is None else _count(blas_threads, "train: blas_threads")
         print_each = None if print_each is None or print_each == 0 else _count(print_each, "train: print_each")
         params = model.parameters()
         loss_hist: list[float] = []

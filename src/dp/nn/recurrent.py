@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike
 
+from dp.data import as_generator
 from dp.forward import Dual
 from dp.nn.init import RngLike
 from dp.nn.layers import Layer, _count
@@ -102,7 +103,7 @@ class _Cell(Layer):
         super().__init__(name)
         self.input_size, self.hidden_size = _sizes(type(self).__name__, input_size, hidden_size)
         width = self._gates * self.hidden_size
-        rng = np.random.default_rng(rng)
+        rng = as_generator(rng, f"{type(self).__name__}: rng")
         bound = 1 / math.sqrt(self.hidden_size)  # PyTorch's default for every recurrent parameter
 
         def uniform(*shape: int) -> np.ndarray:
