@@ -47,9 +47,11 @@ course: $(VENV)/.course notebooks
 	$(VENV)/bin/jupyter notebook notebooks/
 
 # The documentation site in site/ (mkdocs.yml), offline and --strict; the course's chapters are
-# executed as the tests run them (DP_COURSE_FAST=1), so their pages show outputs and figures.
+# executed in full with the reference solutions (a few minutes), so their pages show the outputs and
+# figures the text discusses. `make docs DP_COURSE_FAST=1` shortens the trainings as the tests do.
 docs: $(VENV)/.dev
-	DP_DOCS_EXECUTE=1 OPENBLAS_NUM_THREADS=1 NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+	DP_DOCS_EXECUTE=1 DP_COURSE_FAST=$(DP_COURSE_FAST) OPENBLAS_NUM_THREADS=1 NO_MKDOCS_2_WARNING=1 \
+		$(VENV)/bin/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build src/*.egg-info site

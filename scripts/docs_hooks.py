@@ -7,9 +7,11 @@ becomes `course/index.md`, its links to the `.py` files turned into links to tho
 the chapters fill the nav's "Course" section in file order.
 
 By default the notebooks are converted, not executed: a few seconds, which `make test` can
-afford. `DP_DOCS_EXECUTE=1` (what `make docs` sets) runs each one first, as the tests do
-(`DP_COURSE_FAST=1`, `DP_EXERCISES=solutions`), so that the pages show outputs and figures; a
-cell that raises fails the build.
+afford. `DP_DOCS_EXECUTE=1` (what `make docs` sets) runs each one first, with the reference
+solutions in place of the exercises (`DP_EXERCISES=solutions`), so that the pages show outputs and
+figures; a cell that raises fails the build. The trainings run in full, so that the pages' numbers
+are the ones the text discusses, unless `DP_COURSE_FAST=1` shortens them as the tests do. Each
+page opens with a note that says which of these it shows.
 """
 
 from __future__ import annotations
@@ -99,9 +101,32 @@ def notebook_markdown(notebook: nbformat.NotebookNode, stem: str) -> tuple[str, 
     return "\n\n".join(parts) + "\n", images
 
 
+def _how_it_was_run(execute: bool) -> str:
+    """The note that opens each chapter's page: what its outputs are (there are none unexecuted)."""
+    if not execute:
+        shows = "without its outputs: this site was built without running the notebooks (`make docs` runs them)"
+    else:
+        shows = "as it ran with the reference solutions in place of the exercises, so each ✓ checked the reference"
+        if os.environ.get("DP_COURSE_FAST") == "1":
+            shows += (
+                ", and with shortened trainings (`DP_COURSE_FAST=1`): numbers from training are below "
+                "the ones the text discusses"
+            )
+    return f'!!! note "This page"\n    The chapter {shows}. To do the exercises, open the notebook (`make course`).\n'
+
+
 def _page(path: Path, execute: bool) -> tuple[str, str, dict[str, bytes]]:
     notebook = _execute(path) if execute else jupytext.read(path)
-    return (path.stem, *notebook_markdown(notebook, path.stem))
+    markdown, images = notebook_markdown(notebook, path.stem)
+    return path.stem, _with_note(markdown, _how_it_was_run(execute)), images
+
+
+def _with_note(markdown: str, note: str) -> str:
+    """`note` after the page's title (its first line, a `# ` heading), else at its top."""
+    title, newline, rest = markdown.partition("\n")
+    if title.startswith("# "):
+        return f"{title}\n\n{note}{newline}{rest}"
+    return f"{note}\n{markdown}"
 
 
 def on_config(config: MkDocsConfig) -> MkDocsConfig:
@@ -122,7 +147,7 @@ def on_files(files: Files, config: MkDocsConfig, **_: Any) -> Files:
         # The kernels inherit this environment. Notebooks are independent: one kernel per CPU,
         # each driven by a thread (the work happens in the kernels' processes).
         # No MPLBACKEND: the kernels' own inline backend is what puts figures in the outputs.
-        os.environ.update(DP_COURSE_FAST="1", DP_EXERCISES="solutions", OPENBLAS_NUM_THREADS="1")
+        os.environ.update(DP_EXERCISES="solutions", OPENBLAS_NUM_THREADS="1")
         os.environ.pop("MPLBACKEND", None)
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
             pages = list(pool.map(_page, paths, [True] * len(paths)))

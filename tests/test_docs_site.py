@@ -100,10 +100,29 @@ def test_maths_is_marked_for_katex(site: Path) -> None:
     assert '<span class="arithmatex">\\(' in chapter
 
 
-def test_every_notebook_is_a_course_page(site: Path) -> None:
+def test_every_notebook_is_a_course_page_that_says_what_it_shows(site: Path) -> None:
     for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py")):
         page = site / "course" / f"{notebook.stem}.html"
         assert page.is_file(), f"no course page for {notebook.name}"
+        html = page.read_text(encoding="utf-8")  # this build runs no notebook: the note says so, under the title
+        assert html.index("</h1>") < html.index("This page") < html.index("without its outputs"), page.name
+
+
+def test_an_executed_chapter_says_it_shows_the_reference_solutions_and_how_long_it_trained(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import docs_hooks
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    monkeypatch.delenv("DP_COURSE_FAST", raising=False)
+    full = docs_hooks._how_it_was_run(execute=True)
+    monkeypatch.setenv("DP_COURSE_FAST", "1")
+    fast = docs_hooks._how_it_was_run(execute=True)
+    assert "reference solutions in place of the exercises" in full and "shortened" not in full
+    assert "shortened trainings (`DP_COURSE_FAST=1`)" in fast
+    assert docs_hooks._with_note("# Title\n\nText", "NOTE\n").startswith("# Title\n\nNOTE\n")
 
 
 def test_course_index_links_the_chapter_pages(site: Path) -> None:
@@ -119,6 +138,10 @@ def test_api_reference_documents_each_package(site: Path) -> None:
     for page, name in [
         ("dp", "dp.Node"),
         ("nn", "dp.nn.Linear"),
+        ("nn", "dp.nn.init.he_normal"),
+        ("ops", "dp.ops.elementwise.sin"),
+        ("ops", "dp.ops.linalg.einsum"),
+        ("dp", "dp.types.Operand"),
         ("data", "dp.data.load_mnist"),
         ("export", "dp.export.torch_bridge.to_torch"),
         ("exercises", "dp.exercises.check"),

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tomllib
 import zipfile
 from pathlib import Path
@@ -66,3 +67,21 @@ def test_the_wheel_installs_and_runs_the_papers_examples(tmp_path: Path) -> None
     printed = run([python, "test_paper_examples.py"], cwd=elsewhere)
     examples = (elsewhere / "test_paper_examples.py").read_text(encoding="utf-8").count("\ndef test_")
     assert examples and sum(line.startswith("ok test_") for line in printed.splitlines()) == examples, printed
+
+
+def test_the_source_distribution_holds_what_the_tests_and_the_docs_read(tmp_path: Path) -> None:
+    """An sdist unpacked elsewhere runs `make test` and `make docs`: every tracked file ships."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    source = tmp_path / "source"
+    for name in tracked:
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, source / name)
+    run(
+        [sys.executable, "-m", "build", "--sdist", "--no-isolation", "--skip-dependency-check", "--outdir", tmp_path],
+        cwd=source,
+    )
+    (sdist,) = tmp_path.glob("*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        shipped = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    missing = sorted(set(tracked) - shipped - {".gitignore"})  # git's own file: an sdist is no checkout
+    assert not missing, f"the sdist lacks {missing}"

@@ -411,7 +411,7 @@ def from_torch(module: Any) -> Any:
             f"from_torch: {type(module).__name__} has no dp counterpart ({module!r}); dp.export "
             f"converts {_supported()}, and the modules to_torch makes"
         )
-    copy_weights(module, layer)
+    _copy_weights(module, layer)
     return layer
 
 
@@ -432,7 +432,7 @@ def _supported() -> str:
     return ", ".join(name.replace("_BatchNorm", "BatchNorm1d/2d") for name in names)
 
 
-def copy_weights(module: Any, layer: Any) -> None:
+def _copy_weights(module: Any, layer: Any) -> None:
     """Copy the torch module's weights and buffers, and its mode, into the dp layer of the same
     structure, in place (the dp layer `to_torch` or `from_torch` made it from or of)."""
     if not isinstance(layer, Layer):
@@ -442,10 +442,10 @@ def copy_weights(module: Any, layer: Any) -> None:
             if isinstance(item, Node):
                 _write(item, getattr(module, module._parameter_names[key or item.name]))  # type: ignore[index]  # a Node's key or its own name: one is set
             else:
-                copy_weights(module._submodule_of[key], item)  # type: ignore[index]  # a layer inside a layer always has a key
+                _copy_weights(module._submodule_of[key], item)  # type: ignore[index]  # a layer inside a layer always has a key
     elif isinstance(module, tnn.Sequential):
         for item, part in zip(layer.layers, module):  # type: ignore[attr-defined]  # the module is a Sequential: so is the layer
-            copy_weights(part, item)
+            _copy_weights(part, item)
     elif (pair := pair_of_module(module)) is not None:
         for key, value in pair.views(module).items():
             _write(getattr(layer, key), value)
@@ -482,5 +482,5 @@ def load_torch_state_dict(model: Layer, state: Any) -> Layer:
             f"load_torch_state_dict: the state dict does not fit {type(model).__name__} "
             f"(its names are to_torch(model).state_dict()'s): {error}"
         ) from None
-    copy_weights(module, model)
+    _copy_weights(module, model)
     return model
