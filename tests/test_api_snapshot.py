@@ -27,6 +27,7 @@ import re
 import os
 import subprocess
 import sys
+import textwrap
 import tomllib
 import warnings
 from pathlib import Path, PurePath
@@ -235,7 +236,30 @@ def class_lines(qualified: str, cls: type) -> list[str]:
                 lines.extend(class_lines(where, member))
             else:
                 lines.append(f"{where}: attribute {value_text(member)}")
+    for name in sorted(instance_attributes(cls) - seen):
+        lines.append(f"{qualified}.{name}: instance attribute")
     return lines
+
+
+def instance_attributes(cls: type) -> set[str]:
+    """The public attributes the class's own `__init__` sets on `self` (`self.steps_taken = 0`,
+    `self.W = ...`): user code reads them, so they are API too."""
+    init = vars(cls).get("__init__")
+    init = inspect.unwrap(init) if inspect.isfunction(init) else None
+    if init is None or init.__code__.co_filename.startswith("<"):
+        return set()
+    tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
+    return {
+        target.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign)
+        for whole in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        for target in (whole.elts if isinstance(whole, ast.Tuple) else [whole])
+        if isinstance(target, ast.Attribute)
+        and isinstance(target.value, ast.Name)
+        and target.value.id == "self"
+        and not target.attr.startswith("_")
+    }
 
 
 def entry_lines(qualified: str, obj: Any, public: set[str]) -> list[str]:
@@ -262,7 +286,11 @@ def entry_lines(qualified: str, obj: Any, public: set[str]) -> list[str]:
             if obj.vjps
             else "not differentiable"
         )
-        return [f"{qualified}: primitive {obj.name!r}, {operands}"]
+        # dp's own forward rule takes the operation's parameters (axis=, keepdims=, ...); NumPy's own
+        # functions are NumPy's contract, whose signatures change with its version.
+        forward = obj.forward
+        params = f", {signature(forward)}" if getattr(forward, "__module__", "").startswith("dp") else ""
+        return [f"{qualified}: primitive {obj.name!r}, {operands}{params}"]
     module, _, name = qualified.rpartition(".")
     if getattr(sys.modules.get(module), "__annotations__", {}).get(name) == "TypeAlias":
         return [f"{qualified}: type alias = {obj}"]  # written as a string: the alias as its source spells it
@@ -342,9 +370,17 @@ def _ast_lines(qualified: str, name: str, tree: ast.Module) -> list[str]:
             for method_name, method in sorted(methods.items()):
                 if method_name in PLUMBING or (method_name.startswith("_") and not method_name.endswith("__")):
                     continue
-                is_property = any(ast.unparse(d) == "property" for d in method.decorator_list)
-                kind = "property" if is_property else f"method {_ast_signature(method)}"
-                lines.append(f"{qualified}.{method_name}: {kind}")
+                decorators = {ast.unparse(d) for d in method.decorator_list}
+                kind = next((k for k in ("property", "staticmethod", "classmethod") if k in decorators), "method")
+                lines.append(
+                    f"{qualified}.{method_name}: {kind}" + ("" if kind == "property" else f" {_ast_signature(method)}")
+                )
+            for statement in node.body:  # class attributes, as the source gives them
+                if isinstance(statement, ast.Assign | ast.AnnAssign) and statement.value is not None:
+                    targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+                    for target in targets:
+                        if isinstance(target, ast.Name) and not target.id.startswith("_"):
+                            lines.append(f"{qualified}.{target.id}: attribute = {ast.unparse(statement.value)}")
             return lines
         targets = (
             node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
@@ -688,6 +724,35 @@ def test_each_lazy_name_of_dp_export_is_defined_where_dp_export_looks_for_it() -
             if isinstance(target, ast.Name)
         }
         assert name in defined, f"dp.export.{name} is looked for in dp.export.{home}, which does not define it"
+
+
+def test_a_class_read_from_source_lists_its_kinds_of_method_and_its_attributes() -> None:
+    """dp.export's lazily loaded classes are read from their source, not imported (no torch)."""
+    source = (
+        "class K(Base):\n    size = 3\n    def __init__(self, a: int = 1) -> None: ...\n"
+        "    @staticmethod\n    def make(x): ...\n    @property\n    def p(self): ...\n    def run(self, y): ...\n"
+    )
+    assert _ast_lines("m.K", "K", ast.parse(source)) == [
+        "m.K: class(Base) (a: int = 1) -> None",
+        "m.K.make: staticmethod (x)",
+        "m.K.p: property",
+        "m.K.run: method (self, y)",
+        "m.K.size: attribute = 3",
+    ]
+
+
+class _Counter:
+    def __init__(self, start: int = 0) -> None:
+        self.count, self.rate = start, 1.0
+        self.total: int = 0
+        self._hidden = None
+        self.total += 1
+
+
+def test_the_attributes_init_sets_on_self_are_listed() -> None:
+    assert instance_attributes(_Counter) == {"count", "rate", "total"}
+    assert "m.C.steps_taken: instance attribute" not in class_lines("m.C", _Counter)
+    assert "m.C.count: instance attribute" in class_lines("m.C", _Counter)
 
 
 def test_deprecations_are_listed_in_the_snapshot(registry: dict) -> None:
