@@ -7,7 +7,8 @@ becomes `course/index.md`, its links to the `.py` files turned into links to tho
 the chapters fill the nav's "Course" section in file order.
 
 By default the notebooks are converted, not executed: a few seconds, which `make test` can
-afford. `DP_DOCS_EXECUTE=1` (what `make docs` sets) runs each one first, with the reference
+afford (it runs one chapter, `DP_DOCS_EXECUTE=13_topological_order`, to check the way outputs and
+figures reach the pages). `DP_DOCS_EXECUTE=1` (what `make docs` sets) runs each one first, with the reference
 solutions in place of the exercises (`DP_EXERCISES=solutions`), so that the pages show outputs and
 figures; a cell that raises fails the build. The trainings run in full, so that the pages' numbers
 are the ones the text discusses, unless `DP_COURSE_FAST=1` shortens them as the tests do. Each
@@ -139,20 +140,31 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
     raise ValueError("mkdocs.yml's nav has no 'Course' section for the notebooks")
 
 
+def _executed(paths: list[Path]) -> list[bool]:
+    """Which chapters to run: DP_DOCS_EXECUTE=1 all of them, a comma-separated list of chapter
+    names (`13_topological_order`) those, unset none."""
+    setting = os.environ.get("DP_DOCS_EXECUTE", "")
+    if setting in ("", "0", "1"):
+        return [setting == "1"] * len(paths)
+    chosen = set(setting.split(","))
+    unknown = chosen - {path.stem for path in paths}
+    if unknown:
+        raise ValueError(f"DP_DOCS_EXECUTE names no chapter {sorted(unknown)}: give chapter names, or 1 for all")
+    return [path.stem in chosen for path in paths]
+
+
 def on_files(files: Files, config: MkDocsConfig, **_: Any) -> Files:
     """Adds the course's pages and figures to the site's files."""
-    execute = os.environ.get("DP_DOCS_EXECUTE") == "1"
     paths = _chapters()
-    if execute:
+    execute = _executed(paths)
+    if any(execute):
         # The kernels inherit this environment. Notebooks are independent: one kernel per CPU,
         # each driven by a thread (the work happens in the kernels' processes).
         # No MPLBACKEND: the kernels' own inline backend is what puts figures in the outputs.
         os.environ.update(DP_EXERCISES="solutions", OPENBLAS_NUM_THREADS="1")
         os.environ.pop("MPLBACKEND", None)
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            pages = list(pool.map(_page, paths, [True] * len(paths)))
-    else:
-        pages = [_page(path, False) for path in paths]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        pages = list(pool.map(_page, paths, execute))
     for stem, markdown, images in pages:
         files.append(File.generated(config, f"{COURSE}/{stem}.md", content=markdown))
         for name, content in images.items():

@@ -29,13 +29,16 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+EXECUTED = "13_topological_order"  # the chapter the test build runs: short, with a picture and a plot
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("site")
-    env = {key: value for key, value in os.environ.items() if key != "DP_DOCS_EXECUTE"}
-    env["NO_MKDOCS_2_WARNING"] = "1"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("DP_")}
+    # One short chapter is run (the rest converted only), as make docs runs them all: its page
+    # must show its outputs and figures.
+    env.update(NO_MKDOCS_2_WARNING="1", DP_DOCS_EXECUTE=EXECUTED, DP_COURSE_FAST="1", OPENBLAS_NUM_THREADS="1")
     build = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(out)],
         cwd=ROOT,
@@ -104,8 +107,16 @@ def test_every_notebook_is_a_course_page_that_says_what_it_shows(site: Path) -> 
     for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py")):
         page = site / "course" / f"{notebook.stem}.html"
         assert page.is_file(), f"no course page for {notebook.name}"
-        html = page.read_text(encoding="utf-8")  # this build runs no notebook: the note says so, under the title
-        assert html.index("</h1>") < html.index("This page") < html.index("without its outputs"), page.name
+        html = page.read_text(encoding="utf-8")  # the note says what the page shows, under the title
+        shows = "reference solutions" if notebook.stem == EXECUTED else "without its outputs"
+        assert html.index("</h1>") < html.index("This page") < html.index(shows), page.name
+
+
+def test_the_executed_chapter_shows_its_outputs_and_figures(site: Path) -> None:
+    html = (site / "course" / f"{EXECUTED}.html").read_text(encoding="utf-8")
+    figures = re.findall(r'<img[^>]* src="(img/[^"]+)"', html)
+    assert len(figures) >= 2 and all((site / "course" / figure).is_file() for figure in figures), figures
+    assert html.count("notebook-output") >= 3 and "✓" in html
 
 
 def test_an_executed_chapter_says_it_shows_the_reference_solutions_and_how_long_it_trained(
@@ -237,8 +248,12 @@ PAGE_REPORT = """
   for (const type of ["input", "keyup"]) input.dispatchEvent(new Event(type, {bubbles: true}));
   const items = () => document.querySelectorAll(".md-search-result__item");
   await until(() => items().length > 0);
+  const images = [...document.querySelectorAll(".md-content img")];
+  await until(() => images.every(i => i.complete));
   return {
     title: document.title,
+    images: images.length,
+    drawn: images.filter(i => i.naturalWidth > 0).length,
     heading: document.querySelector(".md-content h1")?.textContent ?? "",
     maths: maths.length,
     typeset: maths.filter(m => m.querySelector(".katex") && !m.querySelector(".katex-error")).length,
@@ -274,13 +289,21 @@ async def _report(websocket_url: str, url: str) -> dict[str, Any]:
         connection.close()
 
 
-@pytest.mark.parametrize("page, heading, maths", [("", "differentiable programming", 1), ("api/dp.html", "dp", 0)])
+@pytest.mark.parametrize(
+    "page, heading, maths, images",
+    [
+        ("", "differentiable programming", 1, 0),
+        ("api/dp.html", "dp", 0, 0),
+        (f"course/{EXECUTED}.html", "Topological order", 1, 2),
+    ],
+)
 def test_page_renders_typesets_maths_and_searches_in_chromium(
-    served: str, browser: str, page: str, heading: str, maths: int
+    served: str, browser: str, page: str, heading: str, maths: int, images: int
 ) -> None:
     report = asyncio.run(_report(browser, served + page))
     assert "dp" in report["title"]
     assert heading in report["heading"], report["heading"]
     assert report["maths"] >= maths
+    assert report["images"] >= images and report["drawn"] == report["images"], report
     assert report["typeset"] == report["maths"], f"KaTeX typeset {report['typeset']} of {report['maths']} formulas"
     assert any("backpropagate" in result for result in report["results"]), report["results"]
