@@ -47,6 +47,8 @@ def test_help_and_the_docstring_show_them(cls):
     for name in [*COMMON, *cls.hyper_parameters]:
         assert f"{name}:" in header, name
         assert f"`{name}`" in cls.__doc__, name
+    # and how to use it, in its own name: the paper's train(), then a step at a time
+    assert f"{cls.__name__}(net, x_train, y_train, learning_rate=" in text and "optimizer.step(net, grads)" in text
 
 
 def test_the_papers_positional_calls_still_work():

@@ -139,6 +139,22 @@ def _mistake(who: str, signature: inspect.Signature, given: int, kwargs: Mapping
     return f"{who}: {error}"
 
 
+#: The end of each dp optimizer's docstring (`Optimizer.__init_subclass__`), so that `help(dp.Adam)`
+#: shows the arguments every optimizer takes and how to use one.
+_EVERY_OPTIMIZER = """
+    `weight_decay`, `batch_size`, `rng`, `groups`, `schedule`, `clip_grad_norm` and `compile`: as
+    for every optimizer (see `Optimizer`). To train a model on its data, as the DP paper does:
+
+        {name}(net, x_train, y_train, learning_rate=...).train(steps=1000, print_each=100)
+
+    or a step at a time, on gradients computed any way:
+
+        optimizer = {name}(learning_rate=...)
+        grads, loss = net.get_grad(x_batch, y_batch)
+        optimizer.step(net, grads)
+    """
+
+
 class Optimizer:
     """Base class: `Opt(model, x_train, y_train, learning_rate, *, <its own hyper-parameters>,
     weight_decay=0.0, batch_size=None, rng=None, groups=None, schedule=None, clip_grad_norm=None,
@@ -155,13 +171,28 @@ class Optimizer:
     dp's name for PyTorch's (`lr` is `learning_rate`).
 
     The hyper-parameters are attributes (`opt.learning_rate = 0.01` takes effect at the next step,
-    in every group that does not set its own). A subclass lists its own in `hyper_parameters`,
-    sets them as attributes before calling `Optimizer.__init__`, checks them in `_check_hyper`
-    and defines `_update(param, grad, state, hyper)`.
+    in every group that does not set its own; a value the constructor would refuse is refused
+    there). A subclass lists its own in `hyper_parameters`, sets them as attributes before calling
+    `Optimizer.__init__`, checks them in `_check_hyper` and defines `_update(param, grad, state, hyper)`.
+
+    To train a model on its data, as the DP paper does:
+
+        Adam(net, x_train, y_train, learning_rate=1e-3).train(steps=1000, print_each=100)
+
+    or a step at a time, on gradients computed any way:
+
+        optimizer = Adam(learning_rate=1e-3)
+        grads, loss = net.get_grad(x_batch, y_batch)
+        optimizer.step(net, grads)
     """
 
     hyper_parameters: tuple[str, ...] = ("learning_rate", "weight_decay")
     decoupled_weight_decay = False  # True: the rule decays the parameters itself (AdamW)
+
+    def __init_subclass__(cls, **options: Any) -> None:
+        super().__init_subclass__(**options)
+        if cls.__module__ == __name__ and cls.__doc__:  # dp's own optimizers end as Optimizer's does
+            cls.__doc__ = cls.__doc__.rstrip() + "\n" + _EVERY_OPTIMIZER.format(name=cls.__name__)
 
     @_explains_mistakes
     def __init__(
@@ -510,8 +541,6 @@ class SGD(Optimizer):
 
     `learning_rate` (default 1e-5, for the paper's summed loss: see the module's docstring),
     `momentum` in [0, 1) (default 0), `nesterov` (needs momentum > 0).
-    `weight_decay`, `batch_size`, `rng`, `groups`, `schedule`, `clip_grad_norm` and `compile`: as for
-    every optimizer (see `Optimizer`).
     """
 
     hyper_parameters = (*Optimizer.hyper_parameters, "momentum", "nesterov")
@@ -576,8 +605,6 @@ class SGD_Momentum(SGD):
     Its default `learning_rate`, 1e-6, is SGD's times (1 - momentum): momentum makes the steps
     about 1 / (1 - momentum) times longer once the velocity has built up. `momentum` in [0, 1)
     (default 0.9), `nesterov` (Nesterov's form of the update).
-    `weight_decay`, `batch_size`, `rng`, `groups`, `schedule`, `clip_grad_norm` and `compile`: as for
-    every optimizer (see `Optimizer`).
     """
 
     @_explains_mistakes
@@ -628,8 +655,6 @@ class RMSProp(Optimizer):
 
     `learning_rate` (default 1e-3), `decay` in [0, 1) (default 0.9; PyTorch's is 0.99), `eps` > 0
     (default 1e-8).
-    `weight_decay`, `batch_size`, `rng`, `groups`, `schedule`, `clip_grad_norm` and `compile`: as for
-    every optimizer (see `Optimizer`).
     """
 
     hyper_parameters = (*Optimizer.hyper_parameters, "decay", "eps")
@@ -697,8 +722,6 @@ class Adam(Optimizer):
 
     `learning_rate` (default 1e-3), `beta1` and `beta2` in [0, 1) (PyTorch's `betas`, default 0.9
     and 0.999), `eps` > 0 (default 1e-8).
-    `weight_decay`, `batch_size`, `rng`, `groups`, `schedule`, `clip_grad_norm` and `compile`: as for
-    every optimizer (see `Optimizer`).
     """
 
     hyper_parameters = (*Optimizer.hyper_parameters, "beta1", "beta2", "eps")
@@ -769,8 +792,6 @@ class AdamW(Adam):
     shrinks by the same fraction. `weight_decay` defaults to PyTorch's 0.01.
 
     `learning_rate` (default 1e-3), `beta1`, `beta2` and `eps` as for `Adam`.
-    `weight_decay`, `batch_size`, `rng`, `groups`, `schedule`, `clip_grad_norm` and `compile`: as for
-    every optimizer (see `Optimizer`).
     """
 
     decoupled_weight_decay = True
