@@ -404,7 +404,14 @@ def snapshot() -> str:
                 lines.extend(export_lines())
                 continue
             for name in exported_names(module):
-                lines.extend(entry_lines(f"{module.__name__}.{name}", getattr(module, name), public))
+                try:
+                    obj = getattr(module, name)
+                except DeprecationWarning as warning:
+                    raise LookupError(
+                        f"{module.__name__}.__all__ lists {name}, which is deprecated ({warning}): a deprecated "
+                        "name stays out of __all__ (the snapshot lists it with the deprecations)"
+                    ) from None
+                lines.extend(entry_lines(f"{module.__name__}.{name}", obj, public))
     for deprecation in DEPRECATIONS.values():
         if "(" not in deprecation.new and _resolved(deprecation.new) is None:  # a keyword's rename: "f(new=)"
             raise LookupError(f"{deprecation.old} is deprecated in favour of {deprecation.new}, which does not exist")
@@ -633,6 +640,19 @@ def test_the_helpers_refuse_what_they_cannot_do(registry: dict) -> None:
         renamed_keyword("scale", "x", since="0.2.0")(scaled)
     with pytest.raises(TypeError, match="is a class; decorate its __init__"):
         renamed_keyword("old", "new", since="0.2.0")(ModuleType)
+
+
+def test_a_deprecated_name_left_in_all_is_named_by_the_snapshot(
+    registry: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dp.data
+    from dp._api import deprecated_attributes
+
+    monkeypatch.setattr(dp.data, "__all__", [*dp.data.__all__, "old_minibatches"])
+    renames = deprecated_attributes("dp.data", {"old_minibatches": "minibatches"}, since="0.2.0")
+    monkeypatch.setattr(dp.data, "__getattr__", renames, raising=False)
+    with pytest.raises(LookupError, match=r"dp.data.__all__ lists old_minibatches, which is deprecated .* stays out"):
+        snapshot()
 
 
 def test_a_deprecation_whose_new_name_does_not_exist_fails_the_snapshot(registry: dict) -> None:
