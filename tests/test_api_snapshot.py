@@ -708,6 +708,32 @@ def test_deprecated_static_and_class_methods_stay_what_they_were(registry: dict)
         assert Shapes.old_make(2) == (Shapes, 2)
 
 
+def test_renamed_keywords_of_static_and_class_methods(registry: dict) -> None:
+    from dp._api import renamed_keyword
+
+    class Shapes:
+        @renamed_keyword("side", "n", since="0.2.0")
+        @staticmethod
+        def square(n: int = 1) -> int:
+            return n * n
+
+        @renamed_keyword("side", "n", since="0.2.0")
+        @classmethod
+        def make(cls, n: int = 1) -> tuple[type, int]:
+            return cls, n
+
+    with pytest.warns(DeprecationWarning, match=r"square\(side=\)"):
+        assert Shapes().square(side=3) == 9 and Shapes.square(n=2) == 4
+    with pytest.warns(DeprecationWarning, match=r"make\(side=\)"):
+        assert Shapes.make(side=2) == (Shapes, 2)
+
+    def positional_only(n: int, /) -> int:
+        return n
+
+    with pytest.raises(TypeError, match="'n' is positional-only: no keyword to rename"):
+        renamed_keyword("side", "n", since="0.2.0")(positional_only)
+
+
 def test_an_optimizers_renamed_keyword_still_binds_under_its_mistake_checks(registry: dict) -> None:
     """Each optimizer's __init__ checks its call (dp.nn.optim._explains_mistakes); a deprecated keyword
     below that check is still accepted, with the warning, and named as the user calls it."""

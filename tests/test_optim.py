@@ -268,7 +268,7 @@ def test_each_optimizer_trains_a_small_network(make):
 @pytest.mark.parametrize(
     "make, attribute, bad, message",
     [
-        (lambda: Adam(learning_rate=0.01), "learning_rate", -0.1, "learning_rate must be a positive number"),
+        (lambda: Adam(learning_rate=0.01), "learning_rate", -0.1, "learning_rate must be a number >= 0"),
         (lambda: Adam(learning_rate=0.01), "learning_rate", float("nan"), "learning_rate must be a finite number"),
         (lambda: Adam(learning_rate=0.01), "learning_rate", "0.1", "learning_rate must be a finite number"),
         (lambda: Adam(learning_rate=0.01), "beta1", 1.5, r"beta1 must lie in \[0, 1\)"),
@@ -302,3 +302,70 @@ def test_a_refused_step_leaves_a_number_parameter_a_number():
     assert type(p.value) is np.float64
     SGD(learning_rate=0.1).step({"p": p}, {"p": 1.0})
     assert p.value.shape == () and p.value == 0.9
+
+
+def test_a_training_step_checks_the_settings_before_it_draws_a_batch_or_runs_the_model():
+    """A refused train() leaves the model (BatchNorm's running statistics), the optimizer and the
+    order of the minibatches as they were: after the fix, training goes on as if never refused."""
+    from dp.nn import BatchNorm, ReLU, mean_squared_error
+
+    def make():
+        rng = np.random.default_rng(0)
+        x, y = rng.normal(size=(16, 3)), rng.normal(size=(16, 1))
+        layers = [Linear(3, 4, rng=1), BatchNorm(4), ReLU(), Linear(4, 1, rng=2)]
+        net = Sequential(layers, loss=mean_squared_error)
+        return net, Adam(net, x, y, learning_rate=0.01, batch_size=8, rng=0)
+
+    net, opt = make()
+    opt.train(2, progress=False)
+    running = np.copy(net.layers[1].running_mean)
+    opt.learning_rate = -1.0
+    with pytest.raises(ValueError, match="learning_rate must be a number >= 0"):
+        opt.train(1, progress=False)
+    assert np.array_equal(net.layers[1].running_mean, running) and opt.steps_taken == 2
+    opt.learning_rate = 0.01
+    interrupted = opt.train(2, progress=False, err_hist=True)[1]
+
+    net, opt = make()
+    opt.train(2, progress=False)
+    assert opt.train(2, progress=False, err_hist=True)[1] == interrupted
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda opt: opt.groups[0].update(learning_rate="0.2"), "group 0: learning_rate must be a finite number"),
+        (lambda opt: opt.groups[0].update(learning_rate=-5.0), "group 0: learning_rate must be a number >= 0"),
+        (lambda opt: setattr(opt, "clip_grad_norm", -1.0), "clip_grad_norm must be a positive number"),
+        (lambda opt: setattr(opt, "schedule", "cosine"), "schedule must be a dp.nn schedule"),
+    ],
+)
+def test_groups_clipping_and_the_schedule_are_checked_again_at_each_step(change, message):
+    params = {"p": Node(np.float64(1.0), "p"), "q": Node(np.ones(2), "q")}
+    opt = SGD(learning_rate=0.1, groups=[{"params": ["q"], "learning_rate": 0.2}])
+    change(opt)
+    with pytest.raises((ValueError, TypeError), match=message):
+        opt.step(params, {"p": 1.0, "q": np.ones(2)})
+    assert type(params["p"].value) is np.float64 and params["p"].value == 1.0  # nothing moved, nothing converted
+    assert np.array_equal(params["q"].value, np.ones(2)) and opt.steps_taken == 0
+
+
+def test_a_learning_rate_of_zero_freezes_as_in_pytorch():
+    p = Node(np.ones(2), "p")
+    opt = SGD(learning_rate=0.0)
+    opt.step({"p": p}, {"p": np.ones(2)})
+    assert np.array_equal(p.value, np.ones(2))
+    opt = SGD(learning_rate=0.1, groups=[{"params": ["p"], "learning_rate": 0.0}])
+    opt.step({"p": p}, {"p": np.ones(2)})
+    assert np.array_equal(p.value, np.ones(2))
+
+
+def test_pytorchs_attribute_names_and_a_seed_set_later_are_taken_as_the_constructor_takes_them():
+    opt = Adam(learning_rate=0.01)
+    for torch_name, ours in [("lr", "learning_rate"), ("betas", "beta1 and beta2"), ("alpha", "decay")]:
+        with pytest.raises(AttributeError, match=f"PyTorch's '{torch_name}' is '{ours}' in dp"):
+            setattr(opt, torch_name, 0.5)
+    opt.rng = 7  # a seed becomes a Generator, so that each pass shuffles anew
+    assert isinstance(opt.rng, np.random.Generator)
+    with pytest.raises(TypeError, match="Adam: rng must be a numpy.random.Generator"):
+        opt.rng = "seven"

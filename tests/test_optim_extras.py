@@ -496,7 +496,7 @@ TWO = Sequential([Linear(2, 2, rng=0), Linear(2, 1, rng=1)])  # parameters 0.W, 
             "parameter '0.b' is in group 0 and in group 1",
         ),
         ([{"params": ["0.b"], "weight_decay": -0.1}], ValueError, "SGD: group 0: weight_decay must be a number >= 0"),
-        ([{"params": ["0.b"], "learning_rate": 0}], ValueError, "group 0: learning_rate must be a positive number"),
+        ([{"params": ["0.b"], "learning_rate": -1}], ValueError, "group 0: learning_rate must be a number >= 0"),
         (
             [{"params": ["0.b"]}, {"params": ["1.b"], "momentum": 1.5}],
             ValueError,

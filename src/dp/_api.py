@@ -175,9 +175,16 @@ def renamed_keyword(old: str, new: str, *, since: str, remove_in: str | None = N
             raise TypeError(
                 f"renamed_keyword: {function.__name__} is a class; decorate its __init__, so that it stays a class"
             )
+        descriptor = type(function) if isinstance(function, (staticmethod, classmethod)) else None
+        if descriptor is not None:  # in a class body: wrap the function, and stay the same kind
+            return descriptor(decorate(function.__func__))  # type: ignore[attr-defined]
         parameters = inspect.signature(function).parameters
         if new not in parameters:
             raise TypeError(f"renamed_keyword: {function.__qualname__} has no parameter {new!r}")
+        if parameters[new].kind is inspect.Parameter.POSITIONAL_ONLY:
+            raise TypeError(
+                f"renamed_keyword: {function.__qualname__}'s {new!r} is positional-only: no keyword to rename"
+            )
         if old in parameters:
             raise TypeError(
                 f"renamed_keyword: {function.__qualname__} still has a parameter {old!r}; its old "

@@ -113,6 +113,20 @@ def _explains_mistakes(init: Callable[..., None]) -> Callable[..., None]:
     return checked
 
 
+def _checked_schedule(schedule: Any, who: str) -> Schedule | None:
+    if schedule is not None and not isinstance(schedule, Schedule):
+        raise TypeError(
+            f"{who}: schedule must be a dp.nn schedule (StepLR, CosineAnnealingLR, LinearLR, "
+            f"SequentialLR, LambdaLR), got {type(schedule).__name__}; for a factor that is a "
+            "function of the step, LambdaLR(lambda step: ...)"
+        )
+    return schedule
+
+
+def _checked_clip(clip_grad_norm: Any, who: str) -> float | None:
+    return None if clip_grad_norm is None else _positive(clip_grad_norm, f"{who}: clip_grad_norm")
+
+
 def _mistake(who: str, signature: inspect.Signature, given: int, kwargs: Mapping[str, Any], error: TypeError) -> str:
     """What is wrong with a call `signature` refused, said with dp's names."""
     names = [name for name in signature.parameters if name != "self"]
@@ -189,7 +203,17 @@ class Optimizer:
     hyper_parameters: tuple[str, ...] = ("learning_rate", "weight_decay")
     decoupled_weight_decay = False  # True: the rule decays the parameters itself (AdamW)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # PyTorch's names would be new attributes that nothing reads; a seed is made a Generator, as
+        # the constructor makes it (an int kept as it is would repeat one shuffle every pass).
+        if name in _TORCH_KEYS:
+            raise AttributeError(f"{type(self).__name__}: PyTorch's {name!r} is {_TORCH_KEYS[name]!r} in dp")
+        if name == "rng":
+            value = as_generator(value, f"{type(self).__name__}: rng")
+        super().__setattr__(name, value)
+
     def __init_subclass__(cls, **options: Any) -> None:
+        """Ends the docstring of each of dp's own optimizers as Optimizer's ends (`_EVERY_OPTIMIZER`)."""
         super().__init_subclass__(**options)
         if cls.__module__ == __name__ and cls.__doc__:  # dp's own optimizers end as Optimizer's does
             cls.__doc__ = cls.__doc__.rstrip() + "\n" + _EVERY_OPTIMIZER.format(name=cls.__name__)
@@ -241,14 +265,8 @@ class Optimizer:
         for key, value in self._check_hyper(self._defaults(), who).items():
             setattr(self, key, value)
         self.groups = self._checked_groups(groups)
-        if schedule is not None and not isinstance(schedule, Schedule):
-            raise TypeError(
-                f"{who}: schedule must be a dp.nn schedule (StepLR, CosineAnnealingLR, LinearLR, "
-                f"SequentialLR, LambdaLR), got {type(schedule).__name__}; for a factor that is a "
-                "function of the step, LambdaLR(lambda step: ...)"
-            )
-        self.schedule = schedule
-        self.clip_grad_norm = None if clip_grad_norm is None else _positive(clip_grad_norm, f"{who}: clip_grad_norm")
+        self.schedule = _checked_schedule(schedule, who)
+        self.clip_grad_norm = _checked_clip(clip_grad_norm, who)
         self.last_grad_norm: float | None = None  # the gradients' total norm before clipping, at the last step
         self.batch_size = None if batch_size is None else _count(batch_size, f"{who}: batch_size")
         self.compile = _compile_mode(compile, who)
@@ -273,8 +291,8 @@ class Optimizer:
 
     def _check_hyper(self, hyper: Mapping[str, Any], who: str) -> dict[str, Any]:
         """Every hyper-parameter in `hyper`, checked and normalised; `who` starts the messages."""
-        return {
-            "learning_rate": _positive(hyper["learning_rate"], f"{who}: learning_rate"),
+        return {  # a learning rate of 0 freezes (a group, or the first step of a warm-up), as in PyTorch
+            "learning_rate": _non_negative(hyper["learning_rate"], f"{who}: learning_rate"),
             "weight_decay": _non_negative(hyper["weight_decay"], f"{who}: weight_decay"),
         }
 
@@ -359,15 +377,27 @@ class Optimizer:
 
     def _hypers(self) -> list[dict[str, Any]]:
         """The hyper-parameters of each group for the next step, the rest's last, with the learning
-        rates the schedule gives. The attributes are checked again (`opt.learning_rate = -0.1`
-        is refused as the constructor refuses it), before the step changes anything."""
-        defaults = self._check_hyper(self._defaults(), type(self).__name__)
-        hypers = [
-            defaults | {key: value for key, value in group.items() if key != "params"} for group in self.groups
-        ] + [defaults]
+        rates the schedule gives."""
+        hypers = self._checked_settings()
         if self.schedule is not None:
             for hyper in hypers:
                 hyper["learning_rate"] = self.schedule(self.steps_taken, hyper["learning_rate"])
+        return hypers
+
+    def _checked_settings(self) -> list[dict[str, Any]]:
+        """The hyper-parameters of each group, the rest's last, before the schedule, checked again
+        with the schedule and the clipping (`opt.learning_rate = -0.1` is refused as the
+        constructor refuses it), so that a bad setting stops a step before it changes anything."""
+        who = type(self).__name__
+        defaults = self._check_hyper(self._defaults(), who)
+        hypers = []
+        for index, group in enumerate(self.groups):
+            settings = {key: value for key, value in group.items() if key != "params"}
+            checked = self._check_hyper(defaults | settings, f"{who}: group {index}")
+            hypers.append(defaults | {key: checked[key] for key in settings})
+        hypers.append(defaults)
+        _checked_schedule(self.schedule, who)
+        _checked_clip(self.clip_grad_norm, who)
         return hypers
 
     def learning_rates(self) -> list[float]:
@@ -504,6 +534,7 @@ class Optimizer:
         try:
             with limit_blas_threads(blas_threads):
                 for step in range(1, steps + 1):
+                    self._checked_settings()  # a setting changed since the last step: refused before the batch
                     grads, loss = model.get_grad(*self._next_batch(), compile=self.compile)
                     self.step(params, grads)
                     if err_hist:
