@@ -143,13 +143,16 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
 def _executed(paths: list[Path]) -> list[bool]:
     """Which chapters to run: DP_DOCS_EXECUTE=1 all of them, a comma-separated list of chapter
     names (`13_topological_order`) those, unset none."""
-    setting = os.environ.get("DP_DOCS_EXECUTE", "")
+    setting = os.environ.get("DP_DOCS_EXECUTE", "").strip()
     if setting in ("", "0", "1"):
         return [setting == "1"] * len(paths)
-    chosen = set(setting.split(","))
+    chosen = {name.strip().removesuffix(".py") for name in setting.split(",") if name.strip()}
     unknown = chosen - {path.stem for path in paths}
     if unknown:
-        raise ValueError(f"DP_DOCS_EXECUTE names no chapter {sorted(unknown)}: give chapter names, or 1 for all")
+        raise ValueError(
+            f"DP_DOCS_EXECUTE={setting!r} names no chapter {sorted(unknown)}: give 1 for all, or chapters "
+            f"separated by commas, from {', '.join(path.stem for path in paths)}"
+        )
     return [path.stem in chosen for path in paths]
 
 

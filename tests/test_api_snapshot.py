@@ -817,7 +817,8 @@ if __name__ == "__main__":
         after = _fresh_snapshot()
         SNAPSHOT.write_text(after, encoding="utf-8")
         changed = [line for line in difflib.ndiff(before, after.splitlines()) if line[:2] in ("- ", "+ ")]
+        removed, added = sum(line[0] == "-" for line in changed), sum(line[0] == "+" for line in changed)
         print("\n".join(changed) or "no change")
-        print(f"wrote {SNAPSHOT} ({len(changed)} line(s) changed); now add a CHANGELOG.md entry for the change")
+        print(f"wrote {SNAPSHOT} ({removed} line(s) out, {added} in); now add a CHANGELOG.md entry for the change")
     else:
         sys.exit(f"usage: {sys.argv[0]} --update | --print")

@@ -438,16 +438,24 @@ def test_real_fashion_mnist_from_debian() -> None:
 @pytest.mark.parametrize(
     "make, where",
     [
-        (lambda rng: dp.nn.Linear(2, 3, rng=rng), "rng"),
+        (lambda rng: dp.nn.Linear(2, 3, rng=rng), "Linear: rng"),
+        (lambda rng: dp.nn.Conv2d(1, 2, 3, rng=rng), "Conv2d: rng"),
+        (lambda rng: dp.nn.LayerNorm(3, rng=rng), "LayerNorm: rng"),
+        (lambda rng: dp.nn.BatchNorm(3, rng=rng), "BatchNorm: rng"),
         (lambda rng: dp.nn.Dropout(0.5, rng=rng), "Dropout: rng"),
         (lambda rng: dp.nn.LSTM(2, 3, rng=rng), "LSTMCell: rng"),  # the LSTM its cell makes the weights
+        (lambda rng: dp.nn.init.he_normal((2, 2), rng=rng), "dp.nn.init: rng"),
+        (lambda rng: dp.nn.init.zeros((2, 2), rng=rng), "zeros: rng"),
         (lambda rng: dp.SGD(learning_rate=0.1, rng=rng), "SGD: rng"),
-        (lambda rng: dp.data.make_moons(10, rng=rng), "rng"),
+        (lambda rng: dp.data.make_moons(10, rng=rng), "make_moons: rng"),
+        (lambda rng: dp.data.minibatches(np.ones((4, 1)), None, 2, shuffle=False, rng=rng), "minibatches: rng"),
+        (lambda rng: dp.data.train_test_split(np.ones((4, 1)), np.ones(4), shuffle=False, rng=rng), "train_test_split"),
     ],
 )
-@pytest.mark.parametrize("bad", ["abc", -1, 1.5, True])
-def test_a_wrong_rng_is_refused_by_name_everywhere_dp_takes_one(make, where, bad):
-    with pytest.raises(TypeError, match=rf"^{where} must be a numpy.random.Generator, a seed \(an int >= 0\) or None"):
+@pytest.mark.parametrize("bad, error", [("abc", TypeError), (-1, ValueError), (1.5, TypeError), (True, TypeError)])
+def test_a_wrong_rng_is_refused_by_name_everywhere_dp_takes_one(make, where, bad, error):
+    """Even where the rng goes unused (shuffle=False, layers that start at fixed values): a wrong one is a mistake."""
+    with pytest.raises(error, match=rf"^{where}.* must be a numpy.random.Generator, a seed \(an int >= 0\) or None"):
         make(bad)
 
 

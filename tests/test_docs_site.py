@@ -134,6 +134,13 @@ def test_an_executed_chapter_says_it_shows_the_reference_solutions_and_how_long_
     assert "reference solutions in place of the exercises" in full and "shortened" not in full
     assert "shortened trainings (`DP_COURSE_FAST=1`)" in fast
     assert docs_hooks._with_note("# Title\n\nText", "NOTE\n").startswith("# Title\n\nNOTE\n")
+    chapters = docs_hooks._chapters()
+    for setting, chosen in [("1", len(chapters)), ("", 0), (f" {EXECUTED}.py , ", 1)]:
+        monkeypatch.setenv("DP_DOCS_EXECUTE", setting)
+        assert sum(docs_hooks._executed(chapters)) == chosen, setting
+    monkeypatch.setenv("DP_DOCS_EXECUTE", "all")
+    with pytest.raises(ValueError, match=r"names no chapter \['all'\]: give 1 for all, or chapters .* from 00_"):
+        docs_hooks._executed(chapters)
 
 
 def test_course_index_links_the_chapter_pages(site: Path) -> None:

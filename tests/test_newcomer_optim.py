@@ -201,3 +201,8 @@ def test_a_bad_print_each_is_refused_before_any_step(print_each):
     with pytest.raises(ValueError, match="train: print_each must be a positive integer"):
         optimizer.train(2, print_each=print_each, progress=False)
     assert optimizer.steps_taken == 0 and model.w.value[0] == 0.0
+
+
+def test_a_loss_that_is_not_a_function_is_refused_when_the_sequential_is_made():
+    with pytest.raises(TypeError, match=r"Sequential: loss must be a function loss\(prediction, y\).*got 'mse'"):
+        Sequential([Linear(2, 1)], "mse")

@@ -38,9 +38,10 @@ from typing import Literal, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
+from dp.types import RngLike
+
 Split = Literal["train", "test", "all"]
 IdxSplit = Literal["train", "test"]  # the IDX files have no "all"
-RngLike = np.random.Generator | int | None
 
 NUM_CLASSES = 10  # MNIST and Fashion-MNIST both have ten classes.
 MNIST_TEST_SIZE = 2_000  # The bundled file's last 2 000 rows are the test set.
@@ -68,16 +69,20 @@ __all__ = [
 
 
 def as_generator(rng: RngLike, where: str = "rng") -> np.random.Generator:
-    """`rng` as dp's functions and layers take it: a Generator as it is, a seed (an int >= 0) or
-    None (fresh entropy) as a new one. Anything else is refused by a message that starts with `where`."""
+    """`rng` as dp's functions and layers take it: a Generator as it is; a seed (an int >= 0),
+    NumPy's other sources (a BitGenerator, a SeedSequence) or None (fresh entropy) as a new one.
+    Anything else is refused by a message that starts with `where`: a TypeError for the wrong
+    kind of thing, a ValueError for a negative seed."""
     if isinstance(rng, np.random.Generator):
         return rng
-    if isinstance(rng, (np.random.BitGenerator, np.random.SeedSequence)):  # NumPy's other sources
+    if rng is None or isinstance(rng, (np.random.BitGenerator, np.random.SeedSequence)):
         return np.random.default_rng(rng)
-    if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0):
-        return np.random.default_rng(rng)
-    got = f"the negative seed {rng}" if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) else repr(rng)
-    raise TypeError(f"{where} must be a numpy.random.Generator, a seed (an int >= 0) or None, got {got}")
+    expected = f"{where} must be a numpy.random.Generator, a seed (an int >= 0) or None"
+    if not isinstance(rng, (int, np.integer)) or isinstance(rng, bool):
+        raise TypeError(f"{expected}, got {rng!r}")
+    if rng < 0:
+        raise ValueError(f"{expected}, got the negative seed {rng}")
+    return np.random.default_rng(rng)
 
 
 def _check_count(value: object, name: str, minimum: int = 1) -> int:
@@ -163,7 +168,8 @@ def train_test_split(
     n_test = int(math.floor(test_fraction * n + 0.5))  # round half up, unlike Python's round()
     if not 0 < n_test < n:
         raise ValueError(f"test_fraction={test_fraction} of {n} samples leaves one of the two sets empty")
-    order = as_generator(rng).permutation(n) if shuffle else np.arange(n)
+    rng = as_generator(rng, "train_test_split: rng")  # checked even when not needed: a wrong one is a mistake
+    order = rng.permutation(n) if shuffle else np.arange(n)
     train, test = order[: n - n_test], order[n - n_test :]
     return (x[train], y[train]), (x[test], y[test])
 
@@ -186,7 +192,8 @@ def minibatches(
     """
     x, labels = _check_pair(x, x if y is None else y)
     batch_size = _check_count(batch_size, "batch_size")
-    order = as_generator(rng).permutation(len(x)) if shuffle else np.arange(len(x))
+    rng = as_generator(rng, "minibatches: rng")  # checked even when not needed: a wrong one is a mistake
+    order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
     return _batches(x, None if y is None else labels, order, batch_size)
 
 
@@ -216,7 +223,7 @@ def make_moons(n: int = 200, noise: float = 0.1, rng: RngLike = None) -> tuple[n
     (upper moon, ``n - n // 2`` points) and 1 (lower moon, ``n // 2``). Points lie at random
     angles along the moons plus Gaussian noise of standard deviation ``noise``.
     """
-    n, noise, rng = _check_count(n, "n"), _check_noise(noise), as_generator(rng)
+    n, noise, rng = _check_count(n, "n"), _check_noise(noise), as_generator(rng, "make_moons: rng")
     y = (np.arange(n) >= n - n // 2).astype(np.int64)
     angle = rng.uniform(0.0, np.pi, n)
     upper = np.stack([np.cos(angle), np.sin(angle)], axis=1)
@@ -235,7 +242,7 @@ def make_spirals(
     allows. Each arm winds from the centre outwards; ``noise`` is the standard deviation of
     the Gaussian noise added to the angle (radians), so larger values blur the arms together.
     """
-    n, noise, rng = _check_count(n, "n"), _check_noise(noise), as_generator(rng)
+    n, noise, rng = _check_count(n, "n"), _check_noise(noise), as_generator(rng, "make_spirals: rng")
     classes = _check_count(classes, "classes")
     y = np.arange(n) % classes  # as balanced as possible
     radius = rng.uniform(0.0, 1.0, n)
@@ -253,7 +260,7 @@ def make_xor(n: int = 200, noise: float = 0.1, rng: RngLike = None) -> tuple[np.
     (so ``noise=0`` gives the four rows of the XOR truth table). Returns ``x`` float64 of
     shape (n, 2) and ``y`` int64 of shape (n,). No linear model can separate the classes.
     """
-    n, noise, rng = _check_count(n, "n"), _check_noise(noise), as_generator(rng)
+    n, noise, rng = _check_count(n, "n"), _check_noise(noise), as_generator(rng, "make_xor: rng")
     bits = rng.integers(0, 2, size=(n, 2))
     y = (bits[:, 0] ^ bits[:, 1]).astype(np.int64)
     x = (2.0 * bits - 1.0) + rng.normal(0.0, noise, (n, 2))
@@ -271,7 +278,7 @@ def make_linear_regression(
     Gaussian noise of standard deviation ``noise``. A fitted model should find ``weights``
     and ``bias`` back, up to the noise.
     """
-    n, noise, rng = _check_count(n, "n"), _check_noise(noise), as_generator(rng)
+    n, noise, rng = _check_count(n, "n"), _check_noise(noise), as_generator(rng, "make_linear_regression: rng")
     n_features = _check_count(n_features, "n_features")
     weights = rng.normal(size=n_features)
     bias = float(rng.normal())

@@ -4,11 +4,15 @@ They say in a signature what the docstrings say in words, and mypy checks dp's o
 them (`make test` runs mypy on src/dp). At run time they are plain names: dp never checks types
 through them.
 
-    ArrayLike  anything NumPy makes an array of: a number, a nested list, an ndarray
-    Operand    what an operation takes: a Node, a Dual, or an ArrayLike (a constant)
-    Tensor     what a derivative rule receives and returns: an ndarray on the ordinary
-               backward pass, Nodes under `create_graph=True`, Duals in forward mode
-    Gradients  what `grad(1)` returns: a named leaf's gradient under its name
+- `ArrayLike` (NumPy's): anything NumPy makes an array of: a number, a nested list, an ndarray.
+- `DTypeLike` (NumPy's): anything `np.dtype` takes: `np.float32`, `"float64"`, ...
+- `Operand`: what an operation takes: a Node, a Dual, or an ArrayLike (a constant).
+- `Tensor`: what a derivative rule receives and returns: an ndarray (or a NumPy scalar) on the
+  ordinary backward pass, Nodes under `create_graph=True`, Duals in forward mode.
+- `Gradients`: what `grad(1)` returns: each named leaf's gradient under its name, an array of
+  the leaf's shape and dtype (a Node under `create_graph=True`).
+- `RngLike`: where random numbers come from: a Generator, a seed (an int >= 0), NumPy's other
+  sources (a BitGenerator, a SeedSequence), or None for fresh entropy (`dp.data.as_generator`).
 """
 
 from __future__ import annotations
@@ -22,9 +26,9 @@ if TYPE_CHECKING:
     from dp.forward import Dual
     from dp.node import Node
 
-__all__ = ["ArrayLike", "DTypeLike", "Gradients", "Operand", "Tensor"]
+__all__ = ["ArrayLike", "DTypeLike", "Gradients", "Operand", "RngLike", "Tensor"]
 
 Operand: TypeAlias = "Node | Dual | ArrayLike"
 Tensor: TypeAlias = "Node | Dual | np.ndarray | np.floating"
-#: An array each, of the leaf's shape and dtype; Nodes with `create_graph=True`.
 Gradients: TypeAlias = "dict[str, np.ndarray | Node]"
+RngLike: TypeAlias = "np.random.Generator | np.random.BitGenerator | np.random.SeedSequence | int | np.integer | None"

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike
 
+from dp.data import as_generator
 from dp.nn.init import Initializer, RngLike, he_normal
 from dp.nn.layers import Layer, _count, differentiable
 from dp.node import Node, plain
@@ -178,7 +179,7 @@ class Conv2d(Layer):
         self.stride = _pair(stride, "stride", "Conv2d")
         self.padding = _pair(padding, "padding", "Conv2d", minimum=0)
         shape = (self.out_channels, self.in_channels) + self.kernel_size
-        self.W = self._param("W", (init or he_normal)(shape, rng=rng, dtype=dtype))
+        self.W = self._param("W", (init or he_normal)(shape, rng=as_generator(rng, "Conv2d: rng"), dtype=dtype))
         self.b = self._param("b", np.zeros(self.out_channels, dtype=dtype)) if bias else None
 
     def forward(self, x: Operand) -> Node:

@@ -30,8 +30,8 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import DTypeLike
 from dp.data import as_generator
+from dp.types import RngLike
 
-RngLike = np.random.Generator | int | None
 #: An initialiser: (shape, rng, dtype) -> a new array of that shape.
 Initializer = Callable[..., np.ndarray]
 
@@ -72,7 +72,8 @@ def he_normal(shape: tuple[int, ...], rng: RngLike = None, dtype: DTypeLike = np
 
 
 def zeros(shape: tuple[int, ...], rng: RngLike = None, dtype: DTypeLike = np.float64) -> np.ndarray:
-    """All zeros (the bias default). `rng` is accepted, and ignored, so it fits where the others do."""
+    """All zeros (the bias default). `rng` is accepted (and checked), and unused, so it fits where the others do."""
+    as_generator(rng, "zeros: rng")
     return np.zeros(shape, dtype=dtype)
 
 
@@ -83,11 +84,11 @@ glorot_normal = xavier_normal
 
 def _uniform(shape: tuple[int, ...], std: float, rng: RngLike, dtype: DTypeLike) -> np.ndarray:
     limit = math.sqrt(3.0) * std  # U(-a, a) has variance a^2 / 3
-    return as_generator(rng).uniform(-limit, limit, shape).astype(dtype, copy=False)
+    return as_generator(rng, "dp.nn.init: rng").uniform(-limit, limit, shape).astype(dtype, copy=False)
 
 
 def _normal(shape: tuple[int, ...], std: float, rng: RngLike, dtype: DTypeLike) -> np.ndarray:
-    return as_generator(rng).normal(0.0, std, shape).astype(dtype, copy=False)
+    return as_generator(rng, "dp.nn.init: rng").normal(0.0, std, shape).astype(dtype, copy=False)
 
 
 def _fans(shape: tuple[int, ...]) -> tuple[int, int]:

@@ -300,7 +300,7 @@ class Linear(Layer):
         self.activation = activation
         if init is None:  # an activation layer (ReLU()) counts as its function
             init = he_normal if getattr(activation, "function", activation) in _RELU_LIKE else xavier_uniform
-        self.W = self._param("W", init((self.n_in, self.n_out), rng=rng, dtype=dtype))
+        self.W = self._param("W", init((self.n_in, self.n_out), rng=as_generator(rng, "Linear: rng"), dtype=dtype))
         self.b = self._param("b", np.zeros(self.n_out, dtype=dtype)) if bias else None
 
     def forward(self, x: Operand) -> Node:
@@ -534,6 +534,7 @@ class LayerNorm(Layer):
         dtype: DTypeLike = np.float64,
     ) -> None:
         # rng is taken, as by every layer with parameters, though these start at fixed values
+        as_generator(rng, f"{type(self).__name__}: rng")
         super().__init__(name)
         self.normalized_shape = _normalized_shape(normalized_shape, "LayerNorm")
         self.eps = float(eps)
@@ -605,6 +606,7 @@ class BatchNorm(Layer):
         dtype: DTypeLike = np.float64,
     ) -> None:
         # rng is taken, as by every layer with parameters, though these start at fixed values
+        as_generator(rng, f"{type(self).__name__}: rng")
         super().__init__(name)
         self.n_features = _count(n_features, "BatchNorm: n_features")
         self.momentum, self.eps = float(momentum), float(eps)

@@ -379,6 +379,8 @@ class Sequential(Model):
                 )
             if not callable(layer):
                 raise TypeError(f"Sequential: item {index} is a {type(layer).__name__}, not a layer or function")
+        if loss is not None and not callable(loss):
+            raise TypeError(f"Sequential: loss must be a function loss(prediction, y), such as dp.nn.mse, got {loss!r}")
         super().__init__()
         self.loss_function = loss
         self.layers = layers

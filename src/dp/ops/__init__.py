@@ -11,7 +11,8 @@ where ndarray has one, as a method of Node and Dual (`method`):
     windows.py       sliding windows, the operation under convolution and pooling
     convolution.py   2-d cross-correlation (convolution layers), with its derivatives as operations
 
-`dp.ops.<name>` is each operation as a function, for Nodes, Duals and arrays alike.
+`dp.ops.<name>` is each operation here as a function, for Nodes, Duals and arrays alike (node.py's own
+dozen are Node's operators and methods: `x + y`, `x.exp()`, `x.sum()`).
 """
 
 from dp.node import PRIMITIVES, primitive  # noqa: F401  re-exported: dp.ops.primitive, dp.ops.PRIMITIVES
