@@ -4,6 +4,7 @@ Both read their settings from pyproject.toml ([tool.ruff], [tool.mypy]). A failu
 tool's own report, so the fix is where it points.
 """
 
+import os
 import shutil
 import subprocess
 import sys
@@ -40,3 +41,36 @@ def test_the_code_is_formatted_as_ruff_formats_it():
 
 def test_mypy_finds_nothing_in_dp():
     _passes(_tool("mypy"), "src/dp")
+
+
+USER_CODE = """
+import numpy as np
+import dp
+from dp.nn import Linear, Sequential, mse, relu
+
+x = dp.Node(np.ones(3), "x")
+first: dp.Node = x[0]
+mask: np.ndarray = x > 1.0
+grads = (x * x).sum().grad(1)
+net = Sequential([Linear(3, 2), relu, Linear(2, 1)], loss=mse)
+opt = dp.Adam(net, np.ones((4, 3)), np.ones((4, 1)), learning_rate=0.1)
+dp.Adam(lr=0.1)  # wrong: 1
+Sequential(Linear(3, 2), relu, Linear(2, 1))  # wrong: 2
+"""
+
+
+def test_mypy_reads_dps_signatures_in_a_users_code(tmp_path):
+    """Right code type-checks, and a wrong call is caught, through the optimizers' and Sequential's checks."""
+    script = tmp_path / "user.py"
+    script.write_text(USER_CODE)
+    result = subprocess.run(
+        [_tool("mypy"), "--no-incremental", "--follow-imports=silent", str(script)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MYPYPATH": str(ROOT / "src")},
+    )
+    errors = [line for line in result.stdout.splitlines() if ": error:" in line]
+    lines = USER_CODE.splitlines()
+    flagged = {lines[int(error.split(":")[1]) - 1].split("  # ")[-1] for error in errors}
+    assert flagged == {"wrong: 1", "wrong: 2"}, result.stdout

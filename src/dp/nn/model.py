@@ -37,7 +37,7 @@ import os
 import warnings
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Literal, NamedTuple, Self, cast
+from typing import Any, Concatenate, Literal, NamedTuple, ParamSpec, Self, cast
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -340,14 +340,19 @@ class Model(Layer):
         return _listing(self, ((key, item) for key, item in self._items() if isinstance(item, Layer)))  # type: ignore[misc]  # a layer inside a layer always has a key
 
 
-def _one_list_of_layers(init: Callable[..., None]) -> Callable[..., None]:
+_P = ParamSpec("_P")  # Sequential.__init__'s own parameters, which mypy and help() see through the check
+
+
+def _one_list_of_layers(
+    init: Callable[Concatenate[Sequential, _P], None],
+) -> Callable[Concatenate[Sequential, _P], None]:
     """Sequential's `__init__`, for which PyTorch's nn.Sequential(a, b, c) gets the message that
     Sequential(a, b) gets, not Python's count of arguments. `help` shows `init`'s signature."""
 
     @functools.wraps(init)
-    def checked(self: Sequential, *args: Any, **kwargs: Any) -> None:
-        if len(args) > 2 and callable(args[0]):
-            args = args[:1]  # a layer first: `init` refuses it and says how to write the list
+    def checked(self: Sequential, /, *args: _P.args, **kwargs: _P.kwargs) -> None:
+        if len(args) > 2 and callable(args[0]):  # a layer first: `init` refuses it, saying how to write the list
+            init(self, *args[:1])  # type: ignore[arg-type, call-arg]  # raises, as for Sequential(a, b)
         init(self, *args, **kwargs)
 
     return checked

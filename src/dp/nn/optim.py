@@ -65,7 +65,7 @@ import inspect
 import math
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from numbers import Real
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -95,7 +95,11 @@ Group = Mapping[str, Any]
 _TORCH_KEYS = {"lr": "learning_rate", "betas": "beta1 and beta2", "alpha": "decay"}
 
 
-def _explains_mistakes(init: Callable[..., None]) -> Callable[..., None]:
+_O = TypeVar("_O", bound="Optimizer")
+_P = ParamSpec("_P")  # the checked __init__'s own parameters, which mypy and help() see through the check
+
+
+def _explains_mistakes(init: Callable[Concatenate[_O, _P], None]) -> Callable[Concatenate[_O, _P], None]:
     """An optimizer's `__init__`, with errors that name the right argument where Python's would
     not: PyTorch's keywords (`lr`, `betas`, `alpha`), a misspelt keyword, and hyper-parameters
     given by position. `help` and `inspect.signature` still show `init`'s own signature."""
@@ -103,7 +107,7 @@ def _explains_mistakes(init: Callable[..., None]) -> Callable[..., None]:
     renamed = getattr(init, "__renamed_keywords__", {})  # deprecated keywords (dp._api.renamed_keyword) still bind
 
     @functools.wraps(init)
-    def checked(self: Optimizer, *args: Any, **kwargs: Any) -> None:
+    def checked(self: _O, /, *args: _P.args, **kwargs: _P.kwargs) -> None:
         try:
             signature.bind(self, *args, **{renamed.get(key, key): value for key, value in kwargs.items()})
         except TypeError as error:
