@@ -141,6 +141,9 @@ def value_text(value: Any) -> str:
         return "(slot)"
     if isinstance(value, PurePath) or (isinstance(value, (tuple, list, set, frozenset, dict)) and _plain(value)):
         return f"= {stable_repr(value)}"
+    if isinstance(value, dict) and value and all(isinstance(key, str) for key in value):  # a registry by name
+        kinds = " or ".join(sorted({type(item).__name__ for item in value.values()}))
+        return f"dict of {kinds} with keys {sorted(value)}"
     return type(value).__name__
 
 
@@ -236,7 +239,7 @@ def class_lines(qualified: str, cls: type) -> list[str]:
                 lines.extend(class_lines(where, member))
             else:
                 lines.append(f"{where}: attribute {value_text(member)}")
-    for name in sorted(instance_attributes(cls) - seen):
+    for name in sorted(set().union(*map(instance_attributes, owners)) - seen):
         lines.append(f"{qualified}.{name}: instance attribute")
     return lines
 
@@ -277,7 +280,8 @@ def entry_lines(qualified: str, obj: Any, public: set[str]) -> list[str]:
     if inspect.isfunction(obj):
         # A function a factory made is listed in full; its own name tells it from a twin of the same signature.
         made_as = f" [{obj.__name__}]" if obj.__name__ != qualified.rpartition(".")[2] else ""
-        return [f"{qualified}: function{made_as} {signature(obj)}"]
+        kind = "async function" if inspect.iscoroutinefunction(obj) else "function"
+        return [f"{qualified}: {kind}{made_as} {signature(obj)}"]
     if type(obj).__name__ == "Primitive":
         operands = (
             "any number of operands"
@@ -415,6 +419,10 @@ def snapshot() -> str:
     for deprecation in DEPRECATIONS.values():
         if "(" not in deprecation.new and _resolved(deprecation.new) is None:  # a keyword's rename: "f(new=)"
             raise LookupError(f"{deprecation.old} is deprecated in favour of {deprecation.new}, which does not exist")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # reaching the old name warns: that is its job
+            if "(" not in deprecation.old and _resolved(deprecation.old) is None:
+                raise LookupError(f"{deprecation.old} is listed as deprecated, but it no longer works")
         lines.append(f"{deprecation.old}: deprecated -> {deprecation.new}, remove in {deprecation.remove_in}")
     return "\n".join(sorted(lines, key=lambda line: (line_name(line), line))) + "\n"
 
@@ -655,6 +663,22 @@ def test_a_deprecated_name_left_in_all_is_named_by_the_snapshot(
         snapshot()
 
 
+def test_a_deprecated_name_that_no_longer_works_fails_the_snapshot(registry: dict) -> None:
+    from dp._api import deprecated_attributes
+
+    deprecated_attributes("dp.data", {"moons": "make_moons"}, since="0.2.0")  # never made dp.data's __getattr__
+    with pytest.raises(LookupError, match=r"dp.data.moons is listed as deprecated, but it no longer works"):
+        snapshot()
+
+
+def test_registries_by_name_and_async_functions_are_told_apart() -> None:
+    async def fetch(x: int) -> int:
+        return x
+
+    assert value_text({"b": 1.5j, "a": 2j}) == "dict of complex with keys ['a', 'b']"
+    assert entry_lines("m.fetch", fetch, set()) == ["m.fetch: async function (x: int) -> int"]
+
+
 def test_a_deprecation_whose_new_name_does_not_exist_fails_the_snapshot(registry: dict) -> None:
     from dp._api import deprecated_attributes
 
@@ -801,10 +825,11 @@ def test_the_attributes_init_sets_on_self_are_listed() -> None:
     assert "m.C.count: instance attribute" in class_lines("m.C", _Counter)
 
 
-def test_deprecations_are_listed_in_the_snapshot(registry: dict) -> None:
+def test_deprecations_are_listed_in_the_snapshot(registry: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     from dp._api import deprecated_alias
 
-    deprecated_alias(new_function, "old_function", since="0.2.0")
+    alias = deprecated_alias(new_function, "old_function", since="0.2.0")
+    monkeypatch.setattr(sys.modules[__name__], "old_function", alias, raising=False)  # where the old name lives
     assert f"{__name__}.old_function: deprecated -> {__name__}.new_function, remove in 0.3.0" in snapshot().splitlines()
 
 
