@@ -463,3 +463,17 @@ def test_every_source_numpy_takes_gives_the_same_numbers():
     expected = dp.data.as_generator(7).random(3)
     for rng in (7, np.int64(7), np.random.default_rng(7), np.random.PCG64(7), np.random.SeedSequence(7)):
         assert np.array_equal(dp.data.as_generator(rng).random(3), expected)
+
+
+@pytest.mark.parametrize(
+    "owner",
+    [lambda: dp.nn.Dropout(0.5), lambda: dp.nn.Sequential([dp.nn.Linear(2, 2)]), lambda: dp.SGD(learning_rate=0.1)],
+    ids=["Dropout", "Model", "Optimizer"],
+)
+def test_an_rng_set_later_is_taken_as_the_constructor_takes_it(owner):
+    thing = owner()
+    thing.rng = 7  # a seed becomes a Generator: each use draws new numbers, not the same ones again
+    assert isinstance(thing.rng, np.random.Generator)
+    assert not np.array_equal(thing.rng.random(3), thing.rng.random(3))
+    with pytest.raises(TypeError, match=rf"^{type(thing).__name__}: rng must be a numpy.random.Generator"):
+        thing.rng = "seven"

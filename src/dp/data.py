@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
@@ -49,6 +49,7 @@ FASHION_MNIST_DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 __all__ = [
     "FASHION_MNIST_DEBIAN_DIR",
+    "GeneratorAttribute",
     "as_generator",
     "load_fashion_mnist",
     "load_full_mnist",
@@ -83,6 +84,26 @@ def as_generator(rng: RngLike, where: str = "rng") -> np.random.Generator:
     if rng < 0:
         raise ValueError(f"{expected}, got the negative seed {rng}")
     return np.random.default_rng(rng)
+
+
+class GeneratorAttribute:
+    """An attribute that holds a Generator (a layer's, a model's, an optimizer's `rng`): a seed or
+    None assigned to it becomes one, as the constructor makes it, and anything else is refused by
+    `as_generator`. A seed kept as an int would repeat the same numbers at every use."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        try:
+            return obj.__dict__[self.name]
+        except KeyError:  # not set yet (an __init__ that did not run): as for any missing attribute
+            raise AttributeError(f"{type(obj).__name__!r} object has no attribute {self.name!r}") from None
+
+    def __set__(self, obj: Any, rng: RngLike) -> None:
+        obj.__dict__[self.name] = as_generator(rng, f"{type(obj).__name__}: {self.name}")
 
 
 def _check_count(value: object, name: str, minimum: int = 1) -> int:

@@ -29,7 +29,7 @@ from typing import Any, Self
 import numpy as np
 from numpy.typing import DTypeLike
 
-from dp.data import as_generator
+from dp.data import GeneratorAttribute, as_generator
 from dp.nn.init import Initializer, RngLike, he_normal, xavier_uniform
 from dp import ops
 from dp.node import Node, as_node, plain
@@ -557,6 +557,8 @@ class Dropout(Layer):
     mask used (zeros and 1/(1-p)) is kept in `mask`.
     """
 
+    rng = GeneratorAttribute()  # where the masks come from
+
     def __init__(self, p: float = 0.5, rng: RngLike = None) -> None:
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, int | float | np.integer | np.floating):
@@ -564,7 +566,7 @@ class Dropout(Layer):
         if not 0 <= p <= 1:
             raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p}")
         self.p = float(p)
-        self.rng = as_generator(rng, "Dropout: rng")
+        self.rng = rng
         self.mask: np.ndarray | None = None
 
     def forward(self, x: Operand) -> Node:

@@ -42,7 +42,7 @@ from typing import Any, Concatenate, Literal, NamedTuple, ParamSpec, Self, cast
 import numpy as np
 from numpy.typing import DTypeLike
 
-from dp.data import as_generator
+from dp.data import GeneratorAttribute
 from dp.allocator import keep_freed_memory
 from dp.nn.init import Initializer, RngLike
 from dp.nn.layers import Dropout, Layer, Linear, relu
@@ -83,9 +83,11 @@ class Model(Layer):
     `ReLu_Layer` / `Linear_Layer` initialise weights with; use `dtype=np.float32` for speed.
     """
 
+    rng = GeneratorAttribute()  # where the layers made by ReLu_Layer and Linear_Layer draw their weights
+
     def __init__(self, *, rng: RngLike = None, dtype: DTypeLike = np.float64) -> None:
         super().__init__()
-        self.rng = as_generator(rng, f"{type(self).__name__}: rng")
+        self.rng = rng
         self.dtype = np.dtype(dtype)
 
     def __setattr__(self, key: str, value: Any) -> None:

@@ -70,7 +70,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import numpy as np
 
 from dp.allocator import keep_freed_memory
-from dp.data import as_generator, minibatches
+from dp.data import GeneratorAttribute, minibatches
 from dp.nn.init import RngLike
 from dp.nn.layers import Layer, _count
 from dp.nn.model import CompileMode, Model, _compile_mode
@@ -206,14 +206,12 @@ class Optimizer:
 
     hyper_parameters: tuple[str, ...] = ("learning_rate", "weight_decay")
     decoupled_weight_decay = False  # True: the rule decays the parameters itself (AdamW)
+    rng = GeneratorAttribute()  # the minibatches' order
 
     def __setattr__(self, name: str, value: Any) -> None:
-        # PyTorch's names would be new attributes that nothing reads; a seed is made a Generator, as
-        # the constructor makes it (an int kept as it is would repeat one shuffle every pass).
+        # PyTorch's names would be new attributes that nothing reads.
         if name in _TORCH_KEYS:
             raise AttributeError(f"{type(self).__name__}: PyTorch's {name!r} is {_TORCH_KEYS[name]!r} in dp")
-        if name == "rng":
-            value = as_generator(value, f"{type(self).__name__}: rng")
         super().__setattr__(name, value)
 
     def __init_subclass__(cls, **options: Any) -> None:
@@ -283,7 +281,7 @@ class Optimizer:
             if refusal:  # train() puts the model in training mode: refused now, before any step
                 raise ValueError(f"{who}(compile={self.compile!r}): {refusal}")
         self.model, self.x_train, self.y_train = model, x_train, y_train
-        self.rng = as_generator(rng, f"{who}: rng")
+        self.rng = rng
         self.state: dict[str, dict[str, Any]] = {}
         self.steps_taken = 0  # the schedule's clock: one tick per call of step()
         self._batches: Iterator[Any] = iter(())  # the current pass over the data
