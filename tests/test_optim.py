@@ -369,3 +369,64 @@ def test_pytorchs_attribute_names_and_a_seed_set_later_are_taken_as_the_construc
     assert isinstance(opt.rng, np.random.Generator)
     with pytest.raises(TypeError, match="Adam: rng must be a numpy.random.Generator"):
         opt.rng = "seven"
+
+
+def test_groups_set_later_are_checked_and_assigned_as_when_the_optimizer_is_made():
+    from dp.nn import mean_squared_error
+
+    x, y = np.ones((4, 2)), np.zeros((4, 1))
+    net = Sequential([Linear(2, 1, rng=0)], loss=mean_squared_error)
+    opt = SGD(net, x, y, learning_rate=0.1)
+    opt.groups = [{"params": ["0.W"], "learning_rate": 0.0}]  # freeze W only
+    w, b = net.parameters()["0.W"].value.copy(), net.parameters()["0.b"].value.copy()
+    opt.train(1, progress=False)
+    assert np.array_equal(net.parameters()["0.W"].value, w) and not np.array_equal(net.parameters()["0.b"].value, b)
+    for groups, message in [
+        ([{"params": ["nope"], "weight_decay": 0.0}], r"group 0 names \['nope'\], which are not among"),
+        ([{"params": ["0.W"], "lr": 0.0}], "PyTorch's 'lr' is 'learning_rate' here"),
+    ]:
+        opt.groups = groups
+        with pytest.raises(ValueError, match=message):
+            opt.train(1, progress=False)
+    assert opt.steps_taken == 1
+
+
+def test_a_schedules_bad_value_is_refused_before_the_training_step_draws_its_batch():
+    from dp.nn import LambdaLR, mean_squared_error
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(8, 2)), rng.normal(size=(8, 1))
+
+    def run(refuse: bool) -> float:
+        net = Sequential([Linear(2, 1, rng=0)], loss=mean_squared_error)
+        opt = SGD(net, x, y, learning_rate=0.1, batch_size=2, rng=0)
+        opt.train(1, progress=False)
+        if refuse:
+            opt.schedule = LambdaLR(lambda step: -1.0)
+            with pytest.raises(ValueError, match="must be a finite number >= 0"):
+                opt.train(1, progress=False)
+            opt.schedule = None
+        return opt.train(1, progress=False)
+
+    assert run(refuse=True) == run(refuse=False)  # the refused call drew no minibatch
+
+
+def test_a_users_optimizer_may_name_a_hyper_parameter_as_pytorch_does():
+    from dp.nn import Optimizer
+
+    class Scaled(Optimizer):
+        hyper_parameters = (*Optimizer.hyper_parameters, "alpha")
+
+        def __init__(self, learning_rate=0.1, *, alpha=0.5):
+            self.alpha = alpha
+            super().__init__(learning_rate=learning_rate)
+
+        def _check_hyper(self, hyper, who):
+            return super()._check_hyper(hyper, who) | {"alpha": float(hyper["alpha"])}
+
+        def _update(self, param, grad, state, hyper):
+            param -= hyper["learning_rate"] * hyper["alpha"] * grad
+
+    p = Node(np.ones(2), "p")
+    Scaled().step({"p": p}, {"p": np.ones(2)})
+    assert np.allclose(p.value, 0.95)

@@ -210,7 +210,7 @@ class Optimizer:
 
     def __setattr__(self, name: str, value: Any) -> None:
         # PyTorch's names would be new attributes that nothing reads.
-        if name in _TORCH_KEYS:
+        if name in _TORCH_KEYS and name not in type(self).hyper_parameters:  # a user's own may be "alpha"
             raise AttributeError(f"{type(self).__name__}: PyTorch's {name!r} is {_TORCH_KEYS[name]!r} in dp")
         super().__setattr__(name, value)
 
@@ -272,7 +272,8 @@ class Optimizer:
         self.last_grad_norm: float | None = None  # the gradients' total norm before clipping, at the last step
         self.batch_size = None if batch_size is None else _count(batch_size, f"{who}: batch_size")
         self.compile = _compile_mode(compile, who)
-        self._assignment: tuple[tuple[str, ...], dict[str, int]] | None = None  # names -> group, cached
+        self._assignment: tuple[Any, dict[str, int]] | None = None  # (names, groups' members) -> group, cached
+        self._next_hypers: tuple[int, list[dict[str, Any]]] | None = None  # train()'s, checked before its batch
         if model is not None:
             self._assign(model.parameters())  # refuses a model without parameters, checks the groups' names
             if x_train is not None:
@@ -348,7 +349,9 @@ class Optimizer:
                 "an unnamed Node is a constant, so this happens when every Node was left unnamed"
             )
         names = tuple(params)
-        if self._assignment is not None and self._assignment[0] == names:
+        # The groups take part in the key: `opt.groups = [...]` or a group's "params" changed later reassign.
+        key = (names, tuple(id(g["params"]) if callable(g["params"]) else tuple(g["params"]) for g in self.groups))
+        if self._assignment is not None and self._assignment[0] == key:
             return self._assignment[1]
         owner: dict[str, int] = {}
         for index, group in enumerate(self.groups):
@@ -374,7 +377,7 @@ class Optimizer:
                     )
                 owner[name] = index
         assignment = {name: owner.get(name, len(self.groups)) for name in names}
-        self._assignment = (names, assignment)
+        self._assignment = (key, assignment)
         return assignment
 
     def _hypers(self) -> list[dict[str, Any]]:
@@ -391,6 +394,9 @@ class Optimizer:
         with the schedule and the clipping (`opt.learning_rate = -0.1` is refused as the
         constructor refuses it), so that a bad setting stops a step before it changes anything."""
         who = type(self).__name__
+        if self.groups is not getattr(self, "_groups_checked", None):  # set or replaced since: checked as made
+            self.groups = self._checked_groups(self.groups)
+            self._groups_checked = self.groups
         defaults = self._check_hyper(self._defaults(), who)
         hypers = []
         for index, group in enumerate(self.groups):
@@ -468,7 +474,11 @@ class Optimizer:
                     )
             updates[name] = (value, grad)
         group_of = self._assign(params)
-        hypers = self._hypers()
+        if self._next_hypers is not None and self._next_hypers[0] == self.steps_taken:
+            hypers = self._next_hypers[1]  # train() computed and checked them before drawing the batch
+        else:
+            hypers = self._hypers()
+        self._next_hypers = None
         for name, (value, _) in updates.items():
             param = params[name]
             if isinstance(param, Node) and param.value is not value:
@@ -536,7 +546,8 @@ class Optimizer:
         try:
             with limit_blas_threads(blas_threads):
                 for step in range(1, steps + 1):
-                    self._checked_settings()  # a setting changed since the last step: refused before the batch
+                    # A setting changed since the last step, or a schedule's bad value, is refused before the batch.
+                    self._next_hypers = (self.steps_taken, self._hypers())
                     grads, loss = model.get_grad(*self._next_batch(), compile=self.compile)
                     self.step(params, grads)
                     if err_hist:
