@@ -493,7 +493,9 @@ def _seed(output: Node, seed: Any) -> np.ndarray:
     value = np.asarray(seed.value if isinstance(seed, Node) else seed, dtype=np.asarray(output.value).dtype)
     if value.shape != output.shape:
         if value.ndim != 0:
-            raise ValueError(f"explain: the seed's shape {value.shape} differs from the output's shape {output.shape}")
+            raise ValueError(
+                f"explain: the output's gradient has shape {value.shape}, but the output has shape {output.shape}"
+            )
         if output.size != 1:
             raise ValueError(
                 f"explain: the output has shape {output.shape}, not one number: reduce it first "

@@ -249,8 +249,8 @@ class _Trace:
         return self._pull(self.out, seed, create_graph)
 
     def _pull(self, out: Any, seed: Any, create_graph: bool) -> list[Any]:
-        """The gradients of <seed, out>; Duals (in out or in the seed) are split at their innermost
-        level, and the parts pulled back by the product rule (the pullback is bilinear in J and seed)."""
+        """The gradients of <g, out>, g the output's gradient; Duals (in out or in g) are split at their
+        innermost level, and the parts pulled back by the product rule (the pullback is bilinear in J and g)."""
         level = max((x.level for x in (out, seed) if isinstance(x, Dual)), default=None)
         if level is None:
             return self._backward(out, seed, create_graph)

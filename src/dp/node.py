@@ -779,7 +779,9 @@ def _seed(output: Node, seed: Any, create_graph: bool) -> Any:
                 "(e.g. .sum()), or give a seed of its shape for a vector-Jacobian product"
             )
         if value.ndim != 0:
-            raise ValueError(f"grad: the seed's shape {value.shape} differs from the output's shape {output.shape}")
+            raise ValueError(
+                f"grad: the output's gradient has shape {value.shape}, but the output has shape {output.shape}"
+            )
         value = value.reshape(output.shape)
     value = np.array(value, dtype=output.value.dtype)  # a copy: the caller's seed is never aliased
     if create_graph:
