@@ -267,6 +267,7 @@ class Optimizer:
         for key, value in self._check_hyper(self._defaults(), who).items():
             setattr(self, key, value)
         self.groups = self._checked_groups(groups)
+        self._groups_checked = self.groups  # the list checked last: one set later is checked at the next step
         self.schedule = _checked_schedule(schedule, who)
         self.clip_grad_norm = _checked_clip(clip_grad_norm, who)
         self.last_grad_norm: float | None = None  # the gradients' total norm before clipping, at the last step
@@ -394,7 +395,7 @@ class Optimizer:
         with the schedule and the clipping (`opt.learning_rate = -0.1` is refused as the
         constructor refuses it), so that a bad setting stops a step before it changes anything."""
         who = type(self).__name__
-        if self.groups is not getattr(self, "_groups_checked", None):  # set or replaced since: checked as made
+        if self.groups is not self._groups_checked:  # set or replaced since: checked as when made
             self.groups = self._checked_groups(self.groups)
             self._groups_checked = self.groups
         defaults = self._check_hyper(self._defaults(), who)
